@@ -1,0 +1,178 @@
+"""MNIST on disk and the imbalanced train/test sets each experiment draws from it.
+
+The four original ``.gz`` files are read directly with numpy (fast, and nothing is ever
+written next to them, so a read-only folder works). Only when they are absent does
+torchvision download them, into vaeimb's own cache folder.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import ExperimentConfig
+from .errors import DataUnavailableError
+
+DATA_DIR_ENV = "VAEIMB_DATA_DIR"
+CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
+RAW_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/vaeimb`` (default ``~/.cache/vaeimb``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vaeimb"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where MNIST lives: the argument, else ``$VAEIMB_DATA_DIR``, else the user cache."""
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV) or (user_cache_root() / "data")
+    return Path(chosen).expanduser().resolve()
+
+
+def find_raw_files(root: Path) -> dict[str, Path] | None:
+    """The four gz files under ``root`` (as ``MNIST/raw/``, ``raw/`` or directly), or None."""
+    for folder in (root / "MNIST" / "raw", root / "raw", root):
+        paths = {key: folder / name for key, name in RAW_FILES.items()}
+        if all(p.is_file() for p in paths.values()):
+            return paths
+    return None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one gzip'd IDX file (the MNIST container format) into a uint8 array."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic = int.from_bytes(data[0:4], "big")
+    if magic >> 8 != 0x08:  # 0x08 = unsigned byte
+        raise DataUnavailableError(f"{path} is not an MNIST IDX file of unsigned bytes.")
+    ndim = magic & 0xFF
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise DataUnavailableError(f"{path} is truncated: expected {shape}, got {arr.size} bytes.")
+    return arr.reshape(shape)
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """All of MNIST as uint8 arrays: images (N, 28, 28), labels (N,)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: Path
+
+
+def _missing_message(root: Path, reason: str) -> str:
+    files = ", ".join(RAW_FILES.values())
+    return (
+        f"MNIST not found and could not be downloaded ({reason}). Put the four original "
+        f"files ({files}) under {root}/MNIST/raw/, or set {DATA_DIR_ENV} to a folder that "
+        "holds them (e.g. ../shared/data/mnist)."
+    )
+
+
+def _download(root: Path) -> None:
+    """Let torchvision fetch MNIST into our own cache folder (never a user's data folder)."""
+    try:
+        from torchvision.datasets import MNIST  # heavy import, only needed here
+    except ImportError as err:  # pragma: no cover - torchvision is a requirement
+        raise DataUnavailableError(_missing_message(root, f"torchvision unavailable: {err}")) from None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        MNIST(root=str(root), train=True, download=True)
+        MNIST(root=str(root), train=False, download=True)
+    except Exception as err:  # network, permissions, checksum: all mean "no data"
+        raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {err}")) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: str, download: bool) -> Mnist:
+    path = Path(root)
+    files = find_raw_files(path)
+    if files is None:
+        if not download:
+            raise DataUnavailableError(_missing_message(path, "download disabled"))
+        _download(path)
+        files = find_raw_files(path)
+        if files is None:
+            raise DataUnavailableError(_missing_message(path, "download left no gz files"))
+    arrays = {key: _read_idx(p) for key, p in files.items()}
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise DataUnavailableError(f"MNIST {split} images and labels differ in length under {path}.")
+    return Mnist(**arrays, source=files["train_images"].parent)
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Mnist:
+    """All of MNIST, loaded once per process (about half a second from the gz files)."""
+    return _load_cached(str(resolve_data_dir(data_dir)), download)
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """One experiment's images (uint8, N x 28 x 28) with labels 1 = minority, 0 = majority."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    #: Positions of the test images in MNIST's test split (to show them in a gallery).
+    test_index: np.ndarray
+    #: The minority images the VAE learns from (test images under the leaky protocol).
+    vae_x: np.ndarray
+    #: ``n_majority`` real minority images (a superset of the training ones), or None when
+    #: the train split holds too few: the oracle's training minority class.
+    oracle_minority_x: np.ndarray | None
+
+
+def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
+    """The first ``n`` indices, in file order (rng None) or after a seeded shuffle."""
+    if rng is not None:
+        indices = rng.permutation(indices)
+    return indices[:n]
+
+
+def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
+    """Draw the training set from MNIST train only; test on every test image of both digits.
+
+    Clean protocol: a seeded random draw, nested (the same seed's smaller minority set is a
+    subset of its larger one, and of the oracle's). Blog protocols: file order, as the
+    original code did.
+    """
+    config.validate()
+    rng = np.random.default_rng(seed) if config.protocol == "clean" else None
+    maj_pool = np.flatnonzero(mnist.train_labels == config.majority)
+    min_pool = np.flatnonzero(mnist.train_labels == config.minority)
+    maj_idx = _pick(maj_pool, config.n_majority, rng)
+    min_order = _pick(min_pool, len(min_pool), rng)
+    min_idx = min_order[: config.n_minority]
+
+    train_x = np.concatenate([mnist.train_images[maj_idx], mnist.train_images[min_idx]])
+    train_y = np.concatenate([np.zeros(len(maj_idx), np.int64), np.ones(len(min_idx), np.int64)])
+
+    test_index = np.flatnonzero(np.isin(mnist.test_labels, (config.majority, config.minority)))
+    test_x = mnist.test_images[test_index]
+    test_y = (mnist.test_labels[test_index] == config.minority).astype(np.int64)
+
+    if config.leaky:  # the original's leak, reproduced on purpose and labelled everywhere
+        vae_x = mnist.test_images[np.flatnonzero(mnist.test_labels == config.minority)[: config.n_minority]]
+    else:
+        vae_x = mnist.train_images[min_idx]
+
+    oracle = None
+    if len(min_order) >= config.n_majority:
+        oracle = mnist.train_images[min_order[: config.n_majority]]
+    return ExperimentData(train_x, train_y, test_x, test_y, test_index, vae_x, oracle)

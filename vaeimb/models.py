@@ -1,0 +1,125 @@
+"""Small networks sized for 28x28 digits: fast on two CPU cores.
+
+The VAE follows pytorch/examples ``vae/main.py`` (reparameterisation, BCE + KL loss) with
+the original experiment's conv layout (16 and 32 channels).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class MLP(nn.Module):
+    """784-800-800-k with ReLU, the original experiment's classifier."""
+
+    def __init__(self, n_outputs: int = 2, hidden: int = 800):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(784, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, n_outputs),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN(nn.Module):
+    """Two small conv layers and a linear head: cheaper than the MLP and a bit stronger."""
+
+    def __init__(self, n_outputs: int = 2):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 14x14
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # 7x7
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, n_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x.view(-1, 1, 28, 28)))
+
+
+def make_classifier(name: str, n_outputs: int) -> nn.Module:
+    if name == "mlp":
+        return MLP(n_outputs)
+    if name == "cnn":
+        return CNN(n_outputs)
+    raise ValueError(f"Unknown classifier {name!r}; choose 'mlp' or 'cnn'.")
+
+
+def minority_logit(output: torch.Tensor) -> torch.Tensor:
+    """The log-odds of the minority class from a 1-logit or a 2-logit head."""
+    if output.shape[1] == 1:
+        return output[:, 0]
+    return output[:, 1] - output[:, 0]
+
+
+def classification_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sigmoid cross-entropy for one logit (as the original), softmax cross-entropy for two."""
+    if output.shape[1] == 1:
+        return F.binary_cross_entropy_with_logits(output[:, 0], y.float())
+    return F.cross_entropy(output, y)
+
+
+class ConvVAE(nn.Module):
+    """Conv encoder (16, 32 channels) -> Gaussian latent -> transposed-conv decoder."""
+
+    def __init__(self, latent_dim: int = 20):
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, 16, 4, stride=2, padding=1),  # 14x14
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 4, stride=2, padding=1),  # 7x7
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        self.fc_mu = nn.Linear(32 * 7 * 7, latent_dim)
+        self.fc_logvar = nn.Linear(32 * 7 * 7, latent_dim)
+        self.fc_dec = nn.Linear(latent_dim, 32 * 7 * 7)
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
+        )
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.encoder(x.view(-1, 1, 28, 28))
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor, generator=None) -> torch.Tensor:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+        return mu + eps * torch.exp(0.5 * logvar)
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.fc_dec(z)).view(-1, 32, 7, 7)
+        return self.decoder(h).view(-1, 28, 28)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Bernoulli means in [0, 1], shape (N, 28, 28)."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: torch.Tensor, generator=None):
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar, generator)
+        return self.decode_logits(z), mu, logvar
+
+
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Negative ELBO per image: Bernoulli reconstruction (BCE) + KL to N(0, I)."""
+    bce = F.binary_cross_entropy_with_logits(logits, x.view(-1, 28, 28), reduction="sum")
+    kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (bce + kld) / x.shape[0]
+
+
+def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Mean KL of each latent dimension over a batch: how much each one is used."""
+    return (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).mean(0)

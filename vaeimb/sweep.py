@@ -1,0 +1,81 @@
+"""Imbalance sweeps: the same experiment at several minority ratios ("when does the VAE help?")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Optional
+
+from .cache import ResultCache
+from .config import ExperimentConfig, n_minority_from_ratio
+from .errors import ConfigError
+from .experiment import ExperimentResult, ProgressEvent, run_experiment
+from .metrics import METRICS
+
+DEFAULT_RATIOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+
+#: ``progress(point_index, n_points, ratio, event)``
+SweepProgress = Optional[Callable[[int, int, float, ProgressEvent], None]]
+
+
+def sweep_configs(config: ExperimentConfig, ratios: Iterable[float]) -> list[tuple[float, ExperimentConfig]]:
+    """One config per ratio (``n_minority = round(ratio * n_majority)``), validated up front."""
+    ratios = sorted(set(float(r) for r in ratios))
+    if not ratios:
+        raise ConfigError("Choose at least one minority ratio.")
+    out = []
+    for r in ratios:
+        cfg = config.replace(n_minority=n_minority_from_ratio(config.n_majority, r))
+        try:
+            cfg.validate()
+        except ConfigError as err:
+            raise ConfigError(f"Ratio {r:g}: {err}") from None
+        out.append((r, cfg))
+    return out
+
+
+@dataclass
+class SweepResult:
+    points: list[tuple[float, ExperimentResult]]
+
+    def rows(self, metric: str = "misclassified") -> list[dict]:
+        """One row per (ratio, approach): the metric's mean, sd and 95 % CI over seeds."""
+        if metric not in METRICS:
+            raise ConfigError(f"Unknown metric {metric!r}; choose from {', '.join(METRICS)}.")
+        rows = []
+        for ratio, res in self.points:
+            for name, stats in res.summary().items():
+                s = stats[metric]
+                rows.append({
+                    "ratio": ratio, "n_minority": res.config.n_minority, "approach": name,
+                    "metric": metric, "mean": s.mean, "std": s.std, "ci_low": s.ci_low,
+                    "ci_high": s.ci_high, "n_seeds": s.n,
+                })
+        return rows
+
+    def failures(self) -> list[str]:
+        return [
+            f"ratio {ratio:g}, {name}, seed {seed}: {msg}"
+            for ratio, res in self.points
+            for name, by_seed in res.failures.items()
+            for seed, msg in by_seed.items()
+        ]
+
+
+def run_sweep(
+    config: ExperimentConfig,
+    ratios: Iterable[float] = DEFAULT_RATIOS,
+    approaches: Iterable[str] = ("baseline", "oversample", "vae"),
+    seeds: Iterable[int] = (0,),
+    *,
+    cache: ResultCache | None = None,
+    data_dir=None,
+    progress: SweepProgress = None,
+) -> SweepResult:
+    """Run (or load from the cache) the experiment at every ratio."""
+    points = sweep_configs(config, ratios)
+    approaches, seeds = list(approaches), list(seeds)
+    out = []
+    for i, (ratio, cfg) in enumerate(points):
+        cb = None if progress is None else (lambda e, i=i, r=ratio: progress(i, len(points), r, e))
+        out.append((ratio, run_experiment(cfg, approaches, seeds, cache=cache, data_dir=data_dir, progress=cb)))
+    return SweepResult(out)

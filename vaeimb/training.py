@@ -1,0 +1,193 @@
+"""Training loops: a classifier on (random or class-balanced) batches, and the VAE.
+
+Every random choice comes from generators seeded by the run's seed, so the same config
+and seed reproduce the same numbers on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .models import ConvVAE, classification_loss, kl_per_dimension, make_classifier, minority_logit, vae_loss
+
+#: ``progress(done, total)``: called during training; it may raise to abort the run.
+Progress = Optional[Callable[[int, int], None]]
+
+_threads_set = False
+
+
+def pick_device() -> torch.device:
+    """The GPU when one is present (and not disabled by ``VAEIMB_DEVICE=cpu``), else the CPU."""
+    wanted = os.environ.get("VAEIMB_DEVICE", "").strip().lower()
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def use_all_cores() -> None:
+    """Give torch every core this process may use (containers often report fewer than nproc)."""
+    global _threads_set
+    if not _threads_set:
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not on Linux
+            n = os.cpu_count() or 1
+        torch.set_num_threads(max(1, n))
+        _threads_set = True
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device=device, dtype=torch.float32).div_(255.0)
+
+
+def checkpoint_steps(steps: int, n_checkpoints: int) -> np.ndarray:
+    """Evenly spaced steps at which the test error is recorded; always includes the last."""
+    pts = np.unique(np.round(np.linspace(steps / n_checkpoints, steps, n_checkpoints)).astype(int))
+    return pts[pts >= 1]
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096) -> np.ndarray:
+    """Minority log-odds for every row of ``x`` (evaluation mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    out = torch.cat([minority_logit(model(x[i : i + chunk])) for i in range(0, len(x), chunk)])
+    model.train(was_training)
+    return out.float().cpu().numpy()
+
+
+@dataclass
+class ClassifierRun:
+    """What a classifier's training leaves: its test log-odds at each checkpoint."""
+
+    steps: np.ndarray  # (C,)
+    test_logits: np.ndarray  # (C, n_test); the last row is the final model
+
+
+def train_classifier(
+    classifier: str,
+    n_outputs: int,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    *,
+    balanced: bool,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    n_checkpoints: int,
+    progress: Progress = None,
+) -> ClassifierRun:
+    """Adam on batches drawn with replacement: uniformly, or half from each class."""
+    use_all_cores()
+    device = pick_device()
+    torch.manual_seed(seed)
+    model = make_classifier(classifier, n_outputs).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed + 7919)
+    x = to_tensor(train_x, device)
+    y = torch.from_numpy(np.asarray(train_y, dtype=np.int64)).to(device)
+    xt = to_tensor(test_x, device)
+    if balanced:
+        pools = [torch.from_numpy(np.flatnonzero(train_y == c)) for c in (0, 1)]
+        if any(len(p) == 0 for p in pools):
+            raise ValueError("Balanced batches need at least one image of each class.")
+        half = max(1, batch_size // 2)
+    ckpts = checkpoint_steps(steps, n_checkpoints)
+    logits = []
+    every = max(1, steps // 100)
+    for step in range(1, steps + 1):
+        if balanced:
+            idx = torch.cat([p[torch.randint(len(p), (half,), generator=gen)] for p in pools])
+        else:
+            idx = torch.randint(len(x), (batch_size,), generator=gen)
+        idx = idx.to(device)
+        loss = classification_loss(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step in ckpts:
+            logits.append(predict_logits(model, xt))
+        if progress is not None and (step % every == 0 or step == steps):
+            progress(step, steps)
+    return ClassifierRun(steps=ckpts, test_logits=np.stack(logits).astype(np.float32))
+
+
+@dataclass
+class VaeRun:
+    """A trained VAE and what the dashboard needs from it without retraining."""
+
+    model: ConvVAE
+    losses: np.ndarray  # negative ELBO per image, at each logged step
+    latent_mu: np.ndarray  # (n, latent) means of the training images
+    latent_logvar: np.ndarray
+    kl_per_dim: np.ndarray  # (latent,) mean KL of each dimension over the training images
+
+
+def train_vae(
+    images: np.ndarray,
+    *,
+    latent_dim: int,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    progress: Progress = None,
+) -> VaeRun:
+    """Fit the VAE to the minority images only, with random batches (with replacement)."""
+    use_all_cores()
+    device = pick_device()
+    torch.manual_seed(seed)
+    model = ConvVAE(latent_dim).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(seed + 104729)
+    noise = torch.Generator(device=device).manual_seed(seed + 15485863)
+    x = to_tensor(images, device)
+    losses = []
+    every = max(1, steps // 100)
+    for step in range(1, steps + 1):
+        idx = torch.randint(len(x), (min(batch_size, max(len(x), 1)),), generator=gen).to(device)
+        logits, mu, logvar = model(x[idx], noise)
+        loss = vae_loss(logits, x[idx], mu, logvar)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % every == 0 or step == steps:
+            losses.append(float(loss.detach()))
+            if progress is not None:
+                progress(step, steps)
+    model.eval()
+    with torch.no_grad():
+        mu, logvar = model.encode(x)
+        kl = kl_per_dimension(mu, logvar)
+    return VaeRun(
+        model=model.cpu(),
+        losses=np.asarray(losses, np.float32),
+        latent_mu=mu.cpu().numpy(),
+        latent_logvar=logvar.cpu().numpy(),
+        kl_per_dim=kl.cpu().numpy(),
+    )
+
+
+@torch.no_grad()
+def generate_images(model: ConvVAE, n: int, seed: int) -> np.ndarray:
+    """``n`` images decoded from z ~ N(0, I), quantised to uint8 like real MNIST pixels.
+
+    Quantising makes a VAE loaded from the cache give bit-identical training data.
+    """
+    model = model.cpu().eval()
+    gen = torch.Generator().manual_seed(seed + 32452843)
+    out = []
+    for i in range(0, n, 1024):
+        z = torch.randn((min(1024, n - i), model.latent_dim), generator=gen)
+        out.append(model.decode(z))
+    if not out:
+        return np.zeros((0, 28, 28), np.uint8)
+    return torch.cat(out).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
