@@ -40,7 +40,19 @@ def cache(tmp_path) -> ResultCache:
 @pytest.fixture
 def tiny_config() -> ExperimentConfig:
     """0 vs 6 at a small size and budget: every approach trains in well under a second."""
-    return ExperimentConfig(
-        n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20,
-        vae_batch_size=16, n_checkpoints=3,
-    )
+    return ExperimentConfig(**TINY)
+
+
+TINY = dict(
+    n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20, vae_batch_size=16, n_checkpoints=3,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, mnist_dir):
+    """One tiny experiment with every approach and two seeds, shared by read-only tests."""
+    from vaeimb.experiment import run_experiment
+
+    c = ResultCache(tmp_path_factory.mktemp("shared-cache"))
+    cfg = ExperimentConfig(**TINY)
+    return run_experiment(cfg, seeds=[0, 1], cache=c, data_dir=mnist_dir), c

@@ -95,7 +95,8 @@ def _download(root: Path) -> None:
         MNIST(root=str(root), train=True, download=True)
         MNIST(root=str(root), train=False, download=True)
     except Exception as err:  # network, permissions, checksum: all mean "no data"
-        raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {err}")) from None
+        first_line = (str(err).strip().splitlines() or [""])[0].rstrip(":")
+        raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {first_line}")) from None
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,175 @@
+"""The Streamlit app driven headlessly with AppTest, on a tiny config set through session state."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vaeimb.errors import DataUnavailableError
+from vaeimb.report import LEAK_WARNING
+
+APP = "../app.py"
+TIMEOUT = 120
+TINY = {
+    "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
+    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6,
+}
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    """One cache for the module: later tests reuse what the Run test trained."""
+    return tmp_path_factory.mktemp("app-cache")
+
+
+@pytest.fixture
+def app(monkeypatch, cache_dir, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in TINY.items():
+        at.session_state[key] = value
+    return at
+
+
+def plotly_figures(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def run_experiment_page(at: AppTest) -> AppTest:
+    at.run()
+    button(at, "Run").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_entry_page_explains_and_waits_for_run(app):
+    app.run()
+    assert not app.exception
+    intro = app.markdown[0].value
+    assert "sidebar" in intro and "Run" in intro
+    assert app.sidebar.selectbox[0].label == "Majority digit"
+    assert app.sidebar.number_input(key="w_cfg_n_majority").value == 300
+    assert any("press **Run**" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
+
+
+def test_run_shows_table_charts_and_gallery(app):
+    at = run_experiment_page(app)
+    table = at.dataframe[0].value
+    assert list(table["approach"]) == ["baseline", "threshold", "oversample", "vae", "oracle"]
+    misclassified = table["Misclassified test images"].astype(float)
+    assert ((misclassified >= 0) & (misclassified <= 980 + 958)).all()
+    assert table["Reported (original)"].tolist() == [""] * 5  # not the reference setup
+
+    figs = plotly_figures(at)
+    heatmaps = [f for f in figs if f["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 5
+    assert [h["layout"]["title"]["text"] for h in heatmaps] == list(table["approach"])
+    for h, mis in zip(heatmaps, misclassified):
+        z = np.array(h["data"][0]["z"])
+        assert z.sum() == 980 + 958  # every test image counted once
+        assert z[0, 1] + z[1, 0] == mis  # the off-diagonal cells are the errors in the table
+    bars = next(f for f in figs if f["data"][0]["type"] == "bar")
+    assert bars["data"][0]["y"] == pytest.approx(list(misclassified))
+    assert len(bars["data"]) == 1  # no reported bars outside the reference setup
+    assert any(f["layout"]["xaxis"]["title"]["text"] == "Training step" for f in figs)
+
+    assert [d.label for d in at.get("download_button")] == ["Download CSV", "Download JSON"]
+    assert at.image and all(c.startswith("true ") for c in at.image[0].captions)
+
+    at.toggle(key="confusion_normalised").set_value(True).run()
+    heatmaps = [f for f in plotly_figures(at) if f["data"][0]["type"] == "heatmap"]
+    for h in heatmaps:
+        np.testing.assert_allclose(np.array(h["data"][0]["z"]).sum(1), [1.0, 1.0])
+
+
+def test_finished_results_redraw_without_run(app):
+    app.run()  # the Run test above cached everything on disk
+    assert not app.exception
+    assert len(app.dataframe) == 1 and len(app.get("plotly_chart")) == 7
+
+
+def test_latent_sliders_move_the_decoded_image(app):
+    run_experiment_page(app)
+    app.switch_page("pages/2_latent_space.py").run()
+    assert not app.exception, app.exception
+    latent_sliders = [s for s in app.slider if s.key.startswith("z_")]
+    assert len(latent_sliders) == TINY["cfg_latent_dim"]  # one per latent dimension
+    kls = [float(s.label.split("KL ")[1].rstrip(")")) for s in latent_sliders]
+    assert kls == sorted(kls, reverse=True)  # most active first
+    before = app.image[0].value
+    first = latent_sliders[0]
+    first.set_value(first.max if first.value < first.max - 1 else first.min).run()
+    assert not app.exception
+    assert app.image[0].value != before
+    moved = app.image[0].value
+    button(app, "Random sample").click().run()
+    assert app.image[0].value != moved
+    assert [p for p in plotly_figures(app) if p["data"][0]["type"] == "scattergl"]
+
+
+def test_sweep_plots_each_ratio(app):
+    app.session_state["sweep_ratios"] = [0.05, 0.1]
+    app.session_state["sweep_approaches"] = ["baseline", "oversample"]
+    app.run()
+    app.switch_page("pages/3_sweep.py").run()
+    button(app, "Run sweep").click().run()
+    assert not app.exception, app.exception
+    (fig,) = plotly_figures(app)
+    assert fig["layout"]["xaxis"]["type"] == "log"
+    lines = [t for t in fig["data"] if t["mode"] == "lines+markers"]
+    assert [t["name"] for t in lines] == ["baseline", "oversample"]
+    assert all(t["x"] == [0.05, 0.1] for t in lines)
+    assert len(app.dataframe[0].value) == 4
+
+
+def test_about_page_states_the_original_numbers(app):
+    app.run()
+    app.switch_page("pages/4_about.py").run()
+    assert not app.exception
+    text = "\n".join(m.value for m in app.markdown)
+    assert "70 of 1938" in text and "30 of 1938" in text and "TEST" in text
+
+
+def test_same_digit_twice_is_an_error_not_a_crash(app):
+    app.session_state["cfg_minority"] = 0
+    app.run()
+    assert not app.exception
+    assert "two different digits" in app.error[0].value
+    assert not [b for b in app.button if b.label == "Run"]
+
+
+def test_too_many_images_names_the_limit(app):
+    app.session_state["cfg_n_majority"] = 9000
+    app.run()
+    assert not app.exception
+    assert "5923" in app.error[0].value
+
+
+def test_leaky_protocol_is_labelled(app):
+    app.session_state["cfg_protocol"] = "blog"
+    app.run()
+    assert not app.exception
+    assert any(LEAK_WARNING in w.value for w in app.warning)
+
+
+def test_missing_mnist_names_the_env_var(app, monkeypatch, tmp_path):
+    def no_download(root):
+        raise DataUnavailableError(f"MNIST not found under {root}; set VAEIMB_DATA_DIR to the folder holding it.")
+
+    monkeypatch.setattr("vaeimb.data._download", no_download)
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(tmp_path / "empty"))
+    app.session_state["cfg_steps"] = 31  # a config not in the cache
+    app.run()
+    button(app, "Run").click().run()
+    assert not app.exception
+    assert "VAEIMB_DATA_DIR" in app.error[0].value

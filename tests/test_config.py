@@ -1,0 +1,73 @@
+import math
+
+import pytest
+
+from vaeimb.config import ExperimentConfig, n_minority_from_ratio, stable_hash
+from vaeimb.errors import ConfigError
+
+
+def test_defaults_are_the_reference_setup():
+    c = ExperimentConfig().validate()
+    assert (c.majority, c.minority, c.n_majority, c.n_minority) == (0, 6, 5000, 100)
+    assert c.is_reference and not c.leaky and c.protocol == "clean"
+    assert c.output_logits == 2
+
+
+def test_blog_config_is_the_original_budget_and_labelled_leaky():
+    c = ExperimentConfig.blog().validate()
+    assert (c.steps, c.batch_size, c.vae_steps, c.vae_batch_size, c.latent_dim) == (1000, 128, 1000, 100, 20)
+    assert c.leaky and c.output_logits == 1 and "LEAKY" in c.label()
+    twin = ExperimentConfig.blog(leaky=False)
+    assert not twin.leaky and twin.protocol == "blog-clean" and "LEAKY" not in twin.label()
+
+
+@pytest.mark.parametrize(
+    "changes, fragment",
+    [
+        (dict(majority=3, minority=3), "two different digits"),
+        (dict(majority=10), "integer from 0 to 9"),
+        (dict(minority=-1), "integer from 0 to 9"),
+        (dict(n_majority=0), "from 1 to 5923"),
+        (dict(n_minority=0), "from 1 to 5918"),
+        (dict(majority=1, minority=5, n_majority=6000, n_minority=5422), "from 1 to 5421"),
+        (dict(n_majority=6000), "from 1 to 5923"),
+        (dict(n_minority=200, n_majority=100), "must not exceed n_majority"),
+        (dict(protocol="nope"), "Unknown protocol"),
+        (dict(classifier="svm"), "Unknown classifier"),
+        (dict(steps=0), "steps must be an integer"),
+        (dict(lr=0.0), "lr must be a number"),
+        (dict(protocol="blog", n_majority=2000, n_minority=1000), "only 958"),
+    ],
+)
+def test_bad_input_is_refused_with_what_is_allowed(changes, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        ExperimentConfig(**changes).validate()
+
+
+def test_largest_allowed_counts_pass():
+    ExperimentConfig(majority=1, minority=5, n_majority=6742, n_minority=5421).validate()
+
+
+def test_ratio_to_count():
+    assert n_minority_from_ratio(5000, 0.02) == 100
+    assert n_minority_from_ratio(5000, 0.002) == 10
+    assert n_minority_from_ratio(100, 0.001) == 1
+    for bad in (0, -0.1, 1.5, math.nan):
+        with pytest.raises(ConfigError):
+            n_minority_from_ratio(5000, bad)
+
+
+def test_hash_is_stable_and_sensitive():
+    a, b = ExperimentConfig(), ExperimentConfig()
+    assert stable_hash(a.to_dict()) == stable_hash(b.to_dict())
+    assert stable_hash(a.to_dict()) != stable_hash(a.replace(steps=501).to_dict())
+    assert ExperimentConfig.from_dict(a.to_dict()) == a
+
+
+def test_approach_params_overrides_and_unknown():
+    c = ExperimentConfig(approach_params={"threshold": {"tau": 0.5}})
+    assert c.params_for("threshold", {"tau": 1.0}) == {"tau": 0.5}
+    with pytest.raises(ConfigError, match="Unknown hyper-parameter"):
+        ExperimentConfig(approach_params={"threshold": {"tua": 1}}).params_for("threshold", {"tau": 1.0})
+    with pytest.raises(ConfigError, match="Unknown config field"):
+        ExperimentConfig.from_dict({"stepz": 3})

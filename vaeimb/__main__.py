@@ -1,0 +1,7 @@
+"""``python -m vaeimb``: see ``vaeimb.cli``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,297 @@
+"""Plotly figures and image helpers for the dashboard (pure functions, no Streamlit).
+
+Every chart the app draws is built here from results or arrays, so it can be unit-tested
+on its data and reused outside the app (a notebook, a report).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from .experiment import ExperimentResult, RunResult
+from .latent import LatentMap
+from .metrics import METRICS
+from .report import reported_misclassified
+from .sweep import SweepResult
+
+#: One colour per approach, stable across charts (Plotly's default qualitative palette).
+APPROACH_COLOURS = {
+    "baseline": "#636EFA",
+    "threshold": "#AB63FA",
+    "oversample": "#EF553B",
+    "vae": "#00CC96",
+    "oracle": "#FFA15A",
+}
+KIND_COLOURS = {"real minority": "#EF553B", "generated": "#00CC96", "majority": "#636EFA"}
+REPORTED_COLOUR = "#7f7f7f"
+
+#: Sweep metrics the dashboard offers: name -> (axis title, metric it derives from).
+SWEEP_METRICS = {
+    "misclassified": ("Misclassified test images", "misclassified"),
+    "balanced_error": ("Balanced error (1 - balanced accuracy)", "balanced_accuracy"),
+}
+
+
+def approach_colour(name: str) -> str:
+    return APPROACH_COLOURS.get(name, "#19D3F3")
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    h = hex_colour.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+# --------------------------------------------------------------------------------------
+# Experiment results
+# --------------------------------------------------------------------------------------
+def misclassified_bars(result: ExperimentResult) -> go.Figure:
+    """Mean misclassified test images per approach, error bars = sd over seeds.
+
+    For the reference setup the original post's single-seed counts are drawn beside ours,
+    in grey, so the two can be compared at a glance; elsewhere they do not apply.
+    """
+    summary = result.summary()
+    names = list(summary)
+    means = [summary[n]["misclassified"].mean for n in names]
+    stds = [summary[n]["misclassified"].std for n in names]
+    seeds = [summary[n]["misclassified"].n for n in names]
+    fig = go.Figure()
+    fig.add_trace(go.Bar(
+        name=f"this run (mean over {max(seeds, default=0)} seed(s))",
+        x=names, y=means,
+        error_y=dict(type="data", array=stds, visible=True),
+        marker_color=[approach_colour(n) for n in names],
+        hovertemplate="%{x}: %{y:.1f} misclassified<extra></extra>",
+    ))
+    reported = {n: reported_misclassified(result, n) for n in names}
+    reported = {n: v for n, v in reported.items() if v is not None}
+    if reported:
+        fig.add_trace(go.Bar(
+            name="originally reported (1 seed, leaky VAE)",
+            x=list(reported), y=list(reported.values()),
+            marker_color=REPORTED_COLOUR,
+            hovertemplate="%{x}: %{y} reported<extra></extra>",
+        ))
+    n_test = next((len(r.test_y) for d in result.runs.values() for r in d.values()), None)
+    fig.update_layout(
+        barmode="group",
+        yaxis_title=f"Misclassified test images{f' (of {n_test})' if n_test else ''}",
+        xaxis_title="Approach",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        margin=dict(t=40, b=40, l=60, r=20),
+        height=380,
+    )
+    return fig
+
+
+def mean_confusion(runs: Iterable[RunResult]) -> np.ndarray:
+    """The 2x2 confusion matrix averaged over seeds (rows = true, columns = predicted)."""
+    mats = [r.confusion for r in runs]
+    if not mats:
+        raise ValueError("No runs to average.")
+    return np.mean(np.stack(mats).astype(np.float64), axis=0)
+
+
+def normalise_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row divided by its total: the share of each true class given each prediction."""
+    m = np.asarray(matrix, dtype=np.float64)
+    totals = m.sum(1, keepdims=True)
+    return np.divide(m, totals, out=np.zeros_like(m), where=totals > 0)
+
+
+def confusion_heatmap(
+    matrix: np.ndarray, class_names: Sequence[str], *, title: str = "", normalised: bool = False
+) -> go.Figure:
+    """A 2x2 heatmap with the value written in each cell (counts or row shares)."""
+    z = normalise_rows(matrix) if normalised else np.asarray(matrix, dtype=np.float64)
+    text = [[f"{v:.1%}" if normalised else f"{v:.4g}" for v in row] for row in z]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
+        text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
+        zmin=0, zmax=1 if normalised else None,
+        hovertemplate="%{y}, %{x}: %{text}<extra></extra>",
+    ))
+    fig.update_layout(
+        title=dict(text=title, x=0.5, xanchor="center"), height=280,
+        margin=dict(t=40, b=20, l=20, r=20), yaxis=dict(autorange="reversed"),
+    )
+    return fig
+
+
+def learning_curves(result: ExperimentResult) -> go.Figure:
+    """Misclassified test images against training step, one line per approach.
+
+    The line is the mean over seeds and the shaded band the min-max over seeds, so the
+    reader sees how much a single-checkpoint reading (as in the original) can move.
+    """
+    fig = go.Figure()
+    for name, by_seed in result.runs.items():
+        if not by_seed:
+            continue
+        runs = list(by_seed.values())
+        steps = runs[0].checkpoint_steps
+        curves = np.stack([r.curve_errors for r in runs]).astype(np.float64)
+        colour = approach_colour(name)
+        if len(runs) > 1:
+            fig.add_trace(go.Scatter(
+                x=np.concatenate([steps, steps[::-1]]),
+                y=np.concatenate([curves.max(0), curves.min(0)[::-1]]),
+                fill="toself", fillcolor=_rgba(colour, 0.2), line=dict(width=0),
+                hoverinfo="skip", showlegend=False, name=f"{name} range",
+            ))
+        fig.add_trace(go.Scatter(
+            x=steps, y=curves.mean(0), mode="lines+markers", name=name,
+            line=dict(color=colour), hovertemplate=f"{name}: step %{{x}}, %{{y:.1f}}<extra></extra>",
+        ))
+    fig.update_layout(
+        xaxis_title="Training step", yaxis_title="Misclassified test images",
+        height=380, margin=dict(t=30, b=40, l=60, r=20),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Sweep
+# --------------------------------------------------------------------------------------
+def sweep_figure(sweep: SweepResult, metric: str = "misclassified") -> go.Figure:
+    """A metric against the minority ratio (log x axis), mean line and a ±sd band per approach."""
+    if metric not in SWEEP_METRICS:
+        raise ValueError(f"Unknown sweep metric {metric!r}; choose from {', '.join(SWEEP_METRICS)}.")
+    title, source = SWEEP_METRICS[metric]
+    rows = sweep.rows(source)
+    fig = go.Figure()
+    for name in dict.fromkeys(r["approach"] for r in rows):
+        pts = sorted((r for r in rows if r["approach"] == name), key=lambda r: r["ratio"])
+        x = np.array([r["ratio"] for r in pts])
+        mean = np.array([r["mean"] for r in pts], dtype=np.float64)
+        std = np.nan_to_num(np.array([r["std"] for r in pts], dtype=np.float64))
+        if source != metric:  # balanced error = 1 - balanced accuracy; the sd is unchanged
+            mean = 1.0 - mean
+        colour = approach_colour(name)
+        if any(r["n_seeds"] > 1 for r in pts):
+            fig.add_trace(go.Scatter(
+                x=np.concatenate([x, x[::-1]]), y=np.concatenate([mean + std, (mean - std)[::-1]]),
+                fill="toself", fillcolor=_rgba(colour, 0.2), line=dict(width=0),
+                hoverinfo="skip", showlegend=False, name=f"{name} ±sd",
+            ))
+        fig.add_trace(go.Scatter(
+            x=x, y=mean, mode="lines+markers", name=name, line=dict(color=colour),
+            customdata=[r["n_minority"] for r in pts],
+            hovertemplate=f"{name}: ratio %{{x:.2%}} (%{{customdata}} minority), %{{y:.3g}}<extra></extra>",
+        ))
+    fig.update_layout(
+        xaxis=dict(type="log", title="Minority ratio (n_minority / n_majority)", tickformat=".1%"),
+        yaxis_title=title, height=420, margin=dict(t=30, b=50, l=60, r=20),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Latent space
+# --------------------------------------------------------------------------------------
+def latent_map_figure(lmap: LatentMap, highlight: int | None = None) -> go.Figure:
+    """Scatter of the 2-D latent map coloured by kind; ``highlight`` rings one point."""
+    fig = go.Figure()
+    index = np.arange(len(lmap.kinds))
+    for kind in ("majority", "generated", "real minority"):
+        sel = lmap.kinds == kind
+        if not sel.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=lmap.coords[sel, 0], y=lmap.coords[sel, 1], mode="markers", name=kind,
+            marker=dict(color=KIND_COLOURS[kind], size=6, opacity=0.7),
+            customdata=index[sel], hovertemplate=f"{kind} #%{{customdata}}<extra></extra>",
+        ))
+    if highlight is not None and 0 <= highlight < len(index):
+        fig.add_trace(go.Scatter(
+            x=[lmap.coords[highlight, 0]], y=[lmap.coords[highlight, 1]], mode="markers",
+            name=f"point #{highlight}",
+            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="black", width=2)),
+            hoverinfo="skip",
+        ))
+    if lmap.method == "pca" and lmap.explained:
+        xt = f"PC 1 ({lmap.explained[0]:.0%} of variance)"
+        yt = f"PC 2 ({lmap.explained[1]:.0%} of variance)"
+    else:
+        xt, yt = f"{lmap.method} 1", f"{lmap.method} 2"
+    fig.update_layout(
+        xaxis_title=xt, yaxis_title=yt, height=460, margin=dict(t=30, b=40, l=60, r=20),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Images
+# --------------------------------------------------------------------------------------
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Decoder output in [0, 1] (or uint8 already) -> uint8 pixels."""
+    a = np.asarray(images)
+    if a.dtype == np.uint8:
+        return a
+    return np.clip(np.rint(a.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def upscale(image: np.ndarray, factor: int = 4) -> np.ndarray:
+    """Nearest-neighbour enlargement, so 28x28 digits stay crisp in the browser."""
+    if factor < 1:
+        raise ValueError("factor must be at least 1")
+    img = to_uint8(image)
+    return np.repeat(np.repeat(img, factor, axis=-2), factor, axis=-1)
+
+
+def image_grid(images: np.ndarray, n_cols: int, *, pad: int = 2, factor: int = 2) -> np.ndarray:
+    """Tile (n, h, w) images into one uint8 array: one element on the page, not n."""
+    imgs = to_uint8(images)
+    if imgs.ndim != 3 or len(imgs) == 0:
+        raise ValueError("image_grid needs a non-empty (n, h, w) array.")
+    n, h, w = imgs.shape
+    n_cols = max(1, min(n_cols, n))
+    n_rows = -(-n // n_cols)
+    grid = np.full((n_rows * (h + pad) + pad, n_cols * (w + pad) + pad), 255, np.uint8)
+    for i, img in enumerate(imgs):
+        r, c = divmod(i, n_cols)
+        grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = img
+    return upscale(grid, factor)
+
+
+def png_bytes(image: np.ndarray, factor: int = 1) -> bytes:
+    """A uint8 or [0, 1] image as PNG bytes (for downloads or HTML)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(upscale(image, factor)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def misclassified_gallery(
+    run: RunResult, test_images: np.ndarray, class_names: Sequence[str], limit: int = 24
+) -> tuple[list[np.ndarray], list[str]]:
+    """The misclassified test images of one run with 'true / predicted (confidence)' captions.
+
+    Most confident mistakes first: those are the ones worth looking at. ``test_images`` is
+    MNIST's whole test split; ``run.test_index`` points into it.
+    """
+    mis = run.misclassified
+    p_min = run.probabilities[mis]
+    pred = run.predictions[mis]
+    conf = np.where(pred == 1, p_min, 1.0 - p_min)
+    order = np.argsort(-conf, kind="stable")[:limit]
+    images, captions = [], []
+    for k in order:
+        i = mis[k]
+        images.append(upscale(test_images[run.test_index[i]], 3))
+        captions.append(
+            f"true {class_names[run.test_y[i]]}, pred {class_names[pred[k]]} ({conf[k]:.0%})"
+        )
+    return images, captions
+
+
+def metric_label(metric: str) -> str:
+    return METRICS[metric][0] if metric in METRICS else SWEEP_METRICS[metric][0]
