@@ -41,6 +41,7 @@ def test_table_and_exports(tiny_run):
     for name in result.approaches:
         assert name in table
     assert "misclassified /1938" in table and "LEAKY" not in table
+    assert "exceeds 0.0625" in table  # the threshold used: n_min / (n_min + n_maj) = 20 / 320
     data = json.loads(report.to_json(result))
     assert data["config"]["n_majority"] == 300 and len(data["runs"]) == 10 and data["leaky"] is False
     run0 = data["runs"][0]

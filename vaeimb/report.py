@@ -107,6 +107,14 @@ def format_table(result: ExperimentResult) -> str:
     if result.config.leaky:
         out.append(LEAK_WARNING)
     out += ["", fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]
+    thr = next(iter(result.runs.get("threshold", {}).values()), None)
+    if thr is not None:
+        out.append("")
+        out.append(
+            f"threshold: predicts the minority when its probability exceeds "
+            f"{thr.info['threshold_probability']:.4f} (log-odds {thr.threshold:+.2f} = tau * "
+            "log(n_minority / n_majority); post-hoc logit adjustment, nothing tuned on test)."
+        )
     if result.config.is_reference:
         out.append("")
         out.append("'reported': the original post's single-seed count (1000 steps, leaky VAE).")
