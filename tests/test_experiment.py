@@ -159,3 +159,14 @@ def test_leaky_protocol_is_labelled(cache, mnist_dir):
     r = E.run_experiment(cfg, ["baseline", "vae"], [0], cache=cache, data_dir=mnist_dir)
     assert r.run("vae", 0).info["leaky"] and not r.run("baseline", 0).info["leaky"]
     assert E.load_vae(cfg, 0, cache=cache, data_dir=mnist_dir).info["trained_on"] == "test split (LEAK)"
+
+
+def test_blog_twins_share_everything_but_the_vae(cache, mnist_dir, count_training):
+    kw = dict(n_majority=200, n_minority=20, steps=10, batch_size=16, vae_steps=5, n_checkpoints=2)
+    leaky, twin = ExperimentConfig.blog(**kw), ExperimentConfig.blog(leaky=False, **kw)
+    a = E.run_experiment(leaky, ["baseline", "oversample", "vae"], [0], cache=cache, data_dir=mnist_dir)
+    b = E.run_experiment(twin, ["baseline", "oversample", "vae"], [0], cache=cache, data_dir=mnist_dir)
+    assert count_training == {"clf": 4, "vae": 2} and b.cached == 2
+    assert a.run("oversample", 0).metrics == b.run("oversample", 0).metrics
+    assert E.run_key(leaky, "vae", 0) != E.run_key(twin, "vae", 0)
+    assert E.run_key(leaky, "baseline", 0) != E.run_key(ExperimentConfig(**kw), "baseline", 0)

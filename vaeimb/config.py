@@ -33,7 +33,7 @@ LEAKY_PROTOCOLS = frozenset({"blog"})
 CLASSIFIERS = ("mlp", "cnn")
 
 #: Bumped whenever a change makes cached results incomparable with new ones.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def n_minority_from_ratio(n_majority: int, ratio: float) -> int:
@@ -139,8 +139,19 @@ class ExperimentConfig:
         return cls(**d)
 
     def data_dict(self) -> dict[str, Any]:
-        """The fields that decide which images are used (shared by every approach)."""
-        return {k: getattr(self, k) for k in ("majority", "minority", "n_majority", "n_minority", "protocol")}
+        """What decides the classifier's real training images and its output head.
+
+        ``blog`` and ``blog-clean`` differ only in the VAE's images (``vae_data_dict``), so
+        an approach without a VAE shares its cached runs between them.
+        """
+        d = {k: getattr(self, k) for k in ("majority", "minority", "n_majority", "n_minority")}
+        d["draw"] = "seeded" if self.protocol == "clean" else "file-order"
+        d["output_logits"] = self.output_logits
+        return d
+
+    def vae_data_dict(self) -> dict[str, Any]:
+        """What decides the VAE's training images (the leak lives here)."""
+        return {**self.data_dict(), "vae_images": "test split" if self.leaky else "train split"}
 
     def classifier_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("classifier", "steps", "batch_size", "lr", "n_checkpoints")}

@@ -186,14 +186,14 @@ class VaeArtifact:
 # Cache keys
 # --------------------------------------------------------------------------------------
 def vae_key(config: ExperimentConfig, seed: int) -> str:
-    return stable_hash("vae", config.data_dict(), config.vae_dict(), seed)
+    return stable_hash("vae", config.vae_data_dict(), config.vae_dict(), seed)
 
 
 def run_key(config: ExperimentConfig, approach: str, seed: int) -> str:
     a = get_approach(approach)
     parts = ["run", approach, a.params(config), config.data_dict(), config.classifier_dict(), seed]
     if a.needs_vae:
-        parts.append(config.vae_dict())
+        parts += [config.vae_data_dict(), config.vae_dict()]
     return stable_hash(*parts)
 
 
