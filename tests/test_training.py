@@ -84,3 +84,21 @@ def test_predict_logits_keeps_training_mode():
     m.train()
     out = predict_logits(m, torch.rand(5, 28, 28), chunk=2)
     assert out.shape == (5,) and m.training
+
+
+def test_concurrent_training_threads_stay_deterministic():
+    """Two browser sessions train in two threads of one process: seeds must not mix."""
+    import threading
+
+    x, y = _synthetic()
+    kw = dict(balanced=False, steps=5, batch_size=16, lr=1e-3, n_checkpoints=1)
+    alone = {s: train_classifier("mlp", 2, x, y, x[:10], seed=s, **kw).test_logits for s in (1, 2)}
+    for _ in range(3):
+        got = {}
+        threads = [threading.Thread(target=lambda s=s: got.__setitem__(
+            s, train_classifier("mlp", 2, x, y, x[:10], seed=s, **kw).test_logits)) for s in (1, 2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert all(np.array_equal(got[s], alone[s]) for s in (1, 2))

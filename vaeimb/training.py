@@ -7,6 +7,7 @@ and seed reproduce the same numbers on the same machine.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -19,6 +20,16 @@ from .models import ConvVAE, classification_loss, kl_per_dimension, make_classif
 Progress = Optional[Callable[[int, int], None]]
 
 _threads_set = False
+#: Weight initialisation draws from torch's global RNG; two sessions training at once (two
+#: browser tabs share one process) must not interleave their seeding and initialisation.
+_INIT_LOCK = threading.Lock()
+
+
+def seeded_init(seed: int, build: Callable[[], torch.nn.Module], device: torch.device) -> torch.nn.Module:
+    """Build a model with weights that depend on ``seed`` alone, whatever other threads do."""
+    with _INIT_LOCK:
+        torch.manual_seed(seed)
+        return build().to(device)
 
 
 def pick_device() -> torch.device:
@@ -88,8 +99,7 @@ def train_classifier(
     """Adam on batches drawn with replacement: uniformly, or half from each class."""
     use_all_cores()
     device = pick_device()
-    torch.manual_seed(seed)
-    model = make_classifier(classifier, n_outputs).to(device)
+    model = seeded_init(seed, lambda: make_classifier(classifier, n_outputs), device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 7919)
     x = to_tensor(train_x, device)
@@ -144,8 +154,7 @@ def train_vae(
     """Fit the VAE to the minority images only, with random batches (with replacement)."""
     use_all_cores()
     device = pick_device()
-    torch.manual_seed(seed)
-    model = ConvVAE(latent_dim).to(device)
+    model = seeded_init(seed, lambda: ConvVAE(latent_dim), device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 104729)
     noise = torch.Generator(device=device).manual_seed(seed + 15485863)

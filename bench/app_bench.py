@@ -1,0 +1,161 @@
+"""Dashboard benchmark: cold first paint, redraw of a finished config, latent-slider redraw,
+and the server's peak memory while serving one finished reference experiment.
+
+Runs the real ``streamlit run app.py`` on a loopback port and drives Debian's Chromium with
+Playwright. The reference experiment (default settings, one seed) is trained first into the
+cache (or found there). Appends a "Dashboard" table to BENCHMARKS.md.
+
+    .venv/bin/python bench/app_bench.py [--cache-dir DIR] [--output BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+TARGETS = {
+    "first paint, cold (s)": 5.0,
+    "finished reference experiment redrawn (s)": 1.0,
+    "latent slider move -> new image (s)": 0.1,
+    "server peak RSS serving the finished experiment (MB)": 1024,
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def prepare(cache_dir: str) -> None:
+    """Train (or find) the default settings' experiment: reference setup, all five, seed 0."""
+    from vaeimb import ExperimentConfig, ResultCache, run_experiment
+    from vaeimb.experiment import load_vae
+
+    t = time.perf_counter()
+    run_experiment(ExperimentConfig(), seeds=[0], cache=ResultCache(cache_dir))
+    load_vae(ExperimentConfig(), 0, cache=ResultCache(cache_dir))
+    print(f"reference experiment ready in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+
+def measure(cache_dir: str, chromium: str) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, VAEIMB_CACHE_DIR=cache_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    out: dict[str, float] = {}
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read().strip() == b"ok":
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("streamlit did not start")
+                time.sleep(0.3)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(120_000)
+            t = time.perf_counter()
+            page.goto(url)
+            page.get_by_text("Does a VAE beat oversampling").wait_for()
+            out["first paint, cold (s)"] = time.perf_counter() - t
+
+            main = page.locator('[data-testid="stMain"]')
+            table = main.locator('[data-testid="stTable"]').first
+            if not table.is_visible():
+                main.get_by_role("button", name="Run").click()
+            table.wait_for()
+            # switch away and back: the finished config must redraw from memory
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("About", exact=True).click()
+            main.get_by_text("The original experiment").wait_for()
+            t = time.perf_counter()
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Experiment / Results", exact=True).click()
+            main.locator('[data-testid="stTable"]').first.wait_for()
+            out["finished reference experiment redrawn (s)"] = time.perf_counter() - t
+
+            page.locator('[data-testid="stSidebarNav"]').get_by_text("Latent space", exact=True).click()
+            slider = main.locator('[data-testid="stSlider"]').filter(has_text="KL").first
+            slider.wait_for()
+            image = main.locator('[data-testid="stImage"]').filter(has_text="decoded image").locator("img")
+            page.wait_for_timeout(1500)
+            times = []
+            for _ in range(5):
+                before = image.get_attribute("src")
+                slider.locator('input[type="range"]').focus()
+                t = time.perf_counter()
+                page.keyboard.press("ArrowRight")
+                page.wait_for_function(
+                    "([sel, src]) => { const i = document.querySelectorAll(sel); "
+                    "return [...i].some(e => e.src && e.src !== src && e.closest('[data-testid=\"stImage\"]')"
+                    ".innerText.includes('decoded image')); }",
+                    arg=['[data-testid="stImage"] img', before],
+                )
+                times.append(time.perf_counter() - t)
+                page.wait_for_timeout(300)
+            out["latent slider move -> new image (s)"] = sorted(times)[len(times) // 2]
+            out["server peak RSS serving the finished experiment (MB)"] = _peak_rss_mb(proc.pid)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cache-dir", default=None, help="result cache (default: $VAEIMB_CACHE_DIR or the user cache)")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to append to ('-': none)")
+    a = ap.parse_args()
+    from vaeimb.cache import default_cache_dir
+
+    cache_dir = str(a.cache_dir or default_cache_dir())
+    prepare(cache_dir)
+    res = measure(cache_dir, a.chromium)
+    lines = ["", "## Dashboard", "", "Measured by `python bench/app_bench.py`: the real `streamlit run app.py` "
+             "driven by headless Chromium, default settings (reference setup, all five approaches, one seed), "
+             "finished results in the disk cache. The slider figure is the median of five moves, "
+             "from key press to the new image in the page (browser round trip included).", "",
+             "| what | value | target | ok |", "|---|---:|---:|:---:|"]
+    for k, v in res.items():
+        tgt = TARGETS[k]
+        lines.append(f"| {k} | {v:.3f} | < {tgt:g} | {'yes' if v < tgt else 'NO'} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.output != "-":
+        with open(a.output, "a") as f:
+            f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
