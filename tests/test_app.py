@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -36,8 +37,22 @@ def app(monkeypatch, cache_dir, mnist_dir):
     return at
 
 
+def _decode(obj):
+    """Plotly >= 6 ships numeric arrays as base64 ``{"dtype", "bdata", "shape"}``: unpack them."""
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:
+            arr = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=np.dtype(obj["dtype"]))
+            shape = obj.get("shape")
+            return arr.reshape([int(n) for n in str(shape).split(",")]).tolist() if shape else arr.tolist()
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
 def plotly_figures(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    """The figures of every st.plotly_chart on the page, as plain JSON."""
+    return [_decode(json.loads(el.proto.spec)) for el in at.get("plotly_chart")]
 
 
 def button(at: AppTest, label: str):
@@ -64,7 +79,7 @@ def test_entry_page_explains_and_waits_for_run(app):
 
 def test_run_shows_table_charts_and_gallery(app):
     at = run_experiment_page(app)
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table["approach"]) == ["baseline", "threshold", "oversample", "vae", "oracle"]
     misclassified = table["Misclassified test images"].astype(float)
     assert ((misclassified >= 0) & (misclassified <= 980 + 958)).all()
@@ -81,7 +96,7 @@ def test_run_shows_table_charts_and_gallery(app):
     bars = next(f for f in figs if f["data"][0]["type"] == "bar")
     assert bars["data"][0]["y"] == pytest.approx(list(misclassified))
     assert len(bars["data"]) == 1  # no reported bars outside the reference setup
-    assert any(f["layout"]["xaxis"]["title"]["text"] == "Training step" for f in figs)
+    assert any(f["layout"].get("xaxis", {}).get("title", {}).get("text") == "Training step" for f in figs)
 
     assert [d.label for d in at.get("download_button")] == ["Download CSV", "Download JSON"]
     assert at.image and all(c.startswith("true ") for c in at.image[0].captions)
@@ -95,7 +110,7 @@ def test_run_shows_table_charts_and_gallery(app):
 def test_finished_results_redraw_without_run(app):
     app.run()  # the Run test above cached everything on disk
     assert not app.exception
-    assert len(app.dataframe) == 1 and len(app.get("plotly_chart")) == 7
+    assert len(app.table) == 1 and len(app.get("plotly_chart")) == 7
 
 
 def test_latent_sliders_move_the_decoded_image(app):

@@ -143,3 +143,10 @@ def test_gallery_most_confident_mistakes_first():
     assert imgs[0][0, 0] == 2  # test image 2 first
     assert captions[0].startswith("true 6, pred 0 (98%")
     assert captions[-1].startswith("true 0, pred 6 (62%")
+
+
+def test_leaky_results_are_titled_as_such():
+    leaky = make_result(ExperimentConfig.blog(), {"oversample": [2], "vae": [1]})
+    assert "LEAKY" in figures.misclassified_bars(leaky).layout.title.text
+    clean = make_result(ExperimentConfig(), {"oversample": [2], "vae": [1]})
+    assert not clean.config.leaky and figures.misclassified_bars(clean).layout.title.text is None

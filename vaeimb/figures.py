@@ -63,7 +63,7 @@ def misclassified_bars(result: ExperimentResult) -> go.Figure:
     fig.add_trace(go.Bar(
         name=f"this run (mean over {max(seeds, default=0)} seed(s))",
         x=names, y=means,
-        error_y=dict(type="data", array=stds, visible=True),
+        error_y=dict(type="data", array=stds, visible=max(seeds, default=0) > 1),
         marker_color=[approach_colour(n) for n in names],
         hovertemplate="%{x}: %{y:.1f} misclassified<extra></extra>",
     ))
@@ -77,6 +77,8 @@ def misclassified_bars(result: ExperimentResult) -> go.Figure:
             hovertemplate="%{x}: %{y} reported<extra></extra>",
         ))
     n_test = next((len(r.test_y) for d in result.runs.values() for r in d.values()), None)
+    if result.config.leaky:
+        fig.update_layout(title=dict(text="LEAKY protocol: the VAE saw the test images", font=dict(color="#B42318")))
     fig.update_layout(
         barmode="group",
         yaxis_title=f"Misclassified test images{f' (of {n_test})' if n_test else ''}",

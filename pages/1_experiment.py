@@ -1,0 +1,95 @@
+"""Experiment / Results: train the chosen approaches and compare them on the test set."""
+
+import streamlit as st
+
+from vaeimb import figures
+from vaeimb.errors import DataUnavailableError, VaeimbError
+from vaeimb.report import LEAK_WARNING, display_rows, to_csv, to_json
+from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
+from vaeimb_app.settings import class_names, current_settings
+
+st.title("Does a VAE beat oversampling on imbalanced MNIST?")
+st.markdown(
+    "Pick two digits, how rare the minority one is and which balancing approaches to compare "
+    "in the sidebar, then press **Run** to train them and compare their test errors here. "
+    "The other pages let you explore the trained VAE's latent space, sweep the imbalance "
+    "ratio, and read how this differs from the original blog post."
+)
+
+settings = current_settings()
+if settings.error:
+    st.error(settings.error)
+    st.stop()
+config = settings.config
+st.caption(f"Setup: {config.label()} · approaches: {', '.join(settings.approaches)} · seeds: {len(settings.seeds)}")
+if config.leaky:
+    st.warning(LEAK_WARNING, icon="⚠️")
+
+if st.button("Run", type="primary", help="Trains what is not cached yet; cached runs load instantly."):
+    try:
+        train_experiment(settings)
+    except DataUnavailableError as err:
+        st.error(f"MNIST is missing: {err}")
+    except VaeimbError as err:
+        st.error(str(err))
+
+try:
+    result = finished_experiment(settings)
+except VaeimbError as err:
+    st.error(str(err))
+    st.stop()
+if result is None:
+    st.info("No results for these settings yet: press **Run**.")
+    st.stop()
+
+for name, by_seed in result.failures.items():
+    for seed, message in by_seed.items():
+        st.warning(f"**{name}** (seed {seed}) has no result: {message}")
+if not any(result.runs.values()):
+    st.stop()
+
+names = class_names(config)
+
+st.subheader("Metrics per approach")
+st.caption("Mean ± sd over seeds; the test set is every test image of both digits.")
+st.table(display_rows(result), hide_index=True)
+c1, c2, _ = st.columns([1, 1, 3])
+c1.download_button("Download CSV", to_csv(result), file_name="vaeimb-results.csv", mime="text/csv")
+c2.download_button("Download JSON", to_json(result), file_name="vaeimb-results.json", mime="application/json")
+
+st.subheader("Misclassified test images")
+if config.is_reference:
+    st.caption("Grey bars: the counts the original post reported (one seed, 1000 steps, leaky VAE).")
+st.plotly_chart(figures.misclassified_bars(result), width="stretch")
+
+st.subheader("Confusion matrices")
+normalised = st.toggle("Normalise rows (share of each true class)", key="confusion_normalised")
+ran = [name for name, by_seed in result.runs.items() if by_seed]
+per_row = min(len(ran), 3)
+for start in range(0, len(ran), per_row):
+    for column, name in zip(st.columns(per_row), ran[start : start + per_row]):
+        matrix = figures.mean_confusion(result.runs[name].values())
+        column.plotly_chart(
+            figures.confusion_heatmap(matrix, names, title=name, normalised=normalised),
+            width="stretch", key=f"confusion_{name}",
+        )
+
+st.subheader("Learning curves")
+st.caption("Test errors at each checkpoint: mean over seeds, shaded band = min to max over seeds.")
+st.plotly_chart(figures.learning_curves(result), width="stretch")
+
+st.subheader("Misclassified images")
+c1, c2 = st.columns(2)
+gallery_approach = c1.selectbox("Approach", ran, key="gallery_approach")
+gallery_seed = c2.selectbox("Seed", sorted(result.runs[gallery_approach]), key="gallery_seed")
+run = result.runs[gallery_approach][gallery_seed]
+try:
+    images, captions = figures.misclassified_gallery(run, mnist_test_images(), names)
+except VaeimbError as err:
+    st.error(str(err))
+    st.stop()
+if images:
+    st.caption(f"{len(run.misclassified)} misclassified; the {len(images)} most confident mistakes first.")
+    st.image(images, caption=captions, width=110)
+else:
+    st.success("No misclassified test images for this run.")

@@ -1,0 +1,72 @@
+"""Sweep: the same experiment at several minority ratios — where does the VAE start to help?"""
+
+import streamlit as st
+
+from vaeimb import figures
+from vaeimb.approaches import APPROACHES
+from vaeimb.errors import DataUnavailableError, VaeimbError
+from vaeimb.report import LEAK_WARNING
+from vaeimb.sweep import DEFAULT_RATIOS
+from vaeimb_app.runs import finished_sweep, train_sweep
+from vaeimb_app.settings import RATIO_CHOICES_PCT, current_settings
+
+st.title("Imbalance sweep")
+st.markdown(
+    "Runs the sidebar's experiment at several minority ratios (n_minority / n_majority) and "
+    "plots each approach's test error against the ratio. Every point is cached, so a second "
+    "sweep over the same settings only trains the new points."
+)
+
+settings = current_settings()
+if settings.error:
+    st.error(settings.error)
+    st.stop()
+config = settings.config
+if config.leaky:
+    st.warning(LEAK_WARNING, icon="⚠️")
+
+ratio_options = sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_RATIOS})
+st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))
+st.session_state.setdefault("sweep_approaches", [a for a in ("baseline", "oversample", "vae") if a in APPROACHES])
+c1, c2 = st.columns(2)
+ratios = c1.multiselect("Minority ratios", ratio_options, key="sweep_ratios", format_func=lambda r: f"{r:.2%}".replace(".00%", "%"))
+approaches = c2.multiselect("Approaches", list(APPROACHES), key="sweep_approaches")
+metric = st.radio("Metric", list(figures.SWEEP_METRICS), format_func=figures.metric_label, horizontal=True, key="sweep_metric")
+
+if not ratios or not approaches:
+    st.warning("Choose at least one ratio and one approach above.")
+    st.stop()
+approaches = [a for a in APPROACHES if a in approaches]
+st.caption(f"{len(ratios)} ratios × {len(approaches)} approaches × {len(settings.seeds)} seed(s) at "
+           f"{config.n_majority} majority images, {config.classifier}, {config.steps} steps. Uncached points "
+           "take about as long as one Experiment run each.")
+
+run_clicked = st.button("Run sweep", type="primary")
+try:
+    if run_clicked:
+        sweep = train_sweep(settings, ratios, approaches)
+    else:
+        sweep = finished_sweep(settings, ratios, approaches)
+except DataUnavailableError as err:
+    st.error(f"MNIST is missing: {err}")
+    st.stop()
+except VaeimbError as err:
+    st.error(str(err))
+    st.stop()
+if sweep is None:
+    st.info("Some points of this sweep are not computed yet: press **Run sweep**.")
+    st.stop()
+
+for line in sweep.failures():
+    st.warning(f"No result for {line}")
+st.plotly_chart(figures.sweep_figure(sweep, metric), width="stretch")
+st.caption("Lines: mean over seeds; shaded band: ± one standard deviation (needs 2+ seeds). "
+           "Lower is better. The x axis is logarithmic.")
+source = figures.SWEEP_METRICS[metric][1]
+st.dataframe(
+    [{k: r[k] for k in ("ratio", "n_minority", "approach", "mean", "std", "ci_low", "ci_high", "n_seeds")}
+     for r in sweep.rows(source)],
+    hide_index=True, width="stretch",
+    column_config={"ratio": st.column_config.NumberColumn(format="percent"),
+                   "mean": st.column_config.NumberColumn(f"mean {source}", format="%.3f")},
+)

@@ -1,0 +1,72 @@
+"""About: the original experiment, what the clean protocol changes and why, how to read the charts."""
+
+import streamlit as st
+
+from vaeimb.approaches import APPROACHES
+from vaeimb.config import PROTOCOLS, TEST_COUNTS, ExperimentConfig
+from vaeimb.report import LEAK_WARNING, REPORTED_MISCLASSIFIED, REPORTED_TEST_SIZE
+
+reference = ExperimentConfig()
+blog = ExperimentConfig.blog()
+n_test = TEST_COUNTS[reference.majority] + TEST_COUNTS[reference.minority]
+
+st.title("About this experiment")
+
+st.header("The original experiment")
+st.markdown(f"""
+A blog post asked whether a variational autoencoder (VAE) can fix class imbalance better than
+plain oversampling. It built a binary task from MNIST: digit **{reference.majority}** as the
+majority class ({reference.n_majority} training images) against digit **{reference.minority}** as the
+minority ({reference.n_minority} training images, a {reference.ratio:.0%} ratio), and tested on
+**all** test images of both digits: {TEST_COUNTS[reference.majority]} + {TEST_COUNTS[reference.minority]} = {n_test}.
+
+* **Approach 1 — oversampling:** every training batch drawn half from each class. Reported:
+  **{REPORTED_MISCLASSIFIED['oversample']} of {REPORTED_TEST_SIZE}** test images misclassified.
+* **Approach 2 — VAE:** a VAE trained on the minority images generates
+  {reference.n_majority - reference.n_minority} synthetic ones, and the classifier trains on real +
+  generated images. Reported: **{REPORTED_MISCLASSIFIED['vae']} of {REPORTED_TEST_SIZE}**.
+* Threshold moving was mentioned as a further option.
+
+The original code trained a one-logit MLP for {blog.steps} steps of {blog.batch_size} images and the VAE for
+{blog.vae_steps} steps of {blog.vae_batch_size}.
+""")
+
+st.header("What the clean protocol changes, and why")
+st.markdown(f"""
+* **The leak.** The original VAE was trained on minority images taken from the **test** split,
+  the same images the classifier was then scored on. The generated images are thus close
+  copies of test images, and the VAE's advantage is overstated. The `clean` protocol trains the
+  VAE on the minority **training** images only; `blog-clean` keeps everything else of the
+  original code but fixes this. `blog` reproduces the leak on purpose and every page says so:
+  *{LEAK_WARNING}*
+* **One seed.** The original numbers come from one run. Here each seed redraws the training set
+  and retrains everything, and the tables show mean ± standard deviation over seeds.
+* **One checkpoint.** The original read the error at one moment of training. The learning
+  curves here show the error at every checkpoint, so you can see how much it moves.
+* **Training budget.** The dashboard's defaults ({reference.steps} classifier steps, {reference.vae_steps} VAE
+  steps) keep one seed of all five approaches under a minute on a laptop CPU; set the
+  steps higher in the sidebar for the original's budget.
+""")
+st.markdown("**Protocols**")
+st.table([{"protocol": k, "what it does": v} for k, v in PROTOCOLS.items()])
+
+st.header("The approaches")
+st.table([{"approach": name, "what it does": a.description} for name, a in APPROACHES.items()])
+
+st.header("How to read the charts")
+st.markdown("""
+* **Metrics table** — one row per approach: mean ± sd over seeds. *Misclassified* counts test
+  errors of both kinds; *balanced accuracy* averages the recall of the two classes, so it is not
+  dominated by the majority; *minority recall* is the share of minority test digits found.
+* **Misclassified bar chart** — lower is better; error bars are the sd over seeds. For the
+  reference setup (0 vs 6, 5000 / 100) grey bars show the originally reported counts.
+* **Confusion matrices** — rows are the true digit, columns the prediction. Off-diagonal cells
+  are the errors: *true minority, predicted majority* are the missed rare digits. Normalising
+  divides each row by its total.
+* **Learning curves** — test errors during training. A curve that is still falling means more
+  steps would help; a noisy one means a single-checkpoint reading is unreliable.
+* **Latent space** — the sliders decode a point of the VAE's latent space; the map shows
+  whether generated images sit among the real minority images (good) or apart from them.
+* **Sweep** — the error against the minority ratio on a log axis: where the lines of `vae`
+  and `oversample` separate tells you at which imbalance generated data starts (or stops) paying off.
+""")

@@ -1,0 +1,272 @@
+"""Running and loading results from the pages: progress display plus in-memory caches.
+
+The core disk cache (``vaeimb.cache.ResultCache``) makes every finished (approach, seed)
+instant to reload; on top of it, finished results are kept in session state and the
+heavy objects (VAE models, data draws, latent maps) in ``st.cache_resource``, so switching
+pages or back to a finished config redraws without touching the disk again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Iterable
+
+import streamlit as st
+
+from vaeimb.approaches import get_approach
+from vaeimb.cache import ResultCache
+from vaeimb.config import ExperimentConfig
+from vaeimb.data import load_mnist, make_experiment_data, resolve_data_dir
+from vaeimb.experiment import ExperimentResult, ProgressEvent, VaeArtifact, load_vae, run_experiment, run_key, vae_key
+from vaeimb.latent import LatentMap, latent_map
+from vaeimb.sweep import SweepResult, run_sweep, sweep_configs
+
+from .settings import Settings, config_from_json, config_json
+
+_STORE = "_finished_results"
+_STORE_SIZE = 8
+
+
+def cache_root() -> str:
+    """Where the core cache lives for this process (``VAEIMB_CACHE_DIR`` or the user cache)."""
+    return str(ResultCache().root)
+
+
+def data_dir() -> str:
+    """Where MNIST is read from (``VAEIMB_DATA_DIR`` or the user cache)."""
+    return str(resolve_data_dir(None))
+
+
+# --------------------------------------------------------------------------------------
+# Finished results kept in session state
+# --------------------------------------------------------------------------------------
+def remember(key: str, value) -> None:
+    store: OrderedDict = st.session_state.setdefault(_STORE, OrderedDict())
+    store[key] = value
+    store.move_to_end(key)
+    while len(store) > _STORE_SIZE:
+        store.popitem(last=False)
+
+
+def recall(key: str):
+    return st.session_state.get(_STORE, {}).get(key)
+
+
+def all_cached(config: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int], cache: ResultCache) -> bool:
+    """Whether every runnable (approach, seed) is already on disk, so loading is instant."""
+    for seed in seeds:
+        for name in approaches:
+            if get_approach(name).unavailable_reason(config):
+                continue
+            if not cache.exists("run", run_key(config, name, seed)):
+                return False
+    return True
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str, ddir: str) -> ExperimentResult:
+    return run_experiment(config_from_json(cfg_json), approaches, seeds, cache=ResultCache(root), data_dir=ddir)
+
+
+def finished_experiment(settings: Settings) -> ExperimentResult | None:
+    """The result of the current settings if it exists already (memory, then disk), else None."""
+    result = recall(settings.key)
+    if result is not None:
+        return result
+    cache = ResultCache(cache_root())
+    if all_cached(settings.config, settings.approaches, settings.seeds, cache):
+        result = _load_finished(config_json(settings.config), settings.approaches, settings.seeds, cache_root(), data_dir())
+        remember(settings.key, result)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Training with progress bars
+# --------------------------------------------------------------------------------------
+def _task_label(task: str, config: ExperimentConfig) -> str:
+    if task == "vae":
+        source = "TEST split (leaky)" if config.leaky else "train split"
+        return f"VAE ({config.latent_dim}-d latent) on {config.n_minority} images of digit {config.minority} from the {source}"
+    a = get_approach(task)
+    return f"{config.classifier.upper()} classifier for **{task}**: {a.description}"
+
+
+def _tasks(approaches: Iterable[str]) -> list[str]:
+    """What will be trained, in run order: the VAE first when any approach needs it."""
+    names = list(approaches)
+    extra = [get_approach(n).reuses_model_of for n in names if get_approach(n).reuses_model_of]
+    ordered = list(dict.fromkeys([*extra, *names]))
+    return (["vae"] if any(get_approach(n).needs_vae for n in names) else []) + ordered
+
+
+class ProgressBoard:
+    """One progress bar per (task, seed) inside the current container, fed by ProgressEvents."""
+
+    def __init__(self, config: ExperimentConfig, approaches, seeds, prefix: str = ""):
+        self.config = config
+        self.now = st.empty()
+        self.bars = {}
+        for seed in seeds:
+            for task in _tasks(approaches):
+                self.bars[(task, seed)] = st.progress(0.0, text=f"{prefix}{task} · seed {seed}: waiting")
+        self.prefix = prefix
+        self._last: dict = {}
+
+    def __call__(self, e: ProgressEvent) -> None:
+        bar = self.bars.get((e.task, e.seed))
+        if bar is None:
+            return
+        frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
+        state = (e.status, int(frac * 20))  # redraw in 5 % steps: fewer websocket messages
+        if self._last.get((e.task, e.seed)) == state:
+            return  # nothing visible changed; skip a websocket message
+        self._last[(e.task, e.seed)] = state
+        label = f"{self.prefix}{e.task} · seed {e.seed}"
+        if e.status == "running":
+            bar.progress(min(frac, 1.0), text=f"{label}: step {e.done}/{e.total}")
+            self.now.markdown(f"Training {_task_label(e.task, self.config)} (seed {e.seed})")
+        elif e.status == "failed":
+            bar.progress(1.0, text=f"{label}: FAILED - {e.message}")
+        else:
+            bar.progress(1.0, text=f"{label}: {'loaded from cache' if e.status == 'cached' else 'done'}")
+
+
+def train_experiment(settings: Settings) -> ExperimentResult:
+    """Run (or load) the experiment with live progress; raises VaeimbError on bad input."""
+    cfg = settings.config
+    n = len(settings.seeds)
+    with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
+        board = ProgressBoard(cfg, settings.approaches, settings.seeds)
+        try:
+            result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
+                                    data_dir=data_dir(), progress=board)
+        except Exception:
+            status.update(label="Training stopped", state="error", expanded=True)
+            raise
+        board.now.empty()
+        trained = len(settings.approaches) * n - result.cached
+        status.update(
+            label=f"Finished: {result.cached} loaded from cache, {max(trained, 0)} trained",
+            state="complete", expanded=False,
+        )
+    remember(settings.key, result)
+    return result
+
+
+def sweep_key(settings: Settings, ratios, approaches) -> str:
+    return "sweep-" + settings.key + "-" + ",".join(f"{r:g}" for r in sorted(ratios)) + "-" + ",".join(approaches)
+
+
+def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None:
+    """The sweep if every point is already in memory or on disk, else None."""
+    key = sweep_key(settings, ratios, approaches)
+    result = recall(key)
+    if result is not None:
+        return result
+    cache = ResultCache(cache_root())
+    points = sweep_configs(settings.config, ratios)
+    if all(all_cached(cfg, approaches, settings.seeds, cache) for _, cfg in points):
+        result = run_sweep(settings.config, ratios, approaches, settings.seeds, cache=cache, data_dir=data_dir())
+        remember(key, result)
+    return result
+
+
+def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
+    """Run (or load) every sweep point with one progress bar per point."""
+    points = sweep_configs(settings.config, ratios)
+    per_point = len(_tasks(approaches)) * len(settings.seeds)
+    with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
+        now = st.empty()
+        bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
+        finished = [set() for _ in points]
+        last_shown = [None]
+
+        def on_progress(i: int, total: int, ratio: float, e: ProgressEvent) -> None:
+            if e.status in ("done", "cached", "failed"):
+                finished[i].add((e.task, e.seed))
+            frac = min(1.0, len(finished[i]) / per_point)
+            if e.status == "running":
+                shown = (i, e.task, e.seed, (20 * e.done) // max(e.total, 1))
+                if shown == last_shown[0]:
+                    return  # only redraw in 5 % steps
+                last_shown[0] = shown
+                now.markdown(f"Ratio {ratio:.2%}: training {_task_label(e.task, points[i][1])} (seed {e.seed}), "
+                             f"step {e.done}/{e.total}")
+            else:
+                bars[i].progress(frac, text=f"ratio {ratio:.2%} ({points[i][1].n_minority} minority): "
+                                            f"{len(finished[i])}/{per_point} done")
+
+        try:
+            result = run_sweep(settings.config, ratios, approaches, settings.seeds,
+                               cache=ResultCache(cache_root()), data_dir=data_dir(), progress=on_progress)
+        except Exception:
+            status.update(label="Sweep stopped", state="error", expanded=True)
+            raise
+        for bar, (r, c) in zip(bars, points):
+            bar.progress(1.0, text=f"ratio {r:.2%} ({c.n_minority} minority): done")
+        now.empty()
+        status.update(label=f"Sweep finished: {len(points)} ratios", state="complete", expanded=False)
+    remember(sweep_key(settings, ratios, approaches), result)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# VAE, data and latent map (heavy objects, shared across reruns)
+# --------------------------------------------------------------------------------------
+def vae_is_cached(config: ExperimentConfig, seed: int) -> bool:
+    return ResultCache(cache_root()).exists("vae", vae_key(config, seed))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _vae(cfg_json: str, seed: int, root: str, ddir: str):
+    art = load_vae(config_from_json(cfg_json), seed, cache=ResultCache(root), data_dir=ddir)
+    return art, art.model()
+
+
+def vae_and_model(config: ExperimentConfig, seed: int):
+    """(VaeArtifact, torch model in eval mode) from the cache; trains only if absent."""
+    return _vae(config_json(config), seed, cache_root(), data_dir())
+
+
+def train_vae_with_progress(config: ExperimentConfig, seed: int) -> VaeArtifact:
+    with st.status(f"Training the VAE for seed {seed}…", expanded=True) as status:
+        bar = st.progress(0.0, text="VAE: starting")
+
+        def on_progress(e: ProgressEvent) -> None:
+            if e.total:
+                bar.progress(min(1.0, e.done / e.total), text=f"VAE: step {e.done}/{e.total}")
+
+        art = load_vae(config, seed, cache=ResultCache(cache_root()), data_dir=data_dir(), progress=on_progress)
+        status.update(label="VAE trained", state="complete", expanded=False)
+    return art
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _experiment_images(cfg_json: str, seed: int, ddir: str):
+    data = make_experiment_data(config_from_json(cfg_json), seed, load_mnist(ddir))
+    return data.vae_x, data.train_x[data.train_y == 0]
+
+
+def experiment_images(config: ExperimentConfig, seed: int):
+    """(the VAE's training images, the majority training images) of (config, seed)."""
+    return _experiment_images(config_json(config), seed, data_dir())
+
+
+@st.cache_resource(max_entries=8, show_spinner="Encoding images…")
+def _latent_map(cfg_json: str, seed: int, method: str, root: str, ddir: str) -> LatentMap:
+    art, model = _vae(cfg_json, seed, root, ddir)
+    real, majority = _experiment_images(cfg_json, seed, ddir)
+    return latent_map(model, real, art.generated, majority, method=method, seed=seed)
+
+
+def latent_map_for(config: ExperimentConfig, seed: int, method: str) -> LatentMap:
+    return _latent_map(config_json(config), seed, method, cache_root(), data_dir())
+
+
+@st.cache_resource(max_entries=2, show_spinner=False)
+def _mnist_test_images(ddir: str):
+    return load_mnist(ddir).test_images
+
+
+def mnist_test_images():
+    return _mnist_test_images(data_dir())

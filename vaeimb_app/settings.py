@@ -1,0 +1,207 @@
+"""The experiment settings shared by every page: sidebar widgets backed by session state.
+
+Widgets are created with ``key=`` only and their defaults are written to session state
+first, so a page, a test or a preset can set any value before the first run without
+Streamlit's "default value and session state" warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import streamlit as st
+
+from vaeimb.approaches import APPROACHES, get_approach
+from vaeimb.config import (
+    CLASSIFIERS, PROTOCOLS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash,
+)
+from vaeimb.errors import ConfigError
+
+_REFERENCE = ExperimentConfig()
+
+#: Session-state key -> default. The reference setup, one seed, every approach.
+DEFAULTS = {
+    "cfg_majority": _REFERENCE.majority,
+    "cfg_minority": _REFERENCE.minority,
+    "cfg_n_majority": _REFERENCE.n_majority,
+    "cfg_minority_mode": "count",
+    "cfg_n_minority": _REFERENCE.n_minority,
+    "cfg_ratio_pct": 2.0,
+    "cfg_approaches": list(APPROACHES),
+    "cfg_n_seeds": 1,
+    "cfg_classifier": _REFERENCE.classifier,
+    "cfg_steps": _REFERENCE.steps,
+    "cfg_latent_dim": _REFERENCE.latent_dim,
+    "cfg_protocol": _REFERENCE.protocol,
+    "cfg_batch_size": _REFERENCE.batch_size,
+    "cfg_vae_steps": _REFERENCE.vae_steps,
+    "cfg_vae_batch_size": _REFERENCE.vae_batch_size,
+    "cfg_n_checkpoints": _REFERENCE.n_checkpoints,
+}
+
+#: A small, fast setup for demos and the browser test (``VAEIMB_APP_PRESET=tiny``).
+PRESETS = {
+    "tiny": {
+        "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
+        "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3,
+    },
+}
+PRESET_ENV = "VAEIMB_APP_PRESET"
+
+#: Minority ratios offered by the ratio slider, in percent: log-spaced so 0.2 % is one notch.
+RATIO_CHOICES_PCT = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)
+
+PROTOCOL_LABELS = {
+    "clean": "clean (honest default)",
+    "blog": "blog — LEAKY: VAE trained on TEST images",
+    "blog-clean": "blog-clean (original code, leak fixed)",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the pages run: a validated config, the approaches and the seeds, or an error."""
+
+    config: ExperimentConfig | None
+    approaches: tuple[str, ...]
+    seeds: tuple[int, ...]
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        """Identity of this (config, approaches, seeds) for the in-memory result store."""
+        return stable_hash(self.config.to_dict() if self.config else None, self.approaches, self.seeds)
+
+
+def init_state() -> None:
+    """Write defaults (and an optional preset from the environment) once per session."""
+    values = dict(DEFAULTS)
+    if not st.session_state.get("_cfg_initialised"):
+        values.update(PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
+        st.session_state["_cfg_initialised"] = True
+    for key, value in values.items():
+        st.session_state.setdefault(key, value)
+
+
+def _sync(key: str) -> None:
+    """on_change: copy a widget's new value to its settings key."""
+    st.session_state[key] = st.session_state[f"w_{key}"]
+
+
+def _bound(widget, label: str, *args, key: str, **kwargs):
+    """Draw ``widget`` showing the settings value ``key`` and writing changes back to it.
+
+    Widget state is dropped when the user switches pages; the settings keys are plain
+    session state, so they persist and every page sees the same values.
+    """
+    st.session_state[f"w_{key}"] = st.session_state[key]
+    return widget(label, *args, key=f"w_{key}", on_change=_sync, args=(key,), **kwargs)
+
+
+def render_sidebar() -> None:
+    """Draw the shared settings in the sidebar (called by app.py on every page)."""
+    init_state()
+    sb = st.sidebar
+    sb.header("Experiment settings")
+    c1, c2 = sb.columns(2)
+    _bound(c1.selectbox, "Majority digit", range(10), key="cfg_majority")
+    _bound(c2.selectbox, "Minority digit", range(10), key="cfg_minority",
+                 help="Must differ from the majority digit.")
+    maj, mnr = st.session_state.cfg_majority, st.session_state.cfg_minority
+    _bound(
+        sb.number_input,
+        "Majority count", min_value=1, step=100, key="cfg_n_majority",
+        help=f"Training images of the majority digit; MNIST train holds {TRAIN_COUNTS[maj]} of digit {maj}.",
+    )
+    _bound(sb.radio, "Minority given as", ("count", "ratio"), horizontal=True, key="cfg_minority_mode")
+    if st.session_state.cfg_minority_mode == "count":
+        _bound(
+        sb.number_input,
+            "Minority count", min_value=1, step=10, key="cfg_n_minority",
+            help=f"Training images of the minority digit; MNIST train holds {TRAIN_COUNTS[mnr]} of digit {mnr}.",
+        )
+    else:
+        _bound(
+            sb.select_slider,
+            "Minority ratio (n_minority / n_majority)", RATIO_CHOICES_PCT, key="cfg_ratio_pct",
+            format_func=lambda p: f"{p:g}%",
+        )
+        try:
+            n = n_minority_from_ratio(int(st.session_state.cfg_n_majority), st.session_state.cfg_ratio_pct / 100)
+            sb.caption(f"= {n} minority training images")
+        except ConfigError:
+            pass
+    _bound(
+        sb.multiselect,
+        "Approaches", list(APPROACHES), key="cfg_approaches",
+        help="\n".join(f"- **{n}**: {a.description}" for n, a in APPROACHES.items()),
+    )
+    _bound(sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
+                    help="Each seed redraws the training set and retrains; spread = sd over seeds.")
+    c1, c2 = sb.columns(2)
+    _bound(c1.radio, "Classifier", CLASSIFIERS, key="cfg_classifier", horizontal=True)
+    _bound(c2.number_input, "Training steps", min_value=1, step=100, key="cfg_steps")
+    _bound(sb.number_input, "VAE latent size", min_value=1, max_value=256, key="cfg_latent_dim")
+    _bound(
+        sb.selectbox,
+        "Protocol", list(PROTOCOLS), key="cfg_protocol", format_func=PROTOCOL_LABELS.get,
+        help="\n".join(f"- **{k}**: {v}" for k, v in PROTOCOLS.items()),
+    )
+    with sb.expander("Advanced"):
+        _bound(st.number_input, "Batch size", min_value=2, key="cfg_batch_size")
+        _bound(st.number_input, "VAE training steps", min_value=1, step=100, key="cfg_vae_steps")
+        _bound(st.number_input, "VAE batch size", min_value=1, key="cfg_vae_batch_size")
+        _bound(st.number_input, "Learning-curve checkpoints", min_value=1, max_value=200, key="cfg_n_checkpoints")
+    sb.button("Reset to the reference setup", on_click=reset_to_defaults)
+
+
+def reset_to_defaults() -> None:
+    for key, value in DEFAULTS.items():
+        st.session_state[key] = value
+
+
+def current_settings() -> Settings:
+    """Build and validate the config from session state; a bad value becomes ``error``."""
+    init_state()
+    s = st.session_state
+    approaches = tuple(a for a in APPROACHES if a in s.cfg_approaches)
+    seeds = tuple(range(int(s.cfg_n_seeds)))
+    try:
+        n_majority = int(s.cfg_n_majority)
+        if s.cfg_minority_mode == "ratio":
+            n_minority = n_minority_from_ratio(n_majority, float(s.cfg_ratio_pct) / 100)
+        else:
+            n_minority = int(s.cfg_n_minority)
+        config = ExperimentConfig(
+            majority=int(s.cfg_majority), minority=int(s.cfg_minority),
+            n_majority=n_majority, n_minority=n_minority,
+            protocol=s.cfg_protocol, classifier=s.cfg_classifier, steps=int(s.cfg_steps),
+            batch_size=int(s.cfg_batch_size), latent_dim=int(s.cfg_latent_dim),
+            vae_steps=int(s.cfg_vae_steps), vae_batch_size=int(s.cfg_vae_batch_size),
+            n_checkpoints=int(s.cfg_n_checkpoints),
+        ).validate()
+        if not approaches:
+            raise ConfigError("Choose at least one approach in the sidebar.")
+    except ConfigError as err:
+        return Settings(None, approaches, seeds, f"{err} Change it in the sidebar.")
+    return Settings(config, approaches, seeds)
+
+
+def class_names(config: ExperimentConfig) -> tuple[str, str]:
+    """Labels 0 / 1 of the binary task as digits: index 0 = majority, 1 = minority."""
+    return str(config.majority), str(config.minority)
+
+
+def config_json(config: ExperimentConfig) -> str:
+    """A hashable stand-in for the config (a dict field makes the dataclass unhashable)."""
+    return json.dumps(config.to_dict(), sort_keys=True)
+
+
+def config_from_json(text: str) -> ExperimentConfig:
+    return ExperimentConfig.from_dict(json.loads(text))
+
+
+def needs_vae(approaches) -> bool:
+    return any(get_approach(a).needs_vae for a in approaches)
