@@ -57,6 +57,7 @@ st.subheader("Decode a latent code")
 order = latent.dimensions_by_activity(art)
 active = set(latent.active_dimensions(art).tolist())
 prefix = f"z_{vae_key(config, seed)}_"
+MAX_SHOWN_SLIDERS = 8  # the rest go in an expander: a 20-slider wall hides the image
 
 
 def set_code(code: np.ndarray) -> None:
@@ -83,9 +84,10 @@ def decoder_panel() -> None:
         b1, b2 = st.columns(2)
         b1.button("Random sample", on_click=random_sample, width="stretch")
         b2.button("Reset to the mean", on_click=reset_to_mean, width="stretch")
-        shown = [d for d in order if d in active] or list(order[:1])
+        shown = [d for d in order if d in active][:MAX_SHOWN_SLIDERS] or list(order[:1])
         hidden = [d for d in order if d not in shown]
-        st.caption(f"{len(shown)} active dimension(s), most informative (highest KL) first.")
+        st.caption(f"{len(active)} of {art.latent_dim} dimensions active (KL > 0.05 nats); "
+                   "the most informative (highest KL) first.")
 
         def slider(d: int) -> None:
             lo, hi = latent.slider_range(art, d)
@@ -94,7 +96,8 @@ def decoder_panel() -> None:
         for d in shown:
             slider(d)
         if hidden:
-            with st.expander(f"{len(hidden)} inactive dimension(s) (KL ≤ 0.05: the decoder ignores them)"):
+            n_inactive = art.latent_dim - len(active)
+            with st.expander(f"{len(hidden)} more dimension(s), {n_inactive} of them inactive (the decoder ignores those)"):
                 for d in hidden:
                     slider(d)
     z = np.array([st.session_state[f"{prefix}{d}"] for d in range(art.latent_dim)], np.float32)

@@ -8,7 +8,7 @@ from vaeimb.errors import DataUnavailableError, VaeimbError
 from vaeimb.report import LEAK_WARNING
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
-from vaeimb_app.settings import RATIO_CHOICES_PCT, current_settings
+from vaeimb_app.settings import RATIO_CHOICES_PCT, current_settings, persistent
 
 st.title("Imbalance sweep")
 st.markdown(
@@ -29,9 +29,12 @@ ratio_options = sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_RATIOS})
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))
 st.session_state.setdefault("sweep_approaches", [a for a in ("baseline", "oversample", "vae") if a in APPROACHES])
 c1, c2 = st.columns(2)
-ratios = c1.multiselect("Minority ratios", ratio_options, key="sweep_ratios", format_func=lambda r: f"{r:.2%}".replace(".00%", "%"))
-approaches = c2.multiselect("Approaches", list(APPROACHES), key="sweep_approaches")
-metric = st.radio("Metric", list(figures.SWEEP_METRICS), format_func=figures.metric_label, horizontal=True, key="sweep_metric")
+st.session_state.setdefault("sweep_metric", "misclassified")
+ratios = persistent(c1.multiselect, "Minority ratios", ratio_options, key="sweep_ratios",
+                    format_func=lambda r: f"{r:.2%}".replace(".00%", "%"))
+approaches = persistent(c2.multiselect, "Approaches", list(APPROACHES), key="sweep_approaches")
+metric = persistent(st.radio, "Metric", list(figures.SWEEP_METRICS), format_func=figures.metric_label,
+                    horizontal=True, key="sweep_metric")
 
 if not ratios or not approaches:
     st.warning("Choose at least one ratio and one approach above.")

@@ -79,6 +79,9 @@ def test_entry_page_explains_and_waits_for_run(app):
 
 def test_run_shows_table_charts_and_gallery(app):
     at = run_experiment_page(app)
+    bars = at.get("progress")
+    assert len(bars) == 6  # the VAE model, then the five approaches
+    assert all(b.value == 100 for b in bars), [b.proto.text for b in bars]
     table = at.table[0].value
     assert list(table["approach"]) == ["baseline", "threshold", "oversample", "vae", "oracle"]
     misclassified = table["Misclassified test images"].astype(float)
@@ -188,3 +191,25 @@ def test_missing_mnist_names_the_env_var(app, monkeypatch, tmp_path):
     button(app, "Run").click().run()
     assert not app.exception
     assert "VAEIMB_DATA_DIR" in app.error[0].value
+
+
+def test_vae_events_are_split_between_the_model_and_the_classifier():
+    from vaeimb.experiment import ProgressEvent
+    from vaeimb_app.runs import VAE_MODEL, TaskRouter
+
+    router = TaskRouter(has_vae_model=True)
+    events = [("baseline", "running"), ("vae", "running"), ("vae", "done"), ("vae", "running"), ("vae", "done")]
+    tasks = [router.task_of(ProgressEvent(t, 0, 1, 2, s)) for t, s in events]
+    assert tasks == ["baseline", VAE_MODEL, VAE_MODEL, "vae", "vae"]
+    assert router.task_of(ProgressEvent("vae", 1, 1, 2, "running")) == VAE_MODEL  # each seed has its own VAE
+    assert TaskRouter(has_vae_model=False).task_of(ProgressEvent("vae", 0, 1, 2, "running")) == "vae"
+
+
+def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.setenv("VAEIMB_APP_PRESET", "tiny")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.sidebar.number_input(key="w_cfg_n_majority").value == 300
+    assert at.sidebar.number_input(key="w_cfg_steps").value == 30

@@ -83,12 +83,15 @@ def finished_experiment(settings: Settings) -> ExperimentResult | None:
 # --------------------------------------------------------------------------------------
 # Training with progress bars
 # --------------------------------------------------------------------------------------
+VAE_MODEL = "VAE model"  # the bar of the VAE itself, as opposed to the ``vae`` approach's classifier
+
+
 def _task_label(task: str, config: ExperimentConfig) -> str:
-    if task == "vae":
+    if task == VAE_MODEL:
         source = "TEST split (leaky)" if config.leaky else "train split"
-        return f"VAE ({config.latent_dim}-d latent) on {config.n_minority} images of digit {config.minority} from the {source}"
+        return f"the VAE ({config.latent_dim}-d latent) on {config.n_minority} images of digit {config.minority} from the {source}"
     a = get_approach(task)
-    return f"{config.classifier.upper()} classifier for **{task}**: {a.description}"
+    return f"the {config.classifier.upper()} classifier for **{task}**: {a.description}"
 
 
 def _tasks(approaches: Iterable[str]) -> list[str]:
@@ -96,39 +99,74 @@ def _tasks(approaches: Iterable[str]) -> list[str]:
     names = list(approaches)
     extra = [get_approach(n).reuses_model_of for n in names if get_approach(n).reuses_model_of]
     ordered = list(dict.fromkeys([*extra, *names]))
-    return (["vae"] if any(get_approach(n).needs_vae for n in names) else []) + ordered
+    return ([VAE_MODEL] if any(get_approach(n).needs_vae for n in names) else []) + ordered
+
+
+class TaskRouter:
+    """Tells the VAE's own events from the ``vae`` approach's classifier events.
+
+    The runner reports both under the task name ``"vae"``; the VAE always trains (or loads)
+    first and ends with a done/cached event, so per seed every ``"vae"`` event before that
+    belongs to the VAE model and every one after it to the classifier.
+    """
+
+    def __init__(self, has_vae_model: bool):
+        self.has_vae_model = has_vae_model
+        self._vae_finished: set[int] = set()
+
+    def task_of(self, e: ProgressEvent) -> str:
+        if e.task != "vae" or not self.has_vae_model or e.seed in self._vae_finished:
+            return e.task
+        if e.status in ("done", "cached"):
+            self._vae_finished.add(e.seed)
+        return VAE_MODEL
 
 
 class ProgressBoard:
     """One progress bar per (task, seed) inside the current container, fed by ProgressEvents."""
 
-    def __init__(self, config: ExperimentConfig, approaches, seeds, prefix: str = ""):
+    def __init__(self, config: ExperimentConfig, approaches, seeds):
         self.config = config
         self.now = st.empty()
-        self.bars = {}
-        for seed in seeds:
-            for task in _tasks(approaches):
-                self.bars[(task, seed)] = st.progress(0.0, text=f"{prefix}{task} · seed {seed}: waiting")
-        self.prefix = prefix
+        tasks = _tasks(approaches)
+        self.router = TaskRouter(VAE_MODEL in tasks)
+        self.bars = {
+            (task, seed): st.progress(0.0, text=f"{task} · seed {seed}: waiting") for seed in seeds for task in tasks
+        }
         self._last: dict = {}
 
     def __call__(self, e: ProgressEvent) -> None:
-        bar = self.bars.get((e.task, e.seed))
+        task = self.router.task_of(e)
+        frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
+        self.show(task, e.seed, e.status, frac, f"step {e.done}/{e.total}" if e.status == "running" else e.message)
+
+    def show(self, task: str, seed: int, status: str, frac: float, detail: str = "") -> None:
+        bar = self.bars.get((task, seed))
         if bar is None:
             return
-        frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
-        state = (e.status, int(frac * 20))  # redraw in 5 % steps: fewer websocket messages
-        if self._last.get((e.task, e.seed)) == state:
-            return  # nothing visible changed; skip a websocket message
-        self._last[(e.task, e.seed)] = state
-        label = f"{self.prefix}{e.task} · seed {e.seed}"
-        if e.status == "running":
-            bar.progress(min(frac, 1.0), text=f"{label}: step {e.done}/{e.total}")
-            self.now.markdown(f"Training {_task_label(e.task, self.config)} (seed {e.seed})")
-        elif e.status == "failed":
-            bar.progress(1.0, text=f"{label}: FAILED - {e.message}")
+        state = (status, int(frac * 20))  # redraw in 5 % steps: fewer websocket messages
+        if self._last.get((task, seed)) == state:
+            return
+        self._last[(task, seed)] = state
+        label = f"{task} · seed {seed}"
+        if status == "running":
+            bar.progress(min(frac, 1.0), text=f"{label}: {detail}")
+            self.now.markdown(f"Training {_task_label(task, self.config)} (seed {seed})")
+        elif status == "failed":
+            bar.progress(1.0, text=f"{label}: FAILED - {detail}")
         else:
-            bar.progress(1.0, text=f"{label}: {'loaded from cache' if e.status == 'cached' else 'done'}")
+            bar.progress(1.0, text=f"{label}: {'loaded from cache' if status == 'cached' else 'done'}")
+
+    def finish(self, result: ExperimentResult) -> None:
+        """Close every bar no event closed (a fully cached ``vae`` run never loads its VAE)."""
+        self.now.empty()
+        for (task, seed) in self.bars:
+            if self._last.get((task, seed), ("",))[0] in ("done", "cached", "failed"):
+                continue
+            if task in result.failures and seed in result.failures[task]:
+                self.show(task, seed, "failed", 1.0, result.failures[task][seed])
+            else:
+                self.show(task, seed, "done", 1.0)
 
 
 def train_experiment(settings: Settings) -> ExperimentResult:
@@ -143,7 +181,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
         except Exception:
             status.update(label="Training stopped", state="error", expanded=True)
             raise
-        board.now.empty()
+        board.finish(result)
         trained = len(settings.approaches) * n - result.cached
         status.update(
             label=f"Finished: {result.cached} loaded from cache, {max(trained, 0)} trained",
@@ -174,27 +212,27 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
 def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     """Run (or load) every sweep point with one progress bar per point."""
     points = sweep_configs(settings.config, ratios)
-    per_point = len(_tasks(approaches)) * len(settings.seeds)
+    per_point = len(_tasks(approaches)) * len(settings.seeds)  # terminal events expected per point
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()
         bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
-        finished = [set() for _ in points]
+        finished = [0 for _ in points]
         last_shown = [None]
 
         def on_progress(i: int, total: int, ratio: float, e: ProgressEvent) -> None:
             if e.status in ("done", "cached", "failed"):
-                finished[i].add((e.task, e.seed))
-            frac = min(1.0, len(finished[i]) / per_point)
+                finished[i] += 1
+            frac = min(1.0, finished[i] / per_point)
             if e.status == "running":
                 shown = (i, e.task, e.seed, (20 * e.done) // max(e.total, 1))
                 if shown == last_shown[0]:
                     return  # only redraw in 5 % steps
                 last_shown[0] = shown
-                now.markdown(f"Ratio {ratio:.2%}: training {_task_label(e.task, points[i][1])} (seed {e.seed}), "
-                             f"step {e.done}/{e.total}")
+                what = "the vae approach (VAE, then classifier)" if e.task == "vae" else _task_label(e.task, points[i][1])
+                now.markdown(f"Ratio {ratio:.2%}: training {what} (seed {e.seed}), step {e.done}/{e.total}")
             else:
                 bars[i].progress(frac, text=f"ratio {ratio:.2%} ({points[i][1].n_minority} minority): "
-                                            f"{len(finished[i])}/{per_point} done")
+                                            f"{min(finished[i], per_point)}/{per_point} done")
 
         try:
             result = run_sweep(settings.config, ratios, approaches, settings.seeds,

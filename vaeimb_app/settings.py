@@ -90,7 +90,7 @@ def _sync(key: str) -> None:
     st.session_state[key] = st.session_state[f"w_{key}"]
 
 
-def _bound(widget, label: str, *args, key: str, **kwargs):
+def persistent(widget, label: str, *args, key: str, **kwargs):
     """Draw ``widget`` showing the settings value ``key`` and writing changes back to it.
 
     Widget state is dropped when the user switches pages; the settings keys are plain
@@ -106,24 +106,23 @@ def render_sidebar() -> None:
     sb = st.sidebar
     sb.header("Experiment settings")
     c1, c2 = sb.columns(2)
-    _bound(c1.selectbox, "Majority digit", range(10), key="cfg_majority")
-    _bound(c2.selectbox, "Minority digit", range(10), key="cfg_minority",
-                 help="Must differ from the majority digit.")
+    persistent(c1.selectbox, "Majority digit", range(10), key="cfg_majority")
+    persistent(c2.selectbox, "Minority digit", range(10), key="cfg_minority", help="Must differ from the majority digit.")
     maj, mnr = st.session_state.cfg_majority, st.session_state.cfg_minority
-    _bound(
+    persistent(
         sb.number_input,
         "Majority count", min_value=1, step=100, key="cfg_n_majority",
         help=f"Training images of the majority digit; MNIST train holds {TRAIN_COUNTS[maj]} of digit {maj}.",
     )
-    _bound(sb.radio, "Minority given as", ("count", "ratio"), horizontal=True, key="cfg_minority_mode")
+    persistent(sb.radio, "Minority given as", ("count", "ratio"), horizontal=True, key="cfg_minority_mode")
     if st.session_state.cfg_minority_mode == "count":
-        _bound(
-        sb.number_input,
+        persistent(
+            sb.number_input,
             "Minority count", min_value=1, step=10, key="cfg_n_minority",
             help=f"Training images of the minority digit; MNIST train holds {TRAIN_COUNTS[mnr]} of digit {mnr}.",
         )
     else:
-        _bound(
+        persistent(
             sb.select_slider,
             "Minority ratio (n_minority / n_majority)", RATIO_CHOICES_PCT, key="cfg_ratio_pct",
             format_func=lambda p: f"{p:g}%",
@@ -133,27 +132,29 @@ def render_sidebar() -> None:
             sb.caption(f"= {n} minority training images")
         except ConfigError:
             pass
-    _bound(
+    persistent(
         sb.multiselect,
         "Approaches", list(APPROACHES), key="cfg_approaches",
         help="\n".join(f"- **{n}**: {a.description}" for n, a in APPROACHES.items()),
     )
-    _bound(sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
-                    help="Each seed redraws the training set and retrains; spread = sd over seeds.")
+    persistent(
+        sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
+        help="Each seed redraws the training set and retrains; spread = sd over seeds.",
+    )
     c1, c2 = sb.columns(2)
-    _bound(c1.radio, "Classifier", CLASSIFIERS, key="cfg_classifier", horizontal=True)
-    _bound(c2.number_input, "Training steps", min_value=1, step=100, key="cfg_steps")
-    _bound(sb.number_input, "VAE latent size", min_value=1, max_value=256, key="cfg_latent_dim")
-    _bound(
+    persistent(c1.radio, "Classifier", CLASSIFIERS, key="cfg_classifier", horizontal=True)
+    persistent(c2.number_input, "Training steps", min_value=1, step=100, key="cfg_steps")
+    persistent(sb.number_input, "VAE latent size", min_value=1, max_value=256, key="cfg_latent_dim")
+    persistent(
         sb.selectbox,
         "Protocol", list(PROTOCOLS), key="cfg_protocol", format_func=PROTOCOL_LABELS.get,
         help="\n".join(f"- **{k}**: {v}" for k, v in PROTOCOLS.items()),
     )
     with sb.expander("Advanced"):
-        _bound(st.number_input, "Batch size", min_value=2, key="cfg_batch_size")
-        _bound(st.number_input, "VAE training steps", min_value=1, step=100, key="cfg_vae_steps")
-        _bound(st.number_input, "VAE batch size", min_value=1, key="cfg_vae_batch_size")
-        _bound(st.number_input, "Learning-curve checkpoints", min_value=1, max_value=200, key="cfg_n_checkpoints")
+        persistent(st.number_input, "Batch size", min_value=2, key="cfg_batch_size")
+        persistent(st.number_input, "VAE training steps", min_value=1, step=100, key="cfg_vae_steps")
+        persistent(st.number_input, "VAE batch size", min_value=1, key="cfg_vae_batch_size")
+        persistent(st.number_input, "Learning-curve checkpoints", min_value=1, max_value=200, key="cfg_n_checkpoints")
     sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 
