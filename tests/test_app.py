@@ -213,3 +213,17 @@ def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):
     assert not at.exception
     assert at.sidebar.number_input(key="w_cfg_n_majority").value == 300
     assert at.sidebar.number_input(key="w_cfg_steps").value == 30
+
+
+@pytest.mark.filterwarnings("ignore:oracle .seed 0. failed:RuntimeWarning")
+def test_a_failing_approach_is_a_warning_and_the_others_stay(app, monkeypatch):
+    def broken(self, data, config, generated=None):
+        raise RuntimeError("simulated out-of-memory")
+
+    monkeypatch.setattr("vaeimb.approaches.resampling.Oracle.training_set", broken)
+    app.session_state["cfg_approaches"] = ["baseline", "oracle"]
+    app.session_state["cfg_steps"] = 29  # a config of its own, so nothing comes from the cache
+    run_experiment_page(app)
+    assert any("oracle" in w.value and "simulated out-of-memory" in w.value for w in app.warning)
+    assert list(app.table[0].value["approach"]) == ["baseline"]
+    assert len([f for f in plotly_figures(app) if f["data"][0]["type"] == "heatmap"]) == 1
