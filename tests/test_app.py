@@ -227,3 +227,14 @@ def test_a_failing_approach_is_a_warning_and_the_others_stay(app, monkeypatch):
     assert any("oracle" in w.value and "simulated out-of-memory" in w.value for w in app.warning)
     assert list(app.table[0].value["approach"]) == ["baseline"]
     assert len([f for f in plotly_figures(app) if f["data"][0]["type"] == "heatmap"]) == 1
+
+
+def test_minority_as_a_ratio_reaches_a_fifth_of_a_percent(app):
+    app.session_state["cfg_n_majority"] = 5000
+    app.session_state["cfg_minority_mode"] = "ratio"
+    app.session_state["cfg_ratio_pct"] = 0.2
+    app.run()
+    assert not app.exception
+    assert app.sidebar.select_slider(key="w_cfg_ratio_pct").value == 0.2
+    assert any(c.value == "= 10 minority training images" for c in app.sidebar.caption)
+    assert any("5000/10 (0.2% minority)" in c.value for c in app.caption)
