@@ -193,18 +193,6 @@ def test_missing_mnist_names_the_env_var(app, monkeypatch, tmp_path):
     assert "VAEIMB_DATA_DIR" in app.error[0].value
 
 
-def test_vae_events_are_split_between_the_model_and_the_classifier():
-    from vaeimb.experiment import ProgressEvent
-    from vaeimb_app.runs import VAE_MODEL, TaskRouter
-
-    router = TaskRouter(has_vae_model=True)
-    events = [("baseline", "running"), ("vae", "running"), ("vae", "done"), ("vae", "running"), ("vae", "done")]
-    tasks = [router.task_of(ProgressEvent(t, 0, 1, 2, s)) for t, s in events]
-    assert tasks == ["baseline", VAE_MODEL, VAE_MODEL, "vae", "vae"]
-    assert router.task_of(ProgressEvent("vae", 1, 1, 2, "running")) == VAE_MODEL  # each seed has its own VAE
-    assert TaskRouter(has_vae_model=False).task_of(ProgressEvent("vae", 0, 1, 2, "running")) == "vae"
-
-
 def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))

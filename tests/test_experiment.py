@@ -139,7 +139,8 @@ def test_progress_events(cache, tiny_config, mnist_dir):
     events = []
     E.run_experiment(tiny_config, ["oversample", "vae"], [0], cache=cache, data_dir=mnist_dir, progress=events.append)
     tasks = {(e.task, e.status) for e in events}
-    assert {("vae", "running"), ("vae", "done"), ("oversample", "running"), ("oversample", "done"), ("vae", "done")} <= tasks
+    assert {("vae-model", "running"), ("vae-model", "done"), ("oversample", "running"), ("oversample", "done"),
+            ("vae", "running"), ("vae", "done")} <= tasks
     last = [e for e in events if e.task == "oversample" and e.status == "running"][-1]
     assert last.done == last.total == tiny_config.steps
 

@@ -102,3 +102,16 @@ def test_concurrent_training_threads_stay_deterministic():
         for t in threads:
             t.join()
         assert all(np.array_equal(got[s], alone[s]) for s in (1, 2))
+
+
+def test_thread_cap_from_the_environment(monkeypatch):
+    import vaeimb.training as T
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("VAEIMB_THREADS", "1")
+    monkeypatch.setattr(T, "_threads_set", False)
+    try:
+        T.use_all_cores()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

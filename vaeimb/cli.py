@@ -13,6 +13,7 @@ from pathlib import Path
 from .approaches import APPROACHES
 from .config import CLASSIFIERS, PROTOCOLS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
+from .experiment import VAE_TASK
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
 
@@ -43,7 +44,7 @@ class _Progress:
             bar.close()
         if event.status == "failed":
             tqdm.write(f"{label}: FAILED ({event.message})", file=sys.stderr)
-        elif event.status == "done" and event.task != "vae":
+        elif event.status == "done" and event.task != VAE_TASK:
             tqdm.write(f"{label}: trained", file=sys.stderr)
 
 

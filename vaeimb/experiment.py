@@ -24,9 +24,14 @@ from .models import ConvVAE
 from .training import generate_images, pick_device, train_classifier, train_vae
 
 
+#: Task name of the VAE's own training in progress events (the ``vae`` approach's
+#: classifier reports as ``"vae"``, like every approach under its name).
+VAE_TASK = "vae-model"
+
+
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What the runner is doing: ``task`` is an approach name or ``"vae"``."""
+    """What the runner is doing: ``task`` is an approach name or ``VAE_TASK``."""
 
     task: str
     seed: int
@@ -232,7 +237,7 @@ class _Runner:
                 batch_size=cfg.vae_batch_size,
                 lr=cfg.vae_lr,
                 seed=seed,
-                progress=lambda d, t: self.emit("vae", seed, d, t, "running"),
+                progress=lambda d, t: self.emit(VAE_TASK, seed, d, t, "running"),
             )
             n_gen = cfg.n_majority - cfg.n_minority
             art = VaeArtifact(
@@ -253,7 +258,7 @@ class _Runner:
             return art.to_record()
 
         rec, cached = self.cache.get_or_compute("vae", vae_key(cfg, seed), compute)
-        self.emit("vae", seed, cfg.vae_steps, cfg.vae_steps, "cached" if cached else "done")
+        self.emit(VAE_TASK, seed, cfg.vae_steps, cfg.vae_steps, "cached" if cached else "done")
         return VaeArtifact.from_record(rec)
 
     def _generated(self, approach_name: str, seed: int) -> np.ndarray:

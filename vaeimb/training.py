@@ -41,13 +41,21 @@ def pick_device() -> torch.device:
 
 
 def use_all_cores() -> None:
-    """Give torch every core this process may use (containers often report fewer than nproc)."""
+    """Give torch every core this process may use, or ``$VAEIMB_THREADS`` of them.
+
+    Containers often report more cores (nproc) than the process may use; capping the
+    threads helps when several trainings share the machine (app sessions, parallel CI).
+    """
     global _threads_set
     if not _threads_set:
-        try:
-            n = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not on Linux
-            n = os.cpu_count() or 1
+        wanted = os.environ.get("VAEIMB_THREADS", "").strip()
+        if wanted.isdigit() and int(wanted) > 0:
+            n = int(wanted)
+        else:
+            try:
+                n = len(os.sched_getaffinity(0))
+            except AttributeError:  # pragma: no cover - not on Linux
+                n = os.cpu_count() or 1
         torch.set_num_threads(max(1, n))
         _threads_set = True
 

@@ -17,7 +17,7 @@ from vaeimb.approaches import get_approach
 from vaeimb.cache import ResultCache
 from vaeimb.config import ExperimentConfig
 from vaeimb.data import load_mnist, make_experiment_data, resolve_data_dir
-from vaeimb.experiment import ExperimentResult, ProgressEvent, VaeArtifact, load_vae, run_experiment, run_key, vae_key
+from vaeimb.experiment import VAE_TASK, ExperimentResult, ProgressEvent, VaeArtifact, load_vae, run_experiment, run_key, vae_key
 from vaeimb.latent import LatentMap, latent_map
 from vaeimb.sweep import SweepResult, run_sweep, sweep_configs
 
@@ -83,7 +83,7 @@ def finished_experiment(settings: Settings) -> ExperimentResult | None:
 # --------------------------------------------------------------------------------------
 # Training with progress bars
 # --------------------------------------------------------------------------------------
-VAE_MODEL = "VAE model"  # the bar of the VAE itself, as opposed to the ``vae`` approach's classifier
+VAE_MODEL = VAE_TASK  # the bar of the VAE itself, as opposed to the ``vae`` approach's classifier
 
 
 def _task_label(task: str, config: ExperimentConfig) -> str:
@@ -102,26 +102,6 @@ def _tasks(approaches: Iterable[str]) -> list[str]:
     return ([VAE_MODEL] if any(get_approach(n).needs_vae for n in names) else []) + ordered
 
 
-class TaskRouter:
-    """Tells the VAE's own events from the ``vae`` approach's classifier events.
-
-    The runner reports both under the task name ``"vae"``; the VAE always trains (or loads)
-    first and ends with a done/cached event, so per seed every ``"vae"`` event before that
-    belongs to the VAE model and every one after it to the classifier.
-    """
-
-    def __init__(self, has_vae_model: bool):
-        self.has_vae_model = has_vae_model
-        self._vae_finished: set[int] = set()
-
-    def task_of(self, e: ProgressEvent) -> str:
-        if e.task != "vae" or not self.has_vae_model or e.seed in self._vae_finished:
-            return e.task
-        if e.status in ("done", "cached"):
-            self._vae_finished.add(e.seed)
-        return VAE_MODEL
-
-
 class ProgressBoard:
     """One progress bar per (task, seed) inside the current container, fed by ProgressEvents."""
 
@@ -129,14 +109,13 @@ class ProgressBoard:
         self.config = config
         self.now = st.empty()
         tasks = _tasks(approaches)
-        self.router = TaskRouter(VAE_MODEL in tasks)
         self.bars = {
             (task, seed): st.progress(0.0, text=f"{task} · seed {seed}: waiting") for seed in seeds for task in tasks
         }
         self._last: dict = {}
 
     def __call__(self, e: ProgressEvent) -> None:
-        task = self.router.task_of(e)
+        task = e.task
         frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
         self.show(task, e.seed, e.status, frac, f"step {e.done}/{e.total}" if e.status == "running" else e.message)
 
