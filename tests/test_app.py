@@ -226,3 +226,21 @@ def test_minority_as_a_ratio_reaches_a_fifth_of_a_percent(app):
     assert app.sidebar.select_slider(key="w_cfg_ratio_pct").value == 0.2
     assert any(c.value == "= 10 minority training images" for c in app.sidebar.caption)
     assert any("5000/10 (0.2% minority)" in c.value for c in app.caption)
+
+
+def test_switching_to_the_blog_protocol_takes_the_original_budget(app):
+    app.run()
+    app.sidebar.selectbox(key="w_cfg_protocol").set_value("blog").run()
+    assert not app.exception
+    assert (app.session_state["cfg_steps"], app.session_state["cfg_batch_size"]) == (1000, 128)
+    assert (app.session_state["cfg_vae_steps"], app.session_state["cfg_vae_batch_size"]) == (1000, 100)
+    assert any(LEAK_WARNING in w.value for w in app.warning)
+
+
+def test_protocol_budget_switches_only_between_families():
+    from vaeimb_app.settings import budget_for_protocol_switch
+
+    assert budget_for_protocol_switch("blog", "blog-clean") == {}  # a budget set within a family stays
+    assert budget_for_protocol_switch("clean", "clean") == {}
+    assert budget_for_protocol_switch("blog-clean", "clean")["cfg_steps"] == 500
+    assert budget_for_protocol_switch("clean", "blog-clean")["cfg_batch_size"] == 128

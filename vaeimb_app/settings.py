@@ -85,9 +85,35 @@ def init_state() -> None:
         st.session_state.setdefault(key, value)
 
 
+#: The training budget each protocol family starts from when the protocol is switched:
+#: the original code's for the blog protocols (so "blog" reproduces it), ours for clean.
+_BLOG = ExperimentConfig.blog()
+PROTOCOL_BUDGETS = {
+    "blog": {"cfg_classifier": _BLOG.classifier, "cfg_steps": _BLOG.steps, "cfg_batch_size": _BLOG.batch_size,
+             "cfg_vae_steps": _BLOG.vae_steps, "cfg_vae_batch_size": _BLOG.vae_batch_size},
+    "clean": {"cfg_classifier": _REFERENCE.classifier, "cfg_steps": _REFERENCE.steps,
+              "cfg_batch_size": _REFERENCE.batch_size, "cfg_vae_steps": _REFERENCE.vae_steps,
+              "cfg_vae_batch_size": _REFERENCE.vae_batch_size},
+}
+
+
+def budget_for_protocol_switch(old: str, new: str) -> dict:
+    """Settings to change when the protocol goes from ``old`` to ``new``.
+
+    Switching between the clean and the blog family switches the training budget to that
+    family's (the original code's 1000 steps of 128 for blog); staying within a family
+    keeps whatever budget the user set.
+    """
+    family = lambda p: "blog" if str(p).startswith("blog") else "clean"
+    return {} if family(old) == family(new) else dict(PROTOCOL_BUDGETS[family(new)])
+
+
 def _sync(key: str) -> None:
     """on_change: copy a widget's new value to its settings key."""
+    old = st.session_state.get(key)
     st.session_state[key] = st.session_state[f"w_{key}"]
+    if key == "cfg_protocol":
+        st.session_state.update(budget_for_protocol_switch(old, st.session_state[key]))
 
 
 def persistent(widget, label: str, *args, key: str, **kwargs):
