@@ -4,9 +4,9 @@ import streamlit as st
 
 from vaeimb import figures
 from vaeimb.errors import DataUnavailableError, VaeimbError
-from vaeimb.report import LEAK_WARNING, display_rows, to_csv, to_json
+from vaeimb.report import display_rows, to_csv, to_json
 from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
-from vaeimb_app.settings import class_names, current_settings
+from vaeimb_app.settings import class_names, page_settings
 
 st.title("Does a VAE beat oversampling on imbalanced MNIST?")
 st.markdown(
@@ -16,14 +16,9 @@ st.markdown(
     "ratio, and read how this differs from the original blog post."
 )
 
-settings = current_settings()
-if settings.error:
-    st.error(settings.error)
-    st.stop()
+settings = page_settings()
 config = settings.config
 st.caption(f"Setup: {config.label()} · approaches: {', '.join(settings.approaches)} · seeds: {len(settings.seeds)}")
-if config.leaky:
-    st.warning(LEAK_WARNING, icon="⚠️")
 
 if st.button("Run", type="primary", help="Trains what is not cached yet; cached runs load instantly."):
     try:

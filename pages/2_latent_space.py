@@ -5,10 +5,9 @@ import streamlit as st
 
 from vaeimb import figures, latent
 from vaeimb.errors import DataUnavailableError, VaeimbError
-from vaeimb.report import LEAK_WARNING
 from vaeimb.experiment import vae_key
 from vaeimb_app.runs import experiment_images, latent_map_for, train_vae_with_progress, vae_and_model, vae_is_cached
-from vaeimb_app.settings import current_settings
+from vaeimb_app.settings import page_settings
 
 st.title("Latent space of the minority VAE")
 st.markdown(
@@ -17,13 +16,8 @@ st.markdown(
     "compare where generated and real images fall."
 )
 
-settings = current_settings()
-if settings.error:
-    st.error(settings.error)
-    st.stop()
+settings = page_settings()
 config = settings.config
-if config.leaky:
-    st.warning(LEAK_WARNING, icon="⚠️")
 
 seed = st.selectbox("Seed (each seed has its own training draw and VAE)", settings.seeds, key="latent_seed")
 if not vae_is_cached(config, seed):

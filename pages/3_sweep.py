@@ -5,10 +5,9 @@ import streamlit as st
 from vaeimb import figures
 from vaeimb.approaches import APPROACHES
 from vaeimb.errors import DataUnavailableError, VaeimbError
-from vaeimb.report import LEAK_WARNING
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
-from vaeimb_app.settings import RATIO_CHOICES_PCT, current_settings, persistent
+from vaeimb_app.settings import RATIO_CHOICES_PCT, page_settings, persistent
 
 st.title("Imbalance sweep")
 st.markdown(
@@ -17,13 +16,8 @@ st.markdown(
     "sweep over the same settings only trains the new points."
 )
 
-settings = current_settings()
-if settings.error:
-    st.error(settings.error)
-    st.stop()
+settings = page_settings()
 config = settings.config
-if config.leaky:
-    st.warning(LEAK_WARNING, icon="⚠️")
 
 ratio_options = sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_RATIOS})
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))

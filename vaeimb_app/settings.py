@@ -216,6 +216,20 @@ def current_settings() -> Settings:
     return Settings(config, approaches, seeds)
 
 
+def page_settings() -> Settings:
+    """The current settings for a page: a bad setting is shown and stops the page, and a
+    leaky protocol is flagged at the top of every page that shows its results."""
+    from vaeimb.report import LEAK_WARNING
+
+    settings = current_settings()
+    if settings.error:
+        st.error(settings.error)
+        st.stop()
+    if settings.config.leaky:
+        st.warning(LEAK_WARNING, icon="⚠️")
+    return settings
+
+
 def class_names(config: ExperimentConfig) -> tuple[str, str]:
     """Labels 0 / 1 of the binary task as digits: index 0 = majority, 1 = minority."""
     return str(config.majority), str(config.minority)
