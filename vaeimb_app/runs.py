@@ -207,7 +207,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
                 if shown == last_shown[0]:
                     return  # only redraw in 5 % steps
                 last_shown[0] = shown
-                what = "the vae approach (VAE, then classifier)" if e.task == "vae" else _task_label(e.task, points[i][1])
+                what = _task_label(e.task, points[i][1])
                 now.markdown(f"Ratio {ratio:.2%}: training {what} (seed {e.seed}), step {e.done}/{e.total}")
             else:
                 bars[i].progress(frac, text=f"ratio {ratio:.2%} ({points[i][1].n_minority} minority): "
