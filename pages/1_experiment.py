@@ -2,12 +2,6 @@
 
 import streamlit as st
 
-from vaeimb import figures
-from vaeimb.errors import DataUnavailableError, VaeimbError
-from vaeimb.report import display_rows, to_csv, to_json
-from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
-from vaeimb_app.settings import class_names, page_settings
-
 st.title("Does a VAE beat oversampling on imbalanced MNIST?")
 st.markdown(
     "Pick two digits, how rare the minority one is and which balancing approaches to compare "
@@ -15,6 +9,13 @@ st.markdown(
     "The other pages let you explore the trained VAE's latent space, sweep the imbalance "
     "ratio, and read how this differs from the original blog post."
 )
+
+# The first screen is drawn above; the heavy imports (torch) load while the user reads it.
+from vaeimb import figures
+from vaeimb.errors import DataUnavailableError, VaeimbError
+from vaeimb.report import display_rows, to_csv, to_json
+from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
+from vaeimb_app.settings import class_names, page_settings
 
 settings = page_settings()
 config = settings.config

@@ -1,21 +1,33 @@
-"""vaeimb: does a VAE's synthetic minority data beat plain oversampling on imbalanced MNIST?
+"""vaeimb: does a VAE's synthetic minority data beat oversampling on imbalanced MNIST?
 
 The core package (no UI): data, models, balancing approaches, training, metrics, cached
 experiment runs and sweeps. The Streamlit pages and the CLI (``python -m vaeimb``) call it.
+
+The names below are loaded on first use, so importing a light module (``vaeimb.config``)
+does not import torch: the dashboard can paint its first screen before torch has loaded.
 """
 
-from .approaches import APPROACHES, DEFAULT_APPROACHES, get_approach
-from .cache import ResultCache
-from .config import ExperimentConfig, n_minority_from_ratio
-from .errors import ConfigError, DataUnavailableError, VaeimbError
-from .experiment import ExperimentResult, ProgressEvent, RunResult, VaeArtifact, load_vae, run_experiment
-from .sweep import DEFAULT_RATIOS, SweepResult, run_sweep
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "APPROACHES", "DEFAULT_APPROACHES", "get_approach", "ResultCache", "ExperimentConfig",
-    "n_minority_from_ratio", "ConfigError", "DataUnavailableError", "VaeimbError",
-    "ExperimentResult", "ProgressEvent", "RunResult", "VaeArtifact", "load_vae", "run_experiment",
-    "DEFAULT_RATIOS", "SweepResult", "run_sweep",
-]
+_EXPORTS = {
+    "APPROACHES": "approaches", "DEFAULT_APPROACHES": "approaches", "get_approach": "approaches",
+    "ResultCache": "cache",
+    "ExperimentConfig": "config", "n_minority_from_ratio": "config",
+    "ConfigError": "errors", "DataUnavailableError": "errors", "VaeimbError": "errors",
+    "ExperimentResult": "experiment", "ProgressEvent": "experiment", "RunResult": "experiment",
+    "VaeArtifact": "experiment", "load_vae": "experiment", "run_experiment": "experiment",
+    "DEFAULT_RATIOS": "sweep", "SweepResult": "sweep", "run_sweep": "sweep",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'vaeimb' has no attribute {name!r}")
