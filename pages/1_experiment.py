@@ -12,28 +12,20 @@ st.markdown(
 
 # The first screen is drawn above; the heavy imports (torch) load while the user reads it.
 from vaeimb import figures
-from vaeimb.errors import DataUnavailableError, VaeimbError
 from vaeimb.report import display_rows, to_csv, to_json
 from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
-from vaeimb_app.settings import class_names, page_settings
+from vaeimb_app.settings import class_names, errors_shown, page_settings
 
 settings = page_settings()
 config = settings.config
 st.caption(f"Setup: {config.label()} · approaches: {', '.join(settings.approaches)} · seeds: {len(settings.seeds)}")
 
 if st.button("Run", type="primary", help="Trains what is not cached yet; cached runs load instantly."):
-    try:
+    with errors_shown(stop=False):
         train_experiment(settings)
-    except DataUnavailableError as err:
-        st.error(f"MNIST is missing: {err}")
-    except VaeimbError as err:
-        st.error(str(err))
 
-try:
+with errors_shown():
     result = finished_experiment(settings)
-except VaeimbError as err:
-    st.error(str(err))
-    st.stop()
 if result is None:
     st.info("No results for these settings yet: press **Run**.")
     st.stop()
@@ -79,11 +71,8 @@ c1, c2 = st.columns(2)
 gallery_approach = c1.selectbox("Approach", ran, key="gallery_approach")
 gallery_seed = c2.selectbox("Seed", sorted(result.runs[gallery_approach]), key="gallery_seed")
 run = result.runs[gallery_approach][gallery_seed]
-try:
+with errors_shown():
     images, captions = figures.misclassified_gallery(run, mnist_test_images(), names)
-except VaeimbError as err:
-    st.error(str(err))
-    st.stop()
 if images:
     st.caption(f"{len(run.misclassified)} misclassified; the {len(images)} most confident mistakes first.")
     st.image(images, caption=captions, width=110)

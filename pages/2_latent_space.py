@@ -4,10 +4,9 @@ import numpy as np
 import streamlit as st
 
 from vaeimb import figures, latent
-from vaeimb.errors import DataUnavailableError, VaeimbError
 from vaeimb.experiment import vae_key
 from vaeimb_app.runs import experiment_images, latent_map_for, train_vae_with_progress, vae_and_model, vae_is_cached
-from vaeimb_app.settings import page_settings
+from vaeimb_app.settings import errors_shown, page_settings
 
 st.title("Latent space of the minority VAE")
 st.markdown(
@@ -25,21 +24,12 @@ if not vae_is_cached(config, seed):
             "(with the `vae` approach), or train only the VAE here.")
     if not st.button("Train the VAE", type="primary"):
         st.stop()
-    try:
+    with errors_shown():
         train_vae_with_progress(config, seed)
-    except DataUnavailableError as err:
-        st.error(f"MNIST is missing: {err}")
-        st.stop()
-    except VaeimbError as err:
-        st.error(str(err))
-        st.stop()
 
-try:
+with errors_shown():
     art, model = vae_and_model(config, seed)
     real_minority, majority = experiment_images(config, seed)
-except VaeimbError as err:
-    st.error(str(err))
-    st.stop()
 
 st.caption(
     f"VAE with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "

@@ -4,10 +4,9 @@ import streamlit as st
 
 from vaeimb import figures
 from vaeimb.approaches import APPROACHES
-from vaeimb.errors import DataUnavailableError, VaeimbError
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
-from vaeimb_app.settings import RATIO_CHOICES_PCT, page_settings, persistent
+from vaeimb_app.settings import RATIO_CHOICES_PCT, errors_shown, page_settings, persistent
 
 st.title("Imbalance sweep")
 st.markdown(
@@ -39,17 +38,8 @@ st.caption(f"{len(ratios)} ratios × {len(approaches)} approaches × {len(settin
            "take about as long as one Experiment run each.")
 
 run_clicked = st.button("Run sweep", type="primary")
-try:
-    if run_clicked:
-        sweep = train_sweep(settings, ratios, approaches)
-    else:
-        sweep = finished_sweep(settings, ratios, approaches)
-except DataUnavailableError as err:
-    st.error(f"MNIST is missing: {err}")
-    st.stop()
-except VaeimbError as err:
-    st.error(str(err))
-    st.stop()
+with errors_shown():
+    sweep = train_sweep(settings, ratios, approaches) if run_clicked else finished_sweep(settings, ratios, approaches)
 if sweep is None:
     st.info("Some points of this sweep are not computed yet: press **Run sweep**.")
     st.stop()

@@ -13,7 +13,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 import torch
 
 from .cache import ResultCache

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import streamlit as st
@@ -17,7 +18,7 @@ from vaeimb.approaches import APPROACHES, get_approach
 from vaeimb.config import (
     CLASSIFIERS, PROTOCOLS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash,
 )
-from vaeimb.errors import ConfigError
+from vaeimb.errors import ConfigError, VaeimbError
 
 _REFERENCE = ExperimentConfig()
 
@@ -214,6 +215,18 @@ def current_settings() -> Settings:
     except ConfigError as err:
         return Settings(None, approaches, seeds, f"{err} Change it in the sidebar.")
     return Settings(config, approaches, seeds)
+
+
+@contextmanager
+def errors_shown(stop: bool = True):
+    """Show a ``VaeimbError`` (bad input, missing MNIST, ...) as ``st.error`` instead of a
+    traceback; with ``stop`` the page ends there."""
+    try:
+        yield
+    except VaeimbError as err:
+        st.error(str(err))
+        if stop:
+            st.stop()
 
 
 def page_settings() -> Settings:
