@@ -142,6 +142,11 @@ class ExperimentResult:
     def run(self, approach: str, seed: int) -> RunResult:
         return self.runs[approach][seed]
 
+    @property
+    def n_test(self) -> int | None:
+        """Size of the test set (None when no run finished)."""
+        return next((len(r.test_y) for by_seed in self.runs.values() for r in by_seed.values()), None)
+
 
 @dataclass
 class VaeArtifact:

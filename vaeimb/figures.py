@@ -76,7 +76,7 @@ def misclassified_bars(result: ExperimentResult) -> go.Figure:
             marker_color=REPORTED_COLOUR,
             hovertemplate="%{x}: %{y} reported<extra></extra>",
         ))
-    n_test = next((len(r.test_y) for d in result.runs.values() for r in d.values()), None)
+    n_test = result.n_test
     if result.config.leaky:
         fig.update_layout(title=dict(text="LEAKY protocol: the VAE saw the test images", font=dict(color="#B42318")))
     fig.update_layout(

@@ -63,7 +63,7 @@ def display_rows(result: ExperimentResult) -> list[dict]:
             row[METRICS[m][0]] = s.format(1 if m == "misclassified" else 3)
         rep = reported_misclassified(result, name)
         row["Reported (original)"] = "" if rep is None else str(rep)
-        row["Seeds"] = s.n
+        row["Seeds"] = stats["misclassified"].n
         rows.append(row)
     return rows
 
@@ -86,7 +86,7 @@ def run_rows(result: ExperimentResult) -> list[dict]:
 def format_table(result: ExperimentResult) -> str:
     """The CLI's table: approach, misclassified mean ± sd (95 % CI), balanced accuracy,
     minority recall, and the original's reported number where it applies."""
-    n_test = next((len(r.test_y) for d in result.runs.values() for r in d.values()), 0)
+    n_test = result.n_test or 0
     header = ["approach", f"misclassified /{n_test}", "95% CI", "balanced acc", "minority recall", "reported"]
     lines = []
     for name, stats in result.summary().items():
@@ -171,9 +171,9 @@ def _json_default(o):
 
 def to_csv(result: ExperimentResult, which: str = "runs") -> str:
     """CSV of per-(approach, seed) rows (``which="runs"``) or per-approach summaries."""
-    rows = run_rows(result) if which == "runs" else summary_rows(result)
     if which not in ("runs", "summary"):
         raise ValueError("which must be 'runs' or 'summary'")
+    rows = run_rows(result) if which == "runs" else summary_rows(result)
     buf = io.StringIO()
     if rows:
         w = csv.DictWriter(buf, fieldnames=list(rows[0]))
