@@ -1,0 +1,23 @@
+"""The contract of an on-the-fly augmentation of the minority images in each batch."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+
+from ..parts import Part
+
+
+class Augmentation(Part):
+    kind = "augmentation"
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A batch ``x`` (B, 28, 28) float in [0, 1] with its minority rows (y == 1)
+        transformed; every random draw comes from ``generator`` (seeded per run)."""
+        if not bool((y == 1).any()):
+            return x
+        return self._augment(x, y, generator)
+
+    @abstractmethod
+    def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
