@@ -273,3 +273,30 @@ def build_approaches(specs: Iterable[str], config) -> list[Approach]:
     if unknown:
         raise ConfigError(f"Parameters given for approach(es) not run: {', '.join(sorted(unknown))}.")
     return list(out.values())
+
+
+def parse_param_overrides(items: Iterable[str], specs: Iterable[str], protocol: str | Protocol = "clean") -> dict:
+    """``["threshold.tau=0.5", "vae.data.n_generate=1000"]`` -> ``{"threshold": {"tau": 0.5}, ...}``.
+
+    Each item is ``APPROACH.PARAM=VALUE`` (PARAM may be ``part.param``); APPROACH is one of
+    ``specs`` (a preset or a recipe text). Values are parsed and checked by the part's
+    own declaration, so a bad one is refused with the part's wording.
+    """
+    specs = [str(s).strip() for s in specs]
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = str(item).rpartition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r} is not APPROACH.PARAM=VALUE (e.g. threshold.tau=0.5).")
+        spec = next((s for s in sorted(specs, key=len, reverse=True) if key.startswith(s + ".")), None)
+        if spec is None:
+            raise ConfigError(f"--param {item!r}: the approach must be one of this run's "
+                              f"({', '.join(specs)}), followed by .PARAM.")
+        pname = key[len(spec) + 1:]
+        approach = build_approach(spec, protocol)
+        params = part_params(approach.recipe)
+        kind = _split_overrides(approach.name, {pname: None}, params)
+        (part_kind, inner), = ((k, next(iter(v))) for k, v in kind.items())
+        declared = next(p for p in params[part_kind] if p.name == inner)
+        out.setdefault(spec, {})[f"{part_kind}.{inner}"] = declared.parse(value, f"approach '{spec}', {part_kind}")
+    return out
