@@ -473,7 +473,7 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=No
         for seed in result.runs.get(name, {}):
             if (a.recipe.gen, seed) in result.quality:
                 continue
-            key = stable_hash("quality", runner.generator_key(a, seed), runner.identity)
+            key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity)
 
             def compute(a=a, seed=seed):
                 nonlocal judge
@@ -491,6 +491,15 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=No
                 warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
                 continue
             result.quality[(a.recipe.gen, seed)] = dict(rec["meta"]["quality"])
+
+
+def quality_fingerprint() -> str:
+    """The quality measures' own code (outside the result fingerprint: changing them
+    re-measures quality without retraining anything)."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256((Path(__file__).parent / "quality.py").read_bytes()).hexdigest()[:12]
 
 
 def load_generator(

@@ -18,7 +18,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: and the app only show them.
 RESULT_MODULES = (
     "config.py", "protocols.py", "params.py", "parts.py", "recipes.py", "data.py", "models.py",
-    "training.py", "experiment.py", "metrics.py", "quality.py",
+    "training.py", "experiment.py", "metrics.py",
     "generators", "losses", "decisions", "augmentations", "batches",
 )
 

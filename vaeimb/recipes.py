@@ -43,6 +43,12 @@ class Recipe:
         """The canonical written form (every key, fixed order)."""
         return ",".join(f"{k}={getattr(self, k) or 'none'}" for k in RECIPE_KEYS)
 
+    def short(self) -> str:
+        """Only the keys that differ from the defaults (a custom recipe's display name)."""
+        default = Recipe()
+        items = [f"{k}={getattr(self, k)}" for k in RECIPE_KEYS if getattr(self, k) != getattr(default, k)]
+        return ",".join(items) or "data=real"
+
     def twin(self) -> "Recipe":
         """The same recipe with real data only: what the generator's contribution is measured against."""
         return replace(self, gen=None)
@@ -228,7 +234,7 @@ def build_approach(spec: str, protocol: str | Protocol = "clean",
         name, recipe, blurb = spec, preset.resolve(proto), preset.blurb
     elif "=" in spec:
         recipe = parse_recipe(spec)
-        name, blurb = recipe.text(), ""
+        name, blurb = recipe.short(), ""
     else:
         raise ConfigError(f"Unknown approach {spec!r}: a preset ({', '.join(PRESETS)}) or a recipe "
                           "such as gen=vae,batches=balanced.")

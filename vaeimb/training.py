@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .models import ConvVAE, kl_per_dimension, make_classifier, minority_logit, vae_loss
+from .models import make_classifier, minority_logit
 
 #: ``progress(done, total)``: called during training; it may raise to abort the run.
 Progress = Optional[Callable[[int, int], None]]
@@ -147,75 +147,3 @@ def train_classifier(
         if progress is not None and (step % every == 0 or step == steps):
             progress(step, steps)
     return ClassifierRun(steps=ckpts, logits={k: np.stack(v).astype(np.float32) for k, v in logits.items()})
-
-
-@dataclass
-class VaeRun:
-    """A trained VAE and what the dashboard needs from it without retraining."""
-
-    model: ConvVAE
-    losses: np.ndarray  # negative ELBO per image, at each logged step
-    latent_mu: np.ndarray  # (n, latent) means of the training images
-    latent_logvar: np.ndarray
-    kl_per_dim: np.ndarray  # (latent,) mean KL of each dimension over the training images
-
-
-def train_vae(
-    images: np.ndarray,
-    *,
-    latent_dim: int,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    progress: Progress = None,
-) -> VaeRun:
-    """Fit the VAE to the minority images only, with random batches (with replacement)."""
-    use_all_cores()
-    device = pick_device()
-    model = seeded_init(seed, lambda: ConvVAE(latent_dim), device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed + 104729)
-    noise = torch.Generator(device=device).manual_seed(seed + 15485863)
-    x = to_tensor(images, device)
-    losses = []
-    every = max(1, steps // 100)
-    for step in range(1, steps + 1):
-        idx = torch.randint(len(x), (min(batch_size, max(len(x), 1)),), generator=gen).to(device)
-        logits, mu, logvar = model(x[idx], noise)
-        loss = vae_loss(logits, x[idx], mu, logvar)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % every == 0 or step == steps:
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(step, steps)
-    model.eval()
-    with torch.no_grad():
-        mu, logvar = model.encode(x)
-        kl = kl_per_dimension(mu, logvar)
-    return VaeRun(
-        model=model.cpu(),
-        losses=np.asarray(losses, np.float32),
-        latent_mu=mu.cpu().numpy(),
-        latent_logvar=logvar.cpu().numpy(),
-        kl_per_dim=kl.cpu().numpy(),
-    )
-
-
-@torch.no_grad()
-def generate_images(model: ConvVAE, n: int, seed: int) -> np.ndarray:
-    """``n`` images decoded from z ~ N(0, I), quantised to uint8 like real MNIST pixels.
-
-    Quantising makes a VAE loaded from the cache give bit-identical training data.
-    """
-    model = model.cpu().eval()
-    gen = torch.Generator().manual_seed(seed + 32452843)
-    out = []
-    for i in range(0, n, 1024):
-        z = torch.randn((min(1024, n - i), model.latent_dim), generator=gen)
-        out.append(model.decode(z))
-    if not out:
-        return np.zeros((0, 28, 28), np.uint8)
-    return torch.cat(out).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()

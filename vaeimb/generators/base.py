@@ -174,7 +174,7 @@ def batch_indices(step: int, n: int, batch_size: int, batching: str, generator: 
 
     "cycle" is the original code's order: step k takes images k*b, k*b+1, ... (mod n), so
     with n == b every step sees every image. "random" draws with replacement from
-    ``generator`` (CPU), as ``training.train_vae`` does.
+    ``generator`` (CPU).
     """
     if n < 1:
         raise GeneratorError("a batch needs at least one image to draw from.")

@@ -1,9 +1,8 @@
 """The original experiment's generator: a conv VAE fitted to the minority images alone.
 
 Kingma & Welling, "Auto-Encoding Variational Bayes" (ICLR 2014); the model and loss are
-``models.ConvVAE`` / ``models.vae_loss`` (after pytorch/examples ``vae/main.py``). The loop
-reproduces ``training.train_vae`` step for step (same seeds, same draws), and sampling
-reproduces ``training.generate_images``: z ~ N(0, I), decoded, quantised to uint8.
+``models.ConvVAE`` / ``models.vae_loss`` (after pytorch/examples ``vae/main.py``). Sampling:
+z ~ N(0, I), decoded, quantised to uint8.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from .base import (
     FitBudget, FitData, LatentGenerator, Progress, batch_indices, load_module_arrays, module_arrays,
 )
 
-#: Seed offsets of ``training.train_vae`` / ``generate_images``: batches, noise, samples.
+#: Seed offsets of the batch draws, the reparameterisation noise and the samples.
 BATCH_SEED, NOISE_SEED, SAMPLE_SEED = 104729, 15485863, 32452843
 
 
