@@ -214,7 +214,8 @@ def test_generator_quality_of_perfect_copies_and_its_keys(tiny_judge):
     digit = mnist.train_images[mnist.train_labels == 3]
     fit, heldout = digit[:10], digit[10:]
     q = generator_quality(judge, heldout.copy(), fit, heldout, k=3, max_images=1000, seed=0)
-    assert set(q) == {"precision", "recall", "frechet", "memorisation", "memorisation_real", "n_generated", "n_reference"}
+    keys = {"precision", "recall", "frechet", "memorisation", "memorisation_real", "n_generated", "n_reference"}
+    assert set(q) == keys
     json.dumps(q)  # plain floats and ints
     assert q["precision"] == q["recall"] == 1.0
     assert q["frechet"] == pytest.approx(0.0, abs=1e-4)
