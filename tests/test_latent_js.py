@@ -1,0 +1,220 @@
+"""The browser decoder: spec from torch, the component's own JS under Node, numpy reference.
+
+Three implementations of one decoder must agree: torch (``vaeimb.latent.decode``), the
+numpy ``reference_decode`` of the spec, and ``vaeimb_app/latent_explorer.js`` (the file the
+component inlines) run by Node.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vaeimb import figures, latent
+from vaeimb.errors import VaeimbError
+from vaeimb.latent_js import (
+    BadDecoderWeights, UnsupportedDecoder, browser_decoder, convvae_decoder, decoder_spec, reference_decode,
+)
+from vaeimb.models import ConvVAE
+
+ROOT = Path(__file__).resolve().parents[1]
+JS_FILE = ROOT / "vaeimb_app" / "latent_explorer.js"
+NODE = shutil.which("node")
+
+RUNNER = """
+const [moduleFile, inputFile] = process.argv.slice(2);
+const fs = await import("node:fs");
+const src = fs.readFileSync(moduleFile, "utf8");
+const mod = await import("data:text/javascript;base64," + Buffer.from(src).toString("base64"));
+const { spec, codes } = JSON.parse(fs.readFileSync(inputFile, "utf8"));
+const net = mod.compileSpec(spec);
+const out = codes.map((z) => {
+  const p = mod.decode(net, z);
+  return { probs: Array.from(p), gray: Array.from(mod.toGray(p)) };
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    if NODE is None:
+        if os.environ.get("CI"):
+            pytest.fail("node not found: the browser decoder's JS must be tested in CI (install Node 20).")
+        pytest.skip("node not found; the JS decoder test needs Node (it runs the component's own JS file).")
+    return NODE
+
+
+def js_decode(node: str, tmp_path: Path, spec: dict, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Run latent_explorer.js's compileSpec + decode on each code; (probabilities, grey levels)."""
+    runner = tmp_path / "run.mjs"
+    runner.write_text(RUNNER)
+    inp = tmp_path / "input.json"
+    inp.write_text(json.dumps({"spec": spec, "codes": np.asarray(codes, np.float64).tolist()}))
+    done = subprocess.run([node, str(runner), str(JS_FILE), str(inp)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    shape = (len(rows), *spec["output"]["shape"])
+    probs = np.array([r["probs"] for r in rows]).reshape(shape)
+    gray = np.array([r["gray"] for r in rows], np.int64).reshape(shape)
+    return probs, gray
+
+
+def convvae(latent_dim: int, seed: int = 0) -> ConvVAE:
+    torch.manual_seed(seed)
+    return ConvVAE(latent_dim).eval()
+
+
+def fixed_codes(latent_dim: int, n: int = 5) -> np.ndarray:
+    codes = np.random.default_rng(7).standard_normal((n, latent_dim)) * 2
+    codes[0] = 0.0
+    return codes.astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# the spec
+# --------------------------------------------------------------------------------------
+def test_spec_is_json_with_little_endian_float32_weights():
+    model = convvae(6)
+    spec = decoder_spec(convvae_decoder(model), 6)
+    assert json.loads(json.dumps(spec)) == spec
+    assert [L["type"] for L in spec["layers"]] == ["linear", "relu", "unflatten", "conv_transpose2d", "relu", "conv_transpose2d"]
+    assert spec["layers"][3]["in_shape"] == [32, 7, 7] and spec["layers"][-1]["out_shape"] == [1, 28, 28]
+    w = np.frombuffer(base64.b64decode(spec["layers"][0]["weight"]), dtype="<f4").reshape(32 * 7 * 7, 6)
+    np.testing.assert_array_equal(w, model.fc_dec.weight.detach().numpy())
+    assert spec["latent_dim"] == 6 and spec["condition"] is None
+
+
+def test_convvae_decoder_is_the_models_decoder():
+    model = convvae(4)
+    z = torch.from_numpy(fixed_codes(4))
+    with torch.no_grad():
+        np.testing.assert_allclose(convvae_decoder(model)(z).view(-1, 28, 28), model.decode_logits(z), atol=1e-6)
+    module, condition = browser_decoder(model)
+    assert condition is None and len(module) == 6
+
+
+@pytest.mark.parametrize("latent_dim", [1, 6, 20])
+def test_reference_decode_matches_torch(latent_dim):
+    model = convvae(latent_dim, seed=latent_dim)
+    codes = fixed_codes(latent_dim)
+    spec = decoder_spec(convvae_decoder(model), latent_dim)
+    np.testing.assert_allclose(reference_decode(spec, codes), latent.decode(model, codes), atol=1e-5)
+    np.testing.assert_allclose(reference_decode(spec, codes[1]), latent.decode(model, codes[1]), atol=1e-5)
+
+
+def test_js_decode_of_the_convvae_matches_torch_within_one_grey_level(node, tmp_path):
+    model = convvae(6, seed=3)
+    codes = fixed_codes(6)
+    spec = decoder_spec(convvae_decoder(model), 6)
+    probs, gray = js_decode(node, tmp_path, spec, codes)
+    torch_images = latent.decode(model, codes)
+    assert np.abs(probs - torch_images).max() <= 1 / 255
+    assert np.abs(gray - figures.to_uint8(torch_images).astype(np.int64)).max() <= 1
+    np.testing.assert_allclose(probs, reference_decode(spec, codes), atol=1e-9)  # same float64 arithmetic
+    assert len({g.tobytes() for g in gray}) == len(codes)  # different codes, different images
+
+
+def exotic_decoder() -> nn.Sequential:
+    """Every other supported layer and setting: LeakyReLU, Conv2d with padding and dilation,
+    ConvTranspose2d with output_padding and no bias, Flatten, a trailing Sigmoid."""
+    torch.manual_seed(1)
+    return nn.Sequential(
+        nn.Linear(5, 8 * 6 * 6), nn.LeakyReLU(0.2), nn.Unflatten(1, (8, 6, 6)),
+        nn.Conv2d(8, 6, 3, stride=1, padding=2, dilation=2), nn.ReLU(),  # 6x6
+        nn.ConvTranspose2d(6, 4, 3, stride=2, padding=1, output_padding=1, bias=False),  # 12x12
+        nn.LeakyReLU(0.1), nn.Conv2d(4, 4, 3, stride=2, padding=1),  # 6x6
+        nn.Flatten(), nn.Linear(4 * 6 * 6, 784), nn.Sigmoid(),
+    ).eval()
+
+
+def test_other_layers_match_torch_in_numpy_and_js(node, tmp_path):
+    module = exotic_decoder()
+    codes = fixed_codes(5, n=3)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(codes)).view(-1, 28, 28).numpy()
+    spec = decoder_spec(module, 5)
+    assert spec["layers"][-1]["type"] == "linear"  # the trailing Sigmoid is the output step
+    np.testing.assert_allclose(reference_decode(spec, codes), expected, atol=1e-5)
+    probs, _ = js_decode(node, tmp_path, spec, codes)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+
+
+class OneHotDecoder(nn.Module):
+    """A conditional generator's contract: decoder_module() over concat(z, one-hot)."""
+
+    def __init__(self, latent_dim: int, n_classes: int, label: int):
+        super().__init__()
+        torch.manual_seed(2)
+        self.net = nn.Sequential(nn.Linear(latent_dim + n_classes, 784))
+        self.onehot = np.eye(n_classes, dtype=np.float32)[label]
+
+    def decoder_module(self) -> nn.Sequential:
+        return self.net
+
+    def decoder_condition(self):
+        return self.onehot
+
+
+def test_conditional_spec_appends_the_condition(node, tmp_path):
+    gen = OneHotDecoder(3, 10, label=4)
+    module, condition = browser_decoder(gen)
+    spec = decoder_spec(module, 3, condition)
+    assert spec["condition"] == [0.0] * 4 + [1.0] + [0.0] * 5
+    codes = fixed_codes(3, n=3)
+    with torch.no_grad():
+        z = torch.cat([torch.from_numpy(codes), torch.from_numpy(np.tile(gen.onehot, (3, 1)))], 1)
+        expected = torch.sigmoid(gen.net(z)).view(-1, 28, 28).numpy()
+    np.testing.assert_allclose(reference_decode(spec, codes), expected, atol=1e-5)
+    probs, _ = js_decode(node, tmp_path, spec, codes)
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    other = decoder_spec(module, 3, np.eye(10)[5])
+    assert not np.allclose(reference_decode(other, codes), expected)  # the condition matters
+    with pytest.raises(UnsupportedDecoder, match="13 flat inputs"):
+        decoder_spec(module, 3)  # without its condition the first layer does not fit
+
+
+# --------------------------------------------------------------------------------------
+# refusals
+# --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_raise_bad_decoder_weights(bad):
+    model = convvae(4)
+    with torch.no_grad():
+        model.decoder[0].weight[0, 0, 0, 0] = bad
+    with pytest.raises(BadDecoderWeights, match="NaN or infinite"):
+        decoder_spec(convvae_decoder(model), 4)
+    assert issubclass(BadDecoderWeights, ValueError) and issubclass(BadDecoderWeights, VaeimbError)
+
+
+@pytest.mark.parametrize("layer, name", [(nn.Tanh(), "Tanh"), (nn.BatchNorm1d(784), "BatchNorm1d"),
+                                         (nn.Dropout(), "Dropout")])
+def test_unsupported_layer_is_named(layer, name):
+    module = nn.Sequential(nn.Linear(4, 784), layer)
+    with pytest.raises(UnsupportedDecoder, match=name):
+        decoder_spec(module, 4)
+
+
+def test_unsupported_settings_and_shapes():
+    with pytest.raises(UnsupportedDecoder, match="groups"):
+        decoder_spec(nn.Sequential(nn.Linear(2, 4 * 14 * 14), nn.Unflatten(1, (4, 14, 14)),
+                                   nn.ConvTranspose2d(4, 2, 4, 2, 1, groups=2)), 2)
+    with pytest.raises(UnsupportedDecoder, match="28x28"):
+        decoder_spec(nn.Sequential(nn.Linear(2, 100)), 2)
+    with pytest.raises(UnsupportedDecoder, match="nn.Sequential"):
+        decoder_spec(nn.Linear(2, 784), 2)
+
+
+@pytest.mark.parametrize("latent_dim", [0, 257])
+def test_latent_sizes_outside_1_to_256_are_refused(latent_dim):
+    with pytest.raises(UnsupportedDecoder, match="1 to 256"):
+        decoder_spec(nn.Sequential(nn.Linear(max(latent_dim, 1), 784)), latent_dim)
