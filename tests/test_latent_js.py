@@ -218,3 +218,69 @@ def test_unsupported_settings_and_shapes():
 def test_latent_sizes_outside_1_to_256_are_refused(latent_dim):
     with pytest.raises(UnsupportedDecoder, match="1 to 256"):
         decoder_spec(nn.Sequential(nn.Linear(max(latent_dim, 1), 784)), latent_dim)
+
+
+# --------------------------------------------------------------------------------------
+# the page, driven by AppTest (which cannot run the JS: it sees the component's data, and
+# a value written to the component's session state stands in for the browser)
+# --------------------------------------------------------------------------------------
+APP_TINY = {
+    "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
+    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6,
+}
+
+
+def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_path, mnist_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from vaeimb.cache import ResultCache
+    from vaeimb.config import ExperimentConfig
+    from vaeimb.experiment import load_vae, vae_key
+    from vaeimb_app.latent_explorer import COMPONENT_NAME
+
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    for k, v in APP_TINY.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/2_latent_space.py").run()
+    next(b for b in at.button if b.label == "Train the VAE").click().run()
+    at.run()
+    assert not at.exception, at.exception
+
+    (el,) = at.get("bidi_component")
+    assert el.proto.component_name == COMPONENT_NAME
+    data = json.loads(el.proto.json)
+    config = ExperimentConfig(n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20,
+                              vae_batch_size=16, n_checkpoints=3, latent_dim=6)
+    key = f"latent_explorer_{vae_key(config, 0)}"
+    assert el.proto.id.endswith(key)  # one explorer per (VAE, seed)
+    art = load_vae(config, 0, cache=ResultCache(tmp_path), data_dir=mnist_dir)
+    model = art.model()
+    # the spec is this VAE's decoder, the sliders are ordered by KL and start at the mean code
+    np.testing.assert_allclose(reference_decode(data["spec"], data["mean"]),
+                               latent.decode(model, np.array(data["mean"], np.float32)), atol=1e-5)
+    assert [d["index"] for d in data["dims"]] == latent.dimensions_by_activity(art).tolist()
+    assert 1 <= data["n_shown"] <= 6
+    np.testing.assert_allclose(data["mean"], latent.mean_code(art), atol=1e-6)
+
+    at.run()  # a rerun sends the very same payload: the browser keeps the mounted explorer
+    assert at.get("bidi_component")[0].proto.json == el.proto.json
+
+    # the browser sends a code back: the nearest-images strip and the ringed map point follow it
+    far = [float(hi) for hi in (d["max"] for d in sorted(data["dims"], key=lambda d: d["index"]))]
+    at.session_state[key] = {"code": far}
+    at.run()
+    assert not at.exception and not at.warning
+    nearest = np.argsort(((art.latent_mu - np.float32(far)) ** 2).sum(1), kind="stable")
+    assert at.session_state["latent_followed_code"] == tuple(np.round(np.float32(far), 4).tolist())
+    assert any("nearest this code" in c for im in at.image for c in im.captions)
+    assert at.session_state["latent_point"] == int(nearest[0])  # 20 real minority images: all on the map, in order
+
+    for junk in ("junk", [1.0, 2.0], [float("nan")] * 6, [True] * 6):
+        at.session_state[key] = {"code": junk}
+        at.run()
+        assert not at.exception
+        assert "Ignored the latent code" in at.warning[0].value
