@@ -125,7 +125,10 @@ else:
     code = np.array([st.session_state[f"{prefix}{d}"] for d in range(art.latent_dim)], np.float32)
 
 # the real minority images whose latent means lie nearest this code
-nearest = np.argsort(((art.latent_mu - code) ** 2).sum(1), kind="stable") if len(art.latent_mu) == len(real_minority) else np.array([], int)
+if len(art.latent_mu) == len(real_minority):
+    nearest = np.argsort(((art.latent_mu - code) ** 2).sum(1), kind="stable")
+else:
+    nearest = np.array([], int)
 if len(nearest):
     k = min(8, len(nearest))
     st.image(figures.image_grid(real_minority[nearest[:k]], n_cols=k, factor=2),

@@ -284,3 +284,38 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
         at.run()
         assert not at.exception
         assert "Ignored the latent code" in at.warning[0].value
+
+    # a decoder the browser cannot run: the page says why and decodes on the server
+    import vaeimb.latent_js
+    from vaeimb_app.latent_explorer import cached_decoder_spec
+
+    monkeypatch.setattr(vaeimb.latent_js, "MAX_LATENT", 4)
+    cached_decoder_spec.clear()
+    at.run()
+    assert not at.exception
+    assert not at.get("bidi_component")
+    assert any("Decoding on the server instead" in w.value and "1 to 4" in w.value for w in at.warning)
+    assert len([s for s in at.slider if s.key.startswith("z_")]) == 6
+    assert any("decoded image" in c for im in at.image for c in im.captions)
+    cached_decoder_spec.clear()
+
+
+def test_leaky_protocol_captions_the_vaes_images_as_test_images(monkeypatch, tmp_path, mnist_dir):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    at = AppTest.from_file("../app.py", default_timeout=120)
+    for k, v in {**APP_TINY, "cfg_protocol": "blog"}.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/2_latent_space.py").run()
+    next(b for b in at.button if b.label == "Train the VAE").click().run()
+    at.run()
+    assert not at.exception, at.exception
+    assert any("TEST images" in w.value and "LEAKY" in w.value for w in at.warning)
+    captions = [c for im in at.image for c in im.captions]
+    assert any(c.startswith("top: real TEST images (the leak)") for c in captions)
+    assert not any("real training images" in c for c in captions)
+    assert any(":red[**LEAK:**" in m.value for m in at.markdown)

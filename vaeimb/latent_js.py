@@ -152,7 +152,8 @@ def decoder_spec(module: nn.Module, latent_dim: int, condition=None) -> dict[str
     """
     latent_dim = int(latent_dim)
     if not 1 <= latent_dim <= MAX_LATENT:
-        raise UnsupportedDecoder(f"A {latent_dim}-d latent cannot be explored with sliders; the browser explorer takes 1 to {MAX_LATENT} dimensions.")
+        raise UnsupportedDecoder(f"A {latent_dim}-d latent cannot be explored with sliders; "
+                                 f"the browser explorer takes 1 to {MAX_LATENT} dimensions.")
     if not isinstance(module, nn.Sequential):
         raise UnsupportedDecoder(f"The browser decoder needs an nn.Sequential, got {type(module).__name__}.")
     cond = [] if condition is None else [float(c) for c in np.asarray(condition, dtype=np.float64).ravel()]
