@@ -5,6 +5,8 @@ import streamlit as st
 
 from vaeimb import figures, latent
 from vaeimb.experiment import vae_key
+from vaeimb.latent_js import BadDecoderWeights, UnsupportedDecoder, browser_decoder
+from vaeimb_app.latent_explorer import cached_decoder_spec, explorer_data, latent_explorer
 from vaeimb_app.runs import experiment_images, latent_map_for, train_vae_with_progress, vae_and_model, vae_is_cached
 from vaeimb_app.settings import errors_shown, page_settings
 
@@ -31,9 +33,17 @@ with errors_shown():
     art, model = vae_and_model(config, seed)
     real_minority, majority = experiment_images(config, seed)
 
+# Under the leaky 'blog' protocol the VAE's "real" images are TEST images: say so wherever they appear.
+REAL = "real TEST images (the leak)" if config.leaky else "real training images"
+if config.leaky:
+    st.warning(
+        f"LEAKY protocol: this VAE learned digit {config.minority} from {len(real_minority)} TEST images, "
+        "the images the classifiers are scored on. Every \"real minority\" image on this page is a test image."
+    )
 st.caption(
     f"VAE with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
-    f"{config.minority} ({art.info.get('trained_on', 'train split')}), {config.vae_steps} steps."
+    f"{config.minority} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')}), "
+    f"{config.vae_steps} steps."
 )
 
 # --------------------------------------------------------------------------------------
@@ -60,7 +70,7 @@ def reset_to_mean() -> None:
 
 @st.fragment
 def decoder_panel() -> None:
-    """Only this part reruns when a slider moves: decoding one image takes a millisecond."""
+    """Server-side fallback: only this part reruns when a slider moves."""
     if f"{prefix}{order[0]}" not in st.session_state:
         set_code(latent.mean_code(art))
     left, right = st.columns([3, 2])
@@ -89,7 +99,40 @@ def decoder_panel() -> None:
         st.image(figures.upscale(latent.decode(model, z), 8), caption="decoded image", width=224)
 
 
-decoder_panel()
+def browser_spec() -> tuple[dict | None, str]:
+    """The decoder spec for the in-browser explorer, or None and why it cannot be used."""
+    try:
+        module, condition = browser_decoder(model)
+        cond = None if condition is None else tuple(float(c) for c in condition)
+        return cached_decoder_spec(vae_key(config, seed), module, art.latent_dim, cond), ""
+    except (UnsupportedDecoder, BadDecoderWeights) as err:
+        return None, str(err)
+
+
+in_browser = st.toggle("Decode in the browser (instant while dragging)", value=True, key="latent_in_browser")
+spec, why_not = browser_spec() if in_browser else (None, "")
+if spec is not None:
+    data = explorer_data(
+        spec, order=order, kl=art.kl_per_dim, ranges=[latent.slider_range(art, d) for d in range(art.latent_dim)],
+        mean=latent.mean_code(art), seed=seed, n_active=len(active), max_shown=MAX_SHOWN_SLIDERS,
+    )
+    code = latent_explorer(data, key=f"latent_explorer_{vae_key(config, seed)}")
+    code = np.asarray(data["mean"], np.float32) if code is None else code
+else:
+    if why_not:
+        st.warning(f"Decoding on the server instead (each slider move waits for it): {why_not}")
+    decoder_panel()
+    code = np.array([st.session_state[f"{prefix}{d}"] for d in range(art.latent_dim)], np.float32)
+
+# the real minority images whose latent means lie nearest this code
+if len(art.latent_mu) == len(real_minority):
+    nearest = np.argsort(((art.latent_mu - code) ** 2).sum(1), kind="stable")
+else:
+    nearest = np.array([], int)
+if len(nearest):
+    k = min(8, len(nearest))
+    st.image(figures.image_grid(real_minority[nearest[:k]], n_cols=k, factor=2),
+             caption=f"the {k} {REAL.replace('images', 'minority images')} nearest this code (by latent mean)")
 
 # --------------------------------------------------------------------------------------
 st.subheader("Where generated images fall")
@@ -97,12 +140,25 @@ c1, c2 = st.columns([1, 3])
 method = c1.radio("Projection", ("pca", "tsne"), format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get,
                   key="latent_map_method")
 lmap = latent_map_for(config, seed, method)
-point = c1.number_input("Show point #", min_value=0, max_value=len(lmap.kinds) - 1, value=0, key="latent_point")
+followed = tuple(np.round(code, 4).tolist())
+if st.session_state.get("latent_followed_code") != followed:
+    # a new code from the decoder above: ring its nearest real minority image on the map
+    st.session_state["latent_followed_code"] = followed
+    flat = lmap.images.reshape(len(lmap.images), -1)
+    on_map = [np.flatnonzero((lmap.kinds == "real minority") & (flat == real_minority[j].reshape(-1)).all(1))
+              for j in nearest]
+    first = next((hits[0] for hits in on_map if len(hits)), None)
+    if first is not None:
+        st.session_state["latent_point"] = int(first)
+point = c1.number_input("Show point #", min_value=0, max_value=len(lmap.kinds) - 1, key="latent_point")
 c1.image(figures.upscale(lmap.images[point], 4), caption=f"#{point}: {lmap.kinds[point]}", width=112)
 c2.plotly_chart(figures.latent_map_figure(lmap, highlight=point), width="stretch")
-st.caption("Each point is an image's latent mean (encoded by the VAE); hover to read its number. "
+st.caption("Each point is an image's latent mean (encoded by the VAE); hover to read its number. The ringed "
+           "point follows the decoder above (the real minority image nearest its code). "
            "Generated images that sit on top of the real minority ones are plausible; a cloud "
            "apart from them, or overlapping the majority, is what would mislead a classifier.")
+if config.leaky:
+    st.markdown(":red[**LEAK:** the \"real minority\" points are TEST images the VAE trained on.]")
 
 # --------------------------------------------------------------------------------------
 st.subheader("Interpolation between two real minority images")
@@ -121,7 +177,9 @@ with c1:
     originals = real_minority[:8]
     pairs = np.concatenate([originals, figures.to_uint8(latent.reconstruct(model, originals))])
     st.image(figures.image_grid(pairs, n_cols=len(originals), factor=3),
-             caption="top: real training images · bottom: what the VAE keeps of them")
+             caption=f"top: {REAL} · bottom: what the VAE keeps of them")
+    if config.leaky:
+        st.markdown(":red[**LEAK:** the top row are TEST images, the ones the classifiers are scored on.]")
 with c2:
     st.subheader("Generated samples")
     st.image(figures.image_grid(art.generated[:32], n_cols=8, factor=3),
