@@ -462,35 +462,48 @@ def _is_stop(err: BaseException) -> bool:
 
 def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=None, runner: _Runner | None = None) -> None:
     """Fill ``result.quality`` for every (generator, seed) of the result (cached)."""
-    from .quality import generator_quality, heldout_minority, load_judge
-
     runner = runner or _Runner(result.config, cache, data_dir, None)
-    mnist = load_mnist(data_dir)
-    judge = None
     for name, a in result.recipes.items():
         if not a.recipe.gen:
             continue
         for seed in result.runs.get(name, {}):
             if (a.recipe.gen, seed) in result.quality:
                 continue
-            key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity)
-
-            def compute(a=a, seed=seed):
-                nonlocal judge
-                judge = judge or load_judge(mnist, cache)
-                data, _ = runner.fit_data(a, seed)
-                gen = runner.generator(a, seed)
-                samples = gen.sample(runner.n_generate(a, data), seed=seed)
-                exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
-                held = heldout_minority(mnist, result.config.minority, exclude, 1000, seed)
-                return {"quality": generator_quality(judge, samples, data.generator_x, held, seed=seed)}, {}
-
             try:
-                rec, _ = cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
+                result.quality[(a.recipe.gen, seed)] = _quality(runner, a, seed)
             except VaeimbError as err:
                 warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
-                continue
-            result.quality[(a.recipe.gen, seed)] = dict(rec["meta"]["quality"])
+
+
+def _quality(runner: _Runner, a: Approach, seed: int) -> dict:
+    """Precision, recall, Frechet distance and memorisation of the approach's generated
+    images against real minority images this experiment did not draw (MNIST train)."""
+    from .quality import generator_quality, heldout_minority, load_judge
+
+    key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity)
+
+    def compute():
+        mnist = load_mnist(runner.data_dir)
+        judge = load_judge(mnist, runner.cache)
+        data, _ = runner.fit_data(a, seed)
+        gen = runner.generator(a, seed)
+        samples = gen.sample(runner.n_generate(a, data), seed=seed)
+        exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
+        held = heldout_minority(mnist, runner.config.minority, exclude, 1000, seed)
+        return {"quality": generator_quality(judge, samples, data.generator_x, held, seed=seed)}, {}
+
+    rec, _ = runner.cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
+    return dict(rec["meta"]["quality"])
+
+
+def generator_quality_of(config: ExperimentConfig, name: str, seed: int, *, cache: ResultCache | None = None,
+                         data_dir=None) -> dict:
+    """The quality figures of generator ``name`` for (config, seed) (fits it if needed)."""
+    from .recipes import build_approach
+
+    config.validate()
+    approach = build_approach(f"gen={name}", config.protocol_record)
+    return _quality(_Runner(config, cache if cache is not None else ResultCache(), data_dir, None), approach, seed)
 
 
 def quality_fingerprint() -> str:

@@ -14,19 +14,31 @@ import numpy as np
 from .generators.base import LatentGenerator
 
 
+def activity(art: LatentGenerator) -> tuple[np.ndarray, str]:
+    """How much each latent dimension is used, and what that number is: the KL to the
+    prior for a VAE, or the spread (sd) of the minority codes for a deterministic
+    autoencoder, whose KL is zero by construction."""
+    kl = np.asarray(art.kl_per_dim, np.float64)
+    if kl.size and np.any(kl > 0):
+        return kl, "KL"
+    return np.asarray(art.latent_mu, np.float64).std(0), "sd"
+
+
 def dimensions_by_activity(art: LatentGenerator) -> np.ndarray:
-    """Latent dimensions ordered by their KL (most used first); inactive ones come last."""
-    return np.argsort(-art.kl_per_dim, kind="stable")
+    """Latent dimensions ordered by their activity (most used first); inactive ones come last."""
+    return np.argsort(-activity(art)[0], kind="stable")
 
 
 def active_dimensions(art: LatentGenerator, min_kl: float = 0.05) -> np.ndarray:
-    """The dimensions that carry information (KL above ``min_kl`` nats), most active first."""
+    """The dimensions that carry information (activity above ``min_kl``: nats of KL, or sd
+    of the codes), most active first."""
+    act, _ = activity(art)
     order = dimensions_by_activity(art)
-    return order[art.kl_per_dim[order] > min_kl]
+    return order[act[order] > min_kl]
 
 
 def mean_code(art: LatentGenerator) -> np.ndarray:
-    """The mean of the minority training images' latent means (the 'reset' position)."""
+    """The mean of the minority images' latent means (the 'reset' position)."""
     return art.latent_mu.mean(0).astype(np.float32)
 
 

@@ -248,3 +248,45 @@ def to_csv(result: ExperimentResult, which: str = "runs") -> str:
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
+
+
+#: Generator-quality figures: key -> (label, whether higher is better).
+QUALITY_METRICS = {
+    "precision": ("Precision (samples that look real)", True),
+    "recall": ("Recall (real variety covered)", True),
+    "frechet": ("Fréchet distance to held-out real images", False),
+    "memorisation": ("Median distance to the nearest training image", True),
+}
+
+
+def quality_points(result: ExperimentResult) -> list[dict]:
+    """One row per (generator preset, seed) with measured quality: the generator's
+    figures beside the classifier's misclassified count ("does a better generator make a
+    better classifier?")."""
+    rows = []
+    for name, a in result.recipes.items():
+        if not a.recipe.gen:
+            continue
+        for seed, run in sorted(result.runs.get(name, {}).items()):
+            q = result.quality.get((a.recipe.gen, seed))
+            if q is None:
+                continue
+            rows.append({"approach": name, "generator": a.recipe.gen, "seed": seed,
+                         "misclassified": run.metrics["misclassified"],
+                         **{k: q[k] for k in (*QUALITY_METRICS, "memorisation_real")}})
+    return rows
+
+
+def quality_correlation(points: list[dict], metric: str) -> float | None:
+    """Spearman rank correlation between a quality figure and misclassified over the
+    points (None with fewer than 3 points or no variation)."""
+    if len(points) < 3:
+        return None
+    from scipy.stats import spearmanr
+
+    x = [p[metric] for p in points]
+    y = [p["misclassified"] for p in points]
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    rho = spearmanr(x, y).statistic
+    return None if rho != rho else float(rho)

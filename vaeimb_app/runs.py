@@ -217,6 +217,51 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 # --------------------------------------------------------------------------------------
 # VAE, data and latent map (heavy objects, shared across reruns)
 # --------------------------------------------------------------------------------------
+def _latent_generators() -> tuple[str, ...]:
+    from vaeimb.generators import GENERATORS
+
+    return tuple(n for n, g in GENERATORS.items() if g.has_latent)
+
+
+#: Generators the Latent space page can explore (those with a latent space).
+LATENT_GENERATORS = _latent_generators()
+
+
+def generator_key_for(config: ExperimentConfig, name: str, seed: int) -> str:
+    """A short, stable identity of (config, generator, seed) for widget keys."""
+    from vaeimb.config import stable_hash
+
+    return stable_hash(config.to_dict(), name, seed)[:12]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str) -> dict:
+    from vaeimb.experiment import generator_quality_of
+
+    return generator_quality_of(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
+
+
+def generator_quality(config: ExperimentConfig, name: str, seed: int) -> dict:
+    """Quality figures of one generator (cached on disk and in memory)."""
+    return _quality(config_json(config), name, seed, cache_root(), data_dir())
+
+
+def quality_of_finished(settings: Settings) -> list[dict] | None:
+    """Quality against misclassified for the finished experiment of these settings
+    (None when it has not run yet); measures what is missing (cached)."""
+    from vaeimb.experiment import measure_quality
+    from vaeimb.report import quality_points
+
+    result = finished_experiment(settings)
+    if result is None:
+        return None
+    if not any(a.recipe.gen for a in result.recipes.values()):
+        return []
+    with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
+        measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
+    return quality_points(result)
+
+
 def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:
     return generator_is_cached(config, name, seed, ResultCache(cache_root()))
 

@@ -45,7 +45,7 @@ DEFAULTS = {
 }
 
 #: A small, fast setup for demos and the browser test (``VAEIMB_APP_PRESET=tiny``).
-PRESETS = {
+APP_PRESETS = {
     "tiny": {
         "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
         "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3,
@@ -82,7 +82,7 @@ def init_state() -> None:
     """Write defaults (and an optional preset from the environment) once per session."""
     values = dict(DEFAULTS)
     if not st.session_state.get("_cfg_initialised"):
-        values.update(PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
+        values.update(APP_PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
         st.session_state["_cfg_initialised"] = True
     for key, value in values.items():
         st.session_state.setdefault(key, value)
