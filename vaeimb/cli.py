@@ -184,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _specs(a) -> list[str]:
+    """Presets from --approaches ('all' = every preset) and recipes from --recipe (each
+    parsed as a recipe, so a preset name or a bare word there is refused)."""
+    from .recipes import parse_recipe
+
+    for text in a.recipe:
+        if "=" not in text:
+            raise ConfigError(f"--recipe {text!r} is not a recipe: write key=value items such as "
+                              f"gen=cvae,batches=balanced (keys: {', '.join(RECIPE_KEYS)}).")
+        parse_recipe(text)
     names = list(PRESETS) if "all" in a.approaches else list(a.approaches)
     return names + list(a.recipe)
 

@@ -387,6 +387,11 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     preset -> twin map. Raises ConfigError for any unknown part or parameter."""
     config.validate()
     chosen = build_approaches(approaches, config)
+    if any(a.part("decision").needs_validation for a in chosen):
+        import numpy as np
+
+        validation_split(np.r_[np.zeros(config.n_majority, np.int64), np.ones(config.n_minority, np.int64)],
+                         config.validation_fraction, 0)  # refuses a split that leaves a class empty
     by_name = {a.name: a for a in chosen}
     pairs: dict[str, str] = {}
     if twins:
@@ -471,7 +476,11 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=No
                 continue
             try:
                 result.quality[(a.recipe.gen, seed)] = _quality(runner, a, seed)
-            except VaeimbError as err:
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as err:  # a quality figure must never lose the finished results
+                if _is_stop(err):
+                    raise
                 warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
 
 

@@ -134,6 +134,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "(Dablain et al. 2022).", Recipe(gen="latent-smote"), generated_batches=True),
     Preset("cvae", "A conditional VAE trained on both classes generates the minority (the majority "
            "teaches the strokes).", Recipe(gen="cvae"), generated_batches=True),
+    Preset("vae-augment-posthoc", "vae's images plus augment's batches and post-hoc adjustment.",
+           Recipe(gen="vae", batches="balanced", aug="affine", decision="posthoc")),
     Preset("cvae-augment-posthoc", "cvae's images plus augment's batches and post-hoc adjustment.",
            Recipe(gen="cvae", batches="balanced", aug="affine", decision="posthoc")),
 )}
