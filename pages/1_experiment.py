@@ -32,7 +32,7 @@ if result is None:
 
 for name, by_seed in result.failures.items():
     for seed, message in by_seed.items():
-        st.warning(f"**{name}** (seed {seed}) has no result: {message}")
+        st.error(f"**{name}** (seed {seed}) has no result: {message}")
 if not any(result.runs.values()):
     st.stop()
 

@@ -261,9 +261,11 @@ def _run_and_report(config: ExperimentConfig, a) -> int:
     _check_outputs(a.json, a.csv)
     if config.leaky:
         print(report.LEAK_WARNING, file=sys.stderr)
+    cache = ResultCache(a.cache_dir)
+    cache.clean_stale_locks()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are in the table
-        result = run_experiment(config, _specs(a), a.seeds, cache=ResultCache(a.cache_dir), data_dir=a.data_dir,
+        result = run_experiment(config, _specs(a), a.seeds, cache=cache, data_dir=a.data_dir,
                                 progress=_Progress(not a.quiet), quality=bool(a.json))
     print(report.format_table(result))
     if a.json:

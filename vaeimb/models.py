@@ -62,6 +62,30 @@ def minority_logit(output: torch.Tensor) -> torch.Tensor:
     return output[:, 1] - output[:, 0]
 
 
+def conv_encoder() -> nn.Sequential:
+    """(n, 1, 28, 28) -> (n, 32*7*7) features: the VAE's encoder, shared by its successors."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 4, stride=2, padding=1),  # 14x14
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2, padding=1),  # 7x7
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+def conv_decoder(in_features: int) -> nn.Sequential:
+    """(n, in_features) -> logits (n, 1, 28, 28), plain layers only (an in-browser decoder
+    mirrors Linear, ReLU, Unflatten and ConvTranspose2d): the VAE's decoder layout."""
+    return nn.Sequential(
+        nn.Linear(in_features, 32 * 7 * 7),
+        nn.ReLU(),
+        nn.Unflatten(1, (32, 7, 7)),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
+    )
+
+
 class ConvVAE(nn.Module):
     """Conv encoder (16, 32 channels) -> Gaussian latent -> transposed-conv decoder."""
 
