@@ -27,6 +27,7 @@ from vaeimb.config import ExperimentConfig  # noqa: E402
 from vaeimb.experiment import run_experiment  # noqa: E402
 from vaeimb.provenance import environment  # noqa: E402
 from vaeimb.recipes import PRESETS  # noqa: E402
+from vaeimb.reference import compact  # noqa: E402
 from vaeimb.verdict import paired_difference  # noqa: E402
 
 LEARNED = ("vae", "cvae", "latent-smote")
@@ -76,6 +77,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="-", help="markdown report ('-' = stdout only)")
     p.add_argument("--json", default=None, help="also write the full results per classifier as JSON")
+    p.add_argument("--reference-out", default=None,
+                   help="also write the compact results the About page reads (vaeimb/reference_results.json)")
     a = p.parse_args(argv)
     env = environment()
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -84,6 +87,8 @@ def main(argv=None) -> int:
            f"device {env['device']}, torch {env['torch']}, vaeimb {env['vaeimb']} (code {env['code']}). "
            "Clean protocol, 0 vs 6, 5000 / 100, test set 1938 images.", ""]
     cache = ResultCache(a.cache_dir)
+    reference = {"measured": now, "command": "python bench/targets.py " + " ".join(argv or sys.argv[1:]),
+                 "classifiers": {}}
     for clf in a.classifiers:
         cfg = ExperimentConfig(classifier=clf)
         t = time.perf_counter()
@@ -96,9 +101,12 @@ def main(argv=None) -> int:
                 "Targets:", *targets(res), ""]
         if a.json:
             Path(a.json.replace(".json", f"-{clf}.json")).write_text(report.to_json(res))
+        reference["classifiers"][clf] = compact(json.loads(report.to_json(res)))
         print("\n".join(out[-(len(targets(res)) + 6):]), file=sys.stderr)
     text = "\n".join(out) + "\n"
     print(text)
+    if a.reference_out:
+        Path(a.reference_out).write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     if a.out != "-":
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         Path(a.out).write_text(text)

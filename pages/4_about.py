@@ -64,6 +64,33 @@ generator.
 st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["clean"]).text(), "what it does": p.blurb}
           for name, p in PRESETS.items()])
 
+st.header("What the reference benchmark found")
+from vaeimb.errors import VaeimbError  # noqa: E402
+from vaeimb.reference import generator_findings, load_reference, reference_rows, reference_verdict  # noqa: E402
+
+try:
+    reference = load_reference()
+except VaeimbError as err:
+    st.error(str(err))
+else:
+    st.markdown(f"Every preset on the clean reference setup, paired seeds, measured {reference['measured']} "
+                f"(`{reference['command']}`); the README has the full tables.")
+    for clf, entry in reference["classifiers"].items():
+        env = entry.get("environment", {})
+        st.subheader(f"{clf.upper()}")
+        st.caption(f"{entry['label']} · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
+                   f"torch {env.get('torch', '?')}, vaeimb {env.get('vaeimb', '?')} (code {env.get('code', '?')})")
+        head, lines = generator_findings(entry)
+        st.markdown(f"**{head}**")
+        st.markdown("\n".join(f"- {line}" for line in lines))
+        with st.expander("Verdict and table"):
+            st.markdown("\n".join(f"- {line}" for line in reference_verdict(entry).sentences()))
+            st.dataframe(
+                [{"approach": r["approach"], "misclassified (mean)": round(r["misclassified"], 1),
+                  "sd": round(r["sd"], 1), "95% CI": f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]", "seeds": r["seeds"],
+                  "per seed": ", ".join(f"{v:g}" for v in r["per_seed"])} for r in reference_rows(entry)],
+                hide_index=True, width="stretch")
+
 st.header("How to read the charts")
 st.markdown("""
 * **Metrics table** — one row per approach: mean ± sd over seeds. *Misclassified* counts test
@@ -76,8 +103,14 @@ st.markdown("""
   divides each row by its total.
 * **Learning curves** — test errors during training. A curve that is still falling means more
   steps would help; a noisy one means a single-checkpoint reading is unreliable.
-* **Latent space** — the sliders decode a point of the VAE's latent space; the map shows
-  whether generated images sit among the real minority images (good) or apart from them.
+* **Verdict** — differences are paired seed by seed (one training draw per seed, shared by
+  every approach); a winner is named only when the 95 % interval of the paired difference
+  excludes zero. "About N seeds would separate them" is the seed count at which the observed
+  difference and spread would give such an interval.
+* **Latent space** — the sliders decode a point of a generator's latent space in your browser;
+  the map shows whether generated images sit among the real minority images (good) or apart
+  from them; the quality figures and the scatter ask whether a better generator makes a better
+  classifier.
 * **Sweep** — the error against the minority ratio on a log axis: where the lines of `vae`
   and `oversample` separate tells you at which imbalance generated data starts (or stops) paying off.
 """)

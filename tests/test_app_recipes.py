@@ -1,0 +1,94 @@
+"""AppTest of what the recipes add to the app: the verdict, custom recipes and approach
+parameters in the sidebar, bad input as st.error, and the Latent page's generator selector."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"
+TINY = {
+    "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
+    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 4, "cfg_n_seeds": 2,
+}
+
+
+@pytest.fixture
+def app(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    at = AppTest.from_file(APP, default_timeout=300)
+    for key, value in TINY.items():
+        at.session_state[key] = value
+    return at
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    next(b for b in at.button if b.label == "Run").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_custom_recipe_and_parameter_run_beside_the_presets_with_a_verdict(app):
+    app.session_state["cfg_approaches"] = ["baseline", "threshold", "oracle"]
+    app.session_state["cfg_recipes"] = "gen=smote,batches=balanced,decision=posthoc"
+    app.session_state["cfg_params"] = "threshold.tau=0.5"
+    at = _run(app)
+    table = at.table[0].value
+    names = list(table["approach"])
+    assert "gen=smote,batches=balanced,decision=posthoc" in names
+    assert len(names) == 5  # threshold, baseline, oracle, the recipe and its generator-free twin
+    twin = next(n for n in names if n.endswith("w/o generator"))
+    assert twin.startswith("gen=smote")
+    thresholds = dict(zip(table["approach"], table["Threshold (minority prob.)"]))
+    p = 20 / 320  # n_min / (n_min + n_maj) with tau = 1; tau = 0.5 moves it halfway in log-odds
+    import math
+
+    assert float(thresholds["threshold"]) == pytest.approx(1 / (1 + math.exp(-0.5 * math.log(20 / 300))), abs=1e-4)
+    assert float(thresholds["gen=smote,batches=balanced,decision=posthoc"]) == pytest.approx(p, abs=1e-4)
+    verdict = at.success[0].value if at.success else at.info[0].value
+    assert "Best" in verdict and "oracle" not in verdict.split(",")[0]
+    assert any("Generator's own contribution" in m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("cfg_recipes", "gen=nope", "Unknown generator 'nope'"),
+    ("cfg_recipes", "loss", "not key=value"),
+    ("cfg_params", "threshold.tau=99", "tau must be float in [0, 5]"),
+])
+def test_bad_recipe_or_parameter_is_an_st_error(app, field, value, expected):
+    app.session_state[field] = value
+    app.run()
+    assert not app.exception
+    assert any(expected in e.value for e in app.error), [e.value for e in app.error]
+
+
+def test_a_failing_recipe_is_an_st_error_and_the_others_keep_their_results(app):
+    app.session_state["cfg_approaches"] = ["baseline"]
+    app.session_state["cfg_recipes"] = "gen=smote"
+    app.session_state["cfg_params"] = "gen=smote.gen.k_neighbors=40"
+    at = _run(app)
+    assert any("k_neighbors=40 needs at least 41 minority images" in e.value for e in at.error), [e.value for e in at.error]
+    assert "baseline" in list(at.table[0].value["approach"])
+
+
+def test_latent_page_offers_every_latent_generator_and_explores_the_chosen_one(app):
+    app.session_state["cfg_approaches"] = ["cvae"]
+    app.run()
+    at = app.switch_page("pages/2_latent_space.py")
+    at.session_state["latent_in_browser"] = False  # server-side sliders: visible to AppTest
+    at.run()
+    assert not at.exception, at.exception
+    sel = at.selectbox(key="latent_generator")
+    assert sel.options[0] == "cvae" and set(sel.options) == {"vae", "cvae", "latent-smote"}
+    next(b for b in at.button if b.label == "Train the cvae generator").click().run()
+    assert not at.exception, at.exception
+    sliders = [s for s in at.slider if s.key.startswith("z_")]
+    assert len(sliders) == TINY["cfg_latent_dim"]
+    sel.set_value("latent-smote").run()
+    next(b for b in at.button if b.label == "Train the latent-smote generator").click().run()
+    assert not at.exception, at.exception
+    labels = [s.label for s in at.slider if s.key.startswith("z_")]
+    assert labels and all("(sd " in label for label in labels)  # a deterministic AE: spread, not KL

@@ -1,0 +1,67 @@
+"""The shipped reference results and the findings the About page states from them."""
+
+import json
+
+import pytest
+
+from vaeimb.errors import VaeimbError
+from vaeimb.reference import (
+    REFERENCE_FILE, compact, generator_findings, load_reference, per_seed_of, reference_rows, reference_verdict,
+)
+
+
+def _export(values: dict[str, list[float]], twins=None, recipes=None):
+    runs = [{"approach": a, "seed": s, "metrics": {"misclassified": v}, "confusion_matrix": [[900, 10], [20, 1008]],
+             "info": {"environment": {"threads": 2, "device": "cpu"}},
+             "generator_quality": {"precision": 0.5} if a.startswith("vae") else None}
+            for a, vs in values.items() for s, v in enumerate(vs)]
+    return {"label": "0 vs 6", "config": {"classifier": "mlp"}, "runs": runs, "twins": twins or {},
+            "recipes": recipes or {}, "summary": [{"approach": a, "leaky": False} for a in values]}
+
+
+RECIPES = {"baseline": "data=real,gen=none,batches=random,aug=none,loss=ce,decision=argmax",
+           "vae": "data=real,gen=vae,batches=random,aug=none,loss=ce,decision=argmax",
+           "oracle": "data=oracle,gen=none,batches=random,aug=none,loss=ce,decision=argmax"}
+
+
+def test_compact_keeps_per_seed_counts_bounds_twins_and_quality():
+    c = compact(_export({"baseline": [40, 50, 60], "vae": [30, 45, 55], "oracle": [10, 12, 14]},
+                        twins={"vae": "baseline"}, recipes=RECIPES))
+    assert c["per_seed"]["vae"] == {"0": 30, "1": 45, "2": 55} and c["n_test"] == 1938
+    assert c["bounds"] == ["oracle"] and c["twins"] == {"vae": "baseline"}
+    assert c["quality"]["vae"]["0"] == {"precision": 0.5} and c["environment"]["threads"] == 2
+    json.dumps(c)  # JSON-able as shipped
+    assert per_seed_of(c)["oracle"] == {0: 10.0, 1: 12.0, 2: 14.0}
+
+
+def test_verdict_rows_and_findings_from_the_compact_entry():
+    c = compact(_export({"baseline": [40, 50, 60, 55, 45], "vae": [30, 45, 52, 50, 40], "oracle": [10, 12, 14, 9, 11]},
+                        twins={"vae": "baseline"}, recipes=RECIPES))
+    v = reference_verdict(c)
+    assert v.best == "vae" and v.oracle_ratio == pytest.approx(43.4 / 11.2)
+    rows = reference_rows(c)
+    assert [r["approach"] for r in rows] == ["oracle", "vae", "baseline"] and rows[1]["seeds"] == 5
+    assert rows[2]["per_seed"] == [40, 50, 60, 55, 45]
+    head, lines = generator_findings(c)
+    assert head.startswith("A learned generator earns its keep: vae") and "better in 5 of 5" in lines[0]
+
+
+def test_findings_say_plainly_when_no_generator_beats_its_twin():
+    c = compact(_export({"baseline": [40, 50, 60, 55, 45], "vae": [41, 49, 62, 50, 47]},
+                        twins={"vae": "baseline"}, recipes=RECIPES))
+    head, lines = generator_findings(c)
+    assert head.startswith("No learned generator beats its own generator-free twin")
+    assert "better in 2 of 5 seeds" in lines[0] and "not distinguishable" in lines[0]
+
+
+def test_missing_reference_file_is_one_clear_error(tmp_path):
+    with pytest.raises(VaeimbError, match="bench/targets.py"):
+        load_reference(tmp_path / "nope.json")
+
+
+def test_the_shipped_reference_file_loads_and_has_both_classifiers():
+    data = load_reference(REFERENCE_FILE)
+    assert set(data["classifiers"]) == {"mlp", "cnn"}
+    for entry in data["classifiers"].values():
+        assert "oracle" in entry["bounds"] and len(next(iter(entry["per_seed"].values()))) == 5
+        assert reference_verdict(entry).best != "oracle"

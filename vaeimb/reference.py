@@ -1,0 +1,111 @@
+"""The shipped reference results: every preset over paired seeds on the reference setup.
+
+``bench/targets.py`` measures them (long: minutes per classifier) and ``compact`` keeps what
+the About page needs — per-seed misclassified counts, the bounds, the twins, the quality
+figures and where they were computed — so the page states the findings without training
+anything (Streamlit Community Cloud trains nobody's 160 models).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import VaeimbError
+from .metrics import spread
+
+REFERENCE_FILE = Path(__file__).resolve().parent / "reference_results.json"
+
+
+def compact(export: dict) -> dict:
+    """From ``report.to_json_dict`` of one result: what the findings need, JSON-able."""
+    per_seed: dict[str, dict[str, float]] = {}
+    quality: dict[str, dict[str, dict]] = {}
+    env = {}
+    for run in export["runs"]:
+        per_seed.setdefault(run["approach"], {})[str(run["seed"])] = run["metrics"]["misclassified"]
+        env = env or run["info"].get("environment", {})
+        if run.get("generator_quality"):
+            quality.setdefault(run["approach"], {})[str(run["seed"])] = run["generator_quality"]
+    recipes = export.get("recipes", {})
+    return {
+        "label": export["label"],
+        "config": export["config"],
+        "n_test": sum(map(sum, export["runs"][0]["confusion_matrix"])) if export["runs"] else None,
+        "per_seed": per_seed,
+        "recipes": recipes,
+        "bounds": [n for n, r in recipes.items() if r.startswith("data=oracle")],
+        "leaky": [s["approach"] for s in export.get("summary", []) if s.get("leaky")],
+        "twins": export.get("twins", {}),
+        "quality": quality,
+        "environment": env,
+    }
+
+
+def load_reference(path: str | Path = REFERENCE_FILE) -> dict:
+    """``{"measured": ..., "classifiers": {name: compact entry}}``; a clear error if absent."""
+    try:
+        data = json.loads(Path(path).read_text())
+        data["classifiers"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise VaeimbError(f"reference results {path} are missing or unreadable ({err}); "
+                          "regenerate them with python bench/targets.py --reference-out.") from None
+    return data
+
+
+def per_seed_of(entry: dict) -> dict[str, dict[int, float]]:
+    return {a: {int(s): float(v) for s, v in by.items()} for a, by in entry["per_seed"].items()}
+
+
+def reference_verdict(entry: dict):
+    """The paired verdict of one classifier's shipped results."""
+    from .verdict import verdict
+
+    per = per_seed_of(entry)
+    pairs = {p: t for p, t in entry.get("twins", {}).items() if p in per and t in per}
+    return verdict(per, bounds=entry.get("bounds", ["oracle"]), leaky=entry.get("leaky", []), pairs=pairs or None)
+
+
+def reference_rows(entry: dict) -> list[dict]:
+    """One row per approach: misclassified mean, sd, clipped 95 % interval, seeds; best first."""
+    n_test = entry.get("n_test")
+    rows = []
+    for name, by in per_seed_of(entry).items():
+        s = spread(list(by.values()), bounds=(0.0, float(n_test)) if n_test else None)
+        rows.append({"approach": name, "recipe": entry.get("recipes", {}).get(name, ""),
+                     "misclassified": s.mean, "sd": s.std, "ci_low": s.ci_low, "ci_high": s.ci_high,
+                     "seeds": s.n, "per_seed": [by[k] for k in sorted(by)]})
+    return sorted(rows, key=lambda r: r["misclassified"])
+
+
+#: Generators that learn a model (the others copy or interpolate real images).
+LEARNED_GENERATORS = ("vae", "cvae", "latent-smote")
+
+
+def generator_findings(entry: dict) -> tuple[str, list[str]]:
+    """Does a learned generator earn its keep? A headline and one line per learned-generator
+    preset: its paired difference to its generator-free twin and the seeds it wins."""
+    from .verdict import paired_difference
+
+    per = per_seed_of(entry)
+    lines, winners = [], []
+    for preset, twin in entry.get("twins", {}).items():
+        recipe = entry.get("recipes", {}).get(preset, "")
+        gen = next((g for g in LEARNED_GENERATORS if f"gen={g}," in recipe + ","), None)
+        if gen is None or preset not in per or twin not in per:
+            continue
+        d = paired_difference(per[preset], per[twin])
+        lines.append(f"{preset} vs its twin {twin}: {d.mean:+.1f} misclassified "
+                     f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}], the generator better in {d.wins} of {d.n_seeds} seeds"
+                     + (" — distinguishable." if d.distinguishable else " — not distinguishable."))
+        if d.n_seeds and d.wins >= 0.8 * d.n_seeds and d.mean < 0:
+            winners.append(preset)
+    if not lines:
+        return "No learned generator was measured.", lines
+    if winners:
+        head = (f"A learned generator earns its keep: {', '.join(winners)} beat their generator-free twins in at "
+                "least 4 of 5 paired seeds.")
+    else:
+        head = ("No learned generator beats its own generator-free twin in at least 4 of 5 paired seeds: what "
+                "helps is the batches, the augmentation or the threshold around the generator, not the generator.")
+    return head, lines
