@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,24 @@ def mnist_dir() -> Path:
 
 
 @pytest.fixture
+def unreachable_mnist_mirror(monkeypatch):
+    """Point torchvision's real MNIST download at a loopback port that refuses connections.
+
+    The download code runs for real and fails the way it does offline, at once (a socket
+    that is bound but never listens refuses every connection).
+    """
+    import torchvision.datasets
+
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mirror = f"http://127.0.0.1:{s.getsockname()[1]}/mnist/"
+        monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [mirror])
+        yield mirror
+
+
+@pytest.fixture
 def cache(tmp_path) -> ResultCache:
     return ResultCache(tmp_path / "cache")
 
@@ -56,3 +75,12 @@ def tiny_run(tmp_path_factory, mnist_dir):
     c = ResultCache(tmp_path_factory.mktemp("shared-cache"))
     cfg = ExperimentConfig(**TINY)
     return run_experiment(cfg, seeds=[0, 1], cache=c, data_dir=mnist_dir), c
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """pytest-randomly (requirements-dev.txt) shuffles the test order on every run; print
+    its seed even under -q, so an order-dependent failure can be replayed."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed", None)
+        terminalreporter.write_line(
+            f"random test order: rerun it with -p randomly --randomly-seed={seed} (file order: -p no:randomly)")

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vaeimb.errors import DataUnavailableError
 from vaeimb.report import LEAK_WARNING
 
 APP = "../app.py"
@@ -22,19 +21,30 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory):
-    """One cache for the module: later tests reuse what the Run test trained."""
+    """One cache for the module, so a config trained once is a cache hit for later tests.
+    No test relies on another having run: one that needs results presses Run itself."""
     return tmp_path_factory.mktemp("app-cache")
 
 
 @pytest.fixture
-def app(monkeypatch, cache_dir, mnist_dir):
+def new_app(monkeypatch, cache_dir, mnist_dir):
+    """Makes a fresh app session (its own session state) on the tiny config."""
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in TINY.items():
-        at.session_state[key] = value
-    return at
+
+    def make() -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        for key, value in TINY.items():
+            at.session_state[key] = value
+        return at
+
+    return make
+
+
+@pytest.fixture
+def app(new_app) -> AppTest:
+    return new_app()
 
 
 def _decode(obj):
@@ -110,10 +120,11 @@ def test_run_shows_table_charts_and_gallery(app):
         np.testing.assert_allclose(np.array(h["data"][0]["z"]).sum(1), [1.0, 1.0])
 
 
-def test_finished_results_redraw_without_run(app):
-    app.run()  # the Run test above cached everything on disk
-    assert not app.exception
-    assert len(app.table) == 1 and len(app.get("plotly_chart")) == 7
+def test_finished_results_redraw_without_run(new_app):
+    run_experiment_page(new_app())  # trains the tiny config into the cache (a cache hit if done before)
+    fresh = new_app().run()  # a new session: nothing pressed
+    assert not fresh.exception
+    assert len(fresh.table) == 1 and len(fresh.get("plotly_chart")) == 7
 
 
 def test_latent_sliders_move_the_decoded_image(app):
@@ -180,17 +191,16 @@ def test_leaky_protocol_is_labelled(app):
     assert any(LEAK_WARNING in w.value for w in app.warning)
 
 
-def test_missing_mnist_names_the_env_var(app, monkeypatch, tmp_path):
-    def no_download(root):
-        raise DataUnavailableError(f"MNIST not found under {root}; set VAEIMB_DATA_DIR to the folder holding it.")
-
-    monkeypatch.setattr("vaeimb.data._download", no_download)
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(tmp_path / "empty"))
+def test_missing_mnist_names_the_env_var(app, monkeypatch, tmp_path, unreachable_mnist_mirror):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(empty))  # torchvision's download is tried, and fails
     app.session_state["cfg_steps"] = 31  # a config not in the cache
     app.run()
     button(app, "Run").click().run()
     assert not app.exception
-    assert "VAEIMB_DATA_DIR" in app.error[0].value
+    msg = app.error[0].value
+    assert "VAEIMB_DATA_DIR" in msg and "train-images-idx3-ubyte.gz" in msg and "Traceback" not in msg
 
 
 def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):

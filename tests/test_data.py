@@ -47,17 +47,18 @@ def test_missing_data_without_download_names_the_variable_and_files(tmp_path):
     assert "VAEIMB_DATA_DIR" in msg and "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
 
 
-def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
-    import torchvision.datasets
-
-    class Offline:
-        def __init__(self, *a, **k):
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://x, got: no network")
-
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+def test_failed_download_is_one_clear_error(tmp_path, unreachable_mnist_mirror):
+    """torchvision's real download, against a mirror that refuses connections."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(DataUnavailableError) as e:
-        D.load_mnist(tmp_path / "nowhere")
-    assert "\n" not in str(e.value) and "VAEIMB_DATA_DIR" in str(e.value)
+        D.load_mnist(empty, download=True)
+    msg = str(e.value)
+    assert "\n" not in msg and "Traceback" not in msg
+    assert "VAEIMB_DATA_DIR" in msg and str(empty.resolve()) in msg
+    assert all(name in msg for name in D.RAW_FILES.values())  # what to put there
+    assert "Error downloading train-images-idx3-ubyte.gz" in msg  # why: torchvision's own first line
+    assert D.find_raw_files(empty) is None
 
 
 def test_download_goes_through_torchvision_into_the_chosen_folder(tmp_path, monkeypatch, mnist_dir):
