@@ -164,9 +164,11 @@ def type_number(page, label: str, value: int) -> None:
 
 
 def screenshot(page, path: str | os.PathLike) -> Path:
-    """The whole page as PNG, with the mouse moved away so no hover tooltip shows."""
+    """The whole page as PNG once its script is idle, with the mouse moved away so no hover
+    tooltip shows."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    wait_idle(page)
     page.mouse.move(0, 0)
     page.wait_for_timeout(300)
     page.screenshot(path=str(path), full_page=True)

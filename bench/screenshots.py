@@ -73,6 +73,7 @@ def capture(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
         if main.locator('[data-testid="stPlotlyChart"]').count() == 0:  # not all points cached yet
             t = time.monotonic()
             run_sweep.click()
+            wait_for_charts(page, 1, timeout_ms=wait_ms)
             wait_idle(page, wait_ms)
             print(f"sweep trained in {time.monotonic() - t:.0f} s", file=sys.stderr)
         wait_for_charts(page, 1, timeout_ms=wait_ms)

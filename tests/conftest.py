@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 import pytest
 
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.data import find_raw_files
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # vaeimb/ and bench/ (the scripts' shared bench/browser.py) import from the root
+    sys.path.insert(0, str(ROOT))
+
+from vaeimb.cache import ResultCache  # noqa: E402
+from vaeimb.config import ExperimentConfig  # noqa: E402
+from vaeimb.data import find_raw_files  # noqa: E402
 
 
 def _mnist_dir() -> Path | None:

@@ -76,7 +76,8 @@ def run_experiment_page(at: AppTest) -> AppTest:
     return at
 
 
-def test_entry_page_explains_and_waits_for_run(app):
+def test_entry_page_explains_and_waits_for_run(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "empty-cache"))  # nothing finished yet, whatever ran before
     app.run()
     assert not app.exception
     intro = app.markdown[0].value

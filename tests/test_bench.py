@@ -1,11 +1,19 @@
-"""`python -m vaeimb bench` on a tiny config: a full table, clear errors, failed rows.
+"""`python -m vaeimb bench` on a tiny config: a full table, clear errors, failed rows; and
+the app start-up the bench scripts share (bench/browser.py) giving up at its deadline.
 
-Nothing here checks a time: speed is measured by the benchmark, never by tests.
+Nothing here checks a speed: speed is measured by the benchmarks, never by tests.
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
+
 import pytest
+
+from bench.browser import StartError, wait_until_healthy
 
 from vaeimb import bench
 from vaeimb.approaches import APPROACHES
@@ -83,3 +91,33 @@ def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, mon
     for what in ("baseline classifier", "vae classifier", "VAE training", "cache hit (all five, one seed)"):
         assert float(rows[what]) >= 0
     assert "| oracle classifier | FAILED: RuntimeError: simulated out-of-memory |  | NO |" in out.read_text()
+
+
+@pytest.fixture
+def idle_process():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["refused", "never-answers"])
+def test_app_start_up_gives_up_at_its_deadline(idle_process, tmp_path, listening):
+    """A port that refuses, or one that accepts and then never answers, ends in StartError
+    near the deadline instead of waiting forever (or a full socket timeout past it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        if listening:
+            s.listen()
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        t = time.monotonic()
+        with pytest.raises(StartError, match="did not answer .* within 0.5 s"):
+            wait_until_healthy(idle_process, url, tmp_path / "log", timeout=0.5)
+        assert time.monotonic() - t < 0.5 + 1.0  # one poll's grace, far below the 2 s socket timeout
+
+
+def test_app_start_up_reports_a_server_that_exited(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(StartError, match="exited with code 3"):
+        wait_until_healthy(proc, "http://127.0.0.1:9", tmp_path / "log", timeout=30)

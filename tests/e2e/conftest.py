@@ -7,16 +7,11 @@ the browser test writes goes under ``test-artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # bench/ is a folder of scripts, importable from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from bench.browser import CHROMIUM, TEST_ARTIFACTS, StartError, app_server, chromium_page, screenshot  # noqa: E402
+from bench.browser import CHROMIUM, TEST_ARTIFACTS, StartError, app_server, chromium_page, screenshot
 
 
 @pytest.fixture(scope="module")
