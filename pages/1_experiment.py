@@ -32,14 +32,30 @@ if result is None:
 
 for name, by_seed in result.failures.items():
     for seed, message in by_seed.items():
-        st.warning(f"**{name}** (seed {seed}) has no result: {message}")
+        st.error(f"**{name}** (seed {seed}) has no result: {message}")
 if not any(result.runs.values()):
     st.stop()
 
 names = class_names(config)
 
+st.subheader("Verdict")
+verdict = result.verdict()
+if verdict is not None:
+    lines = verdict.sentences()
+    (st.success if verdict.n_seeds > 1 else st.info)(lines[0])
+    st.markdown("\n".join(f"- {line}" for line in lines[1:]))
+    st.caption("Seeds are paired: each seed is one training draw shared by every approach, so each "
+               "difference is taken seed by seed (95 % paired t interval). A winner is named only when "
+               "that interval excludes zero. The oracle trains on real minority images the others do "
+               "not have: it is the data limit, never the winner.")
+if result.twins:
+    st.caption("Generator-free twins run beside each generator preset: "
+               + ", ".join(f"**{p}** → {t}" for p, t in result.twins.items()) + ".")
+
 st.subheader("Metrics per approach")
-st.caption("Mean ± sd over seeds; the test set is every test image of both digits.")
+st.caption("Mean ± sd over seeds (95 % t interval of misclassified, clipped to the possible range); "
+           "the test set is every test image of both digits. Threshold: the minority probability above "
+           "which an approach predicts the minority.")
 st.table(display_rows(result), hide_index=True)
 c1, c2, _ = st.columns([1, 1, 3])
 c1.download_button("Download CSV", to_csv(result), file_name="vaeimb-results.csv", mime="text/csv")

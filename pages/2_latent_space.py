@@ -1,46 +1,69 @@
-"""Latent space: steer the minority VAE by hand, see where its samples fall, interpolate."""
+"""Latent space: steer a generator by hand, see where its samples fall, measure its quality."""
 
 import numpy as np
 import streamlit as st
 
 from vaeimb import figures, latent
-from vaeimb.experiment import vae_key
-from vaeimb_app.runs import experiment_images, latent_map_for, train_vae_with_progress, vae_and_model, vae_is_cached
-from vaeimb_app.settings import errors_shown, page_settings
+from vaeimb.latent_js import BadDecoderWeights, UnsupportedDecoder, browser_decoder
+from vaeimb.report import QUALITY_METRICS
+from vaeimb_app.latent_explorer import cached_decoder_spec, explorer_data, latent_explorer
+from vaeimb_app.runs import (
+    LATENT_GENERATORS, experiment_images, fitted_generator, generator_cached, generator_key_for, generator_quality,
+    latent_map_for, quality_of_finished, train_generator_with_progress,
+)
+from vaeimb_app.settings import errors_shown, generators_of, page_settings
 
-st.title("Latent space of the minority VAE")
+st.title("Latent space of a generator")
 st.markdown(
-    "The VAE learns the minority digit from its few training images and generates the extra "
-    "ones the `vae` approach trains on. Move the sliders to decode any latent code, and "
-    "compare where generated and real images fall."
+    "Each generator learns the minority digit (the VAE from its few training images alone, the "
+    "conditional VAE and the latent-SMOTE autoencoder from both classes) and generates the extra "
+    "images its approaches train on. Move the sliders to decode any latent code, compare where "
+    "generated and real images fall, and read how good the samples are."
 )
 
 settings = page_settings()
 config = settings.config
 
-seed = st.selectbox("Seed (each seed has its own training draw and VAE)", settings.seeds, key="latent_seed")
-if not vae_is_cached(config, seed):
-    st.info("The VAE for these settings is not trained yet. Press **Run** on the Experiment page "
-            "(with the `vae` approach), or train only the VAE here.")
-    if not st.button("Train the VAE", type="primary"):
+with errors_shown():
+    used = [g for g in generators_of(settings) if g in LATENT_GENERATORS]
+options = used + [g for g in LATENT_GENERATORS if g not in used]
+c1, c2 = st.columns(2)
+name = c1.selectbox("Generator", options, key="latent_generator",
+                    help="Generators with a latent space; those your chosen approaches use come first.")
+seed = c2.selectbox("Seed (each seed has its own training draw and generator)", settings.seeds, key="latent_seed")
+if not generator_cached(config, name, seed):
+    st.info(f"The {name} generator for these settings is not trained yet. Press **Run** on the Experiment "
+            f"page (with an approach that uses it), or train only the generator here.")
+    if not st.button(f"Train the {name} generator", type="primary"):
         st.stop()
     with errors_shown():
-        train_vae_with_progress(config, seed)
+        train_generator_with_progress(config, name, seed)
 
 with errors_shown():
-    art, model = vae_and_model(config, seed)
+    art = fitted_generator(config, name, seed)
     real_minority, majority = experiment_images(config, seed)
 
+gen_key = generator_key_for(config, name, seed)
+
+# Under the leaky 'blog' protocol the VAE's "real" images are TEST images: say so wherever they appear.
+REAL = "real TEST images (the leak)" if config.leaky else "real training images"
+if config.leaky:
+    st.warning(
+        f"LEAKY protocol: this generator learned digit {config.minority} from {len(real_minority)} TEST images, "
+        "the images the classifiers are scored on. Every \"real minority\" image on this page is a test image."
+    )
 st.caption(
-    f"VAE with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
-    f"{config.minority} ({art.info.get('trained_on', 'train split')}), {config.vae_steps} steps."
+    f"{name} with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
+    f"{config.minority} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
+    f"{' and the majority training images' if art.uses_majority else ''}, {config.vae_steps} steps."
 )
 
 # --------------------------------------------------------------------------------------
 st.subheader("Decode a latent code")
 order = latent.dimensions_by_activity(art)
 active = set(latent.active_dimensions(art).tolist())
-prefix = f"z_{vae_key(config, seed)}_"
+act, act_name = latent.activity(art)
+prefix = f"z_{gen_key}_"
 MAX_SHOWN_SLIDERS = 8  # the rest go in an expander: a 20-slider wall hides the image
 
 
@@ -60,7 +83,7 @@ def reset_to_mean() -> None:
 
 @st.fragment
 def decoder_panel() -> None:
-    """Only this part reruns when a slider moves: decoding one image takes a millisecond."""
+    """Server-side fallback: only this part reruns when a slider moves."""
     if f"{prefix}{order[0]}" not in st.session_state:
         set_code(latent.mean_code(art))
     left, right = st.columns([3, 2])
@@ -70,12 +93,12 @@ def decoder_panel() -> None:
         b2.button("Reset to the mean", on_click=reset_to_mean, width="stretch")
         shown = [d for d in order if d in active][:MAX_SHOWN_SLIDERS] or list(order[:1])
         hidden = [d for d in order if d not in shown]
-        st.caption(f"{len(active)} of {art.latent_dim} dimensions active (KL > 0.05 nats); "
-                   "the most informative (highest KL) first.")
+        st.caption(f"{len(active)} of {art.latent_dim} dimensions active ({act_name} > 0.05); "
+                   f"the most informative (highest {act_name}) first.")
 
         def slider(d: int) -> None:
             lo, hi = latent.slider_range(art, d)
-            st.slider(f"z[{d}]  (KL {art.kl_per_dim[d]:.2f})", lo, hi, step=0.05, key=f"{prefix}{d}")
+            st.slider(f"z[{d}]  ({act_name} {act[d]:.2f})", lo, hi, step=0.05, key=f"{prefix}{d}")
 
         for d in shown:
             slider(d)
@@ -86,23 +109,69 @@ def decoder_panel() -> None:
                     slider(d)
     z = np.array([st.session_state[f"{prefix}{d}"] for d in range(art.latent_dim)], np.float32)
     with right:
-        st.image(figures.upscale(latent.decode(model, z), 8), caption="decoded image", width=224)
+        st.image(figures.upscale(latent.decode(art, z), 8), caption="decoded image", width=224)
 
 
-decoder_panel()
+def browser_spec() -> tuple[dict | None, str]:
+    """The decoder spec for the in-browser explorer, or None and why it cannot be used."""
+    try:
+        module, condition = browser_decoder(art)
+        cond = None if condition is None else tuple(float(c) for c in condition)
+        return cached_decoder_spec(gen_key, module, art.latent_dim, cond), ""
+    except (UnsupportedDecoder, BadDecoderWeights) as err:
+        return None, str(err)
+
+
+in_browser = st.toggle("Decode in the browser (instant while dragging)", value=True, key="latent_in_browser")
+spec, why_not = browser_spec() if in_browser else (None, "")
+if spec is not None:
+    data = explorer_data(
+        spec, order=order, kl=act, ranges=[latent.slider_range(art, d) for d in range(art.latent_dim)],
+        mean=latent.mean_code(art), seed=seed, n_active=len(active), max_shown=MAX_SHOWN_SLIDERS,
+    )
+    code = latent_explorer(data, key=f"latent_explorer_{gen_key}")
+    code = np.asarray(data["mean"], np.float32) if code is None else code
+else:
+    if why_not:
+        st.warning(f"Decoding on the server instead (each slider move waits for it): {why_not}")
+    decoder_panel()
+    code = np.array([st.session_state[f"{prefix}{d}"] for d in range(art.latent_dim)], np.float32)
+
+# the real minority images whose latent means lie nearest this code
+if len(art.latent_mu) == len(real_minority):
+    nearest = np.argsort(((art.latent_mu - code) ** 2).sum(1), kind="stable")
+else:
+    nearest = np.array([], int)
+if len(nearest):
+    k = min(8, len(nearest))
+    st.image(figures.image_grid(real_minority[nearest[:k]], n_cols=k, factor=2),
+             caption=f"the {k} {REAL.replace('images', 'minority images')} nearest this code (by latent mean)")
 
 # --------------------------------------------------------------------------------------
 st.subheader("Where generated images fall")
 c1, c2 = st.columns([1, 3])
 method = c1.radio("Projection", ("pca", "tsne"), format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get,
                   key="latent_map_method")
-lmap = latent_map_for(config, seed, method)
-point = c1.number_input("Show point #", min_value=0, max_value=len(lmap.kinds) - 1, value=0, key="latent_point")
+lmap = latent_map_for(config, name, seed, method)
+followed = tuple(np.round(code, 4).tolist())
+if st.session_state.get("latent_followed_code") != followed:
+    # a new code from the decoder above: ring its nearest real minority image on the map
+    st.session_state["latent_followed_code"] = followed
+    flat = lmap.images.reshape(len(lmap.images), -1)
+    on_map = [np.flatnonzero((lmap.kinds == "real minority") & (flat == real_minority[j].reshape(-1)).all(1))
+              for j in nearest]
+    first = next((hits[0] for hits in on_map if len(hits)), None)
+    if first is not None:
+        st.session_state["latent_point"] = int(first)
+point = c1.number_input("Show point #", min_value=0, max_value=len(lmap.kinds) - 1, key="latent_point")
 c1.image(figures.upscale(lmap.images[point], 4), caption=f"#{point}: {lmap.kinds[point]}", width=112)
 c2.plotly_chart(figures.latent_map_figure(lmap, highlight=point), width="stretch")
-st.caption("Each point is an image's latent mean (encoded by the VAE); hover to read its number. "
+st.caption(f"Each point is an image's latent code (encoded by the {name}'s encoder); hover to read its number. The ringed "
+           "point follows the decoder above (the real minority image nearest its code). "
            "Generated images that sit on top of the real minority ones are plausible; a cloud "
            "apart from them, or overlapping the majority, is what would mislead a classifier.")
+if config.leaky:
+    st.markdown(":red[**LEAK:** the \"real minority\" points are TEST images the generator trained on.]")
 
 # --------------------------------------------------------------------------------------
 st.subheader("Interpolation between two real minority images")
@@ -111,7 +180,7 @@ n_real = len(real_minority)
 a = c1.number_input("From image #", 0, n_real - 1, 0, key="interp_a")
 b = c2.number_input("To image #", 0, n_real - 1, min(1, n_real - 1), key="interp_b")
 n_steps = c3.slider("Steps", 3, 12, 8, key="interp_steps")
-strip = latent.interpolate(model, real_minority[a], real_minority[b], n_steps)
+strip = latent.interpolate(art, real_minority[a], real_minority[b], n_steps)
 st.image(figures.image_grid(strip, n_cols=n_steps, factor=3), caption="decoded along the straight line between the two latent means")
 
 # --------------------------------------------------------------------------------------
@@ -119,10 +188,53 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("Reconstructions")
     originals = real_minority[:8]
-    pairs = np.concatenate([originals, figures.to_uint8(latent.reconstruct(model, originals))])
+    pairs = np.concatenate([originals, figures.to_uint8(latent.reconstruct(art, originals))])
     st.image(figures.image_grid(pairs, n_cols=len(originals), factor=3),
-             caption="top: real training images · bottom: what the VAE keeps of them")
+             caption=f"top: {REAL} · bottom: what the {name} keeps of them")
+    if config.leaky:
+        st.markdown(":red[**LEAK:** the top row are TEST images, the ones the classifiers are scored on.]")
 with c2:
     st.subheader("Generated samples")
-    st.image(figures.image_grid(art.generated[:32], n_cols=8, factor=3),
-             caption=f"32 of the {len(art.generated)} images the vae approach adds")
+    st.image(figures.image_grid(art.sample(32, seed=seed), n_cols=8, factor=3),
+             caption=f"32 images drawn from the {name} generator (seed {seed})")
+
+# --------------------------------------------------------------------------------------
+st.subheader("Generator quality")
+st.caption("Generated images against up to 1000 real minority images from MNIST **train** that this "
+           "experiment did not draw (never test images), in the feature space of a small judge network "
+           "trained once on MNIST train. Precision: share of samples that fall among real images; recall: "
+           "share of real variety the samples cover (Kynkäänniemi et al. 2019, k = 3); Fréchet distance "
+           "(lower is better); memorisation: median distance from a sample to its nearest training image, "
+           "beside the same figure for real held-out images (much smaller = copies).")
+if st.button("Measure this generator's quality", key="measure_quality"):
+    st.session_state[f"quality_{gen_key}"] = True
+if st.session_state.get(f"quality_{gen_key}"):
+    with errors_shown(stop=False), st.spinner("Measuring (the judge network trains once, about 30 s)…"):
+        q = generator_quality(config, name, seed)
+        cols = st.columns(5)
+        cols[0].metric("Precision", f"{q['precision']:.3f}")
+        cols[1].metric("Recall", f"{q['recall']:.3f}")
+        cols[2].metric("Fréchet distance", f"{q['frechet']:.2f}")
+        cols[3].metric("Memorisation (samples)", f"{q['memorisation']:.2f}")
+        cols[4].metric("Memorisation (real held-out)", f"{q['memorisation_real']:.2f}")
+
+st.markdown("**Does a better generator make a better classifier?**")
+with errors_shown(stop=False):
+    points = quality_of_finished(settings)
+    if points is None:
+        st.info("Run the Experiment page with approaches that use generators (e.g. vae, cvae, latent-smote, "
+                "smote) to compare their quality with the classifiers' errors here.")
+    elif not points:
+        st.info("The finished experiment has no approach with a generator.")
+    else:
+        from vaeimb.report import quality_correlation
+
+        metric = st.radio("Quality figure", list(QUALITY_METRICS), format_func=lambda m: QUALITY_METRICS[m][0],
+                          horizontal=True, key="quality_metric")
+        st.plotly_chart(figures.quality_scatter(points, metric), width="stretch")
+        rho = quality_correlation(points, metric)
+        st.caption(f"One point per generator preset and seed ({len(points)} points). "
+                   + ("Too few points for a rank correlation." if rho is None else
+                      f"Spearman rank correlation with misclassified: {rho:+.2f} "
+                      f"({'a better figure goes with fewer errors' if (rho < 0) == QUALITY_METRICS[metric][1] else 'no such link in this direction'}; "
+                      "few points: read with care)."))

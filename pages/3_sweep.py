@@ -3,7 +3,7 @@
 import streamlit as st
 
 from vaeimb import figures
-from vaeimb.approaches import APPROACHES
+from vaeimb.recipes import PRESETS
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
 from vaeimb_app.settings import RATIO_CHOICES_PCT, errors_shown, page_settings, persistent
@@ -20,19 +20,19 @@ config = settings.config
 
 ratio_options = sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_RATIOS})
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))
-st.session_state.setdefault("sweep_approaches", [a for a in ("baseline", "oversample", "vae") if a in APPROACHES])
+st.session_state.setdefault("sweep_approaches", ["baseline", "oversample", "vae"])
 c1, c2 = st.columns(2)
 st.session_state.setdefault("sweep_metric", "misclassified")
 ratios = persistent(c1.multiselect, "Minority ratios", ratio_options, key="sweep_ratios",
                     format_func=lambda r: f"{r:.2%}".replace(".00%", "%"))
-approaches = persistent(c2.multiselect, "Approaches", list(APPROACHES), key="sweep_approaches")
+approaches = persistent(c2.multiselect, "Approaches", list(PRESETS), key="sweep_approaches")
 metric = persistent(st.radio, "Metric", list(figures.SWEEP_METRICS), format_func=figures.metric_label,
                     horizontal=True, key="sweep_metric")
 
 if not ratios or not approaches:
     st.warning("Choose at least one ratio and one approach above.")
     st.stop()
-approaches = [a for a in APPROACHES if a in approaches]
+approaches = [a for a in PRESETS if a in approaches]
 st.caption(f"{len(ratios)} ratios × {len(approaches)} approaches × {len(settings.seeds)} seed(s) at "
            f"{config.n_majority} majority images, {config.classifier}, {config.steps} steps. Uncached points "
            "take about as long as one Experiment run each.")

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from vaeimb.approaches import APPROACHES
-from vaeimb.config import PROTOCOLS, TEST_COUNTS, ExperimentConfig
+from vaeimb.config import TEST_COUNTS, ExperimentConfig
+from vaeimb.protocols import PROTOCOLS
+from vaeimb.recipes import PRESETS
 from vaeimb.report import LEAK_WARNING, REPORTED_MISCLASSIFIED, REPORTED_TEST_SIZE
 
 reference = ExperimentConfig()
@@ -48,10 +49,20 @@ st.markdown(f"""
   steps higher in the sidebar for the original's budget.
 """)
 st.markdown("**Protocols**")
-st.table([{"protocol": k, "what it does": v} for k, v in PROTOCOLS.items()])
+st.table([{"protocol": k, "what it does": p.description} for k, p in PROTOCOLS.items()])
 
-st.header("The approaches")
-st.table([{"approach": name, "what it does": a.description} for name, a in APPROACHES.items()])
+st.header("The approaches: recipes of five parts")
+st.markdown("""
+Every approach is a **recipe**: *data* (real images, plus images from a generator, or the
+oracle's real ones), *batches* (random or class-balanced), *augmentation* of minority images,
+*loss*, and *decision* (where the threshold sits). The presets below are named recipes; the
+sidebar's Advanced section builds any other combination. For every preset that uses a
+generator, its **generator-free twin** (the same recipe with real data only) runs beside it, so
+a gain that comes from the batches, the augmentation or the loss is never credited to the
+generator.
+""")
+st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["clean"]).text(), "what it does": p.blurb}
+          for name, p in PRESETS.items()])
 
 st.header("How to read the charts")
 st.markdown("""

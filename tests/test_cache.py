@@ -82,3 +82,64 @@ def test_failed_compute_leaves_nothing(cache):
         cache.get_or_compute("run", "k", boom)
     assert cache.load("run", "k") is None
     assert cache.clear() == 0
+
+
+def test_a_record_the_validator_rejects_is_removed_and_recomputed(cache):
+    """An entry from an older version may lack a field: it is recomputed, with a warning."""
+    cache.save("classifier", "k", {"info": {}}, {"x": np.zeros(2)})
+
+    def check(rec):
+        rec["meta"]["info"]["environment"]
+
+    with pytest.warns(CacheWarning, match="incomplete"):
+        rec, cached = cache.get_or_compute("classifier", "k", lambda: ({"info": {"environment": {"threads": 1}}},
+                                                                       {"x": np.ones(2)}), validate=check)
+    assert not cached and rec["meta"]["info"]["environment"] == {"threads": 1}
+    rec, cached = cache.get_or_compute("classifier", "k", lambda: pytest.fail("recomputed twice"), validate=check)
+    assert cached and np.array_equal(rec["arrays"]["x"], np.ones(2))
+
+
+def test_lock_files_are_removed_once_the_entry_exists(cache):
+    cache.get_or_compute("run", "k", lambda: ({"v": 1}, {"x": np.zeros(1)}))
+    assert cache.exists("run", "k")
+    assert list((cache.root / ".locks").glob("*.lock")) == []
+
+
+def test_a_failed_compute_keeps_no_entry_and_a_retry_works(cache):
+    def boom():
+        raise RuntimeError("diverged")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_compute("run", "k", boom)
+    rec, cached = cache.get_or_compute("run", "k", lambda: ({"v": 2}, {"x": np.zeros(1)}))
+    assert not cached and rec["meta"]["v"] == 2
+    assert list((cache.root / ".locks").glob("*.lock")) == []
+
+
+def test_stale_locks_are_cleaned_fresh_ones_kept(cache):
+    import os
+
+    locks = cache.root / ".locks"
+    locks.mkdir(parents=True)
+    old, new = locks / "run-old.lock", locks / "run-new.lock"
+    old.touch()
+    new.touch()
+    t = time.time() - 7 * 3600
+    os.utime(old, (t, t))
+    assert cache.clean_stale_locks(max_age_s=6 * 3600) == 1
+    assert not old.exists() and new.exists()
+    assert cache.clean_stale_locks(max_age_s=0) == 1 and not new.exists()
+    assert ResultCache(cache.root / "nowhere").clean_stale_locks() == 0
+
+
+def test_check_writable_refuses_an_unwritable_folder(tmp_path):
+    from vaeimb.errors import VaeimbError
+
+    ResultCache(tmp_path / "new" / "cache").check_writable()  # creates it
+    assert (tmp_path / "new" / "cache").is_dir() and list((tmp_path / "new" / "cache").iterdir()) == []
+    with pytest.raises(VaeimbError, match="not writable.*--cache-dir"):
+        ResultCache("/proc/vaeimb-cache").check_writable()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(VaeimbError, match="not writable"):
+        ResultCache(blocker / "sub").check_writable()

@@ -64,10 +64,44 @@ def test_hash_is_stable_and_sensitive():
     assert ExperimentConfig.from_dict(a.to_dict()) == a
 
 
-def test_approach_params_overrides_and_unknown():
-    c = ExperimentConfig(approach_params={"threshold": {"tau": 0.5}})
-    assert c.params_for("threshold", {"tau": 1.0}) == {"tau": 0.5}
-    with pytest.raises(ConfigError, match="Unknown hyper-parameter"):
-        ExperimentConfig(approach_params={"threshold": {"tua": 1}}).params_for("threshold", {"tau": 1.0})
+def test_from_dict_refuses_unknown_fields_and_round_trips_approach_params():
+    c = ExperimentConfig(approach_params={"threshold": {"decision.tau": 0.5}})
+    assert ExperimentConfig.from_dict(c.to_dict()) == c
     with pytest.raises(ConfigError, match="Unknown config field"):
         ExperimentConfig.from_dict({"stepz": 3})
+    with pytest.raises(ConfigError, match="approach_params"):
+        ExperimentConfig(approach_params={"threshold": 0.5}).validate()
+    # parameters are part of the identity (cache keys)
+    assert stable_hash(c.to_dict()) != stable_hash(ExperimentConfig().to_dict())
+
+
+def test_for_protocol_starts_from_that_protocols_budget():
+    from vaeimb.protocols import PROTOCOLS
+
+    for name, p in PROTOCOLS.items():
+        c = ExperimentConfig.for_protocol(name).validate()
+        assert c.protocol == name and c.protocol_record is p
+        assert {k: getattr(c, k) for k in p.budget} == dict(p.budget)
+    assert ExperimentConfig.for_protocol("blog", steps=7).steps == 7
+    assert ExperimentConfig.blog() == ExperimentConfig.for_protocol("blog")
+    assert ExperimentConfig.blog(leaky=False) == ExperimentConfig.for_protocol("blog-clean")
+    with pytest.raises(ConfigError, match="Unknown protocol"):
+        ExperimentConfig.for_protocol("leaky")
+
+
+def test_generator_dicts_hold_the_leak_and_the_batching():
+    clean, blog, fixed = ExperimentConfig(), ExperimentConfig.blog(), ExperimentConfig.blog(leaky=False)
+    assert clean.generator_budget_dict()["batching"] == "random"
+    assert blog.generator_budget_dict()["batching"] == "cycle" == fixed.generator_budget_dict()["batching"]
+    # blog and blog-clean differ only where the generator's images come from
+    assert blog.data_dict() == fixed.data_dict()
+    assert blog.generator_data_dict() != fixed.generator_data_dict()
+    assert blog.generator_data_dict()["generator_images"] == "test"
+    assert clean.data_dict() != blog.data_dict()  # seeded draw vs file order, 2 vs 1 logit
+
+
+@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, True, "0.2"])
+def test_validation_fraction_must_lie_strictly_between_0_and_1(bad):
+    assert ExperimentConfig().validation_fraction == 0.2
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        ExperimentConfig(validation_fraction=bad).validate()

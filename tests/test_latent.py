@@ -3,15 +3,17 @@ import pytest
 
 from vaeimb import latent
 from vaeimb.data import load_mnist, make_experiment_data
-from vaeimb.experiment import load_vae
+from vaeimb.experiment import load_generator
+from vaeimb.generators.base import LatentGenerator
 
 
 @pytest.fixture(scope="module")
 def vae(tiny_run, mnist_dir):
     result, cache = tiny_run
-    art = load_vae(result.config, 0, cache=cache, data_dir=mnist_dir)
+    gen = load_generator(result.config, "vae", 0, cache=cache, data_dir=mnist_dir)
+    assert isinstance(gen, LatentGenerator) and gen.latent_dim == result.config.latent_dim
     data = make_experiment_data(result.config, 0, load_mnist(mnist_dir))
-    return art, art.model(), data
+    return gen, gen, data
 
 
 def test_dimensions_ordered_by_kl(vae):
@@ -33,10 +35,10 @@ def test_decode_encode_shapes_and_ranges(vae):
     moved[latent.dimensions_by_activity(art)[0]] += 3
     assert not np.allclose(latent.decode(model, moved), img)  # a slider move changes the image
     assert latent.decode(model, np.zeros((4, art.latent_dim))).shape == (4, 28, 28)
-    mu = latent.encode(model, data.vae_x)
+    mu = latent.encode(model, data.generator_x)
     assert np.allclose(mu, art.latent_mu, atol=1e-4)
-    assert latent.reconstruct(model, data.vae_x[:3]).shape == (3, 28, 28)
-    assert latent.encode(model, data.vae_x[:0]).shape == (0, art.latent_dim)
+    assert latent.reconstruct(model, data.generator_x[:3]).shape == (3, 28, 28)
+    assert latent.encode(model, data.generator_x[:0]).shape == (0, art.latent_dim)
 
 
 def test_random_code_and_slider_range(vae):
@@ -50,7 +52,7 @@ def test_random_code_and_slider_range(vae):
 
 def test_interpolation_runs_between_the_two_images(vae):
     _, model, data = vae
-    a, b = data.vae_x[0], data.vae_x[1]
+    a, b = data.generator_x[0], data.generator_x[1]
     strip = latent.interpolate(model, a, b, 6)
     assert strip.shape == (6, 28, 28)
     assert np.allclose(strip[0], latent.reconstruct(model, a[None])[0], atol=1e-5)
@@ -62,15 +64,16 @@ def test_interpolation_runs_between_the_two_images(vae):
 @pytest.mark.parametrize("method", ["pca", "tsne"])
 def test_latent_map(vae, method):
     art, model, data = vae
-    m = latent.latent_map(model, data.vae_x, art.generated, data.train_x[data.train_y == 0], method=method, max_per_kind=40)
+    generated = art.sample(280, seed=0)
+    m = latent.latent_map(model, data.generator_x, generated, data.train_x[data.train_y == 0], method=method, max_per_kind=40)
     kinds, counts = np.unique(m.kinds, return_counts=True)
     assert dict(zip(kinds, counts)) == {"real minority": 20, "generated": 40, "majority": 40}
     assert m.coords.shape == (100, 2) and m.images.shape == (100, 28, 28) and np.isfinite(m.coords).all()
-    assert np.array_equal(m.images[:20], data.vae_x)
+    assert np.array_equal(m.images[:20], data.generator_x)
     if method == "pca":
         assert 0 < m.explained[0] <= 1 and m.explained[0] >= m.explained[1]
     with pytest.raises(ValueError):
-        latent.latent_map(model, data.vae_x, art.generated, data.vae_x, method="umap")
+        latent.latent_map(model, data.generator_x, generated, data.generator_x, method="umap")
 
 
 def test_pca_matches_numpy_covariance_axes():

@@ -1,6 +1,9 @@
+import pytest
 import torch
 
-from vaeimb.models import CNN, MLP, ConvVAE, classification_loss, kl_per_dimension, make_classifier, minority_logit, vae_loss
+from vaeimb.losses import make_loss
+from vaeimb.losses.base import LossContext
+from vaeimb.models import CNN, MLP, ConvVAE, kl_per_dimension, make_classifier, minority_logit, vae_loss
 
 
 def test_classifiers_shapes():
@@ -9,20 +12,23 @@ def test_classifiers_shapes():
     assert sum(p.numel() for p in MLP(2).parameters()) == 784 * 800 + 800 + 800 * 800 + 800 + 800 * 2 + 2
 
 
-def test_minority_logit_and_loss_for_one_and_two_outputs():
+def test_minority_logit_for_one_and_two_outputs():
     two = torch.tensor([[0.0, 2.0], [1.0, -1.0]])
     assert torch.allclose(minority_logit(two), torch.tensor([2.0, -2.0]))
     one = torch.tensor([[3.0], [-1.0]])
     assert torch.allclose(minority_logit(one), torch.tensor([3.0, -1.0]))
-    y = torch.tensor([1, 0])
-    # a 2-logit head with logits (0, d) is the same model as a 1-logit head with d
-    assert torch.allclose(classification_loss(torch.tensor([[0.0, 2.0], [0.0, -2.0]]), y),
-                          classification_loss(torch.tensor([[2.0], [-2.0]]), y), atol=1e-6)
+
+
+def test_cross_entropy_on_the_minority_log_odds_is_softmax_cross_entropy():
+    """A 2-logit head scored through ``minority_logit`` gives exactly torch's softmax CE."""
+    out = torch.tensor([[0.3, 2.0], [1.0, -2.0], [0.0, 0.5]])
+    y = torch.tensor([1, 0, 0])
+    ctx = LossContext(n_majority=2, n_minority=1, n_minority_real=1, step=1, steps=1)
+    ce = make_loss("ce")(minority_logit(out), y, ctx)
+    assert torch.allclose(ce, torch.nn.functional.cross_entropy(out, y), atol=1e-6)
 
 
 def test_unknown_classifier():
-    import pytest
-
     with pytest.raises(ValueError, match="mlp"):
         make_classifier("svm", 2)
 

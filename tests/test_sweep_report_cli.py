@@ -41,42 +41,69 @@ def test_table_and_exports(tiny_run):
     for name in result.approaches:
         assert name in table
     assert "misclassified /1938" in table and "LEAKY" not in table
-    assert "exceeds 0.0625" in table  # the threshold used: n_min / (n_min + n_maj) = 20 / 320
+    assert table.index("Verdict:") < table.index("misclassified /1938")  # the verdict leads
+    thr_line = next(l for l in table.splitlines() if l.startswith("threshold "))
+    assert "0.0625" in thr_line  # the threshold used: n_min / (n_min + n_maj) = 20 / 320
+    assert "Seeds (paired): 0, 1" in table and "Provenance: vaeimb" in table and "MIXED" not in table
     data = json.loads(report.to_json(result))
     assert data["config"]["n_majority"] == 300 and len(data["runs"]) == 10 and data["leaky"] is False
     run0 = data["runs"][0]
     assert len(run0["misclassified"]) == run0["metrics"]["misclassified"]
     assert sum(map(sum, run0["confusion_matrix"])) == 1938
+    assert {"threads", "device", "torch", "vaeimb", "code"} <= set(run0["info"]["environment"])
+    assert run0["learning_curve"]["validation_misclassified"] is None
+    assert all(0 < r["threshold_probability"] < 1 for r in data["runs"])
+    assert data["recipes"]["oversample"] == "data=real,gen=none,batches=balanced,aug=none,loss=ce,decision=argmax"
+    assert data["twins"] == {"vae": "baseline"}
+    v = data["verdict"]
+    assert v["best"] != "oracle" and "vae" in v["generator_contribution"]
+    for stats in v["approaches"].values():
+        assert {"paired_diff_mean", "ci_low", "ci_high", "wins", "n_seeds"} <= set(stats)
     rows = list(csv.DictReader(io.StringIO(report.to_csv(result))))
     assert len(rows) == 10 and rows[0]["approach"] == "baseline" and "balanced_accuracy" in rows[0]
+    assert {"env_threads", "env_device", "env_torch", "env_vaeimb", "env_code"} <= set(rows[0])
     summary = list(csv.DictReader(io.StringIO(report.to_csv(result, "summary"))))
     assert [r["approach"] for r in summary] == list(result.approaches)
     disp = report.display_rows(result)
     assert disp[0]["Seeds"] == 2 and "±" in disp[0]["Misclassified test images"]
 
 
+def test_mixed_provenance_is_flagged(tiny_run):
+    import copy
+
+    result = copy.deepcopy(tiny_run[0])
+    run = result.run("oversample", 1)
+    run.info["environment"] = {**run.info["environment"], "threads": run.info["environment"]["threads"] + 3}
+    assert "Provenance: MIXED" in report.format_table(result)
+    run.info["environment"] = {**tiny_run[0].run("oversample", 1).info["environment"], "code": "other"}
+    assert "MIXED" in report.provenance_line(result)
+
+
 @pytest.fixture
 def fast_reference(monkeypatch):
     """The reference data (0 vs 6, 5000/100) with a tiny training budget."""
-    real = cli.reference_config
-    monkeypatch.setattr(cli, "reference_config", lambda protocol: real(protocol).replace(**FAST))
+    real = cli.config_from_args
+    monkeypatch.setattr(cli, "config_from_args", lambda a, **k: real(a, **k).replace(**FAST))
 
 
 def test_reproduce_prints_table_with_reported_numbers(fast_reference, tmp_path, mnist_dir, capsys):
-    rc = cli.main(["reproduce", "--seeds", "0", "--quiet", "--data-dir", str(mnist_dir), "--cache-dir",
-                   str(tmp_path / "c"), "--json", str(tmp_path / "r.json"), "--csv", str(tmp_path / "r.csv")])
+    rc = cli.main(["reproduce", "--seeds", "0", "--quiet", "--approaches", "oversample", "vae",
+                   "--data-dir", str(mnist_dir), "--cache-dir", str(tmp_path / "c"), "--csv", str(tmp_path / "r.csv")])
     out = capsys.readouterr().out
     assert rc == 0
-    lines = {l.split()[0]: l for l in out.splitlines() if l.split() and l.split()[0] in
-             ("baseline", "threshold", "oversample", "vae", "oracle")}
-    assert set(lines) == {"baseline", "threshold", "oversample", "vae", "oracle"}
+    lines = {}
+    for l in out.split("Verdict:")[-1].splitlines():  # the table's rows (the first line naming each)
+        if l.split() and l.split()[0] in ("baseline", "oversample", "vae"):
+            lines.setdefault(l.split()[0], l)
+    assert set(lines) == {"baseline", "oversample", "vae"}  # baseline: the vae's generator-free twin
     assert lines["oversample"].rstrip().endswith("70") and lines["vae"].rstrip().endswith("30")
-    assert json.loads((tmp_path / "r.json").read_text())["config"]["n_minority"] == 100
+    assert "0 vs 6, 5000/100" in out and f"{FAST['steps']} steps" in out
     assert (tmp_path / "r.csv").read_text().startswith("approach,seed,misclassified")
 
 
 def test_reproduce_blog_protocol_is_labelled_leaky(fast_reference, tmp_path, mnist_dir, capsys):
-    assert cli.main(["reproduce", "--protocol", "blog", "--seeds", "0", "--quiet", "--data-dir", str(mnist_dir),
+    assert cli.main(["reproduce", "--protocol", "blog", "--seeds", "0", "--quiet", "--approaches", "vae",
+                     "--data-dir", str(mnist_dir),
                      "--cache-dir", str(tmp_path)]) == 0
     cap = capsys.readouterr()
     assert "LEAKY PROTOCOL" in cap.out and "LEAKY PROTOCOL" in cap.err and "vae (LEAKY)" in cap.out
@@ -98,7 +125,13 @@ def test_run_any_config(tmp_path, mnist_dir, capsys):
     (["run", "--majority", "4", "--minority", "4"], "two different digits"),
     (["run", "--minority", "5", "--n-minority", "5422", "--n-majority", "5900"], "from 1 to 5421"),
     (["run", "--n-majority", "0"], "from 1 to 5923"),
-    (["run", "--approaches", "smote"], "Unknown approach"),
+    (["run", "--approaches", "smoot"], "Unknown approach"),
+    (["run", "--recipe", "gen=gan"], "Unknown generator 'gan'"),
+    (["run", "--recipe", "colour=red"], "Unknown recipe key"),
+    (["run", "--recipe", "data=oracle,gen=vae"], "drop gen="),
+    (["run", "--param", "threshold.tau=abc"], "tau must be float"),
+    (["run", "--param", "nobody.tau=1"], "one of this run's"),
+    (["run", "--validation-fraction", "1.5"], "validation_fraction"),
     (["run", "--seeds", "-3"], "Seeds"),
     (["run", "--ratio", "3"], "ratio must be in"),
     (["run", "--steps", "many"], "expected an integer"),
@@ -122,7 +155,8 @@ def test_missing_data_is_one_line(tmp_path, capsys, monkeypatch):
         raise RuntimeError("no network")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    rc = cli.main(["run", "--data-dir", str(tmp_path / "none"), "--cache-dir", str(tmp_path), "--quiet"])
+    (tmp_path / "empty").mkdir()  # an existing folder without MNIST: a download is tried
+    rc = cli.main(["run", "--data-dir", str(tmp_path / "empty"), "--cache-dir", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "VAEIMB_DATA_DIR" in err and len(err.splitlines()) == 1
 
@@ -131,6 +165,13 @@ def test_help_explains_every_option(capsys):
     with pytest.raises(SystemExit):
         cli.main(["run", "--help"])
     out = capsys.readouterr().out
-    for opt in ("--majority", "--minority", "--n-majority", "--n-minority", "--ratio", "--approaches",
-                "--seeds", "--classifier", "--steps", "--latent-dim", "--protocol", "--json"):
+    shared = ("--majority", "--minority", "--n-majority", "--approaches", "--recipe", "--param", "--seeds",
+              "--classifier", "--steps", "--batch-size", "--lr", "--latent-dim", "--vae-steps", "--vae-batch-size",
+              "--validation-fraction", "--protocol", "--json", "--csv", "--cache-dir", "--data-dir")
+    for opt in shared + ("--n-minority", "--ratio"):
+        assert opt in out
+    with pytest.raises(SystemExit):
+        cli.main(["sweep", "--help"])
+    out = capsys.readouterr().out
+    for opt in shared + ("--ratios",):
         assert opt in out

@@ -1,10 +1,14 @@
-"""Training loops on small synthetic images: fast, and independent of MNIST."""
+"""The classifier's training loop on small synthetic images: fast, and independent of MNIST."""
 
 import numpy as np
 import pytest
 import torch
 
-from vaeimb.training import checkpoint_steps, generate_images, predict_logits, train_classifier, train_vae
+from vaeimb.augmentations import AUGMENTATIONS
+from vaeimb.batches import make_batches
+from vaeimb.errors import ConfigError
+from vaeimb.losses import make_loss
+from vaeimb.training import checkpoint_steps, predict_logits, train_classifier
 
 
 def _synthetic(n0=200, n1=10, seed=0):
@@ -17,6 +21,12 @@ def _synthetic(n0=200, n1=10, seed=0):
     return x, y
 
 
+def _train(x, y, evals, batches="random", loss="ce", **kw):
+    args = dict(steps=10, batch_size=16, lr=1e-3, seed=0, n_checkpoints=2)
+    args.update(kw)
+    return train_classifier("mlp", 2, x, y, evals, batches=make_batches(batches), loss=make_loss(loss), **args)
+
+
 def test_checkpoint_steps():
     assert list(checkpoint_steps(100, 4)) == [25, 50, 75, 100]
     assert list(checkpoint_steps(3, 10)) == [1, 2, 3]
@@ -24,59 +34,100 @@ def test_checkpoint_steps():
 
 
 @pytest.mark.parametrize("classifier, n_out", [("mlp", 2), ("mlp", 1), ("cnn", 2)])
-def test_classifier_learns_and_records_checkpoints(classifier, n_out):
+def test_classifier_learns_and_records_checkpoints_for_every_eval_set(classifier, n_out):
     x, y = _synthetic()
     tx, ty = _synthetic(50, 50, seed=1)
-    run = train_classifier(classifier, n_out, x, y, tx, balanced=True, steps=60, batch_size=16, lr=1e-3,
-                           seed=0, n_checkpoints=3)
-    assert run.steps.tolist() == [20, 40, 60] and run.test_logits.shape == (3, 100)
-    errors = ((run.test_logits > 0) != ty).sum(1)
+    vx, _ = _synthetic(7, 3, seed=2)
+    run = train_classifier(classifier, n_out, x, y, {"test": tx, "val": vx}, batches=make_batches("balanced"),
+                           loss=make_loss("ce"), steps=60, batch_size=16, lr=1e-3, seed=0, n_checkpoints=3)
+    assert run.steps.tolist() == [20, 40, 60]
+    assert run.logits["test"].shape == (3, 100) and run.logits["val"].shape == (3, 10)
+    assert run.logits["test"].dtype == np.float32
+    errors = ((run.logits["test"] > 0) != ty).sum(1)
     assert errors[-1] <= 5
 
 
-def test_balanced_batches_draw_half_from_each_class(monkeypatch):
+class _SpyLoss:
+    """Wraps a loss and records each batch's minority share and context."""
+
+    def __init__(self, loss):
+        self.loss, self.shares, self.ctx = loss, [], []
+
+    def __call__(self, s, y, ctx):
+        self.shares.append(y.float().mean().item())
+        self.ctx.append(ctx)
+        return self.loss(s, y, ctx)
+
+
+def test_balanced_batches_draw_half_from_each_class():
     x, y = _synthetic(300, 3)
-    seen = []
-    import vaeimb.training as T
+    spy = _SpyLoss(make_loss("ce"))
+    train_classifier("mlp", 2, x, y, {"test": x[:4]}, batches=make_batches("balanced"), loss=spy, steps=5,
+                     batch_size=20, lr=1e-3, seed=0, n_checkpoints=1)
+    assert spy.shares == [0.5] * 5
+    spy = _SpyLoss(make_loss("ce"))
+    train_classifier("mlp", 2, x, y, {"test": x[:4]}, batches=make_batches("random"), loss=spy, steps=30,
+                     batch_size=20, lr=1e-3, seed=0, n_checkpoints=1)
+    assert np.mean(spy.shares) < 0.1  # random batches keep the 1 % imbalance
 
-    real = T.classification_loss
 
-    def spy(out, yb):
-        seen.append(yb.float().mean().item())
-        return real(out, yb)
-
-    monkeypatch.setattr(T, "classification_loss", spy)
-    train_classifier("mlp", 2, x, y, x[:4], balanced=True, steps=5, batch_size=20, lr=1e-3, seed=0, n_checkpoints=1)
-    assert seen == [0.5] * 5
-    seen.clear()
-    train_classifier("mlp", 2, x, y, x[:4], balanced=False, steps=30, batch_size=20, lr=1e-3, seed=0, n_checkpoints=1)
-    assert np.mean(seen) < 0.1  # random batches keep the 1 % imbalance
+def test_loss_sees_the_real_minority_count_and_the_step():
+    x, y = _synthetic(40, 10)
+    spy = _SpyLoss(make_loss("ce"))
+    train_classifier("mlp", 2, x, y, {"test": x[:2]}, batches=make_batches("random"), loss=spy,
+                     n_minority_real=4, steps=3, batch_size=8, lr=1e-3, seed=0, n_checkpoints=1)
+    c = spy.ctx[-1]
+    assert (c.n_majority, c.n_minority, c.n_minority_real, c.steps) == (40, 10, 4, 3)
+    assert [k.step for k in spy.ctx] == [1, 2, 3]
 
 
 def test_balanced_needs_both_classes():
     x, y = _synthetic(20, 0)
-    with pytest.raises(ValueError, match="each class"):
-        train_classifier("mlp", 2, x, y, x[:2], balanced=True, steps=2, batch_size=4, lr=1e-3, seed=0, n_checkpoints=1)
+    with pytest.raises(ConfigError, match="minority"):
+        _train(x, y, {"test": x[:2]}, batches="balanced", steps=2, batch_size=4, n_checkpoints=1)
+
+
+def test_augmentation_touches_only_minority_rows():
+    x, y = _synthetic(60, 6)
+    seen = []
+    aug = AUGMENTATIONS["affine"]()
+
+    def spy(xb, yb, gen):
+        out = aug(xb, yb, gen)
+        seen.append((xb.clone(), out, yb.clone()))
+        return out
+
+    train_classifier("mlp", 2, x, y, {"test": x[:2]}, batches=make_batches("balanced"), loss=make_loss("ce"),
+                     augmentation=spy, steps=3, batch_size=8, lr=1e-3, seed=0, n_checkpoints=1)
+    assert len(seen) == 3
+    for before, after, yb in seen:
+        maj = yb == 0
+        assert torch.equal(before[maj], after[maj])
+        assert not torch.equal(before[~maj], after[~maj])
 
 
 def test_same_seed_same_model_different_seed_different():
     x, y = _synthetic()
-    kw = dict(balanced=False, steps=10, batch_size=16, lr=1e-3, n_checkpoints=2)
-    a = train_classifier("mlp", 2, x, y, x[:20], seed=3, **kw)
-    b = train_classifier("mlp", 2, x, y, x[:20], seed=3, **kw)
-    c = train_classifier("mlp", 2, x, y, x[:20], seed=4, **kw)
-    assert np.array_equal(a.test_logits, b.test_logits) and not np.array_equal(a.test_logits, c.test_logits)
+    a = _train(x, y, {"test": x[:20]}, seed=3)
+    b = _train(x, y, {"test": x[:20]}, seed=3)
+    c = _train(x, y, {"test": x[:20]}, seed=4)
+    assert np.array_equal(a.logits["test"], b.logits["test"]) and not np.array_equal(a.logits["test"], c.logits["test"])
 
 
-def test_vae_learns_and_generates_deterministic_uint8_images():
-    x, _ = _synthetic(0, 40)
-    run = train_vae(x, latent_dim=4, steps=60, batch_size=16, lr=2e-3, seed=0)
-    assert run.losses[-1] < run.losses[0]
-    assert run.latent_mu.shape == (40, 4) and run.kl_per_dim.shape == (4,) and (run.kl_per_dim >= 0).all()
-    g1, g2 = generate_images(run.model, 30, seed=1), generate_images(run.model, 30, seed=1)
-    assert g1.dtype == np.uint8 and g1.shape == (30, 28, 28) and np.array_equal(g1, g2)
-    assert g1[:, :, 14:].mean() > g1[:, :, :14].mean()  # it learned the bright right half
-    assert generate_images(run.model, 0, seed=1).shape == (0, 28, 28)
+def test_progress_reports_and_may_abort():
+    x, y = _synthetic(20, 5)
+    seen = []
+    _train(x, y, {"test": x[:2]}, steps=5, progress=lambda d, t: seen.append((d, t)))
+    assert seen[-1] == (5, 5) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+    class Stop(Exception):
+        pass
+
+    def stop(d, t):
+        raise Stop
+
+    with pytest.raises(Stop):
+        _train(x, y, {"test": x[:2]}, steps=5, progress=stop)
 
 
 def test_predict_logits_keeps_training_mode():
@@ -91,12 +142,12 @@ def test_concurrent_training_threads_stay_deterministic():
     import threading
 
     x, y = _synthetic()
-    kw = dict(balanced=False, steps=5, batch_size=16, lr=1e-3, n_checkpoints=1)
-    alone = {s: train_classifier("mlp", 2, x, y, x[:10], seed=s, **kw).test_logits for s in (1, 2)}
+    kw = dict(steps=5, n_checkpoints=1)
+    alone = {s: _train(x, y, {"test": x[:10]}, seed=s, **kw).logits["test"] for s in (1, 2)}
     for _ in range(3):
         got = {}
         threads = [threading.Thread(target=lambda s=s: got.__setitem__(
-            s, train_classifier("mlp", 2, x, y, x[:10], seed=s, **kw).test_logits)) for s in (1, 2)]
+            s, _train(x, y, {"test": x[:10]}, seed=s, **kw).logits["test"])) for s in (1, 2)]
         for t in threads:
             t.start()
         for t in threads:

@@ -14,13 +14,15 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "APPROACHES": "approaches", "DEFAULT_APPROACHES": "approaches", "get_approach": "approaches",
+    "PRESETS": "recipes", "Recipe": "recipes", "build_approach": "recipes", "parse_recipe": "recipes",
+    "PROTOCOLS": "protocols",
     "ResultCache": "cache",
     "ExperimentConfig": "config", "n_minority_from_ratio": "config",
     "ConfigError": "errors", "DataUnavailableError": "errors", "VaeimbError": "errors",
     "ExperimentResult": "experiment", "ProgressEvent": "experiment", "RunResult": "experiment",
-    "VaeArtifact": "experiment", "load_vae": "experiment", "run_experiment": "experiment",
+    "load_generator": "experiment", "run_experiment": "experiment",
     "DEFAULT_RATIOS": "sweep", "SweepResult": "sweep", "run_sweep": "sweep",
+    "verdict": "verdict",
 }
 __all__ = sorted(_EXPORTS)
 

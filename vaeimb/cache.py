@@ -51,6 +51,21 @@ class ResultCache:
         lock_dir.mkdir(parents=True, exist_ok=True)
         return FileLock(str(lock_dir / f"{kind}-{key}.lock"))
 
+    def check_writable(self) -> None:
+        """Refuse, before any training, a cache folder that cannot be written."""
+        from .errors import VaeimbError
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as err:
+            raise VaeimbError(
+                f"cache folder {self.root} is not writable ({err.strerror or err}); choose another "
+                "with --cache-dir or VAEIMB_CACHE_DIR."
+            ) from None
+
     def exists(self, kind: str, key: str) -> bool:
         return self.path(kind, key).is_file()
 
@@ -93,24 +108,64 @@ class ResultCache:
             raise
         return path
 
+    def _load_valid(self, kind: str, key: str, validate) -> Record | None:
+        """The entry if it is readable and ``validate`` accepts it; else None (a record
+        lacking a field, e.g. from an older version, is removed with a warning)."""
+        rec = self.load(kind, key)
+        if rec is None or validate is None:
+            return rec
+        try:
+            validate(rec)
+        except (KeyError, ValueError, TypeError, IndexError, AttributeError) as err:
+            warnings.warn(f"Cache entry {self.path(kind, key)} is incomplete ({type(err).__name__}: {err}); "
+                          "recomputing it.", CacheWarning, stacklevel=3)
+            self.path(kind, key).unlink(missing_ok=True)
+            return None
+        return rec
+
     def get_or_compute(
-        self, kind: str, key: str, compute: Callable[[], tuple[Mapping[str, Any], Mapping[str, np.ndarray]]]
+        self, kind: str, key: str, compute: Callable[[], tuple[Mapping[str, Any], Mapping[str, np.ndarray]]],
+        validate: Callable[[Record], Any] | None = None,
     ) -> tuple[Record, bool]:
         """The cached entry, or ``compute()``'s, saved. Returns (record, was_cached).
 
         Holding the entry's lock while computing means a second caller waits and then reads
-        the first one's result instead of training the same thing again.
+        the first one's result instead of training the same thing again. The lock file is
+        removed once the entry exists (a later caller finds the entry, not the lock).
         """
-        rec = self.load(kind, key)
+        rec = self._load_valid(kind, key, validate)
         if rec is not None:
             return rec, True
-        with self._lock(kind, key):
-            rec = self.load(kind, key)
-            if rec is not None:
-                return rec, True
-            meta, arrays = compute()
-            self.save(kind, key, meta, arrays)
-            return {"meta": json.loads(json.dumps(meta, sort_keys=True)), "arrays": dict(arrays)}, False
+        lock = self._lock(kind, key)
+        try:
+            with lock:
+                rec = self._load_valid(kind, key, validate)
+                if rec is not None:
+                    return rec, True
+                meta, arrays = compute()
+                self.save(kind, key, meta, arrays)
+                return {"meta": json.loads(json.dumps(meta, sort_keys=True)), "arrays": dict(arrays)}, False
+        finally:
+            if self.exists(kind, key):
+                try:  # safe: whoever holds or waits for this lock re-checks the entry first
+                    os.unlink(lock.lock_file)
+                except OSError:
+                    pass
+
+    def clean_stale_locks(self, max_age_s: float = 6 * 3600) -> int:
+        """Remove lock files left by killed runs (older than ``max_age_s``); returns how many."""
+        import time
+
+        n = 0
+        now = time.time()
+        for p in (self.root / ".locks").glob("*.lock"):
+            try:
+                if now - p.stat().st_mtime > max_age_s:
+                    p.unlink()
+                    n += 1
+            except OSError:
+                pass
+        return n
 
     def clear(self) -> int:
         """Delete every entry; returns how many were removed."""

@@ -1,6 +1,8 @@
 """Command line: ``python -m vaeimb {reproduce,run,sweep,bench}``.
 
-Bad input ends with a one-line message and exit code 2, never a traceback.
+Bad input ends with a one-line message and exit code 2, never a traceback; a run in
+which any (approach, seed) failed exits 1 with a one-line summary of the failures.
+``--help`` and argument errors answer without importing torch.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import sys
 import warnings
 from pathlib import Path
 
-from .approaches import APPROACHES
-from .config import CLASSIFIERS, PROTOCOLS, ExperimentConfig, n_minority_from_ratio
+from .config import CLASSIFIERS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
-from .experiment import VAE_TASK
+from .protocols import PROTOCOLS
+from .recipes import CLASSIC, PRESETS, RECIPE_KEYS
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
+EXIT_FAILED_RUNS = 1
+EXIT_BAD_INPUT = 2
 
 
 class _Progress:
@@ -44,7 +48,7 @@ class _Progress:
             bar.close()
         if event.status == "failed":
             tqdm.write(f"{label}: FAILED ({event.message})", file=sys.stderr)
-        elif event.status == "done" and event.task != VAE_TASK:
+        elif event.status == "done" and not event.task.startswith("generator:"):
             tqdm.write(f"{label}: trained", file=sys.stderr)
 
 
@@ -52,15 +56,21 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error message (the usage is one ``--help`` away)."""
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see '{self.prog} --help')\n")
 
 
 def _int(text: str) -> int:
     try:
-        v = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    return v
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _ratio(text: str) -> float:
@@ -73,99 +83,145 @@ def _ratio(text: str) -> float:
     return v
 
 
-def _common(p: argparse.ArgumentParser, default_seeds) -> None:
+PRESET_HELP = ", ".join(PRESETS)
+RECIPE_HELP = (f"a custom recipe, repeatable, e.g. gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc "
+               f"(keys: {', '.join(RECIPE_KEYS)}; an unknown part is refused with the list of known ones)")
+
+
+def _io_flags(p: argparse.ArgumentParser, default_seeds) -> None:
     p.add_argument("--seeds", type=_int, nargs="+", default=list(default_seeds),
-                   help="random seeds, space-separated (default: %(default)s)")
+                   help="random seeds, space-separated; each seed is one training draw shared by every "
+                   "approach (paired) (default: %(default)s)")
     p.add_argument("--data-dir", help="folder holding MNIST/raw/*.gz (default: $VAEIMB_DATA_DIR, "
-                   "else a download into the user cache)")
+                   "else a download into the user cache); it must exist")
     p.add_argument("--cache-dir", help="result cache folder (default: $VAEIMB_CACHE_DIR, else "
-                   "~/.cache/vaeimb/results)")
+                   "~/.cache/vaeimb/results); it must be writable")
     p.add_argument("--json", metavar="FILE", help="also write every result as JSON")
+    p.add_argument("--csv", metavar="FILE", help="also write one row per (approach, seed) as CSV")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _approach_flags(p: argparse.ArgumentParser, default) -> None:
+    p.add_argument("--approaches", nargs="+", default=list(default), metavar="NAME",
+                   help=f"presets, space-separated, from: {PRESET_HELP}; 'all' = every preset "
+                   f"(default: {' '.join(default)})")
+    p.add_argument("--recipe", action="append", default=[], metavar="RECIPE", help=RECIPE_HELP)
+    p.add_argument("--param", action="append", default=[], metavar="APPROACH.PARAM=VALUE",
+                   help="a part's parameter for one approach, repeatable, e.g. threshold.tau=0.5 or "
+                   "vae.data.n_generate=1000; enters the cache key and the output")
+
+
+def _config_flags(p: argparse.ArgumentParser, *, counts: bool = True) -> None:
+    """The configuration flags ``run`` and ``sweep`` share. Unset budget flags take the
+    protocol's own budget (``--protocol blog``: the original code's 1000 steps of 128)."""
+    p.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
+                   help="; ".join(f"{k}: {v.description}" for k, v in PROTOCOLS.items()))
+    p.add_argument("--majority", type=_int, default=0, help="majority digit 0-9 (default %(default)s)")
+    p.add_argument("--minority", type=_int, default=6, help="minority digit 0-9 (default %(default)s)")
+    p.add_argument("--n-majority", type=_int, default=5000, help="majority training images (default %(default)s)")
+    if counts:
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--n-minority", type=_int, help="minority training images (default 100)")
+        g.add_argument("--ratio", type=_ratio, help="minority ratio n_minority/n_majority, e.g. 0.02 or 2%%")
+    p.add_argument("--classifier", choices=CLASSIFIERS, help="mlp or cnn (default: the protocol's, mlp)")
+    p.add_argument("--steps", type=_int, help="classifier training steps (default: the protocol's)")
+    p.add_argument("--batch-size", type=_int, help="classifier batch size (default: the protocol's)")
+    p.add_argument("--lr", type=_float, help="classifier Adam learning rate (default: the protocol's)")
+    p.add_argument("--latent-dim", type=_int, help="generators' latent size (default: the protocol's)")
+    p.add_argument("--vae-steps", type=_int, help="generators' training steps (default: the protocol's)")
+    p.add_argument("--vae-batch-size", type=_int, help="generators' batch size (default: the protocol's)")
+    p.add_argument("--validation-fraction", type=_float,
+                   help="share of the training draw held out by recipes that tune a value (default 0.2)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m vaeimb",
-        description="Imbalanced MNIST: does a VAE's synthetic minority data beat oversampling? "
+        description="Imbalanced MNIST: does generating minority images beat oversampling? "
         "Results are cached on disk, so repeating a command is instant.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     rep = sub.add_parser(
-        "reproduce",
-        help="the reference setup (0 vs 6, 5000/100), all five approaches, 5 seeds",
+        "reproduce", help="the reference setup (0 vs 6, 5000/100), 5 paired seeds, with the verdict",
         description="Run the reference setup (digits 0 vs 6, 5000 zeros and 100 sixes, tested on "
-        "all 1938 MNIST test images of 0 and 6) with all five approaches and print a table beside "
-        "the originally reported numbers (70 oversample, 30 vae).",
+        "all 1938 MNIST test images of 0 and 6) and print the verdict and a table beside the "
+        "originally reported numbers (70 oversample, 30 vae).",
     )
     rep.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
-                     help="clean (default): random draws per seed, VAE on training images, this "
+                     help="clean (default): random draws per seed, generators on training images, this "
                      "project's budget; blog: the original code faithfully, INCLUDING ITS LEAK "
                      "(VAE trained on test images) and its 1000-step budget; blog-clean: the "
                      "original code with the leak fixed")
-    _common(rep, REFERENCE_SEEDS)
-    rep.add_argument("--csv", metavar="FILE", help="also write per-(approach, seed) rows as CSV")
+    rep.add_argument("--classifier", choices=CLASSIFIERS, help="mlp or cnn (default: the protocol's, mlp)")
+    _approach_flags(rep, CLASSIC)
+    _io_flags(rep, REFERENCE_SEEDS)
 
     run = sub.add_parser("run", help="any configuration from flags",
-                         description="Run any configuration. Unset flags keep the defaults of the "
-                         "reference setup.")
-    d = ExperimentConfig()
-    run.add_argument("--majority", type=_int, default=d.majority, help="majority digit 0-9 (default %(default)s)")
-    run.add_argument("--minority", type=_int, default=d.minority, help="minority digit 0-9 (default %(default)s)")
-    run.add_argument("--n-majority", type=_int, default=d.n_majority,
-                     help="majority training images (default %(default)s)")
-    g = run.add_mutually_exclusive_group()
-    g.add_argument("--n-minority", type=_int, help=f"minority training images (default {d.n_minority})")
-    g.add_argument("--ratio", type=_ratio, help="minority ratio n_minority/n_majority, e.g. 0.02 or 2%%")
-    run.add_argument("--approaches", nargs="+", default=list(APPROACHES), metavar="NAME",
-                     help=f"approaches, space-separated, from: {', '.join(APPROACHES)} (default: all)")
-    run.add_argument("--classifier", choices=CLASSIFIERS, default=d.classifier, help="default %(default)s")
-    run.add_argument("--steps", type=_int, default=d.steps, help="classifier training steps (default %(default)s)")
-    run.add_argument("--batch-size", type=_int, default=d.batch_size, help="default %(default)s")
-    run.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (default %(default)s)")
-    run.add_argument("--latent-dim", type=_int, default=d.latent_dim, help="VAE latent size (default %(default)s)")
-    run.add_argument("--vae-steps", type=_int, default=d.vae_steps, help="VAE training steps (default %(default)s)")
-    run.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
-                     help="clean (default), blog (the original's LEAKY protocol) or blog-clean")
-    _common(run, (0,))
-    run.add_argument("--csv", metavar="FILE", help="also write per-(approach, seed) rows as CSV")
+                         description="Run any configuration. Unset flags keep the reference setup "
+                         "and the protocol's budget.")
+    _config_flags(run)
+    _approach_flags(run, CLASSIC)
+    _io_flags(run, (0,))
 
     sw = sub.add_parser("sweep", help="one config at several minority ratios",
-                        description="Run the reference setup at several minority ratios and print "
-                        "misclassified (mean ± sd) per ratio and approach.")
-    sw.add_argument("--ratios", type=_ratio, nargs="+", default=None, help="default: 0.005 0.01 0.02 0.05 0.1 0.25 0.5")
-    sw.add_argument("--approaches", nargs="+", default=["baseline", "oversample", "vae"], metavar="NAME")
-    sw.add_argument("--majority", type=_int, default=d.majority)
-    sw.add_argument("--minority", type=_int, default=d.minority)
-    sw.add_argument("--n-majority", type=_int, default=d.n_majority)
-    sw.add_argument("--steps", type=_int, default=d.steps)
-    _common(sw, (0,))
+                        description="Run a configuration at several minority ratios and print "
+                        "misclassified (mean ± sd over seeds) per ratio and approach.")
+    sw.add_argument("--ratios", type=_ratio, nargs="+", default=None,
+                    help="minority ratios, e.g. 0.5%% 2%% 0.1 (default: 0.5%% 1%% 2%% 5%% 10%% 25%% 50%%)")
+    _config_flags(sw, counts=False)
+    _approach_flags(sw, ("baseline", "oversample", "vae"))
+    _io_flags(sw, (0,))
 
     b = sub.add_parser("bench", help="time training, loading and cache hits; write BENCHMARKS.md",
                        description="Benchmark one seed of the reference setup per approach, MNIST "
                        "loading, a cache hit and a latent-slider redraw, with peak memory.")
-    b.add_argument("--data-dir")
-    b.add_argument("--output", default="BENCHMARKS.md", help="markdown file to write (default %(default)s; '-' = stdout only)")
-    b.add_argument("--protocol", choices=list(PROTOCOLS), default="clean")
+    b.add_argument("--data-dir", help="folder holding MNIST/raw/*.gz (default: $VAEIMB_DATA_DIR)")
+    b.add_argument("--output", default="BENCHMARKS.md",
+                   help="markdown file to write (default %(default)s; '-' = stdout only)")
+    b.add_argument("--protocol", choices=list(PROTOCOLS), default="clean", help="protocol to time (default clean)")
     return parser
 
 
-def _config_from_run_args(a) -> ExperimentConfig:
-    n_min = a.n_minority if a.n_minority is not None else (
-        n_minority_from_ratio(a.n_majority, a.ratio) if a.ratio is not None else ExperimentConfig().n_minority)
-    base = ExperimentConfig.blog(leaky=a.protocol == "blog") if a.protocol != "clean" else ExperimentConfig()
-    return base.replace(
-        majority=a.majority, minority=a.minority, n_majority=a.n_majority, n_minority=n_min,
-        classifier=a.classifier, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
-        latent_dim=a.latent_dim, vae_steps=a.vae_steps, protocol=a.protocol,
-    ).validate()
+def _specs(a) -> list[str]:
+    """Presets from --approaches ('all' = every preset) and recipes from --recipe (each
+    parsed as a recipe, so a preset name or a bare word there is refused)."""
+    from .recipes import parse_recipe
+
+    for text in a.recipe:
+        if "=" not in text:
+            raise ConfigError(f"--recipe {text!r} is not a recipe: write key=value items such as "
+                              f"gen=cvae,batches=balanced (keys: {', '.join(RECIPE_KEYS)}).")
+        parse_recipe(text)
+    names = list(PRESETS) if "all" in a.approaches else list(a.approaches)
+    return names + list(a.recipe)
+
+
+def config_from_args(a, *, reference: bool = False) -> ExperimentConfig:
+    """The config a command's flags describe (the protocol's budget for unset flags)."""
+    from .recipes import parse_param_overrides
+
+    changes = {}
+    if not reference:
+        changes.update(majority=a.majority, minority=a.minority, n_majority=a.n_majority)
+        n_min = getattr(a, "n_minority", None)
+        ratio = getattr(a, "ratio", None)
+        if n_min is not None:
+            changes["n_minority"] = n_min
+        elif ratio is not None:
+            changes["n_minority"] = n_minority_from_ratio(a.n_majority, ratio)
+        for flag in ("steps", "batch_size", "lr", "latent_dim", "vae_steps", "vae_batch_size", "validation_fraction"):
+            if getattr(a, flag, None) is not None:
+                changes[flag] = getattr(a, flag)
+    if getattr(a, "classifier", None) is not None:
+        changes["classifier"] = a.classifier
+    if a.param:
+        changes["approach_params"] = parse_param_overrides(a.param, _specs(a), a.protocol)
+    return ExperimentConfig.for_protocol(a.protocol, **changes).validate()
 
 
 def reference_config(protocol: str) -> ExperimentConfig:
-    if protocol == "clean":
-        return ExperimentConfig()
-    return ExperimentConfig.blog(leaky=protocol == "blog")
+    return ExperimentConfig.for_protocol(protocol)
 
 
 def _write(path: str, text: str) -> None:
@@ -176,46 +232,68 @@ def _write(path: str, text: str) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _run_and_report(config: ExperimentConfig, approaches, a) -> int:
+def _check_outputs(*paths) -> None:
+    """Refuse an unwritable --json / --csv before anything trains."""
+    for path in paths:
+        if not path:
+            continue
+        parent = Path(path).expanduser().resolve().parent
+        if not parent.is_dir():
+            raise VaeimbError(f"cannot write {path}: folder {parent} does not exist")
+        if Path(path).is_dir():
+            raise VaeimbError(f"cannot write {path}: it is a folder")
+
+
+def _failure_summary(failures: list[str]) -> int:
+    if not failures:
+        return 0
+    first = failures[0]
+    more = f" (and {len(failures) - 1} more; see the table)" if len(failures) > 1 else ""
+    print(f"error: {len(failures)} run(s) failed: {first}{more}", file=sys.stderr)
+    return EXIT_FAILED_RUNS
+
+
+def _run_and_report(config: ExperimentConfig, a) -> int:
     from . import report
     from .cache import ResultCache
     from .experiment import run_experiment
 
+    _check_outputs(a.json, a.csv)
     if config.leaky:
         print(report.LEAK_WARNING, file=sys.stderr)
+    cache = ResultCache(a.cache_dir)
+    cache.clean_stale_locks()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are in the table
-        result = run_experiment(config, approaches, a.seeds, cache=ResultCache(a.cache_dir),
-                                data_dir=a.data_dir, progress=_Progress(not a.quiet))
+        result = run_experiment(config, _specs(a), a.seeds, cache=cache, data_dir=a.data_dir,
+                                progress=_Progress(not a.quiet), quality=bool(a.json))
     print(report.format_table(result))
     if a.json:
         _write(a.json, report.to_json(result))
-    if getattr(a, "csv", None):
+    if a.csv:
         _write(a.csv, report.to_csv(result))
-    return 1 if result.failures and not result.runs else 0
+    return _failure_summary([f"{n} seed {s}: {m}" for n, d in result.failures.items() for s, m in d.items()])
 
 
 def _sweep(a) -> int:
     from .cache import ResultCache
     from .sweep import DEFAULT_RATIOS, run_sweep
 
-    cfg = ExperimentConfig(majority=a.majority, minority=a.minority, n_majority=a.n_majority, steps=a.steps)
+    _check_outputs(a.json, a.csv)
+    cfg = config_from_args(a)
     bars = _Progress(not a.quiet)
-    res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, a.approaches, a.seeds, cache=ResultCache(a.cache_dir),
-                    data_dir=a.data_dir, progress=lambda i, n, r, e: bars(e))
-    rows = res.rows("misclassified")
-    print(f"Sweep: {cfg.majority} vs {cfg.minority}, n_majority {cfg.n_majority}, seeds {a.seeds}")
-    print(f"{'ratio':>7}  {'n_min':>5}  {'approach':<11} misclassified")
-    for r in rows:
-        sd = f" ± {r['std']:.1f}" if r["n_seeds"] > 1 else ""
-        print(f"{r['ratio']:>7.3g}  {r['n_minority']:>5}  {r['approach']:<11} {r['mean']:.1f}{sd}")
-    for f in res.failures():
-        print("FAILED:", f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, _specs(a), a.seeds, cache=ResultCache(a.cache_dir),
+                        data_dir=a.data_dir, progress=lambda i, n, r, e: bars(e))
+    print(res.format_table())
     if a.json:
         import json
 
-        _write(a.json, json.dumps(rows, indent=2))
-    return 0
+        _write(a.json, json.dumps(res.to_json_dict(), indent=2))
+    if a.csv:
+        _write(a.csv, res.to_csv())
+    return _failure_summary(res.failures())
 
 
 def main(argv=None) -> int:
@@ -223,9 +301,9 @@ def main(argv=None) -> int:
     a = parser.parse_args(argv)
     try:
         if a.command == "reproduce":
-            return _run_and_report(reference_config(a.protocol), list(APPROACHES), a)
+            return _run_and_report(config_from_args(a, reference=True), a)
         if a.command == "run":
-            return _run_and_report(_config_from_run_args(a), a.approaches, a)
+            return _run_and_report(config_from_args(a), a)
         if a.command == "sweep":
             return _sweep(a)
         if a.command == "bench":
@@ -234,7 +312,7 @@ def main(argv=None) -> int:
             return run_benchmark(reference_config(a.protocol), data_dir=a.data_dir, output=a.output)
     except (VaeimbError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted: finished (approach, seed) results are kept in the cache", file=sys.stderr)
         return 130

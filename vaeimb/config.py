@@ -13,27 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .protocols import PROTOCOLS, Protocol
 
 #: Images per digit in MNIST's train and test splits (digits 0-9). Facts of the dataset,
 #: checked against the loaded files in the integration tests.
 TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 
-#: Protocols. ``clean`` is the honest default; ``blog`` reproduces the original code,
-#: leak included; ``blog-clean`` is the same with the VAE trained on training images.
-PROTOCOLS = {
-    "clean": "Random training draw per seed from MNIST train; VAE trained on the minority "
-    "training images.",
-    "blog": "LEAKY - the original code: first images in file order, VAE trained on minority "
-    "images of the TEST split, 1-logit MLP, balanced batches everywhere.",
-    "blog-clean": "The original code with its leak fixed: as 'blog', but the VAE is trained on "
-    "the minority training images.",
-}
-LEAKY_PROTOCOLS = frozenset({"blog"})
 CLASSIFIERS = ("mlp", "cnn")
 
 #: Bumped whenever a change makes cached results incomparable with new ones.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def n_minority_from_ratio(n_majority: int, ratio: float) -> int:
@@ -49,9 +39,8 @@ class ExperimentConfig:
 
     Seeds and the list of approaches are not part of it: each (approach, seed) is cached
     on its own, so adding either reuses what already exists. The defaults are the
-    reference setup (0 vs 6, 5000 / 100) with a training budget sized so one seed of all
-    five approaches runs in well under a minute on two CPU cores; ``blog()`` gives the
-    original code's larger budget.
+    reference setup (0 vs 6, 5000 / 100) under the clean protocol's budget;
+    ``for_protocol`` starts from another protocol's budget (``blog``: the original code's).
     """
 
     majority: int = 0
@@ -68,30 +57,40 @@ class ExperimentConfig:
     vae_batch_size: int = 64
     vae_lr: float = 1e-3
     n_checkpoints: int = 20
-    #: Per-approach hyper-parameter overrides, e.g. ``{"threshold": {"tau": 0.5}}``.
+    #: Share of the training draw (stratified) held out as a validation split by recipes
+    #: whose parts pick a value (a tuned threshold): they train on the rest.
+    validation_fraction: float = 0.2
+    #: Per-approach parameter overrides, ``{"threshold": {"decision.tau": 0.5}}``: keys are
+    #: ``part.param`` with part one of data, gen, batches, aug, loss, decision.
     approach_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def for_protocol(cls, protocol: str, **changes: Any) -> "ExperimentConfig":
+        """A config that starts from ``protocol``'s own budget (then ``changes``)."""
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
+        return cls(**{**PROTOCOLS[protocol].budget, "protocol": protocol, **changes})
 
     @classmethod
     def blog(cls, leaky: bool = True, **changes: Any) -> "ExperimentConfig":
         """The original code's setup and budget: 1000 steps of 128, VAE 1000 steps of 100."""
-        base = dict(
-            majority=0, minority=6, n_majority=5000, n_minority=100,
-            protocol="blog" if leaky else "blog-clean",
-            classifier="mlp", steps=1000, batch_size=128, lr=1e-3,
-            latent_dim=20, vae_steps=1000, vae_batch_size=100, vae_lr=1e-3,
-        )
-        base.update(changes)
-        return cls(**base)
+        return cls.for_protocol("blog" if leaky else "blog-clean", **changes)
 
     # ---- derived -------------------------------------------------------------------
     @property
+    def protocol_record(self) -> Protocol:
+        try:
+            return PROTOCOLS[self.protocol]
+        except KeyError:
+            raise ConfigError(f"Unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}.") from None
+
+    @property
     def leaky(self) -> bool:
-        return self.protocol in LEAKY_PROTOCOLS
+        return self.protocol_record.leaky
 
     @property
     def output_logits(self) -> int:
-        """The original code used one sigmoid logit; the clean protocol uses two."""
-        return 1 if self.protocol.startswith("blog") else 2
+        return self.protocol_record.output_logits
 
     @property
     def ratio(self) -> float:
@@ -103,7 +102,7 @@ class ExperimentConfig:
         return (self.majority, self.minority, self.n_majority, self.n_minority) == (0, 6, 5000, 100)
 
     def label(self) -> str:
-        tag = " [LEAKY: VAE trained on test images]" if self.leaky else ""
+        tag = " [LEAKY: generators trained on test images]" if self.leaky else ""
         return (
             f"{self.majority} vs {self.minority}, {self.n_majority}/{self.n_minority} "
             f"({100 * self.ratio:.2g}% minority), {self.classifier}, {self.steps} steps, "
@@ -113,21 +112,10 @@ class ExperimentConfig:
     def replace(self, **changes: Any) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
 
-    def params_for(self, approach: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
-        """An approach's hyper-parameters: its defaults overlaid with this config's overrides."""
-        overrides = dict(self.approach_params.get(approach, {}))
-        unknown = set(overrides) - set(defaults)
-        if unknown:
-            raise ConfigError(
-                f"Unknown hyper-parameter(s) {sorted(unknown)} for approach '{approach}'; "
-                f"allowed: {sorted(defaults)}."
-            )
-        return {**defaults, **overrides}
-
     # ---- identity ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        d["approach_params"] = {k: dict(v) for k, v in sorted(self.approach_params.items())}
+        d["approach_params"] = {k: dict(sorted(v.items())) for k, v in sorted(self.approach_params.items())}
         return d
 
     @classmethod
@@ -141,23 +129,26 @@ class ExperimentConfig:
     def data_dict(self) -> dict[str, Any]:
         """What decides the classifier's real training images and its output head.
 
-        ``blog`` and ``blog-clean`` differ only in the VAE's images (``vae_data_dict``), so
-        an approach without a VAE shares its cached runs between them.
+        ``blog`` and ``blog-clean`` differ only in the generators' images
+        (``generator_data_dict``), so a recipe without a generator shares its runs.
         """
+        p = self.protocol_record
         d = {k: getattr(self, k) for k in ("majority", "minority", "n_majority", "n_minority")}
-        d["draw"] = "seeded" if self.protocol == "clean" else "file-order"
-        d["output_logits"] = self.output_logits
+        d["draw"] = p.draw
+        d["output_logits"] = p.output_logits
         return d
 
-    def vae_data_dict(self) -> dict[str, Any]:
-        """What decides the VAE's training images (the leak lives here)."""
-        return {**self.data_dict(), "vae_images": "test split" if self.leaky else "train split"}
+    def generator_data_dict(self) -> dict[str, Any]:
+        """What decides a generator's training images (the leak lives here)."""
+        return {**self.data_dict(), "generator_images": self.protocol_record.generator_images}
 
     def classifier_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("classifier", "steps", "batch_size", "lr", "n_checkpoints")}
 
-    def vae_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("latent_dim", "vae_steps", "vae_batch_size", "vae_lr")}
+    def generator_budget_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in ("latent_dim", "vae_steps", "vae_batch_size", "vae_lr")}
+        d["batching"] = self.protocol_record.generator_batching
+        return d
 
     # ---- validation ----------------------------------------------------------------
     def validate(self) -> "ExperimentConfig":
@@ -170,8 +161,7 @@ class ExperimentConfig:
             raise ConfigError(
                 f"Majority and minority must be two different digits (both are {self.majority})."
             )
-        if self.protocol not in PROTOCOLS:
-            raise ConfigError(f"Unknown protocol {self.protocol!r}; choose one of {sorted(PROTOCOLS)}.")
+        protocol = self.protocol_record
         if self.classifier not in CLASSIFIERS:
             raise ConfigError(f"Unknown classifier {self.classifier!r}; choose one of {list(CLASSIFIERS)}.")
         for digit, count, role in (
@@ -189,11 +179,11 @@ class ExperimentConfig:
                 f"n_minority ({self.n_minority}) must not exceed n_majority ({self.n_majority}): "
                 "swap the digits to study the other direction."
             )
-        if self.leaky and self.n_minority > TEST_COUNTS[self.minority]:
+        if protocol.leaky and self.n_minority > TEST_COUNTS[self.minority]:
             raise ConfigError(
-                f"The leaky 'blog' protocol trains the VAE on test images, and MNIST test holds "
-                f"only {TEST_COUNTS[self.minority]} of digit {self.minority}: use n_minority <= "
-                f"{TEST_COUNTS[self.minority]}."
+                f"The leaky '{protocol.name}' protocol trains generators on test images, and MNIST "
+                f"test holds only {TEST_COUNTS[self.minority]} of digit {self.minority}: use "
+                f"n_minority <= {TEST_COUNTS[self.minority]}."
             )
         positive_ints = {
             "steps": (1, 200_000),
@@ -211,10 +201,21 @@ class ExperimentConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
                 raise ConfigError(f"{name} must be a number in (0, 1], got {v!r}.")
+        v = self.validation_fraction
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
+            raise ConfigError(f"validation_fraction must be a number in (0, 1), got {v!r}.")
+        if not isinstance(self.approach_params, Mapping) or not all(
+            isinstance(p, Mapping) for p in self.approach_params.values()
+        ):
+            raise ConfigError("approach_params must map approach names to {part.param: value}.")
         return self
 
 
 def stable_hash(*parts: Any) -> str:
-    """A short, stable hash of JSON-able parts plus the schema version (the cache key)."""
-    payload = json.dumps([SCHEMA_VERSION, *parts], sort_keys=True, default=str)
+    """A short, stable hash of JSON-able parts plus the schema version, the package
+    version and the fingerprint of the code that decides results (the cache key)."""
+    from . import __version__
+    from .provenance import code_fingerprint
+
+    payload = json.dumps([SCHEMA_VERSION, __version__, code_fingerprint(), *parts], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -118,8 +118,19 @@ def _load_cached(root: str, download: bool) -> Mnist:
 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Mnist:
-    """All of MNIST, loaded once per process (about half a second from the gz files)."""
-    return _load_cached(str(resolve_data_dir(data_dir)), download)
+    """All of MNIST, loaded once per process (about half a second from the gz files).
+
+    A folder named by the user (argument or ``$VAEIMB_DATA_DIR``) must exist: a typo is
+    reported, never created. Only vaeimb's own cache folder is created for a download.
+    """
+    explicit = data_dir or os.environ.get(DATA_DIR_ENV)
+    root = resolve_data_dir(data_dir)
+    if explicit and not root.is_dir():
+        raise DataUnavailableError(
+            f"MNIST folder {root} does not exist; point --data-dir or {DATA_DIR_ENV} at the folder "
+            f"holding MNIST/raw/*.gz, or unset them to download into {user_cache_root() / 'data'}."
+        )
+    return _load_cached(str(root), download)
 
 
 @dataclass(frozen=True)
@@ -132,11 +143,13 @@ class ExperimentData:
     test_y: np.ndarray
     #: Positions of the test images in MNIST's test split (to show them in a gallery).
     test_index: np.ndarray
-    #: The minority images the VAE learns from (test images under the leaky protocol).
-    vae_x: np.ndarray
+    #: The minority images generators learn from (TEST images under a leaky protocol).
+    generator_x: np.ndarray
     #: ``n_majority`` real minority images (a superset of the training ones), or None when
     #: the train split holds too few: the oracle's training minority class.
     oracle_minority_x: np.ndarray | None
+    #: Positions of ``train_x`` in MNIST's train split (held-out images avoid them).
+    train_index: np.ndarray | None = None
 
 
 def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -149,31 +162,58 @@ def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.nd
 def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
     """Draw the training set from MNIST train only; test on every test image of both digits.
 
-    Clean protocol: a seeded random draw, nested (the same seed's smaller minority set is a
-    subset of its larger one, and of the oracle's). Blog protocols: file order, as the
-    original code did.
+    A seeded protocol draws at random, nested (the same seed's smaller minority set is a
+    subset of its larger one, and of the oracle's); a file-order protocol takes the first
+    images, as the original code did.
     """
     config.validate()
-    rng = np.random.default_rng(seed) if config.protocol == "clean" else None
+    protocol = config.protocol_record
+    rng = np.random.default_rng(seed) if protocol.draw == "seeded" else None
     maj_pool = np.flatnonzero(mnist.train_labels == config.majority)
     min_pool = np.flatnonzero(mnist.train_labels == config.minority)
     maj_idx = _pick(maj_pool, config.n_majority, rng)
     min_order = _pick(min_pool, len(min_pool), rng)
     min_idx = min_order[: config.n_minority]
 
-    train_x = np.concatenate([mnist.train_images[maj_idx], mnist.train_images[min_idx]])
+    train_index = np.concatenate([maj_idx, min_idx])
+    train_x = mnist.train_images[train_index]
     train_y = np.concatenate([np.zeros(len(maj_idx), np.int64), np.ones(len(min_idx), np.int64)])
 
     test_index = np.flatnonzero(np.isin(mnist.test_labels, (config.majority, config.minority)))
     test_x = mnist.test_images[test_index]
     test_y = (mnist.test_labels[test_index] == config.minority).astype(np.int64)
 
-    if config.leaky:  # the original's leak, reproduced on purpose and labelled everywhere
-        vae_x = mnist.test_images[np.flatnonzero(mnist.test_labels == config.minority)[: config.n_minority]]
+    if protocol.generator_images == "test":  # the original's leak, on purpose and labelled everywhere
+        generator_x = mnist.test_images[np.flatnonzero(mnist.test_labels == config.minority)[: config.n_minority]]
     else:
-        vae_x = mnist.train_images[min_idx]
+        generator_x = mnist.train_images[min_idx]
 
     oracle = None
     if len(min_order) >= config.n_majority:
         oracle = mnist.train_images[min_order[: config.n_majority]]
-    return ExperimentData(train_x, train_y, test_x, test_y, test_index, vae_x, oracle)
+    return ExperimentData(train_x, train_y, test_x, test_y, test_index, generator_x, oracle, train_index)
+
+
+def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows) of a training draw: a stratified, seeded split.
+
+    Each class gives ``round(fraction * n)`` rows, at least one, and keeps at least one
+    for fitting; a class of one image cannot be split (ConfigError naming the fix).
+    """
+    from .errors import ConfigError
+
+    rng = np.random.default_rng(seed + 2_147_483)
+    fit, val = [], []
+    for c in (0, 1):
+        rows = np.flatnonzero(np.asarray(train_y) == c)
+        n_val = max(1, int(round(fraction * len(rows))))
+        if len(rows) - n_val < 1:
+            role = "minority" if c else "majority"
+            raise ConfigError(
+                f"A validation split of {fraction:.0%} leaves no {role} image to train on "
+                f"({len(rows)} in the draw): raise n_{role} or lower validation_fraction."
+            )
+        rows = rng.permutation(rows)
+        val.append(rows[:n_val])
+        fit.append(rows[n_val:])
+    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))

@@ -1,37 +1,39 @@
 """Experiment runs: every (approach, seed) trained once, cached, and summarised over seeds.
 
-The VAE is trained once per (data, seed) and shared by every approach that needs it; an
-approach that only moves the threshold reuses the baseline's trained classifier.
+The runner knows recipes, never a particular generator, loss or rule: it fits the
+recipe's generator (once per data, settings and seed, shared by every recipe that uses
+it), trains the classifier the recipe describes (approaches that differ only in their
+decision share one trained model), then applies the decision. Seeds are paired: one
+training draw per seed, shared by every approach.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Optional
 
 import numpy as np
-import torch
 
-from .approaches import APPROACHES, check_approaches, get_approach
 from .cache import ResultCache
 from .config import ExperimentConfig, stable_hash
-from .data import ExperimentData, load_mnist, make_experiment_data
-from .errors import ConfigError
+from .data import ExperimentData, load_mnist, make_experiment_data, validation_split
+from .errors import ConfigError, VaeimbError
 from .metrics import METRICS, Spread, classification_metrics, confusion_matrix, sigmoid, spread
-from .models import ConvVAE
-from .training import generate_images, pick_device, train_classifier, train_vae
+from .recipes import Approach, build_approaches, twin_of
 
 
-#: Task name of the VAE's own training in progress events (the ``vae`` approach's
-#: classifier reports as ``"vae"``, like every approach under its name).
-VAE_TASK = "vae-model"
+def generator_task(name: str) -> str:
+    """Task name of a generator's own training in progress events (an approach's
+    classifier reports under the approach's name)."""
+    return f"generator:{name}"
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What the runner is doing: ``task`` is an approach name or ``VAE_TASK``."""
+    """What the runner is doing: ``task`` is an approach name or ``generator_task(name)``."""
 
     task: str
     seed: int
@@ -59,7 +61,9 @@ class RunResult:
     test_y: np.ndarray  # (n_test,) 1 = minority
     test_index: np.ndarray  # (n_test,) positions in MNIST's test split
     metrics: dict[str, float]
-    info: dict = field(default_factory=dict)  # counts, balanced, seconds, leaky, ...
+    info: dict = field(default_factory=dict)  # counts, recipe, threshold, provenance, ...
+    #: Validation errors at each checkpoint (recipes with a validation split), else None.
+    val_curve: np.ndarray | None = None
 
     @property
     def logits(self) -> np.ndarray:
@@ -88,36 +92,9 @@ class RunResult:
         """Positions (in this run's test set) of the misclassified images."""
         return np.flatnonzero(self.predictions != self.test_y)
 
-    def to_record(self) -> tuple[dict, dict[str, np.ndarray]]:
-        meta = {
-            "approach": self.approach,
-            "seed": self.seed,
-            "threshold": self.threshold,
-            "metrics": self.metrics,
-            "info": self.info,
-        }
-        arrays = {
-            "checkpoint_steps": self.checkpoint_steps.astype(np.int64),
-            "checkpoint_logits": self.checkpoint_logits.astype(np.float32),
-            "test_y": self.test_y.astype(np.int8),
-            "test_index": self.test_index.astype(np.int32),
-        }
-        return meta, arrays
-
-    @classmethod
-    def from_record(cls, rec: dict) -> "RunResult":
-        m, a = rec["meta"], rec["arrays"]
-        return cls(
-            approach=m["approach"],
-            seed=int(m["seed"]),
-            threshold=float(m["threshold"]),
-            checkpoint_steps=a["checkpoint_steps"],
-            checkpoint_logits=a["checkpoint_logits"],
-            test_y=a["test_y"].astype(np.int64),
-            test_index=a["test_index"].astype(np.int64),
-            metrics={k: float(v) for k, v in m["metrics"].items()},
-            info=dict(m["info"]),
-        )
+    @property
+    def threshold_probability(self) -> float:
+        return float(sigmoid(self.threshold))
 
 
 @dataclass
@@ -129,15 +106,28 @@ class ExperimentResult:
     seeds: tuple[int, ...]
     runs: dict[str, dict[int, RunResult]]
     failures: dict[str, dict[int, str]] = field(default_factory=dict)
-    cached: int = 0  # how many (approach, seed) entries came from the cache
+    cached: int = 0  # how many (approach, seed) classifiers came from the cache
+    #: The resolved recipes, by approach name (twins included).
+    recipes: dict[str, Approach] = field(default_factory=dict)
+    #: Generator preset -> its generator-free twin (run beside it).
+    twins: dict[str, str] = field(default_factory=dict)
+    #: (generator name, seed) -> quality figures (``vaeimb.quality``), when computed.
+    quality: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     def summary(self) -> dict[str, dict[str, Spread]]:
-        """Per approach that produced results: each metric's spread over seeds."""
-        return {
-            name: {m: spread([r.metrics[m] for r in by_seed.values()]) for m in METRICS}
-            for name, by_seed in self.runs.items()
-            if by_seed
-        }
+        """Per approach that produced results: each metric's spread over seeds; counts'
+        intervals are clipped to the possible range [0, n_test]."""
+        n = self.n_test
+        out = {}
+        for name, by_seed in self.runs.items():
+            if not by_seed:
+                continue
+            out[name] = {
+                m: spread([r.metrics[m] for r in by_seed.values()],
+                          bounds=(0.0, float(n)) if m == "misclassified" and n else (0.0, 1.0))
+                for m in METRICS
+            }
+        return out
 
     def run(self, approach: str, seed: int) -> RunResult:
         return self.runs[approach][seed]
@@ -147,78 +137,67 @@ class ExperimentResult:
         """Size of the test set (None when no run finished)."""
         return next((len(r.test_y) for by_seed in self.runs.values() for r in by_seed.values()), None)
 
+    def per_seed(self, metric: str = "misclassified") -> dict[str, dict[int, float]]:
+        return {name: {s: r.metrics[metric] for s, r in by_seed.items()} for name, by_seed in self.runs.items() if by_seed}
 
-@dataclass
-class VaeArtifact:
-    """A trained VAE with what the latent-space page needs, loadable without retraining."""
+    def leaky_approaches(self) -> list[str]:
+        proto = self.config.protocol_record
+        return [n for n, a in self.recipes.items() if a.leaky(proto)]
 
-    latent_dim: int
-    state: dict[str, np.ndarray]
-    generated: np.ndarray  # (n, 28, 28) uint8
-    latent_mu: np.ndarray  # (n_minority, latent) means of the VAE's training images
-    latent_logvar: np.ndarray
-    kl_per_dim: np.ndarray  # (latent,)
-    losses: np.ndarray
-    info: dict = field(default_factory=dict)
+    def verdict(self, metric: str = "misclassified"):
+        """The paired verdict (``vaeimb.verdict``): the best realistic approach, every other
+        one's paired difference to it, the oracle as the data limit, and each generator's
+        own contribution against its generator-free twin."""
+        from .verdict import verdict
 
-    def model(self) -> ConvVAE:
-        m = ConvVAE(self.latent_dim)
-        m.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in self.state.items()})
-        return m.eval()
-
-    def to_record(self) -> tuple[dict, dict[str, np.ndarray]]:
-        arrays = {f"state/{k}": v for k, v in self.state.items()}
-        arrays.update(
-            generated=self.generated,
-            latent_mu=self.latent_mu,
-            latent_logvar=self.latent_logvar,
-            kl_per_dim=self.kl_per_dim,
-            losses=self.losses,
-        )
-        return {"latent_dim": self.latent_dim, "info": self.info}, arrays
-
-    @classmethod
-    def from_record(cls, rec: dict) -> "VaeArtifact":
-        a = rec["arrays"]
-        return cls(
-            latent_dim=int(rec["meta"]["latent_dim"]),
-            state={k[len("state/") :]: v for k, v in a.items() if k.startswith("state/")},
-            generated=a["generated"],
-            latent_mu=a["latent_mu"],
-            latent_logvar=a["latent_logvar"],
-            kl_per_dim=a["kl_per_dim"],
-            losses=a["losses"],
-            info=dict(rec["meta"]["info"]),
-        )
-
-
-# --------------------------------------------------------------------------------------
-# Cache keys
-# --------------------------------------------------------------------------------------
-def vae_key(config: ExperimentConfig, seed: int) -> str:
-    return stable_hash("vae", config.vae_data_dict(), config.vae_dict(), seed)
-
-
-def run_key(config: ExperimentConfig, approach: str, seed: int) -> str:
-    a = get_approach(approach)
-    parts = ["run", approach, a.params(config), config.data_dict(), config.classifier_dict(), seed]
-    if a.needs_vae:
-        parts += [config.vae_data_dict(), config.vae_dict()]
-    return stable_hash(*parts)
+        per_seed = self.per_seed(metric)
+        if not per_seed:
+            return None
+        bounds = [n for n, a in self.recipes.items() if a.is_bound]
+        higher = METRICS[metric][1]
+        pairs = {p: t for p, t in self.twins.items() if p in per_seed}
+        if not [n for n in per_seed if n not in bounds]:
+            return None
+        return verdict(per_seed, bounds=bounds, leaky=self.leaky_approaches(), higher_is_better=higher,
+                       pairs=pairs or None, metric=metric if metric == "misclassified" else METRICS[metric][0])
 
 
 # --------------------------------------------------------------------------------------
 # Running
 # --------------------------------------------------------------------------------------
+def _budget(cfg: ExperimentConfig):
+    from .generators.base import FitBudget
+
+    return FitBudget(steps=cfg.vae_steps, batch_size=cfg.vae_batch_size, lr=cfg.vae_lr,
+                     latent_dim=cfg.latent_dim, batching=cfg.protocol_record.generator_batching)
+
+
+def _subset(data: ExperimentData, rows: np.ndarray, leaky: bool) -> ExperimentData:
+    """The training draw restricted to ``rows`` (a validation split's fitting part)."""
+    train_y = data.train_y[rows]
+    generator_x = data.generator_x if leaky else data.train_x[rows][train_y == 1]
+    return replace(data, train_x=data.train_x[rows], train_y=train_y, generator_x=generator_x,
+                   train_index=None if data.train_index is None else data.train_index[rows])
+
+
 class _Runner:
-    """Runs one config: data per seed, the shared VAE, then each approach (all cached)."""
+    """Runs one config: data per seed, generators, then each approach (all cached)."""
 
     def __init__(self, config: ExperimentConfig, cache: ResultCache, data_dir, progress: ProgressCallback):
+        from .provenance import compute_identity
+
         self.config = config
         self.cache = cache
         self.data_dir = data_dir
         self.progress = progress
+        self.identity = compute_identity()
         self._data: dict[int, ExperimentData] = {}
+
+    @functools.cached_property
+    def environment(self) -> dict:
+        from .provenance import environment
+
+        return environment()
 
     def emit(self, task: str, seed: int, done: int, total: int, status: str, message: str = "") -> None:
         if self.progress is not None:
@@ -229,110 +208,166 @@ class _Runner:
             self._data[seed] = make_experiment_data(self.config, seed, load_mnist(self.data_dir))
         return self._data[seed]
 
-    def vae(self, seed: int) -> VaeArtifact:
+    def fit_data(self, approach: Approach, seed: int) -> tuple[ExperimentData, np.ndarray | None]:
+        """The rows the classifier (and its generator) learn from, and the validation rows."""
+        data = self.data(seed)
+        if not approach.part("decision").needs_validation:
+            return data, None
+        fit, val = validation_split(data.train_y, self.config.validation_fraction, seed)
+        return _subset(data, fit, self.config.leaky), val
+
+    # ---- generators ----------------------------------------------------------------
+    def generator_key(self, approach: Approach, seed: int) -> str:
+        gen = approach.part("gen")
+        cfg = self.config
+        parts = ["generator", gen.key(), cfg.generator_data_dict(), seed]
+        if approach.part("decision").needs_validation:
+            parts.append({"validation_fraction": cfg.validation_fraction})
+        if gen.uses_budget:
+            parts += [cfg.generator_budget_dict(), self.identity]
+        return stable_hash(*parts)
+
+    def generator(self, approach: Approach, seed: int):
+        """The approach's fitted generator (from the cache, or fitted now and cached)."""
+        from .generators.base import FitData
+
+        gen = approach.part("gen")
+        task = generator_task(gen.name)
         cfg = self.config
 
         def compute():
-            data = self.data(seed)
-            t0 = time.perf_counter()
-            run = train_vae(
-                data.vae_x,
-                latent_dim=cfg.latent_dim,
-                steps=cfg.vae_steps,
-                batch_size=cfg.vae_batch_size,
-                lr=cfg.vae_lr,
-                seed=seed,
-                progress=lambda d, t: self.emit(VAE_TASK, seed, d, t, "running"),
-            )
-            n_gen = cfg.n_majority - cfg.n_minority
-            art = VaeArtifact(
-                latent_dim=cfg.latent_dim,
-                state={k: v.detach().cpu().numpy() for k, v in run.model.state_dict().items()},
-                generated=generate_images(run.model, n_gen, seed),
-                latent_mu=run.latent_mu,
-                latent_logvar=run.latent_logvar,
-                kl_per_dim=run.kl_per_dim,
-                losses=run.losses,
-                info={
-                    "seconds": time.perf_counter() - t0,
-                    "n_train": int(len(data.vae_x)),
-                    "trained_on": "test split (LEAK)" if cfg.leaky else "train split",
-                    "leaky": cfg.leaky,
-                },
-            )
-            return art.to_record()
+            data, _ = self.fit_data(approach, seed)
+            fit = FitData(minority=data.generator_x, majority=data.train_x[data.train_y == 0])
+            gen.fit(fit, _budget(cfg), seed=seed, progress=lambda d, t: self.emit(task, seed, d, t, "running"))
+            gen.info.update(trained_on="TEST split (LEAK)" if cfg.leaky else "train split", leaky=cfg.leaky,
+                            environment=self.environment)
+            return gen.state()
 
-        rec, cached = self.cache.get_or_compute("vae", vae_key(cfg, seed), compute)
-        self.emit(VAE_TASK, seed, cfg.vae_steps, cfg.vae_steps, "cached" if cached else "done")
-        return VaeArtifact.from_record(rec)
+        rec, cached = self.cache.get_or_compute("generator", self.generator_key(approach, seed), compute,
+                                                validate=lambda r: approach.part("gen").load_state(r["meta"], r["arrays"]))
+        self.emit(task, seed, 1, 1, "cached" if cached else "done")
+        if cached or not gen._fitted:
+            gen = approach.part("gen").load_state(rec["meta"], rec["arrays"])
+        return gen
 
-    def _generated(self, approach_name: str, seed: int) -> np.ndarray:
-        a = get_approach(approach_name)
-        art = self.vae(seed)
-        n = a.n_generated(self.config)
-        if n == len(art.generated):
-            return art.generated
-        return generate_images(art.model(), n, seed)
+    def n_generate(self, approach: Approach, data: ExperimentData) -> int:
+        n = approach.values.get("data", {}).get("n_generate")
+        if n is not None:
+            return int(n)
+        n_min = int((data.train_y == 1).sum())
+        return max(0, int((data.train_y == 0).sum()) - n_min)
 
-    def run(self, approach_name: str, seed: int) -> tuple[RunResult, bool]:
+    # ---- classifiers ---------------------------------------------------------------
+    def classifier_key(self, approach: Approach, seed: int) -> str:
         cfg = self.config
-        a = get_approach(approach_name)
+        parts = ["classifier", approach.key(training=True), cfg.data_dict(), cfg.classifier_dict(), seed, self.identity]
+        if approach.recipe.gen:
+            parts.append(self.generator_key(approach, seed))
+        if approach.part("decision").needs_validation:
+            parts.append({"validation_fraction": cfg.validation_fraction})
+        return stable_hash(*parts)
+
+    def training_set(self, approach: Approach, seed: int, data: ExperimentData):
+        """(images, labels, real minority count, generated count) the classifier trains on."""
+        n_min_real = int((data.train_y == 1).sum())
+        if approach.recipe.data == "oracle":
+            if data.oracle_minority_x is None:
+                raise ConfigError(oracle_unavailable(self.config))
+            majority = data.train_x[data.train_y == 0]
+            x = np.concatenate([majority, data.oracle_minority_x])
+            y = np.r_[np.zeros(len(majority), np.int64), np.ones(len(data.oracle_minority_x), np.int64)]
+            return x, y, len(data.oracle_minority_x), 0
+        if approach.recipe.gen:
+            generated = self.generator(approach, seed).sample(self.n_generate(approach, data), seed=seed)
+            x = np.concatenate([data.train_x, generated])
+            y = np.r_[data.train_y, np.ones(len(generated), np.int64)]
+            return x, y, n_min_real, len(generated)
+        return data.train_x, data.train_y, n_min_real, 0
+
+    def classifier(self, approach: Approach, seed: int) -> tuple[dict, dict, bool]:
+        from .training import train_classifier
+
+        cfg = self.config
 
         def compute():
-            if a.reuses_model_of is not None:
-                base, _ = self.run(a.reuses_model_of, seed)
-                result = _evaluate(a.name, seed, cfg, base.checkpoint_steps, base.checkpoint_logits,
-                                   base.test_y, base.test_index, dict(base.info, reused_model_of=base.approach))
-                return result.to_record()
-            data = self.data(seed)
-            generated = self._generated(a.name, seed) if a.needs_vae else None
-            x, y = a.training_set(data, cfg, generated)
+            data, val_rows = self.fit_data(approach, seed)
+            x, y, n_min_real, n_gen = self.training_set(approach, seed, data)
+            evals = {"test": self.data(seed).test_x}
+            if val_rows is not None:
+                evals["val"] = self.data(seed).train_x[val_rows]
             t0 = time.perf_counter()
-            trained = train_classifier(
-                cfg.classifier,
-                cfg.output_logits,
-                x,
-                y,
-                data.test_x,
-                balanced=a.balanced_batches(cfg),
-                steps=cfg.steps,
-                batch_size=cfg.batch_size,
-                lr=cfg.lr,
-                seed=seed,
-                n_checkpoints=cfg.n_checkpoints,
-                progress=lambda d, t: self.emit(a.name, seed, d, t, "running"),
+            run = train_classifier(
+                cfg.classifier, cfg.output_logits, x, y, evals,
+                batches=approach.part("batches"), loss=approach.part("loss"),
+                augmentation=None if approach.recipe.aug == "none" else approach.part("aug"),
+                n_minority_real=n_min_real, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                seed=seed, n_checkpoints=cfg.n_checkpoints,
+                progress=lambda d, t: self.emit(approach.name, seed, d, t, "running"),
             )
-            info = {
+            meta = {"info": {
                 "n_train_majority": int((y == 0).sum()),
-                "n_train_minority_real": int(len(data.oracle_minority_x) if a.name == "oracle" else (data.train_y == 1).sum()),
-                "n_generated": int(len(generated)) if generated is not None else 0,
-                "balanced_batches": a.balanced_batches(cfg),
+                "n_train_minority_real": int(n_min_real),
+                "n_generated": int(n_gen),
+                "n_validation": 0 if val_rows is None else int(len(val_rows)),
+                "n_validation_minority": 0 if val_rows is None else int(self.data(seed).train_y[val_rows].sum()),
                 "seconds": time.perf_counter() - t0,
-                "leaky": cfg.leaky and a.needs_vae,
-                "device": str(pick_device()),
-            }
-            result = _evaluate(a.name, seed, cfg, trained.steps, trained.test_logits, data.test_y, data.test_index, info)
-            return result.to_record()
+                "environment": self.environment,
+            }}
+            arrays = {"steps": run.steps.astype(np.int64), "test_logits": run.logits["test"]}
+            if val_rows is not None:
+                arrays["val_logits"] = run.logits["val"]
+                arrays["val_rows"] = val_rows.astype(np.int64)
+            return meta, arrays
 
-        rec, cached = self.cache.get_or_compute("run", run_key(cfg, a.name, seed), compute)
-        return RunResult.from_record(rec), cached
+        def check(rec):
+            rec["meta"]["info"]["environment"], rec["arrays"]["steps"], rec["arrays"]["test_logits"]
+
+        rec, cached = self.cache.get_or_compute("classifier", self.classifier_key(approach, seed), compute, validate=check)
+        return rec["meta"], rec["arrays"], cached
+
+    def run(self, approach: Approach, seed: int) -> tuple[RunResult, bool]:
+        """Train (or load) the approach's classifier, then apply its decision."""
+        from .decisions.base import DecisionContext
+
+        meta, arrays, cached = self.classifier(approach, seed)
+        info = dict(meta["info"])
+        data = self.data(seed)
+        val_logits = arrays.get("val_logits")
+        val_y = data.train_y[arrays["val_rows"]] if "val_rows" in arrays else None
+        decision = approach.part("decision")
+        n_maj = info["n_train_majority"]
+        ctx = DecisionContext(
+            n_majority=n_maj, n_minority_real=info["n_train_minority_real"],
+            n_minority=info["n_train_minority_real"] + info["n_generated"],
+            balanced_batches=approach.recipe.batches == "balanced",
+            val_logits=None if val_logits is None else val_logits[-1], val_y=val_y,
+        )
+        threshold = decision.threshold(ctx)
+        # The test labels are read here, after every choice has been made, and only here.
+        test_y, test_logits = data.test_y, arrays["test_logits"]
+        info.update(
+            recipe=approach.recipe.text(), values={k: dict(v) for k, v in approach.values.items()},
+            threshold_logit=threshold, threshold_probability=float(sigmoid(threshold)),
+            leaky=approach.leaky(self.config.protocol_record), is_bound=approach.is_bound,
+        )
+        val_curve = None if val_logits is None else ((val_logits > threshold) != val_y[None, :]).sum(1)
+        result = RunResult(
+            approach=approach.name, seed=seed, threshold=threshold,
+            checkpoint_steps=np.asarray(arrays["steps"]), checkpoint_logits=np.asarray(test_logits, np.float32),
+            test_y=np.asarray(test_y), test_index=np.asarray(data.test_index),
+            metrics=classification_metrics(test_y, test_logits[-1], threshold), info=info, val_curve=val_curve,
+        )
+        return result, cached
 
 
-def _evaluate(name, seed, cfg, steps, logits, test_y, test_index, info) -> RunResult:
-    a = get_approach(name)
-    thr = a.threshold(cfg)
-    info = dict(info, threshold_probability=a.threshold_probability(cfg))
-    return RunResult(
-        approach=name,
-        seed=seed,
-        threshold=thr,
-        checkpoint_steps=np.asarray(steps),
-        checkpoint_logits=np.asarray(logits, np.float32),
-        test_y=np.asarray(test_y),
-        test_index=np.asarray(test_index),
-        metrics=classification_metrics(test_y, logits[-1], thr),
-        info=info,
-    )
+def oracle_unavailable(config: ExperimentConfig) -> str | None:
+    from .config import TRAIN_COUNTS
+
+    have = TRAIN_COUNTS[config.minority]
+    if have < config.n_majority:
+        return (f"the oracle needs {config.n_majority} real images of digit {config.minority} "
+                f"but MNIST train holds {have}")
+    return None
 
 
 def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
@@ -347,57 +382,177 @@ def check_seeds(seeds: Iterable[int]) -> tuple[int, ...]:
     return tuple(out)
 
 
+def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = True) -> tuple[list[Approach], dict[str, str]]:
+    """The approaches to run (each generator preset's generator-free twin added) and the
+    preset -> twin map. Raises ConfigError for any unknown part or parameter."""
+    config.validate()
+    chosen = build_approaches(approaches, config)
+    if any(a.part("decision").needs_validation for a in chosen):
+        import numpy as np
+
+        validation_split(np.r_[np.zeros(config.n_majority, np.int64), np.ones(config.n_minority, np.int64)],
+                         config.validation_fraction, 0)  # refuses a split that leaves a class empty
+    by_name = {a.name: a for a in chosen}
+    pairs: dict[str, str] = {}
+    if twins:
+        for a in chosen:
+            if a.recipe.gen:
+                t = twin_of(a, config.protocol_record)
+                same = next((b for b in by_name.values() if b.key(training=False) == t.key(training=False)), None)
+                if same is None:
+                    by_name[t.name] = t
+                    same = t
+                pairs[a.name] = same.name
+    return list(by_name.values()), pairs
+
+
 def run_experiment(
     config: ExperimentConfig,
-    approaches: Iterable[str] = tuple(APPROACHES),
+    approaches: Iterable[str] = ("baseline", "threshold", "oversample", "vae", "oracle"),
     seeds: Iterable[int] = (0,),
     *,
     cache: ResultCache | None = None,
     data_dir=None,
     progress: ProgressCallback = None,
+    twins: bool = True,
+    quality: bool = False,
 ) -> ExperimentResult:
     """Train (or load) every requested (approach, seed) and gather the results.
 
     Bad input raises ``ConfigError`` before anything trains. A failure inside one
     (approach, seed) is recorded in ``failures`` and the others carry on. Anything raised
     from ``progress`` (e.g. a closed browser tab) stops the run; finished entries stay cached.
+    ``quality``: also measure every generator's samples (``vaeimb.quality``).
     """
-    config.validate()
-    names = check_approaches(approaches)
+    chosen, pairs = plan(config, approaches, twins=twins)
     seeds = check_seeds(seeds)
-    for n in names:
-        get_approach(n).params(config)  # unknown hyper-parameters fail here, not mid-run
     cache = cache if cache is not None else ResultCache()
+    cache.check_writable()
     load_mnist(data_dir)  # a missing dataset is one clear error up front
     runner = _Runner(config, cache, data_dir, progress)
-    result = ExperimentResult(config, names, seeds, runs={n: {} for n in names})
+    names = tuple(a.name for a in chosen)
+    result = ExperimentResult(config, names, seeds, runs={n: {} for n in names},
+                              recipes={a.name: a for a in chosen}, twins=pairs)
     for seed in seeds:
-        for name in names:
-            reason = get_approach(name).unavailable_reason(config)
+        for a in chosen:
+            reason = oracle_unavailable(config) if a.is_bound else None
             if reason:
-                result.failures.setdefault(name, {})[seed] = f"not available: {reason}"
-                runner.emit(name, seed, 0, 0, "failed", reason)
+                result.failures.setdefault(a.name, {})[seed] = f"not available: {reason}"
+                runner.emit(a.name, seed, 0, 0, "failed", reason)
                 continue
             try:
-                run, cached = runner.run(name, seed)
+                run, cached = runner.run(a, seed)
+            except (KeyboardInterrupt, SystemExit):
+                raise
             except Exception as err:  # one approach failing must not lose the others
-                msg = f"{type(err).__name__}: {err}"
-                warnings.warn(f"{name} (seed {seed}) failed: {msg}", RuntimeWarning, stacklevel=2)
-                result.failures.setdefault(name, {})[seed] = msg
-                runner.emit(name, seed, 0, 0, "failed", msg)
+                if _is_stop(err):
+                    raise
+                msg = str(err) if isinstance(err, VaeimbError) else f"{type(err).__name__}: {err}"
+                warnings.warn(f"{a.name} (seed {seed}) failed: {msg}", RuntimeWarning, stacklevel=2)
+                result.failures.setdefault(a.name, {})[seed] = msg
+                runner.emit(a.name, seed, 0, 0, "failed", msg)
                 continue
-            result.runs[name][seed] = run
+            result.runs[a.name][seed] = run
             result.cached += int(cached)
-            runner.emit(name, seed, config.steps, config.steps, "cached" if cached else "done")
+            runner.emit(a.name, seed, config.steps, config.steps, "cached" if cached else "done")
+    if quality:
+        measure_quality(result, cache=cache, data_dir=data_dir, runner=runner)
     return result
 
 
-def load_vae(
-    config: ExperimentConfig, seed: int, *, cache: ResultCache | None = None, data_dir=None,
+def _is_stop(err: BaseException) -> bool:
+    """Streamlit's rerun/stop exceptions must pass through (a closed tab, a changed setting)."""
+    return type(err).__name__ in ("RerunException", "StopException", "ScriptControlException")
+
+
+def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=None, runner: _Runner | None = None) -> None:
+    """Fill ``result.quality`` for every (generator, seed) of the result (cached)."""
+    runner = runner or _Runner(result.config, cache, data_dir, None)
+    for name, a in result.recipes.items():
+        if not a.recipe.gen:
+            continue
+        for seed in result.runs.get(name, {}):
+            if (a.recipe.gen, seed) in result.quality:
+                continue
+            try:
+                result.quality[(a.recipe.gen, seed)] = _quality(runner, a, seed)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as err:  # a quality figure must never lose the finished results
+                if _is_stop(err):
+                    raise
+                warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
+
+
+def _quality(runner: _Runner, a: Approach, seed: int) -> dict:
+    """Precision, recall, Frechet distance and memorisation of the approach's generated
+    images against real minority images this experiment did not draw (MNIST train)."""
+    from .quality import generator_quality, heldout_minority, load_judge
+
+    key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity)
+
+    def compute():
+        mnist = load_mnist(runner.data_dir)
+        judge = load_judge(mnist, runner.cache)
+        data, _ = runner.fit_data(a, seed)
+        gen = runner.generator(a, seed)
+        samples = gen.sample(runner.n_generate(a, data), seed=seed)
+        exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
+        held = heldout_minority(mnist, runner.config.minority, exclude, 1000, seed)
+        return {"quality": generator_quality(judge, samples, data.generator_x, held, seed=seed)}, {}
+
+    rec, _ = runner.cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
+    return dict(rec["meta"]["quality"])
+
+
+def generator_quality_of(config: ExperimentConfig, name: str, seed: int, *, cache: ResultCache | None = None,
+                         data_dir=None) -> dict:
+    """The quality figures of generator ``name`` for (config, seed) (fits it if needed)."""
+    from .recipes import build_approach
+
+    config.validate()
+    approach = build_approach(f"gen={name}", config.protocol_record)
+    return _quality(_Runner(config, cache if cache is not None else ResultCache(), data_dir, None), approach, seed)
+
+
+def quality_fingerprint() -> str:
+    """The quality measures' own code (outside the result fingerprint: changing them
+    re-measures quality without retraining anything)."""
+    import hashlib
+    from pathlib import Path
+
+    return hashlib.sha256((Path(__file__).parent / "quality.py").read_bytes()).hexdigest()[:12]
+
+
+def load_generator(
+    config: ExperimentConfig, name: str, seed: int, *, cache: ResultCache | None = None, data_dir=None,
     progress: ProgressCallback = None,
-) -> VaeArtifact:
-    """The VAE of (config, seed): from the cache, or trained now and cached."""
+):
+    """The fitted generator ``name`` of (config, seed): from the cache, or fitted now."""
+    from .recipes import build_approach
+
     config.validate()
     (seed,) = check_seeds([seed])
+    approach = build_approach(f"gen={name}", config.protocol_record)
     runner = _Runner(config, cache if cache is not None else ResultCache(), data_dir, progress)
-    return runner.vae(seed)
+    return runner.generator(approach, seed)
+
+
+def generator_is_cached(config: ExperimentConfig, name: str, seed: int, cache: ResultCache) -> bool:
+    from .recipes import build_approach
+
+    approach = build_approach(f"gen={name}", config.protocol_record)
+    return cache.exists("generator", _Runner(config, cache, None, None).generator_key(approach, seed))
+
+
+def all_cached(config: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int], cache: ResultCache) -> bool:
+    """Whether every runnable (approach, seed) classifier is already on disk."""
+    chosen, _ = plan(config, approaches)
+    runner = _Runner(config, cache, None, None)
+    for seed in seeds:
+        for a in chosen:
+            if a.is_bound and oracle_unavailable(config):
+                continue
+            if not cache.exists("classifier", runner.classifier_key(a, seed)):
+                return False
+    return True

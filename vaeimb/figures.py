@@ -35,8 +35,17 @@ SWEEP_METRICS = {
 }
 
 
+#: Plotly's qualitative palette, for approaches without a fixed colour.
+_PALETTE = ("#19D3F3", "#FF6692", "#B6E880", "#FF97FF", "#FECB52", "#1F77B4", "#8C564B", "#BCBD22", "#17BECF", "#E377C2")
+
+
 def approach_colour(name: str) -> str:
-    return APPROACH_COLOURS.get(name, "#19D3F3")
+    """A fixed colour for the classic approaches; any other name gets a stable palette colour."""
+    if name in APPROACH_COLOURS:
+        return APPROACH_COLOURS[name]
+    import zlib
+
+    return _PALETTE[zlib.crc32(name.encode()) % len(_PALETTE)]
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:
@@ -297,3 +306,25 @@ def misclassified_gallery(
 
 def metric_label(metric: str) -> str:
     return METRICS[metric][0] if metric in METRICS else SWEEP_METRICS[metric][0]
+
+
+def quality_scatter(points: list[dict], metric: str) -> go.Figure:
+    """Generator quality (x) against the classifier's misclassified count (y), one point
+    per (generator preset, seed): does a better generator make a better classifier?"""
+    from .report import QUALITY_METRICS
+
+    fig = go.Figure()
+    for name in dict.fromkeys(p["approach"] for p in points):
+        pts = [p for p in points if p["approach"] == name]
+        fig.add_trace(go.Scatter(
+            x=[p[metric] for p in pts], y=[p["misclassified"] for p in pts], mode="markers", name=name,
+            marker=dict(size=10, color=approach_colour(name)), text=[f"seed {p['seed']}" for p in pts],
+            hovertemplate=f"{name}, %{{text}}<br>{metric} %{{x:.3f}}<br>%{{y}} misclassified<extra></extra>",
+        ))
+    label, higher = QUALITY_METRICS[metric]
+    fig.update_layout(
+        xaxis_title=f"{label} ({'higher' if higher else 'lower'} is better)",
+        yaxis_title="Misclassified test images", height=360, margin=dict(t=30, b=40, l=60, r=20),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+    )
+    return fig

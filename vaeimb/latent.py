@@ -1,7 +1,9 @@
-"""Latent-space exploration of a trained VAE: decode, encode, map, interpolate.
+"""Latent-space exploration of any fitted generator with a latent space: decode, encode,
+map, interpolate.
 
-Everything works from a ``VaeArtifact`` (weights plus the latent codes saved at training
-time), so nothing here retrains; decoding one image takes about a millisecond on a CPU.
+Everything works from a fitted ``LatentGenerator`` (weights plus the latent codes saved
+at training time), so nothing here retrains; decoding one image takes about a
+millisecond on a CPU.
 """
 
 from __future__ import annotations
@@ -9,26 +11,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from .experiment import VaeArtifact
-from .models import ConvVAE
-from .training import to_tensor
+from .generators.base import LatentGenerator
 
 
-def dimensions_by_activity(art: VaeArtifact) -> np.ndarray:
-    """Latent dimensions ordered by their KL (most used first); inactive ones come last."""
-    return np.argsort(-art.kl_per_dim, kind="stable")
+def activity(art: LatentGenerator) -> tuple[np.ndarray, str]:
+    """How much each latent dimension is used, and what that number is: the KL to the
+    prior for a VAE, or the spread (sd) of the minority codes for a deterministic
+    autoencoder, whose KL is zero by construction."""
+    kl = np.asarray(art.kl_per_dim, np.float64)
+    if kl.size and np.any(kl > 0):
+        return kl, "KL"
+    return np.asarray(art.latent_mu, np.float64).std(0), "sd"
 
 
-def active_dimensions(art: VaeArtifact, min_kl: float = 0.05) -> np.ndarray:
-    """The dimensions that carry information (KL above ``min_kl`` nats), most active first."""
+def dimensions_by_activity(art: LatentGenerator) -> np.ndarray:
+    """Latent dimensions ordered by their activity (most used first); inactive ones come last."""
+    return np.argsort(-activity(art)[0], kind="stable")
+
+
+def active_dimensions(art: LatentGenerator, min_kl: float = 0.05) -> np.ndarray:
+    """The dimensions that carry information (activity above ``min_kl``: nats of KL, or sd
+    of the codes), most active first."""
+    act, _ = activity(art)
     order = dimensions_by_activity(art)
-    return order[art.kl_per_dim[order] > min_kl]
+    return order[act[order] > min_kl]
 
 
-def mean_code(art: VaeArtifact) -> np.ndarray:
-    """The mean of the minority training images' latent means (the 'reset' position)."""
+def mean_code(art: LatentGenerator) -> np.ndarray:
+    """The mean of the minority images' latent means (the 'reset' position)."""
     return art.latent_mu.mean(0).astype(np.float32)
 
 
@@ -37,42 +47,39 @@ def random_code(latent_dim: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(latent_dim).astype(np.float32)
 
 
-def slider_range(art: VaeArtifact, dim: int) -> tuple[float, float]:
+def slider_range(art: LatentGenerator, dim: int) -> tuple[float, float]:
     """A slider range covering the prior's +-3 sd and every training code of that dimension."""
     lo = float(min(-3.0, np.floor(art.latent_mu[:, dim].min())))
     hi = float(max(3.0, np.ceil(art.latent_mu[:, dim].max())))
     return lo, hi
 
 
-@torch.no_grad()
-def decode(model: ConvVAE, z: np.ndarray) -> np.ndarray:
+def decode(gen: LatentGenerator, z: np.ndarray) -> np.ndarray:
     """Latent code(s) -> image(s) in [0, 1]: (latent,) -> (28, 28), (n, latent) -> (n, 28, 28)."""
     z = np.asarray(z, dtype=np.float32)
-    out = model.decode(torch.from_numpy(np.atleast_2d(z))).numpy()
+    out = np.asarray(gen.decode(np.atleast_2d(z)))
     return out[0] if z.ndim == 1 else out
 
 
-@torch.no_grad()
-def encode(model: ConvVAE, images: np.ndarray) -> np.ndarray:
+def encode(gen: LatentGenerator, images: np.ndarray) -> np.ndarray:
     """uint8 images (n, 28, 28) -> latent means (n, latent)."""
     if len(images) == 0:
-        return np.zeros((0, model.latent_dim), np.float32)
-    mu, _ = model.encode(to_tensor(images, torch.device("cpu")))
-    return mu.numpy()
+        return np.zeros((0, gen.latent_dim), np.float32)
+    return np.asarray(gen.encode(np.asarray(images, np.uint8)), np.float32)
 
 
-def reconstruct(model: ConvVAE, images: np.ndarray) -> np.ndarray:
+def reconstruct(gen: LatentGenerator, images: np.ndarray) -> np.ndarray:
     """Decode each image's latent mean: what the VAE keeps of it."""
-    return decode(model, encode(model, images))
+    return decode(gen, encode(gen, images))
 
 
-def interpolate(model: ConvVAE, image_a: np.ndarray, image_b: np.ndarray, n_steps: int = 8) -> np.ndarray:
+def interpolate(gen: LatentGenerator, image_a: np.ndarray, image_b: np.ndarray, n_steps: int = 8) -> np.ndarray:
     """Images decoded along the straight line between two images' latent means."""
     if n_steps < 2:
         raise ValueError("An interpolation needs at least 2 steps.")
-    za, zb = encode(model, np.stack([image_a, image_b]))
+    za, zb = encode(gen, np.stack([image_a, image_b]))
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[:, None]
-    return decode(model, (1 - t) * za + t * zb)
+    return decode(gen, (1 - t) * za + t * zb)
 
 
 @dataclass
@@ -105,7 +112,7 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def latent_map(
-    model: ConvVAE,
+    gen: LatentGenerator,
     real_minority: np.ndarray,
     generated: np.ndarray,
     majority: np.ndarray,
@@ -129,7 +136,7 @@ def latent_map(
         parts.append(np.asarray(imgs, np.uint8))
         kinds += [kind] * len(imgs)
     images = np.concatenate(parts)
-    codes = encode(model, images)
+    codes = encode(gen, images)
     if method == "pca":
         coords, explained = pca_2d(codes)
         return LatentMap(coords, np.array(kinds), images, "pca", explained)

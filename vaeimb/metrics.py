@@ -21,52 +21,37 @@ METRICS: dict[str, tuple[str, bool]] = {
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """2x2 counts, rows = true class, columns = predicted class, 0 = majority, 1 = minority."""
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(2 * y_true + y_pred, minlength=4).reshape(2, 2)
+    """2x2 counts, rows = true class, columns = predicted class, 0 = majority, 1 = minority
+    (scikit-learn's, with both labels fixed so a one-class prediction stays 2x2)."""
+    from sklearn.metrics import confusion_matrix as sk_confusion
 
-
-def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U with tied scores counted half); NaN if one class."""
-    y_true = np.asarray(y_true).astype(bool)
-    n_pos, n_neg = int(y_true.sum()), int((~y_true).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    score = np.asarray(score, dtype=np.float64)
-    order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score), dtype=np.float64)
-    # average rank for ties
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts - 1) / 2.0 + 1.0
-    ranks[order] = np.repeat(avg, counts)
-    u = ranks[y_true].sum() - n_pos * (n_pos + 1) / 2.0
-    return float(u / (n_pos * n_neg))
-
-
-def _ratio(num: float, den: float) -> float:
-    return float(num / den) if den else 0.0
+    return sk_confusion(np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64), labels=[0, 1])
 
 
 def classification_metrics(y_true: np.ndarray, logit: np.ndarray, threshold: float = 0.0) -> dict[str, float]:
-    """Every metric of ``METRICS`` for minority log-odds ``logit`` cut at ``threshold``."""
+    """Every metric of ``METRICS`` for minority log-odds ``logit`` cut at ``threshold``.
+
+    The formulas are scikit-learn's and imbalanced-learn's (the libraries our users
+    trust); a metric that is undefined (e.g. precision with no minority prediction) is 0,
+    and ROC AUC with one class in ``y_true`` is NaN.
+    """
+    from imblearn.metrics import geometric_mean_score
+    from sklearn import metrics as sk
+
     y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = (np.asarray(logit) > threshold).astype(np.int64)
-    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred)
-    recall = _ratio(tp, tp + fn)
-    specificity = _ratio(tn, tn + fp)
-    precision = _ratio(tp, tp + fp)
-    f1 = _ratio(2 * precision * recall, precision + recall)
+    score = np.asarray(logit, dtype=np.float64)
+    y_pred = (score > threshold).astype(np.int64)
+    both = len(np.unique(y_true)) == 2
+    # imbalanced-learn's binary G-mean: no `average` argument (its issue #1096).
     return {
-        "misclassified": float(fp + fn),
-        "accuracy": _ratio(tp + tn, len(y_true)),
-        "balanced_accuracy": (recall + specificity) / 2.0,
-        "minority_recall": recall,
-        "minority_precision": precision,
-        "minority_f1": f1,
-        "g_mean": math.sqrt(recall * specificity),
-        "roc_auc": roc_auc(y_true, logit),
+        "misclassified": float((y_pred != y_true).sum()),
+        "accuracy": float(sk.accuracy_score(y_true, y_pred)),
+        "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, y_pred)) if both else float("nan"),
+        "minority_recall": float(sk.recall_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "minority_precision": float(sk.precision_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "minority_f1": float(sk.f1_score(y_true, y_pred, pos_label=1, zero_division=0)),
+        "g_mean": float(geometric_mean_score(y_true, y_pred, pos_label=1)) if both else float("nan"),
+        "roc_auc": float(sk.roc_auc_score(y_true, score)) if both else float("nan"),
     }
 
 
@@ -93,8 +78,13 @@ class Spread:
         return {"mean": self.mean, "std": self.std, "ci_low": self.ci_low, "ci_high": self.ci_high, "n": self.n}
 
 
-def spread(values) -> Spread:
-    """Summarise one metric over seeds; with a single seed the interval is undefined (NaN)."""
+def spread(values, bounds: tuple[float, float] | None = None) -> Spread:
+    """Summarise one metric over seeds: mean, sd and a 95 % Student-t interval.
+
+    ``bounds``: the metric's possible range (a count of misclassified images lies in
+    [0, n_test], a rate in [0, 1]); the interval is clipped to it, so it never claims an
+    impossible value. With a single seed the interval is undefined (NaN).
+    """
     v = np.asarray([x for x in values if not (isinstance(x, float) and math.isnan(x))], dtype=np.float64)
     n = len(v)
     if n == 0:
@@ -107,4 +97,7 @@ def spread(values) -> Spread:
 
     std = float(v.std(ddof=1))
     half = float(t.ppf(0.975, n - 1)) * std / math.sqrt(n)
-    return Spread(mean, std, mean - half, mean + half, n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Spread(mean, std, low, high, n)

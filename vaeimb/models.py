@@ -62,11 +62,28 @@ def minority_logit(output: torch.Tensor) -> torch.Tensor:
     return output[:, 1] - output[:, 0]
 
 
-def classification_loss(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Sigmoid cross-entropy for one logit (as the original), softmax cross-entropy for two."""
-    if output.shape[1] == 1:
-        return F.binary_cross_entropy_with_logits(output[:, 0], y.float())
-    return F.cross_entropy(output, y)
+def conv_encoder() -> nn.Sequential:
+    """(n, 1, 28, 28) -> (n, 32*7*7) features: the VAE's encoder, shared by its successors."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 4, stride=2, padding=1),  # 14x14
+        nn.ReLU(),
+        nn.Conv2d(16, 32, 4, stride=2, padding=1),  # 7x7
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
+def conv_decoder(in_features: int) -> nn.Sequential:
+    """(n, in_features) -> logits (n, 1, 28, 28), plain layers only (an in-browser decoder
+    mirrors Linear, ReLU, Unflatten and ConvTranspose2d): the VAE's decoder layout."""
+    return nn.Sequential(
+        nn.Linear(in_features, 32 * 7 * 7),
+        nn.ReLU(),
+        nn.Unflatten(1, (32, 7, 7)),
+        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
+    )
 
 
 class ConvVAE(nn.Module):
@@ -90,6 +107,12 @@ class ConvVAE(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
         )
+
+    def decoder_sequential(self) -> nn.Sequential:
+        """The decoder as one ``nn.Sequential`` of plain layers (Linear, ReLU, Unflatten,
+        ConvTranspose2d) mapping (n, latent) -> logits (n, 1, 28, 28): what an in-browser
+        decoder mirrors. It shares this model's weights (names stay as cached results have them)."""
+        return nn.Sequential(self.fc_dec, nn.ReLU(), nn.Unflatten(1, (32, 7, 7)), *self.decoder)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x.view(-1, 1, 28, 28))

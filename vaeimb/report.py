@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from .approaches import get_approach
 from .experiment import ExperimentResult
 from .metrics import METRICS
 
@@ -18,8 +17,8 @@ REPORTED_MISCLASSIFIED = {"oversample": 70, "vae": 30}
 REPORTED_TEST_SIZE = 1938
 
 LEAK_WARNING = (
-    "LEAKY PROTOCOL: the VAE was trained on minority images of the TEST split, as in the "
-    "original code; its numbers overstate what the VAE can do."
+    "LEAKY PROTOCOL: generators were trained on minority images of the TEST split, as in the "
+    "original code; their numbers overstate what a generator can do."
 )
 
 
@@ -34,16 +33,34 @@ def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
+def _leaky(result: ExperimentResult, name: str) -> bool:
+    a = result.recipes.get(name)
+    return bool(a is not None and a.leaky(result.config.protocol_record))
+
+
+def _threshold_text(result: ExperimentResult, name: str) -> str:
+    """The decision threshold(s) an approach used, as a minority probability."""
+    probs = sorted({round(r.threshold_probability, 4) for r in result.runs.get(name, {}).values()})
+    if not probs:
+        return ""
+    if len(probs) == 1:
+        return f"{probs[0]:.4f}"
+    return f"{probs[0]:.4f}-{probs[-1]:.4f}"
+
+
 def summary_rows(result: ExperimentResult) -> list[dict]:
     """One row per approach with results: mean, sd and 95 % CI of every metric."""
     rows = []
     for name, stats in result.summary().items():
+        a = result.recipes.get(name)
         row = {
             "approach": name,
-            "description": get_approach(name).description,
+            "recipe": a.recipe.text() if a else "",
+            "description": a.description if a else "",
             "seeds": stats["misclassified"].n,
+            "threshold_probability": _threshold_text(result, name),
             "reported_misclassified": reported_misclassified(result, name),
-            "leaky": result.config.leaky and get_approach(name).needs_vae,
+            "leaky": _leaky(result, name),
         }
         for m, s in stats.items():
             row[f"{m}_mean"] = _num(s.mean)
@@ -58,12 +75,15 @@ def display_rows(result: ExperimentResult) -> list[dict]:
     """Human-readable rows ("mean ± sd") for a table on screen."""
     rows = []
     for name, stats in result.summary().items():
-        row = {"approach": name + (" (LEAKY)" if result.config.leaky and get_approach(name).needs_vae else "")}
+        row = {"approach": name + (" (LEAKY)" if _leaky(result, name) else "")}
         for m, s in stats.items():
             row[METRICS[m][0]] = s.format(1 if m == "misclassified" else 3)
+        mis = stats["misclassified"]
+        row["95% CI (misclassified)"] = "n/a" if mis.n < 2 else f"[{mis.ci_low:.1f}, {mis.ci_high:.1f}]"
+        row["Threshold (minority prob.)"] = _threshold_text(result, name)
         rep = reported_misclassified(result, name)
         row["Reported (original)"] = "" if rep is None else str(rep)
-        row["Seeds"] = stats["misclassified"].n
+        row["Seeds"] = mis.n
         rows.append(row)
     return rows
 
@@ -76,47 +96,79 @@ def run_rows(result: ExperimentResult) -> list[dict]:
             rows.append({
                 "approach": name, "seed": seed, **{m: r.metrics[m] for m in METRICS},
                 "threshold_logit": r.threshold,
-                "threshold_probability": r.info.get("threshold_probability"),
+                "threshold_probability": r.threshold_probability,
+                "recipe": r.info.get("recipe", ""),
+                "n_generated": r.info.get("n_generated", 0),
                 "seconds": r.info.get("seconds"),
                 "leaky": bool(r.info.get("leaky", False)),
+                **{f"env_{k}": v for k, v in sorted(r.info.get("environment", {}).items())},
             })
     return rows
 
 
+def verdict_lines(result: ExperimentResult) -> list[str]:
+    v = result.verdict()
+    return [] if v is None else v.sentences()
+
+
+def provenance_line(result: ExperimentResult) -> str:
+    """Where the numbers were computed; flags a table that mixes environments."""
+    envs = {tuple(sorted((k, str(v)) for k, v in r.info.get("environment", {}).items()
+                         if k in ("threads", "device", "torch", "vaeimb", "code")))
+            for by_seed in result.runs.values() for r in by_seed.values()}
+    if not envs:
+        return ""
+    if len(envs) > 1:
+        return "Provenance: MIXED - these runs come from different thread counts, devices or versions."
+    env = dict(next(iter(envs)))
+    return (f"Provenance: vaeimb {env.get('vaeimb')} (code {env.get('code')}), torch {env.get('torch')}, "
+            f"{env.get('threads')} thread(s), device {env.get('device')}.")
+
+
 def format_table(result: ExperimentResult) -> str:
-    """The CLI's table: approach, misclassified mean ± sd (95 % CI), balanced accuracy,
-    minority recall, and the original's reported number where it applies."""
+    """The CLI's output: the verdict first, then per approach misclassified mean ± sd
+    (95 % CI), balanced accuracy, minority recall, the threshold used and the original's
+    reported number where it applies."""
     n_test = result.n_test or 0
-    header = ["approach", f"misclassified /{n_test}", "95% CI", "balanced acc", "minority recall", "reported"]
+    header = ["approach", f"misclassified /{n_test}", "95% CI", "balanced acc", "minority recall",
+              "threshold p", "seeds", "reported"]
     lines = []
     for name, stats in result.summary().items():
         mis = stats["misclassified"]
         ci = "n/a" if mis.n < 2 else f"[{mis.ci_low:.1f}, {mis.ci_high:.1f}]"
         rep = reported_misclassified(result, name)
-        leak = " (LEAKY)" if result.config.leaky and get_approach(name).needs_vae else ""
+        leak = " (LEAKY)" if _leaky(result, name) else ""
         lines.append([
             name + leak, mis.format(1), ci, stats["balanced_accuracy"].format(3),
-            stats["minority_recall"].format(3), "" if rep is None else str(rep),
+            stats["minority_recall"].format(3), _threshold_text(result, name), str(mis.n),
+            "" if rep is None else str(rep),
         ])
     for name, by_seed in result.failures.items():
         for seed, msg in by_seed.items():
-            lines.append([name, "FAILED", f"seed {seed}", msg[:60], "", ""])
+            lines.append([name, "FAILED", f"seed {seed}", msg[:70], "", "", "", ""])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
-    out = [f"Config: {result.config.label()}", f"Seeds: {', '.join(map(str, result.seeds))}"]
+    out = [f"Config: {result.config.label()}", f"Seeds (paired): {', '.join(map(str, result.seeds))}"]
     if result.config.leaky:
         out.append(LEAK_WARNING)
+    verdict = verdict_lines(result)
+    if verdict:
+        out += ["", "Verdict:", *(f"  {line}" for line in verdict)]
     out += ["", fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]
-    thr = next(iter(result.runs.get("threshold", {}).values()), None)
-    if thr is not None:
-        out.append("")
-        out.append(
-            f"threshold: predicts the minority when its probability exceeds "
-            f"{thr.info['threshold_probability']:.4f} (log-odds {thr.threshold:+.2f} = tau * "
-            "log(n_minority / n_majority); post-hoc logit adjustment, nothing tuned on test)."
-        )
+    out += ["", "threshold p: predict the minority when its probability exceeds this (argmax = 0.5; "
+            "posthoc = n_min / (n_min + n_maj) with tau = 1; tuned = chosen on the validation split)."]
+    if result.twins:
+        out.append("Generator-free twins run beside: " + ", ".join(f"{p} -> {t}" for p, t in result.twins.items()) + ".")
+    if result.quality:
+        out += ["", "Generator quality (vs held-out real minority images from MNIST train; judge features):"]
+        for (gen, seed), q in sorted(result.quality.items()):
+            out.append(f"  {gen} seed {seed}: precision {q['precision']:.3f}, recall {q['recall']:.3f}, "
+                       f"Frechet {q['frechet']:.2f}, memorisation {q['memorisation']:.3f} "
+                       f"(held-out real: {q['memorisation_real']:.3f})")
+    prov = provenance_line(result)
+    if prov:
+        out += ["", prov]
     if result.config.is_reference:
-        out.append("")
         out.append("'reported': the original post's single-seed count (1000 steps, leaky VAE).")
     return "\n".join(out)
 
@@ -133,7 +185,9 @@ def to_json_dict(result: ExperimentResult) -> dict:
                 "metrics": r.metrics,
                 "threshold_logit": r.threshold,
                 "confusion_matrix": r.confusion.tolist(),
-                "learning_curve": {"steps": r.checkpoint_steps.tolist(), "misclassified": r.curve_errors.tolist()},
+                "threshold_probability": r.threshold_probability,
+                "learning_curve": {"steps": r.checkpoint_steps.tolist(), "misclassified": r.curve_errors.tolist(),
+                                   "validation_misclassified": None if r.val_curve is None else r.val_curve.tolist()},
                 "misclassified": [
                     {"test_position": int(i), "mnist_test_index": int(r.test_index[i]),
                      "true": "minority" if r.test_y[i] else "majority",
@@ -141,18 +195,32 @@ def to_json_dict(result: ExperimentResult) -> dict:
                     for i in mis
                 ],
                 "info": r.info,
+                "generator_quality": _quality(result, name, seed),
             })
+    verdict = result.verdict()
     return {
+        "verdict": None if verdict is None else verdict.to_dict(),
+        "verdict_text": verdict_lines(result),
         "config": result.config.to_dict(),
+        "protocol": result.config.protocol,
         "label": result.config.label(),
         "leaky": result.config.leaky,
         "warning": LEAK_WARNING if result.config.leaky else None,
         "seeds": list(result.seeds),
         "approaches": list(result.approaches),
+        "recipes": {n: a.recipe.text() for n, a in result.recipes.items()},
+        "twins": dict(result.twins),
         "summary": summary_rows(result),
         "runs": runs,
         "failures": [{"approach": a, "seed": s, "error": m} for a, d in result.failures.items() for s, m in d.items()],
     }
+
+
+def _quality(result: ExperimentResult, name: str, seed: int) -> dict | None:
+    a = result.recipes.get(name)
+    if a is None or not a.recipe.gen:
+        return None
+    return result.quality.get((a.recipe.gen, seed))
 
 
 def to_json(result: ExperimentResult) -> str:
@@ -172,11 +240,53 @@ def _json_default(o):
 def to_csv(result: ExperimentResult, which: str = "runs") -> str:
     """CSV of per-(approach, seed) rows (``which="runs"``) or per-approach summaries."""
     if which not in ("runs", "summary"):
-        raise ValueError("which must be 'runs' or 'summary'")
+        raise ValueError(f"which must be 'runs' or 'summary', got {which!r}")
     rows = run_rows(result) if which == "runs" else summary_rows(result)
     buf = io.StringIO()
     if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+        w = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
         w.writeheader()
         w.writerows(rows)
     return buf.getvalue()
+
+
+#: Generator-quality figures: key -> (label, whether higher is better).
+QUALITY_METRICS = {
+    "precision": ("Precision (samples that look real)", True),
+    "recall": ("Recall (real variety covered)", True),
+    "frechet": ("Fréchet distance to held-out real images", False),
+    "memorisation": ("Median distance to the nearest training image", True),
+}
+
+
+def quality_points(result: ExperimentResult) -> list[dict]:
+    """One row per (generator preset, seed) with measured quality: the generator's
+    figures beside the classifier's misclassified count ("does a better generator make a
+    better classifier?")."""
+    rows = []
+    for name, a in result.recipes.items():
+        if not a.recipe.gen:
+            continue
+        for seed, run in sorted(result.runs.get(name, {}).items()):
+            q = result.quality.get((a.recipe.gen, seed))
+            if q is None:
+                continue
+            rows.append({"approach": name, "generator": a.recipe.gen, "seed": seed,
+                         "misclassified": run.metrics["misclassified"],
+                         **{k: q[k] for k in (*QUALITY_METRICS, "memorisation_real")}})
+    return rows
+
+
+def quality_correlation(points: list[dict], metric: str) -> float | None:
+    """Spearman rank correlation between a quality figure and misclassified over the
+    points (None with fewer than 3 points or no variation)."""
+    if len(points) < 3:
+        return None
+    from scipy.stats import spearmanr
+
+    x = [p[metric] for p in points]
+    y = [p["misclassified"] for p in points]
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return None
+    rho = spearmanr(x, y).statistic
+    return None if rho != rho else float(rho)

@@ -52,6 +52,40 @@ class SweepResult:
                 })
         return rows
 
+    def format_table(self, metric: str = "misclassified") -> str:
+        """The CLI's table: one line per (ratio, approach), mean ± sd and the seed count."""
+        rows = self.rows(metric)
+        cfg = self.points[0][1].config if self.points else None
+        out = [] if cfg is None else [f"Sweep: {cfg.majority} vs {cfg.minority}, n_majority {cfg.n_majority}, "
+                                      f"{cfg.classifier}, {cfg.steps} steps, protocol {cfg.protocol}"]
+        out.append(f"{'ratio':>7}  {'n_min':>5}  {'approach':<16} {metric} (mean ± sd)  seeds")
+        for r in rows:
+            sd = f" ± {r['std']:.1f}" if r["n_seeds"] > 1 else ""
+            out.append(f"{r['ratio']:>7.3g}  {r['n_minority']:>5}  {r['approach']:<16} {r['mean']:.1f}{sd}  {r['n_seeds']}")
+        for f in self.failures():
+            out.append(f"FAILED: {f}")
+        return "\n".join(out)
+
+    def to_json_dict(self) -> dict:
+        from .provenance import environment
+
+        return {"rows": self.rows("misclassified"),
+                "balanced_accuracy": self.rows("balanced_accuracy"),
+                "failures": self.failures(), "environment": environment(),
+                "config": self.points[0][1].config.to_dict() if self.points else None}
+
+    def to_csv(self) -> str:
+        import csv
+        import io
+
+        rows = self.rows("misclassified")
+        buf = io.StringIO()
+        if rows:
+            w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+        return buf.getvalue()
+
     def failures(self) -> list[str]:
         return [
             f"ratio {ratio:g}, {name}, seed {seed}: {msg}"

@@ -1,4 +1,4 @@
-"""Training loops: a classifier on (random or class-balanced) batches, and the VAE.
+"""Training loops: a classifier trained with a recipe's batches, augmentation and loss.
 
 Every random choice comes from generators seeded by the run's seed, so the same config
 and seed reproduce the same numbers on the same machine.
@@ -14,7 +14,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from .models import ConvVAE, classification_loss, kl_per_dimension, make_classifier, minority_logit, vae_loss
+from .models import make_classifier, minority_logit
 
 #: ``progress(done, total)``: called during training; it may raise to abort the run.
 Progress = Optional[Callable[[int, int], None]]
@@ -83,10 +83,10 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096) -
 
 @dataclass
 class ClassifierRun:
-    """What a classifier's training leaves: its test log-odds at each checkpoint."""
+    """What a classifier's training leaves: log-odds of each evaluation set at each checkpoint."""
 
     steps: np.ndarray  # (C,)
-    test_logits: np.ndarray  # (C, n_test); the last row is the final model
+    logits: dict[str, np.ndarray]  # name -> (C, n); the last row is the final model
 
 
 def train_classifier(
@@ -94,9 +94,12 @@ def train_classifier(
     n_outputs: int,
     train_x: np.ndarray,
     train_y: np.ndarray,
-    test_x: np.ndarray,
+    eval_x: dict[str, np.ndarray],
     *,
-    balanced: bool,
+    batches,
+    loss,
+    augmentation=None,
+    n_minority_real: int | None = None,
     steps: int,
     batch_size: int,
     lr: float,
@@ -104,107 +107,43 @@ def train_classifier(
     n_checkpoints: int,
     progress: Progress = None,
 ) -> ClassifierRun:
-    """Adam on batches drawn with replacement: uniformly, or half from each class."""
+    """Adam on batches chosen by the ``batches`` policy, minority rows augmented by
+    ``augmentation``, scored by ``loss`` on the minority log-odds.
+
+    ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
+    an evaluation set is passed here, so nothing in training can read one.
+    """
+    from .losses.base import LossContext
+
     use_all_cores()
     device = pick_device()
     model = seeded_init(seed, lambda: make_classifier(classifier, n_outputs), device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed + 7919)
+    aug_gen = torch.Generator().manual_seed(seed + 611953)
     x = to_tensor(train_x, device)
-    y = torch.from_numpy(np.asarray(train_y, dtype=np.int64)).to(device)
-    xt = to_tensor(test_x, device)
-    if balanced:
-        pools = [torch.from_numpy(np.flatnonzero(train_y == c)) for c in (0, 1)]
-        if any(len(p) == 0 for p in pools):
-            raise ValueError("Balanced batches need at least one image of each class.")
-        half = max(1, batch_size // 2)
+    y_np = np.asarray(train_y, dtype=np.int64)
+    y = torch.from_numpy(y_np).to(device)
+    evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
+    batches.prepare(y_np)
+    n_min = int(y_np.sum())
+    counts = dict(n_majority=int(len(y_np) - n_min), n_minority=n_min,
+                  n_minority_real=int(n_min if n_minority_real is None else n_minority_real), steps=steps)
     ckpts = checkpoint_steps(steps, n_checkpoints)
-    logits = []
+    logits: dict[str, list[np.ndarray]] = {name: [] for name in evals}
     every = max(1, steps // 100)
     for step in range(1, steps + 1):
-        if balanced:
-            idx = torch.cat([p[torch.randint(len(p), (half,), generator=gen)] for p in pools])
-        else:
-            idx = torch.randint(len(x), (batch_size,), generator=gen)
-        idx = idx.to(device)
-        loss = classification_loss(model(x[idx]), y[idx])
+        idx = batches.indices(batch_size, gen).to(device)
+        xb, yb = x[idx], y[idx]
+        if augmentation is not None:
+            xb = augmentation(xb, yb, aug_gen)
+        value = loss(minority_logit(model(xb)), yb, LossContext(step=step, **counts))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         opt.step()
         if step in ckpts:
-            logits.append(predict_logits(model, xt))
+            for name, ex in evals.items():
+                logits[name].append(predict_logits(model, ex))
         if progress is not None and (step % every == 0 or step == steps):
             progress(step, steps)
-    return ClassifierRun(steps=ckpts, test_logits=np.stack(logits).astype(np.float32))
-
-
-@dataclass
-class VaeRun:
-    """A trained VAE and what the dashboard needs from it without retraining."""
-
-    model: ConvVAE
-    losses: np.ndarray  # negative ELBO per image, at each logged step
-    latent_mu: np.ndarray  # (n, latent) means of the training images
-    latent_logvar: np.ndarray
-    kl_per_dim: np.ndarray  # (latent,) mean KL of each dimension over the training images
-
-
-def train_vae(
-    images: np.ndarray,
-    *,
-    latent_dim: int,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    seed: int,
-    progress: Progress = None,
-) -> VaeRun:
-    """Fit the VAE to the minority images only, with random batches (with replacement)."""
-    use_all_cores()
-    device = pick_device()
-    model = seeded_init(seed, lambda: ConvVAE(latent_dim), device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed + 104729)
-    noise = torch.Generator(device=device).manual_seed(seed + 15485863)
-    x = to_tensor(images, device)
-    losses = []
-    every = max(1, steps // 100)
-    for step in range(1, steps + 1):
-        idx = torch.randint(len(x), (min(batch_size, max(len(x), 1)),), generator=gen).to(device)
-        logits, mu, logvar = model(x[idx], noise)
-        loss = vae_loss(logits, x[idx], mu, logvar)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % every == 0 or step == steps:
-            losses.append(float(loss.detach()))
-            if progress is not None:
-                progress(step, steps)
-    model.eval()
-    with torch.no_grad():
-        mu, logvar = model.encode(x)
-        kl = kl_per_dimension(mu, logvar)
-    return VaeRun(
-        model=model.cpu(),
-        losses=np.asarray(losses, np.float32),
-        latent_mu=mu.cpu().numpy(),
-        latent_logvar=logvar.cpu().numpy(),
-        kl_per_dim=kl.cpu().numpy(),
-    )
-
-
-@torch.no_grad()
-def generate_images(model: ConvVAE, n: int, seed: int) -> np.ndarray:
-    """``n`` images decoded from z ~ N(0, I), quantised to uint8 like real MNIST pixels.
-
-    Quantising makes a VAE loaded from the cache give bit-identical training data.
-    """
-    model = model.cpu().eval()
-    gen = torch.Generator().manual_seed(seed + 32452843)
-    out = []
-    for i in range(0, n, 1024):
-        z = torch.randn((min(1024, n - i), model.latent_dim), generator=gen)
-        out.append(model.decode(z))
-    if not out:
-        return np.zeros((0, 28, 28), np.uint8)
-    return torch.cat(out).mul(255).round().clamp(0, 255).to(torch.uint8).numpy()
+    return ClassifierRun(steps=ckpts, logits={k: np.stack(v).astype(np.float32) for k, v in logits.items()})

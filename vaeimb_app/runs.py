@@ -13,11 +13,13 @@ from typing import Iterable
 
 import streamlit as st
 
-from vaeimb.approaches import get_approach
 from vaeimb.cache import ResultCache
 from vaeimb.config import ExperimentConfig
 from vaeimb.data import load_mnist, make_experiment_data, resolve_data_dir
-from vaeimb.experiment import VAE_TASK, ExperimentResult, ProgressEvent, VaeArtifact, load_vae, run_experiment, run_key, vae_key
+from vaeimb.experiment import (
+    ExperimentResult, ProgressEvent, all_cached, generator_is_cached, generator_task, load_generator, plan,
+    run_experiment,
+)
 from vaeimb.latent import LatentMap, latent_map
 from vaeimb.sweep import SweepResult, run_sweep, sweep_configs
 
@@ -52,17 +54,6 @@ def recall(key: str):
     return st.session_state.get(_STORE, {}).get(key)
 
 
-def all_cached(config: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int], cache: ResultCache) -> bool:
-    """Whether every runnable (approach, seed) is already on disk, so loading is instant."""
-    for seed in seeds:
-        for name in approaches:
-            if get_approach(name).unavailable_reason(config):
-                continue
-            if not cache.exists("run", run_key(config, name, seed)):
-                return False
-    return True
-
-
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str, ddir: str) -> ExperimentResult:
     return run_experiment(config_from_json(cfg_json), approaches, seeds, cache=ResultCache(root), data_dir=ddir)
@@ -83,23 +74,19 @@ def finished_experiment(settings: Settings) -> ExperimentResult | None:
 # --------------------------------------------------------------------------------------
 # Training with progress bars
 # --------------------------------------------------------------------------------------
-VAE_MODEL = VAE_TASK  # the bar of the VAE itself, as opposed to the ``vae`` approach's classifier
-
-
 def _task_label(task: str, config: ExperimentConfig) -> str:
-    if task == VAE_MODEL:
+    if task.startswith("generator:"):
+        name = task.split(":", 1)[1]
         source = "TEST split (leaky)" if config.leaky else "train split"
-        return f"the VAE ({config.latent_dim}-d latent) on {config.n_minority} images of digit {config.minority} from the {source}"
-    a = get_approach(task)
-    return f"the {config.classifier.upper()} classifier for **{task}**: {a.description}"
+        return f"the {name} generator on {config.n_minority} images of digit {config.minority} from the {source}"
+    return f"the {config.classifier.upper()} classifier for **{task}**"
 
 
-def _tasks(approaches: Iterable[str]) -> list[str]:
-    """What will be trained, in run order: the VAE first when any approach needs it."""
-    names = list(approaches)
-    extra = [get_approach(n).reuses_model_of for n in names if get_approach(n).reuses_model_of]
-    ordered = list(dict.fromkeys([*extra, *names]))
-    return ([VAE_MODEL] if any(get_approach(n).needs_vae for n in names) else []) + ordered
+def _tasks(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
+    """What will be trained, in run order: generators first, then every approach (twins too)."""
+    chosen, _ = plan(config, approaches)
+    gens = [generator_task(a.recipe.gen) for a in chosen if a.recipe.gen]
+    return list(dict.fromkeys(gens)) + [a.name for a in chosen]
 
 
 class ProgressBoard:
@@ -108,7 +95,7 @@ class ProgressBoard:
     def __init__(self, config: ExperimentConfig, approaches, seeds):
         self.config = config
         self.now = st.empty()
-        tasks = _tasks(approaches)
+        tasks = _tasks(config, approaches)
         self.bars = {
             (task, seed): st.progress(0.0, text=f"{task} · seed {seed}: waiting") for seed in seeds for task in tasks
         }
@@ -161,7 +148,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
             status.update(label="Training stopped", state="error", expanded=True)
             raise
         board.finish(result)
-        trained = len(settings.approaches) * n - result.cached
+        trained = sum(len(v) for v in result.runs.values()) - result.cached
         status.update(
             label=f"Finished: {result.cached} loaded from cache, {max(trained, 0)} trained",
             state="complete", expanded=False,
@@ -191,7 +178,7 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
 def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     """Run (or load) every sweep point with one progress bar per point."""
     points = sweep_configs(settings.config, ratios)
-    per_point = len(_tasks(approaches)) * len(settings.seeds)  # terminal events expected per point
+    per_point = len(_tasks(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()
         bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
@@ -230,54 +217,99 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 # --------------------------------------------------------------------------------------
 # VAE, data and latent map (heavy objects, shared across reruns)
 # --------------------------------------------------------------------------------------
-def vae_is_cached(config: ExperimentConfig, seed: int) -> bool:
-    return ResultCache(cache_root()).exists("vae", vae_key(config, seed))
+def _latent_generators() -> tuple[str, ...]:
+    from vaeimb.generators import GENERATORS
+
+    return tuple(n for n, g in GENERATORS.items() if g.has_latent)
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _vae(cfg_json: str, seed: int, root: str, ddir: str):
-    art = load_vae(config_from_json(cfg_json), seed, cache=ResultCache(root), data_dir=ddir)
-    return art, art.model()
+#: Generators the Latent space page can explore (those with a latent space).
+LATENT_GENERATORS = _latent_generators()
 
 
-def vae_and_model(config: ExperimentConfig, seed: int):
-    """(VaeArtifact, torch model in eval mode) from the cache; trains only if absent."""
-    return _vae(config_json(config), seed, cache_root(), data_dir())
+def generator_key_for(config: ExperimentConfig, name: str, seed: int) -> str:
+    """A short, stable identity of (config, generator, seed) for widget keys."""
+    from vaeimb.config import stable_hash
+
+    return stable_hash(config.to_dict(), name, seed)[:12]
 
 
-def train_vae_with_progress(config: ExperimentConfig, seed: int) -> VaeArtifact:
-    with st.status(f"Training the VAE for seed {seed}…", expanded=True) as status:
-        bar = st.progress(0.0, text="VAE: starting")
+@st.cache_data(max_entries=32, show_spinner=False)
+def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str) -> dict:
+    from vaeimb.experiment import generator_quality_of
+
+    return generator_quality_of(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
+
+
+def generator_quality(config: ExperimentConfig, name: str, seed: int) -> dict:
+    """Quality figures of one generator (cached on disk and in memory)."""
+    return _quality(config_json(config), name, seed, cache_root(), data_dir())
+
+
+def quality_of_finished(settings: Settings) -> list[dict] | None:
+    """Quality against misclassified for the finished experiment of these settings
+    (None when it has not run yet); measures what is missing (cached)."""
+    from vaeimb.experiment import measure_quality
+    from vaeimb.report import quality_points
+
+    result = finished_experiment(settings)
+    if result is None:
+        return None
+    if not any(a.recipe.gen for a in result.recipes.values()):
+        return []
+    with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
+        measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
+    return quality_points(result)
+
+
+def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:
+    return generator_is_cached(config, name, seed, ResultCache(cache_root()))
+
+
+@st.cache_resource(max_entries=6, show_spinner=False)
+def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str):
+    return load_generator(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
+
+
+def fitted_generator(config: ExperimentConfig, name: str, seed: int):
+    """The fitted generator ``name`` of (config, seed) from the cache; fits it only if absent."""
+    return _generator(config_json(config), name, seed, cache_root(), data_dir())
+
+
+def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int):
+    with st.status(f"Training the {name} generator for seed {seed}…", expanded=True) as status:
+        bar = st.progress(0.0, text=f"{name}: starting")
 
         def on_progress(e: ProgressEvent) -> None:
             if e.total:
-                bar.progress(min(1.0, e.done / e.total), text=f"VAE: step {e.done}/{e.total}")
+                bar.progress(min(1.0, e.done / e.total), text=f"{name}: step {e.done}/{e.total}")
 
-        art = load_vae(config, seed, cache=ResultCache(cache_root()), data_dir=data_dir(), progress=on_progress)
-        status.update(label="VAE trained", state="complete", expanded=False)
-    return art
+        gen = load_generator(config, name, seed, cache=ResultCache(cache_root()), data_dir=data_dir(), progress=on_progress)
+        status.update(label=f"{name} trained", state="complete", expanded=False)
+    return gen
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _experiment_images(cfg_json: str, seed: int, ddir: str):
     data = make_experiment_data(config_from_json(cfg_json), seed, load_mnist(ddir))
-    return data.vae_x, data.train_x[data.train_y == 0]
+    return data.generator_x, data.train_x[data.train_y == 0]
 
 
 def experiment_images(config: ExperimentConfig, seed: int):
-    """(the VAE's training images, the majority training images) of (config, seed)."""
+    """(the generators' minority images, the majority training images) of (config, seed)."""
     return _experiment_images(config_json(config), seed, data_dir())
 
 
 @st.cache_resource(max_entries=8, show_spinner="Encoding images…")
-def _latent_map(cfg_json: str, seed: int, method: str, root: str, ddir: str) -> LatentMap:
-    art, model = _vae(cfg_json, seed, root, ddir)
+def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str) -> LatentMap:
+    gen = _generator(cfg_json, name, seed, root, ddir)
     real, majority = _experiment_images(cfg_json, seed, ddir)
-    return latent_map(model, real, art.generated, majority, method=method, seed=seed)
+    generated = gen.sample(min(len(majority), 1000), seed=seed)
+    return latent_map(gen, real, generated, majority, method=method, seed=seed)
 
 
-def latent_map_for(config: ExperimentConfig, seed: int, method: str) -> LatentMap:
-    return _latent_map(config_json(config), seed, method, cache_root(), data_dir())
+def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str) -> LatentMap:
+    return _latent_map(config_json(config), name, seed, method, cache_root(), data_dir())
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from vaeimb.approaches import APPROACHES, get_approach
-from vaeimb.config import (
-    CLASSIFIERS, PROTOCOLS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash,
-)
+from vaeimb.config import CLASSIFIERS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash
 from vaeimb.errors import ConfigError, VaeimbError
+from vaeimb.protocols import PROTOCOLS
+from vaeimb.recipes import CLASSIC, PRESETS, RECIPE_KEYS
 
 _REFERENCE = ExperimentConfig()
 
@@ -30,8 +29,10 @@ DEFAULTS = {
     "cfg_minority_mode": "count",
     "cfg_n_minority": _REFERENCE.n_minority,
     "cfg_ratio_pct": 2.0,
-    "cfg_approaches": list(APPROACHES),
-    "cfg_n_seeds": 1,
+    "cfg_approaches": list(CLASSIC),
+    "cfg_recipes": "",
+    "cfg_params": "",
+    "cfg_n_seeds": 3,
     "cfg_classifier": _REFERENCE.classifier,
     "cfg_steps": _REFERENCE.steps,
     "cfg_latent_dim": _REFERENCE.latent_dim,
@@ -40,10 +41,11 @@ DEFAULTS = {
     "cfg_vae_steps": _REFERENCE.vae_steps,
     "cfg_vae_batch_size": _REFERENCE.vae_batch_size,
     "cfg_n_checkpoints": _REFERENCE.n_checkpoints,
+    "cfg_validation_fraction": _REFERENCE.validation_fraction,
 }
 
 #: A small, fast setup for demos and the browser test (``VAEIMB_APP_PRESET=tiny``).
-PRESETS = {
+APP_PRESETS = {
     "tiny": {
         "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
         "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3,
@@ -80,33 +82,23 @@ def init_state() -> None:
     """Write defaults (and an optional preset from the environment) once per session."""
     values = dict(DEFAULTS)
     if not st.session_state.get("_cfg_initialised"):
-        values.update(PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
+        values.update(APP_PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
         st.session_state["_cfg_initialised"] = True
     for key, value in values.items():
         st.session_state.setdefault(key, value)
 
 
-#: The training budget each protocol family starts from when the protocol is switched:
-#: the original code's for the blog protocols (so "blog" reproduces it), ours for clean.
-_BLOG = ExperimentConfig.blog()
-PROTOCOL_BUDGETS = {
-    "blog": {"cfg_classifier": _BLOG.classifier, "cfg_steps": _BLOG.steps, "cfg_batch_size": _BLOG.batch_size,
-             "cfg_vae_steps": _BLOG.vae_steps, "cfg_vae_batch_size": _BLOG.vae_batch_size},
-    "clean": {"cfg_classifier": _REFERENCE.classifier, "cfg_steps": _REFERENCE.steps,
-              "cfg_batch_size": _REFERENCE.batch_size, "cfg_vae_steps": _REFERENCE.vae_steps,
-              "cfg_vae_batch_size": _REFERENCE.vae_batch_size},
-}
-
-
 def budget_for_protocol_switch(old: str, new: str) -> dict:
     """Settings to change when the protocol goes from ``old`` to ``new``.
 
-    Switching between the clean and the blog family switches the training budget to that
-    family's (the original code's 1000 steps of 128 for blog); staying within a family
-    keeps whatever budget the user set.
+    Switching between protocol families switches the training budget to the new
+    protocol's own (the original code's 1000 steps of 128 for blog); staying within a
+    family keeps whatever budget the user set. Budgets come from the protocol records.
     """
-    family = lambda p: "blog" if str(p).startswith("blog") else "clean"
-    return {} if family(old) == family(new) else dict(PROTOCOL_BUDGETS[family(new)])
+    if old in PROTOCOLS and PROTOCOLS[old].family == PROTOCOLS[new].family:
+        return {}
+    budget = PROTOCOLS[new].budget
+    return {f"cfg_{k}": budget[k] for k in ("classifier", "steps", "batch_size", "vae_steps", "vae_batch_size")}
 
 
 def _sync(key: str) -> None:
@@ -161,12 +153,13 @@ def render_sidebar() -> None:
             pass
     persistent(
         sb.multiselect,
-        "Approaches", list(APPROACHES), key="cfg_approaches",
-        help="\n".join(f"- **{n}**: {a.description}" for n, a in APPROACHES.items()),
+        "Approaches", list(PRESETS), key="cfg_approaches",
+        help="\n".join(f"- **{n}**: {p.blurb}" for n, p in PRESETS.items()),
     )
     persistent(
         sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
-        help="Each seed redraws the training set and retrains; spread = sd over seeds.",
+        help="Each seed redraws the training set and retrains every approach on it (paired "
+        "seeds); spread = sd over seeds, and the verdict's intervals need 2 or more.",
     )
     c1, c2 = sb.columns(2)
     persistent(c1.radio, "Classifier", CLASSIFIERS, key="cfg_classifier", horizontal=True)
@@ -182,6 +175,19 @@ def render_sidebar() -> None:
         persistent(st.number_input, "VAE training steps", min_value=1, step=100, key="cfg_vae_steps")
         persistent(st.number_input, "VAE batch size", min_value=1, key="cfg_vae_batch_size")
         persistent(st.number_input, "Learning-curve checkpoints", min_value=1, max_value=200, key="cfg_n_checkpoints")
+        persistent(st.number_input, "Validation fraction", min_value=0.01, max_value=0.99, step=0.05,
+                   key="cfg_validation_fraction",
+                   help="Share of the training draw held out (stratified) by recipes that tune a value, "
+                   "e.g. the tuned threshold; those recipes train on the rest.")
+        persistent(st.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
+                   placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
+                   help=f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
+                   "Generators: vae, cvae, latent-smote, smote, augment; batches: random, balanced; "
+                   "aug: none, affine; loss: ce, la, weighted, focal, ldam-drw; decision: argmax, posthoc, tuned.")
+        persistent(st.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
+                   placeholder="threshold.tau=0.5",
+                   help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
+                   "focal.gamma=1. They enter the cache key and the exports.")
     sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 
@@ -194,9 +200,15 @@ def current_settings() -> Settings:
     """Build and validate the config from session state; a bad value becomes ``error``."""
     init_state()
     s = st.session_state
-    approaches = tuple(a for a in APPROACHES if a in s.cfg_approaches)
+    recipes = tuple(line.strip() for line in str(s.cfg_recipes).splitlines() if line.strip())
+    approaches = tuple(a for a in PRESETS if a in s.cfg_approaches) + recipes
     seeds = tuple(range(int(s.cfg_n_seeds)))
     try:
+        from vaeimb.recipes import parse_param_overrides, parse_recipe
+
+        for r in recipes:
+            parse_recipe(r)
+        param_lines = [line.strip() for line in str(s.cfg_params).splitlines() if line.strip()]
         n_majority = int(s.cfg_n_majority)
         if s.cfg_minority_mode == "ratio":
             n_minority = n_minority_from_ratio(n_majority, float(s.cfg_ratio_pct) / 100)
@@ -208,8 +220,11 @@ def current_settings() -> Settings:
             protocol=s.cfg_protocol, classifier=s.cfg_classifier, steps=int(s.cfg_steps),
             batch_size=int(s.cfg_batch_size), latent_dim=int(s.cfg_latent_dim),
             vae_steps=int(s.cfg_vae_steps), vae_batch_size=int(s.cfg_vae_batch_size),
-            n_checkpoints=int(s.cfg_n_checkpoints),
-        ).validate()
+            n_checkpoints=int(s.cfg_n_checkpoints), validation_fraction=float(s.cfg_validation_fraction),
+        )
+        if param_lines:
+            config = config.replace(approach_params=parse_param_overrides(param_lines, approaches, config.protocol))
+        config.validate()
         if not approaches:
             raise ConfigError("Choose at least one approach in the sidebar.")
     except ConfigError as err:
@@ -257,5 +272,8 @@ def config_from_json(text: str) -> ExperimentConfig:
     return ExperimentConfig.from_dict(json.loads(text))
 
 
-def needs_vae(approaches) -> bool:
-    return any(get_approach(a).needs_vae for a in approaches)
+def generators_of(settings: "Settings") -> list[str]:
+    """The generators the chosen approaches use, in order."""
+    from vaeimb.recipes import build_approaches
+
+    return list(dict.fromkeys(a.recipe.gen for a in build_approaches(settings.approaches, settings.config) if a.recipe.gen))

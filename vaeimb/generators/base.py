@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Optional
 
 import numpy as np
+import torch
 
 from ..errors import VaeimbError
 from ..parts import Part
@@ -161,3 +162,54 @@ class LatentGenerator(Generator):
     #: class (None for an unconditional one).
     def decoder_condition(self) -> np.ndarray | None:
         return None
+
+
+# ---- helpers the learned generators share ---------------------------------------------
+#: How a learned generator picks each step's batch (``FitBudget.batching``).
+BATCHINGS = ("random", "cycle")
+
+
+def batch_indices(step: int, n: int, batch_size: int, batching: str, generator: torch.Generator) -> torch.Tensor:
+    """Indices of the ``min(batch_size, n)`` images training step ``step`` (0-based) uses.
+
+    "cycle" is the original code's order: step k takes images k*b, k*b+1, ... (mod n), so
+    with n == b every step sees every image. "random" draws with replacement from
+    ``generator`` (CPU).
+    """
+    if n < 1:
+        raise GeneratorError("a batch needs at least one image to draw from.")
+    b = min(int(batch_size), n)
+    if batching == "cycle":
+        return (torch.arange(b) + step * b) % n
+    if batching == "random":
+        return torch.randint(n, (b,), generator=generator)
+    raise GeneratorError(f"unknown batching {batching!r}; choose {' or '.join(BATCHINGS)}.")
+
+
+def mixed_batch_indices(
+    step: int, n_minority: int, n_majority: int, batch_size: int, minority_fraction: float, batching: str,
+    generator: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(minority indices, majority indices) of one class-mixed batch of ``batch_size`` images:
+    ``round(minority_fraction * batch_size)`` (at least one) from the minority, the rest from
+    the majority; each pool is drawn as ``batch_indices`` draws it (cycling on its own)."""
+    k = min(batch_size, max(1, round(minority_fraction * batch_size)))
+    mino = batch_indices(step, n_minority, k, batching, generator)
+    if batch_size - k < 1:
+        return mino, torch.zeros(0, dtype=torch.long)
+    return mino, batch_indices(step, n_majority, batch_size - k, batching, generator)
+
+
+def module_arrays(module: torch.nn.Module, prefix: str = "state/") -> dict[str, np.ndarray]:
+    """A module's ``state_dict`` as float32 numpy arrays named ``state/<param>``."""
+    return {prefix + k: v.detach().cpu().numpy().astype(np.float32) for k, v in module.state_dict().items()}
+
+
+def load_module_arrays(module: torch.nn.Module, arrays: dict[str, np.ndarray], prefix: str = "state/") -> None:
+    """Inverse of ``module_arrays``; a GeneratorError if the stored weights do not fit."""
+    state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0]
+        raise GeneratorError(f"stored generator weights do not fit the model ({first}); refit it.") from None

@@ -1,0 +1,54 @@
+"""Protocol records: what each protocol decides, in one place."""
+
+from vaeimb.config import ExperimentConfig
+from vaeimb.protocols import BLOG_BUDGET, CLEAN_BUDGET, PROTOCOLS
+from vaeimb.recipes import build_approach
+
+
+def test_the_three_protocols():
+    assert list(PROTOCOLS) == ["clean", "blog", "blog-clean"]
+    clean, blog, fixed = PROTOCOLS["clean"], PROTOCOLS["blog"], PROTOCOLS["blog-clean"]
+    assert (clean.draw, clean.generator_images, clean.output_logits) == ("seeded", "train", 2)
+    assert (blog.draw, blog.generator_images, blog.output_logits) == ("file-order", "test", 1)
+    assert (fixed.draw, fixed.generator_images, fixed.output_logits) == ("file-order", "train", 1)
+    assert blog.leaky and not clean.leaky and not fixed.leaky and "LEAKY" in blog.description
+    assert clean.family == "clean" and blog.family == fixed.family == "blog"
+    assert dict(blog.budget) == dict(fixed.budget) == BLOG_BUDGET and dict(clean.budget) == CLEAN_BUDGET
+
+
+def test_blog_budget_is_the_original_codes():
+    assert (BLOG_BUDGET["steps"], BLOG_BUDGET["batch_size"], BLOG_BUDGET["vae_steps"], BLOG_BUDGET["vae_batch_size"],
+            BLOG_BUDGET["lr"]) == (1000, 128, 1000, 100, 1e-3)
+
+
+def test_blog_protocols_train_the_vae_full_batch_in_order():
+    """The original trains its VAE on the full batch of 100 minority images, in order ("cycle")."""
+    assert PROTOCOLS["blog"].generator_batching == PROTOCOLS["blog-clean"].generator_batching == "cycle"
+    assert PROTOCOLS["clean"].generator_batching == "random"
+    assert ExperimentConfig.blog().generator_budget_dict()["batching"] == "cycle"
+    assert ExperimentConfig.blog(leaky=False).generator_budget_dict()["batching"] == "cycle"
+    assert ExperimentConfig().generator_budget_dict()["batching"] == "random"
+    # with the blog budget one VAE batch (100) holds every minority image (100): a full batch
+    assert ExperimentConfig.blog().vae_batch_size == ExperimentConfig.blog().n_minority
+
+
+def test_generated_batches_follow_the_protocol():
+    assert PROTOCOLS["blog"].generated_batches == "balanced" and PROTOCOLS["clean"].generated_batches == "random"
+    for name, batches in (("clean", "random"), ("blog", "balanced"), ("blog-clean", "balanced")):
+        a = build_approach("vae", name)
+        assert a.recipe.batches == batches and f"{batches} batches" in a.description
+        # presets that do not add generated images are the same under every protocol
+        assert build_approach("baseline", name).recipe.batches == "random"
+        assert build_approach("oversample", name).recipe.batches == "balanced"
+
+
+def test_cycle_batching_walks_the_images_in_order():
+    import torch
+
+    from vaeimb.generators.base import batch_indices
+
+    g = torch.Generator().manual_seed(0)
+    assert batch_indices(0, 100, 100, "cycle", g).tolist() == list(range(100))
+    assert batch_indices(1, 100, 100, "cycle", g).tolist() == list(range(100))
+    assert batch_indices(1, 10, 4, "cycle", g).tolist() == [4, 5, 6, 7]
+    assert batch_indices(2, 10, 4, "cycle", g).tolist() == [8, 9, 0, 1]

@@ -1,0 +1,152 @@
+"""Recipes, presets, twins and parameter overrides: pure, no training."""
+
+import pytest
+
+from vaeimb.config import ExperimentConfig
+from vaeimb.errors import ConfigError
+from vaeimb.recipes import (
+    CLASSIC, PRESETS, RECIPE_KEYS, Recipe, build_approach, build_approaches, parse_param_overrides, parse_recipe,
+    twin_of,
+)
+
+ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
+               "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
+               "cvae-augment-posthoc")
+
+
+def test_presets_and_classic():
+    assert tuple(PRESETS) == ALL_PRESETS
+    assert CLASSIC == ("baseline", "threshold", "oversample", "vae", "oracle")
+    for name in PRESETS:  # every preset resolves to known parts under every protocol
+        for protocol in ("clean", "blog", "blog-clean"):
+            a = build_approach(name, protocol)
+            assert a.name == name and a.description and a.recipe.text()
+
+
+def test_text_round_trip_short_and_twin():
+    r = parse_recipe("gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc")
+    assert r == Recipe(gen="cvae", batches="balanced", aug="affine", loss="la", decision="posthoc")
+    assert r.text() == "data=real,gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc"
+    assert parse_recipe(r.text()) == r
+    assert [item.split("=")[0] for item in r.text().split(",")] == list(RECIPE_KEYS)
+    assert r.short() == "gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc"
+    assert Recipe().short() == "data=real" and parse_recipe("gen=none") == Recipe()
+    assert r.twin() == Recipe(batches="balanced", aug="affine", loss="la", decision="posthoc")
+    assert parse_recipe(" loss = focal , ") == Recipe(loss="focal")
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("", "Empty recipe"),
+    ("gen", "not key=value"),
+    ("gen=", "not key=value"),
+    ("colour=red", "Unknown recipe key 'colour'"),
+    ("loss=ce,loss=la", "given twice"),
+    ("data=fake", "data must be 'real' or 'oracle'"),
+    ("data=oracle,gen=vae", "drop gen="),
+])
+def test_unparsable_recipes_are_refused_with_one_line(text, fragment):
+    with pytest.raises(ConfigError, match=fragment) as e:
+        parse_recipe(text)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("gen=gan", "Unknown generator 'gan'; choose from vae"),
+    ("loss=hinge", "Unknown loss 'hinge'"),
+    ("batches=sorted", "Unknown batch policy 'sorted'"),
+    ("aug=mixup", "Unknown augmentation 'mixup'"),
+    ("decision=oracle", "Unknown decision 'oracle'"),
+    ("nope", "Unknown approach 'nope'"),
+])
+def test_unknown_parts_name_the_known_ones(spec, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        build_approach(spec)
+
+
+def test_custom_recipe_is_named_by_its_short_form():
+    a = build_approach("batches=balanced,loss=focal")
+    assert a.name == "batches=balanced,loss=focal" and a.recipe == Recipe(batches="balanced", loss="focal")
+    assert a.values["loss"] == {"gamma": 2.0, "alpha": 0.25}
+
+
+def test_same_recipe_same_key_different_part_different_key():
+    over, same = build_approach("oversample"), build_approach("batches=balanced")
+    assert over.name != same.name and over.key() == same.key()
+    assert build_approach("batches=balanced,loss=focal").key() != over.key()
+    # threshold and baseline differ only in the decision: one trained model
+    t, b = build_approach("threshold"), build_approach("baseline")
+    assert t.key() != b.key() and t.key(training=True) == b.key(training=True)
+    assert build_approach("threshold", overrides={"decision.tau": 0.5}).key() != t.key()
+
+
+def test_vae_preset_batches_follow_the_protocol():
+    clean, blog, fixed = (build_approach("vae", p) for p in ("clean", "blog", "blog-clean"))
+    assert clean.recipe.batches == "random" and "random batches" in clean.description
+    assert blog.recipe.batches == "balanced" and "balanced batches" in blog.description
+    assert fixed.recipe.batches == "balanced"
+    assert blog.leaky(blog_protocol()) and not fixed.leaky(fixed_protocol())
+    assert not build_approach("oversample", "blog").leaky(blog_protocol())
+
+
+def blog_protocol():
+    from vaeimb.protocols import PROTOCOLS
+
+    return PROTOCOLS["blog"]
+
+
+def fixed_protocol():
+    from vaeimb.protocols import PROTOCOLS
+
+    return PROTOCOLS["blog-clean"]
+
+
+def test_twins_are_the_generator_free_presets():
+    assert twin_of(build_approach("vae", "clean"), "clean").name == "baseline"
+    assert twin_of(build_approach("vae", "blog"), "blog").name == "oversample"
+    assert twin_of(build_approach("smote"), "clean").name == "baseline"
+    assert twin_of(build_approach("cvae-augment-posthoc")).name == "augment-posthoc"
+    custom = twin_of(build_approach("gen=vae,loss=focal"))
+    assert custom.name == "focal"
+    odd = twin_of(build_approach("gen=vae,loss=focal", overrides={"loss.gamma": 1.0}))
+    assert odd.name == "gen=vae,loss=focal w/o generator" and odd.recipe == Recipe(loss="focal")
+    assert odd.values["loss"]["gamma"] == 1.0 and "gen" not in odd.values and "data" not in odd.values
+
+
+def test_overrides_checked_by_the_parts_declaration():
+    a = build_approach("threshold", overrides={"tau": 0.5})  # unambiguous: no part prefix needed
+    assert a.values["decision"]["tau"] == 0.5
+    assert build_approach("vae", overrides={"data.n_generate": 10}).values["data"]["n_generate"] == 10
+    with pytest.raises(ConfigError, match=r"tau must be float in \[0, 5\]"):
+        build_approach("threshold", overrides={"decision.tau": 9})
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        build_approach("threshold", overrides={"decision.tua": 1})
+    with pytest.raises(ConfigError, match="no part 'gen'"):
+        build_approach("baseline", overrides={"gen.k_neighbors": 3})
+    with pytest.raises(ConfigError, match="declared by no part"):
+        build_approach("baseline", overrides={"gamma": 3})
+
+
+def test_build_approaches_dedupes_and_refuses_params_for_approaches_not_run():
+    cfg = ExperimentConfig(approach_params={"threshold": {"decision.tau": 0.5}})
+    out = build_approaches(["threshold", "baseline", "threshold"], cfg)
+    assert [a.name for a in out] == ["threshold", "baseline"] and out[0].values["decision"]["tau"] == 0.5
+    with pytest.raises(ConfigError, match="not run"):
+        build_approaches(["baseline"], cfg)
+    with pytest.raises(ConfigError, match="at least one approach"):
+        build_approaches([], ExperimentConfig())
+
+
+def test_parse_param_overrides():
+    got = parse_param_overrides(["threshold.tau=0.5", "vae.data.n_generate=1000", "smote.gen.k_neighbors=3"],
+                                ["threshold", "vae", "smote"])
+    assert got == {"threshold": {"decision.tau": 0.5}, "vae": {"data.n_generate": 1000},
+                   "smote": {"gen.k_neighbors": 3}}
+    assert parse_param_overrides(["loss=focal.loss.gamma=1"], ["loss=focal"]) == {"loss=focal": {"loss.gamma": 1.0}}
+    assert parse_param_overrides(["vae.n_generate=none"], ["vae"]) == {"vae": {"data.n_generate": None}}
+    for items, fragment in ((["threshold.tau"], "not APPROACH.PARAM=VALUE"),
+                            (["oracle.tau=1"], "one of this run's"),
+                            (["threshold.tau=abc"], "tau must be float"),
+                            (["threshold.tau=7"], "tau must be float"),
+                            (["threshold.nope=1"], "declared by no part")):
+        with pytest.raises(ConfigError, match=fragment):
+            parse_param_overrides(items, ["threshold", "vae"])

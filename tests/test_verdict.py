@@ -1,0 +1,221 @@
+"""The verdict: paired statistics against scipy, and sentences that never overclaim."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from vaeimb.errors import ConfigError
+from vaeimb.verdict import LEAKY_TAG, contribution, paired_difference, seeds_needed, verdict
+
+FIELDS = {"paired_diff_mean", "ci_low", "ci_high", "wins", "n_seeds", "p_value", "distinguishable", "seeds_needed"}
+
+
+def _seeded(values, start=0):
+    return {start + i: float(v) for i, v in enumerate(values)}
+
+
+def _exact(n, mean, sd):
+    """n differences with exactly this sample mean and sd."""
+    z = np.linspace(-1.0, 1.0, n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return mean + sd * z
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 12])
+@pytest.mark.parametrize("confidence", [0.9, 0.95])
+def test_matches_scipy_ttest_rel(n, confidence):
+    rng = np.random.default_rng(n)
+    a = rng.normal(40, 8, n)
+    b = a + rng.normal(-3, 5, n)
+    diff = paired_difference(_seeded(a), _seeded(b), confidence)
+    ref = stats.ttest_rel(a, b)
+    ci = ref.confidence_interval(confidence_level=confidence)
+    assert diff.mean == pytest.approx(np.mean(a - b))
+    assert diff.sd == pytest.approx(np.std(a - b, ddof=1))
+    assert diff.p_value == pytest.approx(ref.pvalue)
+    assert (diff.ci_low, diff.ci_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    assert diff.distinguishable == (ci.low > 0 or ci.high < 0)
+    assert diff.n_seeds == n
+
+
+def test_wins_ties_losses_and_direction():
+    a = {0: 10, 1: 12, 2: 9, 3: 15}
+    b = {0: 11, 1: 12, 2: 14, 3: 13}
+    low = paired_difference(a, b)
+    assert (low.wins, low.ties, low.losses) == (2, 1, 1)
+    high = paired_difference(a, b, higher_is_better=True)
+    assert (high.wins, high.ties, high.losses) == (1, 1, 2)
+    assert high.mean == low.mean == pytest.approx(-1.0)
+
+
+def test_only_common_seeds_are_paired():
+    a = {0: 10.0, 1: 20.0, 2: 30.0, 7: 1000.0}
+    b = {1: 18.0, 2: 25.0, 0: 9.0, 9: -1000.0}
+    diff = paired_difference(a, b)
+    assert diff.n_seeds == 3
+    assert diff.mean == pytest.approx(np.mean([1.0, 2.0, 5.0]))
+    ref = stats.ttest_rel([10, 20, 30], [9, 18, 25])
+    assert diff.p_value == pytest.approx(ref.pvalue)
+
+
+def test_nan_results_count_as_missing_seeds():
+    diff = paired_difference({0: 1.0, 1: float("nan"), 2: 3.0}, {0: 0.0, 1: 0.0, 2: 1.0})
+    assert diff.n_seeds == 2 and diff.mean == pytest.approx(1.5)
+
+
+def test_one_seed_gives_nan_interval():
+    diff = paired_difference({3: 5.0}, {3: 2.0})
+    assert diff.n_seeds == 1 and diff.mean == 3.0 and diff.wins == 0 and diff.losses == 1
+    assert math.isnan(diff.ci_low) and math.isnan(diff.ci_high) and math.isnan(diff.p_value)
+    assert not diff.distinguishable and diff.seeds_needed is None
+
+
+def test_degenerate_spreads():
+    constant = paired_difference({0: 5, 1: 6, 2: 7}, {0: 3, 1: 4, 2: 5})
+    assert (constant.ci_low, constant.ci_high, constant.p_value) == (2.0, 2.0, 0.0)
+    assert constant.distinguishable and constant.seeds_needed == 2
+    same = paired_difference({0: 5, 1: 6}, {0: 5, 1: 6})
+    assert (same.ci_low, same.ci_high, same.p_value) == (0.0, 0.0, 1.0)
+    assert not same.distinguishable and same.seeds_needed is None and same.ties == 2
+
+
+@pytest.mark.parametrize("mean,sd", [(3.0, 12.0), (-11.8, 14.8), (5.0, 4.0), (1.0, 9.0)])
+def test_seeds_needed_is_the_first_count_that_separates(mean, sd):
+    n = paired_difference(_seeded(_exact(5, mean, sd)), _seeded(np.zeros(5))).seeds_needed
+    assert n == seeds_needed(mean, sd)
+    assert n is not None and n >= 2
+
+    def separates(k):
+        return paired_difference(_seeded(_exact(k, mean, sd)), _seeded(np.zeros(k))).distinguishable
+
+    assert separates(n)
+    assert not separates(n - 1)
+
+
+def test_seeds_needed_edges():
+    assert seeds_needed(0.0, 3.0) is None
+    assert seeds_needed(0.01, 100.0) is None  # beyond the cap
+    assert seeds_needed(2.0, 0.0) == 2
+
+
+def _runs():
+    return {
+        "oversample": _seeded([70, 75, 72, 80, 69]),
+        "threshold": _seeded([30, 32, 31, 29, 33]),
+        "vae": _seeded([31, 40, 25, 30, 35]),
+        "oracle": _seeded([14, 15, 14, 16, 14]),
+    }
+
+
+def test_bound_is_never_best_even_when_lowest():
+    v = verdict(_runs())
+    assert v.best == "threshold"
+    assert v.to_dict()["approaches"]["oracle"]["is_bound"] is True
+    assert v.oracle_ratio == pytest.approx(31.0 / 14.6)
+    assert any("Data limit: oracle 14.6" in s and "2.1\u00d7" in s for s in v.sentences())
+
+
+def test_best_is_first_sentence_and_diffs_are_against_it():
+    v = verdict(_runs())
+    assert v.diffs["oversample"].mean == pytest.approx(42.2)
+    assert v.diffs["oversample"].losses == 5
+    sentences = v.sentences()
+    assert sentences[0].startswith("Best by mean: threshold, 31.0 misclassified (mean of 5 seeds)")
+    assert "not separable from vae" in sentences[0]
+    over = next(s for s in sentences if s.startswith("oversample:"))
+    assert "threshold better in 5 of 5 seeds" in over and over.endswith("distinguishable.")
+    vae = next(s for s in sentences if s.startswith("vae:"))
+    assert "not distinguishable with 5 seeds" in vae and f"about {v.diffs['vae'].seeds_needed} seeds" in vae
+
+
+def test_winner_named_only_when_every_runner_up_is_separated():
+    runs = _runs()
+    runs["vae"] = _seeded([50, 52, 49, 55, 51])
+    assert verdict(runs).sentences()[0].startswith("Best: threshold")
+    close = {"a": _seeded([10, 12, 11]), "b": _seeded([11, 11, 12])}
+    first = verdict(close, bounds=()).sentences()[0]
+    assert first.startswith("Best by mean: a") and "not separable from the runners-up (b)" in first
+
+
+def test_leaky_best_is_labelled_in_every_sentence_naming_it():
+    runs = _runs()
+    runs["vae"] = _seeded([20, 22, 21, 19, 24])
+    v = verdict(runs, leaky=["vae"], pairs={"vae": "oversample"})
+    assert v.best == "vae"
+    sentences = v.sentences()
+    naming = [s for s in sentences if "vae" in s]
+    assert len(naming) >= 4
+    for s in naming:
+        assert s.count("vae") == s.count("vae" + LEAKY_TAG), s
+    assert v.to_dict()["approaches"]["vae"]["leaky"] is True
+
+
+def test_higher_is_better_flips_the_best():
+    runs = {"a": _seeded([0.9, 0.91, 0.92]), "b": _seeded([0.8, 0.82, 0.81]), "oracle": _seeded([0.99] * 3)}
+    assert verdict(runs).best == "b"
+    v = verdict(runs, higher_is_better=True, metric="accuracy")
+    assert v.best == "a"
+    assert v.diffs["b"].mean < 0 and v.diffs["b"].losses == 3
+    assert v.sentences()[0].startswith("Best: a, 0.910 accuracy")
+
+
+def test_one_seed_says_intervals_need_two():
+    runs = {name: {0: values[0]} for name, values in _runs().items()}
+    v = verdict(runs)
+    first = v.sentences()[0]
+    assert "need 2+ seeds" in first and first.startswith("Best by mean: threshold")
+    d = v.to_dict()
+    assert d["n_seeds"] == 1
+    assert d["approaches"]["vae"]["ci_low"] is None and d["approaches"]["vae"]["distinguishable"] is False
+    json.dumps(d, allow_nan=False)
+
+
+def test_to_dict_shape_and_json():
+    runs = _runs()
+    runs["augment"] = _seeded([50, 45, 55, 40, 52])
+    runs["augment-gen"] = _seeded([45, 47, 50, 44, 42])
+    v = verdict(runs, leaky=["vae"], pairs={"vae": "oversample", "augment-gen": "augment", "never-run": "x"})
+    d = json.loads(json.dumps(v.to_dict(), allow_nan=False))
+    assert set(d) == {"best", "n_seeds", "oracle_ratio", "approaches", "generator_contribution"}
+    assert d["best"] == "threshold" and d["n_seeds"] == 5
+    assert set(d["approaches"]) == set(runs)
+    for entry in d["approaches"].values():
+        assert set(entry) == FIELDS | {"is_bound", "leaky"}
+    best = d["approaches"]["threshold"]
+    assert (best["paired_diff_mean"], best["ci_low"], best["ci_high"], best["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+    assert set(d["generator_contribution"]) == {"vae", "augment-gen"}
+    for entry in d["generator_contribution"].values():
+        assert set(entry) == FIELDS | {"twin"}
+    assert d["generator_contribution"]["augment-gen"]["twin"] == "augment"
+    assert "generator_contribution" not in verdict(runs).to_dict()
+
+
+def test_contribution_is_preset_minus_twin():
+    runs = _runs()
+    got = contribution(runs, {"vae": "oversample", "augment-gen": "augment"})
+    assert set(got) == {"vae"}
+    ref = stats.ttest_rel(list(runs["vae"].values()), list(runs["oversample"].values()))
+    assert got["vae"].mean == pytest.approx(-41.0) and got["vae"].p_value == pytest.approx(ref.pvalue)
+    missing_twin = verdict({"vae": runs["vae"], "threshold": runs["threshold"]}, pairs={"vae": "oversample"})
+    assert missing_twin.generator_contribution["vae"].n_seeds == 0
+    assert any("not measured, oversample was not run" in s for s in missing_twin.sentences())
+    json.dumps(missing_twin.to_dict(), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "per_seed,kwargs,match",
+    [
+        ({}, {}, "No results"),
+        ({"oracle": {0: 1.0}}, {}, "Only bounds"),
+        ({"a": {}}, {}, "No \\(non-NaN\\) seed results"),
+        ({"a": {0: "x"}}, {}, "not a number"),
+        ({"a": {0: 1.0}}, {"confidence": 1.5}, "confidence"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(per_seed, kwargs, match):
+    with pytest.raises(ValueError, match=match) as err:
+        verdict(per_seed, **kwargs)
+    assert isinstance(err.value, ConfigError) and "\n" not in str(err.value)

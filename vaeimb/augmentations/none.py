@@ -1,0 +1,17 @@
+"""No augmentation: the batch as drawn (the baseline every augmentation is compared with)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Augmentation
+
+
+class NoAugmentation(Augmentation):
+    """The identity; draws nothing from the generator, so batches match an un-augmented run."""
+
+    name = "none"
+    description = "No augmentation: the images as drawn."
+
+    def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x

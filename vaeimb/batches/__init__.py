@@ -1,0 +1,23 @@
+"""Batch policies: which training rows each step sees (see ``base.BatchPolicy``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..parts import lookup, registry
+from .balanced import BalancedBatches
+from .base import BatchPolicy
+from .random_batches import RandomBatches
+
+BATCHES = registry(RandomBatches, BalancedBatches)
+
+__all__ = ["BATCHES", "BatchPolicy", "get_batches", "make_batches", "BalancedBatches", "RandomBatches"]
+
+
+def get_batches(name: str) -> type[BatchPolicy]:
+    return lookup(BATCHES, name, "batch policy")  # type: ignore[return-value]
+
+
+def make_batches(name: str, **values: Any) -> BatchPolicy:
+    """The batch policy ``name`` with its parameters checked."""
+    return get_batches(name)(**values)

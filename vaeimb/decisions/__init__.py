@@ -1,0 +1,25 @@
+"""Decision rules: where to cut the minority log-odds, one module each (see ``base.Decision``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..parts import lookup, registry
+from .argmax import Argmax
+from .base import Decision, DecisionContext
+from .posthoc import PostHoc
+from .tuned import TunedOnValidation
+
+DECISIONS = registry(Argmax, PostHoc, TunedOnValidation)
+
+__all__ = ["DECISIONS", "Decision", "DecisionContext", "get_decision", "make_decision",
+           "Argmax", "PostHoc", "TunedOnValidation"]
+
+
+def get_decision(name: str) -> type[Decision]:
+    return lookup(DECISIONS, name, "decision")  # type: ignore[return-value]
+
+
+def make_decision(name: str, **values: Any) -> Decision:
+    """The decision rule ``name`` with its parameters checked."""
+    return get_decision(name)(**values)

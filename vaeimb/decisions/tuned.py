@@ -1,0 +1,56 @@
+"""A threshold tuned on the validation split for the balanced error (never on test).
+
+The usual threshold-moving baseline: keep the model, choose the cut on held-out data.
+The validation split is carved from the training draw; the test set is never passed here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import ConfigError
+from .base import Decision, DecisionContext
+
+
+def balanced_error_cuts(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every distinct cut of ``logits`` and its balanced error ``(fn/n_1 + fp/n_0) / 2``.
+
+    The cuts are the midpoints between consecutive distinct sorted values, plus one below
+    the smallest (all minority) and one above the largest (all majority). The error comes
+    back scaled to the integer ``fn * n_0 + fp * n_1`` so that ties compare exactly.
+    """
+    u = np.unique(logits)
+    cuts = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
+    pos, neg = np.sort(logits[y == 1]), np.sort(logits[y == 0])
+    fn = np.searchsorted(pos, cuts, side="right")  # minority with log-odds <= cut
+    fp = len(neg) - np.searchsorted(neg, cuts, side="right")  # majority with log-odds > cut
+    return cuts, fn.astype(np.int64) * len(neg) + fp.astype(np.int64) * len(pos)
+
+
+class TunedOnValidation(Decision):
+    """The cut of the validation log-odds with the least balanced error (the mean of the two
+    class error rates); ties go to the cut closest to 0, the untuned rule."""
+
+    name = "tuned"
+    description = "Threshold with the least balanced error on the validation split (never the test set)."
+    needs_validation = True
+
+    def _threshold(self, ctx: DecisionContext) -> float:
+        if ctx.val_logits is None or ctx.val_y is None:
+            raise ConfigError(f"decision '{self.name}' needs a validation split: set validation_fraction above 0.")
+        s = np.asarray(ctx.val_logits, dtype=np.float64).ravel()
+        y = np.asarray(ctx.val_y).ravel()
+        if len(s) != len(y):
+            raise ValueError(f"decision '{self.name}': {len(s)} validation log-odds but {len(y)} labels.")
+        if not (y == 1).any():
+            raise ConfigError(
+                f"decision '{self.name}': the validation split holds no minority image: "
+                "raise validation_fraction or n_minority"
+            )
+        if not (y == 0).any():
+            raise ConfigError(
+                f"decision '{self.name}': the validation split holds no majority image: raise validation_fraction"
+            )
+        cuts, err = balanced_error_cuts(s, y)
+        best = np.flatnonzero(err == err.min())
+        return float(cuts[best[np.argmin(np.abs(cuts[best]))]])

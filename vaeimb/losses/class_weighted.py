@@ -1,0 +1,57 @@
+"""Class-weighted cross-entropy: the rare class's errors cost more.
+
+Inverse-frequency weighting (``power`` 1), its softened forms (``power`` < 1), and the
+class-balanced weights of Cui et al. ("Class-balanced loss based on effective number of
+samples", CVPR 2019) when ``beta`` is set.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConfigError
+from ..params import Param
+from ._counts import train_counts
+from .base import Loss, LossContext
+
+
+def effective_number(n: int, beta: float | None) -> float:
+    """``(1 - beta^n) / (1 - beta)`` (Cui et al. 2019); the count itself when beta is None."""
+    if beta is None:
+        return float(n)
+    if beta == 0.0:
+        return 1.0
+    return (1.0 - beta**n) / (1.0 - beta)
+
+
+class ClassWeighted(Loss):
+    """Cross-entropy with minority rows weighted by ``(E(n_majority) / E(n_minority)) ** power``.
+
+    ``E(n)`` is the count (beta none) or Cui et al.'s effective number. The majority weight
+    is 1 and the mean runs over the batch, as ``pos_weight`` of
+    ``F.binary_cross_entropy_with_logits``.
+    """
+
+    name = "weighted"
+    description = "Cross-entropy with the minority weighted by the inverse class frequency."
+    cite = "Cui et al., Class-balanced loss based on effective number of samples, CVPR 2019"
+    params = (
+        Param("power", 1.0, "float", 0.0, 2.0, help="Exponent of the count ratio (0 = plain, 1 = inverse frequency)."),
+        Param("beta", None, "float", 0.0, 1.0, optional=True,
+              help="Effective-number beta in [0, 1) (Cui et al.); none = raw counts."),
+    )
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        if self.values["beta"] == 1.0:
+            raise ConfigError(f"loss '{self.name}': beta must be below 1 (beta -> 1 is the raw count: leave it none).")
+
+    def minority_weight(self, ctx: LossContext) -> float:
+        n_maj, n_min = train_counts(ctx, f"loss '{self.name}'")
+        beta = self.values["beta"]
+        return (effective_number(n_maj, beta) / effective_number(n_min, beta)) ** self.values["power"]
+
+    def _loss(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        w = torch.tensor(self.minority_weight(ctx), dtype=s.dtype, device=s.device)
+        return F.binary_cross_entropy_with_logits(s, y, pos_weight=w)

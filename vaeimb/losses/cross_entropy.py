@@ -1,0 +1,22 @@
+"""Plain cross-entropy: the baseline every other loss is measured against."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Loss, LossContext
+
+
+class CrossEntropy(Loss):
+    """Sigmoid cross-entropy on the minority log-odds ``s``.
+
+    Equal to softmax cross-entropy over two logits (z0, z1) with ``s = z1 - z0``, so a
+    1-logit and a 2-logit head train on the same objective.
+    """
+
+    name = "ce"
+    description = "Plain cross-entropy: every image counts the same."
+
+    def _loss(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(s, y)

@@ -1,0 +1,310 @@
+"""An approach is a recipe of five parts: data, batches, augmentation, loss, decision.
+
+``gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc`` reads: the real training
+images plus minority images from the ``cvae`` generator, class-balanced batches, affine
+augmentation of minority images, the logit-adjusted loss, post-hoc logit adjustment of
+the threshold. Named presets are such recipes; cache keys come from the recipe and its
+parameter values, never from a name, so one recipe under two names shares its results.
+
+This module imports no torch (the CLI's ``--help`` and the app's first paint stay fast):
+part classes are looked up in their registries only when an approach is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping
+
+from .errors import ConfigError
+from .params import Param, resolve
+from .protocols import PROTOCOLS, Protocol
+
+#: The recipe's keys, in the order a recipe is written.
+RECIPE_KEYS = ("data", "gen", "batches", "aug", "loss", "decision")
+#: Parameters of the data part (the other parts declare their own).
+DATA_PARAMS = (
+    Param("n_generate", None, "int", 0, 200_000, optional=True,
+          help="generated minority images to add (none = up to the majority count)"),
+)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Which part of each family a classifier is trained with (names from the registries)."""
+
+    data: str = "real"  # "real", or "oracle": n_majority REAL minority images (a bound)
+    gen: str | None = None  # a generator adding minority images to the real ones
+    batches: str = "random"
+    aug: str = "none"
+    loss: str = "ce"
+    decision: str = "argmax"
+
+    def text(self) -> str:
+        """The canonical written form (every key, fixed order)."""
+        return ",".join(f"{k}={getattr(self, k) or 'none'}" for k in RECIPE_KEYS)
+
+    def short(self) -> str:
+        """Only the keys that differ from the defaults (a custom recipe's display name)."""
+        default = Recipe()
+        items = [f"{k}={getattr(self, k)}" for k in RECIPE_KEYS if getattr(self, k) != getattr(default, k)]
+        return ",".join(items) or "data=real"
+
+    def twin(self) -> "Recipe":
+        """The same recipe with real data only: what the generator's contribution is measured against."""
+        return replace(self, gen=None)
+
+    def describe(self) -> str:
+        data = {"real": "real images", "oracle": f"n_majority REAL minority images (a bound)"}[self.data]
+        if self.gen:
+            data += f" + {self.gen}-generated minority images"
+        parts = [data, f"{self.batches} batches"]
+        if self.aug != "none":
+            parts.append(f"{self.aug} augmentation")
+        parts += [f"{self.loss} loss", f"{self.decision} decision"]
+        return ", ".join(parts)
+
+
+def parse_recipe(text: str) -> Recipe:
+    """``"gen=cvae,batches=balanced,loss=la"`` -> Recipe (unnamed keys keep their defaults).
+
+    Part names are checked against the registries by ``build_approach``.
+    """
+    values: dict[str, Any] = {}
+    items = [t.strip() for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ConfigError(f"Empty recipe {text!r}; write e.g. gen=vae,batches=balanced,loss=ce.")
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            raise ConfigError(f"Recipe item {item!r} is not key=value (keys: {', '.join(RECIPE_KEYS)}).")
+        if key not in RECIPE_KEYS:
+            raise ConfigError(f"Unknown recipe key {key!r} in {text!r}; keys: {', '.join(RECIPE_KEYS)}.")
+        if key in values:
+            raise ConfigError(f"Recipe key {key!r} given twice in {text!r}.")
+        values[key] = None if (key == "gen" and value.lower() == "none") else value
+    if values.get("data", "real") not in ("real", "oracle"):
+        raise ConfigError(f"data must be 'real' or 'oracle', got {values['data']!r}.")
+    if values.get("data") == "oracle" and values.get("gen"):
+        raise ConfigError("data=oracle already has n_majority real minority images: drop gen=.")
+    return Recipe(**values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe. ``generated_batches``: batches as the protocol prescribes for
+    generated data (the original balanced them; the clean protocol does not)."""
+
+    name: str
+    blurb: str
+    recipe: Recipe
+    generated_batches: bool = False
+
+    def resolve(self, protocol: Protocol) -> Recipe:
+        if self.generated_batches:
+            return replace(self.recipe, batches=protocol.generated_batches)
+        return self.recipe
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("baseline", "Random batches from the imbalanced training set, nothing rebalanced.", Recipe()),
+    Preset("threshold", "The baseline's model with its threshold moved by the log class prior "
+           "(post-hoc logit adjustment, Menon et al. 2021; nothing tuned on test).", Recipe(decision="posthoc")),
+    Preset("oversample", "Every batch holds equal numbers of both classes (the original's approach 1).",
+           Recipe(batches="balanced")),
+    Preset("vae", "A VAE trained on the minority images generates the missing ones (the original's "
+           "approach 2).", Recipe(gen="vae"), generated_batches=True),
+    Preset("oracle", "n_majority REAL minority images: the bound a perfect generator could reach.",
+           Recipe(data="oracle")),
+    Preset("augment", "Balanced batches whose minority images are randomly rotated, shifted and "
+           "scaled each time they are drawn.", Recipe(batches="balanced", aug="affine")),
+    Preset("augment-posthoc", "augment, then the threshold moved by the log class prior.",
+           Recipe(batches="balanced", aug="affine", decision="posthoc")),
+    Preset("la-loss", "The logit-adjusted loss (Menon et al. 2021): the prior enters training, "
+           "not the threshold.", Recipe(loss="la")),
+    Preset("focal", "Focal loss (Lin et al. 2017): easy, mostly majority, examples weigh less.",
+           Recipe(loss="focal")),
+    Preset("ldam-drw", "Label-distribution-aware margins with deferred re-weighting (Cao et al. 2019).",
+           Recipe(loss="ldam-drw")),
+    Preset("tuned", "The baseline's model with the threshold tuned on a validation split carved from "
+           "the training draw (never the test set).", Recipe(decision="tuned")),
+    Preset("smote", "Pixel-space SMOTE (Chawla et al. 2002, imbalanced-learn) fills up the minority.",
+           Recipe(gen="smote"), generated_batches=True),
+    Preset("latent-smote", "DeepSMOTE-style: SMOTE between minority codes of an autoencoder, decoded "
+           "(Dablain et al. 2022).", Recipe(gen="latent-smote"), generated_batches=True),
+    Preset("cvae", "A conditional VAE trained on both classes generates the minority (the majority "
+           "teaches the strokes).", Recipe(gen="cvae"), generated_batches=True),
+    Preset("vae-augment-posthoc", "vae's images plus augment's batches and post-hoc adjustment.",
+           Recipe(gen="vae", batches="balanced", aug="affine", decision="posthoc")),
+    Preset("cvae-augment-posthoc", "cvae's images plus augment's batches and post-hoc adjustment.",
+           Recipe(gen="cvae", batches="balanced", aug="affine", decision="posthoc")),
+)}
+#: The approaches the original experiment compared, plus the bound: the app's default.
+CLASSIC = ("baseline", "threshold", "oversample", "vae", "oracle")
+
+
+def part_class(kind: str, name: str):
+    """The registered class of a part (imports its family, and torch, on first use)."""
+    if kind == "gen":
+        from .generators import GENERATORS as table
+    elif kind == "batches":
+        from .batches import BATCHES as table
+    elif kind == "aug":
+        from .augmentations import AUGMENTATIONS as table
+    elif kind == "loss":
+        from .losses import LOSSES as table
+    elif kind == "decision":
+        from .decisions import DECISIONS as table
+    else:
+        raise KeyError(kind)
+    from .parts import lookup
+
+    label = {"gen": "generator", "batches": "batch policy", "aug": "augmentation"}.get(kind, kind)
+    return lookup(table, name, label)
+
+
+def part_params(recipe: Recipe) -> dict[str, tuple[Param, ...]]:
+    """Every part's declared parameters, by recipe key (data first)."""
+    out: dict[str, tuple[Param, ...]] = {}
+    if recipe.gen:
+        out["data"] = DATA_PARAMS
+        out["gen"] = part_class("gen", recipe.gen).params
+    for kind in ("batches", "aug", "loss", "decision"):
+        out[kind] = part_class(kind, getattr(recipe, kind)).params
+    return out
+
+
+@dataclass(frozen=True)
+class Approach:
+    """A recipe under a name, with every part's parameter values resolved and checked."""
+
+    name: str
+    recipe: Recipe
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    blurb: str = ""
+
+    @property
+    def description(self) -> str:
+        return f"{self.blurb} [{self.recipe.describe()}]" if self.blurb else self.recipe.describe()
+
+    @property
+    def is_bound(self) -> bool:
+        return self.recipe.data == "oracle"
+
+    def part(self, kind: str):
+        """An instance of the part of family ``kind`` with this approach's values."""
+        name = self.recipe.gen if kind == "gen" else getattr(self.recipe, kind)
+        return part_class(kind, name)(**self.values.get(kind, {}))
+
+    def key(self, *, training: bool = False) -> dict:
+        """Identity for cache keys; ``training``: without the decision (which does not
+        change the trained model, so approaches differing only there share one model)."""
+        kinds = [k for k in RECIPE_KEYS if not (training and k == "decision")]
+        return {k: [getattr(self.recipe, k), dict(sorted(self.values.get(k, {}).items()))] for k in kinds}
+
+    def leaky(self, protocol: Protocol) -> bool:
+        return protocol.leaky and self.recipe.gen is not None
+
+
+def _split_overrides(name: str, overrides: Mapping[str, Any], params: Mapping[str, tuple[Param, ...]]) -> dict:
+    """``{"decision.tau": 0.5}`` or an unambiguous ``{"tau": 0.5}`` -> ``{"decision": {"tau": 0.5}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        kind, dot, pname = str(key).partition(".")
+        if not dot:
+            pname = kind
+            owners = [k for k, ps in params.items() if any(p.name == pname for p in ps)]
+            if len(owners) != 1:
+                where = " and ".join(owners) if owners else "no part of it"
+                allowed = ", ".join(f"{k}.{p.name}" for k, ps in params.items() for p in ps) or "none"
+                raise ConfigError(f"approach '{name}': parameter {pname!r} is declared by {where}; "
+                                  f"write part.param (allowed: {allowed}).")
+            kind = owners[0]
+        if kind not in params:
+            raise ConfigError(f"approach '{name}' has no part {kind!r} (parts: {', '.join(params)}).")
+        out.setdefault(kind, {})[pname] = value
+    return out
+
+
+def build_approach(spec: str, protocol: str | Protocol = "clean",
+                   overrides: Mapping[str, Any] | None = None) -> Approach:
+    """A preset name or a recipe text -> an Approach with checked parameter values."""
+    proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
+    spec = str(spec).strip()
+    if spec in PRESETS:
+        preset = PRESETS[spec]
+        name, recipe, blurb = spec, preset.resolve(proto), preset.blurb
+    elif "=" in spec:
+        recipe = parse_recipe(spec)
+        name, blurb = recipe.short(), ""
+    else:
+        raise ConfigError(f"Unknown approach {spec!r}: a preset ({', '.join(PRESETS)}) or a recipe "
+                          "such as gen=vae,batches=balanced.")
+    params = part_params(recipe)
+    split = _split_overrides(name, overrides or {}, params)
+    values = {}
+    for kind, declared in params.items():
+        label = recipe.gen if kind == "gen" else (kind if kind == "data" else getattr(recipe, kind))
+        values[kind] = resolve(declared, split.get(kind, {}), f"approach '{name}', {kind} '{label}'")
+    return Approach(name, recipe, values, blurb)
+
+
+def twin_of(approach: Approach, protocol: str | Protocol = "clean") -> Approach:
+    """The generator-free twin: a preset with exactly that recipe when one exists."""
+    proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
+    recipe = approach.recipe.twin()
+    values = {k: v for k, v in approach.values.items() if k not in ("gen", "data")}
+    for name, preset in PRESETS.items():
+        if preset.resolve(proto) == recipe:
+            twin = build_approach(name, proto)
+            if dict(twin.values) == values:
+                return twin
+    return Approach(f"{approach.name} w/o generator", recipe, values,
+                    f"{approach.name}'s recipe with real data only (its generator-free twin).")
+
+
+def build_approaches(specs: Iterable[str], config) -> list[Approach]:
+    """Approaches for a config, in the given order, repeats dropped, parameters checked.
+
+    ``config.approach_params`` keys name approaches (a preset name or a recipe's text).
+    """
+    specs = [str(s).strip() for s in specs]
+    if not specs:
+        raise ConfigError(f"Choose at least one approach: a preset ({', '.join(PRESETS)}) or a recipe.")
+    out: dict[str, Approach] = {}
+    for s in specs:
+        a = build_approach(s, config.protocol_record, config.approach_params.get(s))
+        if a.name not in config.approach_params and s != a.name and a.name in config.approach_params:
+            a = build_approach(s, config.protocol_record, config.approach_params[a.name])
+        out.setdefault(a.name, a)
+    unknown = set(config.approach_params) - set(out) - {s for s in specs}
+    if unknown:
+        raise ConfigError(f"Parameters given for approach(es) not run: {', '.join(sorted(unknown))}.")
+    return list(out.values())
+
+
+def parse_param_overrides(items: Iterable[str], specs: Iterable[str], protocol: str | Protocol = "clean") -> dict:
+    """``["threshold.tau=0.5", "vae.data.n_generate=1000"]`` -> ``{"threshold": {"tau": 0.5}, ...}``.
+
+    Each item is ``APPROACH.PARAM=VALUE`` (PARAM may be ``part.param``); APPROACH is one of
+    ``specs`` (a preset or a recipe text). Values are parsed and checked by the part's
+    own declaration, so a bad one is refused with the part's wording.
+    """
+    specs = [str(s).strip() for s in specs]
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = str(item).rpartition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {item!r} is not APPROACH.PARAM=VALUE (e.g. threshold.tau=0.5).")
+        spec = next((s for s in sorted(specs, key=len, reverse=True) if key.startswith(s + ".")), None)
+        if spec is None:
+            raise ConfigError(f"--param {item!r}: the approach must be one of this run's "
+                              f"({', '.join(specs)}), followed by .PARAM.")
+        pname = key[len(spec) + 1:]
+        approach = build_approach(spec, protocol)
+        params = part_params(approach.recipe)
+        kind = _split_overrides(approach.name, {pname: None}, params)
+        (part_kind, inner), = ((k, next(iter(v))) for k, v in kind.items())
+        declared = next(p for p in params[part_kind] if p.name == inner)
+        out.setdefault(spec, {})[f"{part_kind}.{inner}"] = declared.parse(value, f"approach '{spec}', {part_kind}")
+    return out

@@ -1,0 +1,403 @@
+"""A verdict over paired seeds: which approach is best, and by how much we can tell.
+
+Seeds are paired: seed ``s`` draws one training set that every approach shares, so the
+per-seed difference between two approaches cancels the luck of the draw. Every comparison
+here is therefore a paired Student-t analysis of those differences (the paired t-test,
+Student 1908), never a comparison of two independent means.
+
+A winner is only named when the paired interval excludes 0; a bound (the oracle, trained on
+data we do not have) is reported as the data limit and never as the best; a number from a
+leaky protocol is always shown with " (LEAKY)" next to its name.
+
+Pure numpy/scipy: the CLI, the report and the Results page all call :func:`verdict`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .errors import ConfigError
+
+#: Largest seed count :func:`paired_difference` will suggest; beyond it ``seeds_needed`` is None.
+MAX_SEEDS_NEEDED = 1000
+
+#: What every text appends to the name of an approach measured with a leaky protocol.
+LEAKY_TAG = " (LEAKY)"
+
+_NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class PairedDiff:
+    """Paired difference ``a − b`` over the seeds both have.
+
+    ``wins``: seeds where ``a`` is strictly better than ``b``; ``losses``: where ``b`` is;
+    ``ties``: equal. ``seeds_needed`` is a planning figure, not a power analysis: the smallest
+    seed count at which an experiment with exactly this mean and sd would just exclude 0
+    (None when the mean is 0, with fewer than 2 seeds, or above ``MAX_SEEDS_NEEDED``).
+    """
+
+    mean: float
+    sd: float
+    ci_low: float
+    ci_high: float
+    wins: int
+    ties: int
+    losses: int
+    n_seeds: int
+    p_value: float
+    distinguishable: bool
+    seeds_needed: int | None
+    confidence: float = 0.95
+
+    def to_dict(self) -> dict:
+        """The JSON fields the verdict exports (NaN becomes None)."""
+        return {
+            "paired_diff_mean": _num(self.mean),
+            "ci_low": _num(self.ci_low),
+            "ci_high": _num(self.ci_high),
+            "wins": self.wins,
+            "n_seeds": self.n_seeds,
+            "p_value": _num(self.p_value),
+            "distinguishable": self.distinguishable,
+            "seeds_needed": self.seeds_needed,
+        }
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or math.isnan(x) else float(x)
+
+
+def _check_confidence(confidence: float) -> float:
+    try:
+        c = float(confidence)
+    except (TypeError, ValueError):
+        c = _NAN
+    if not 0.0 < c < 1.0:
+        raise ConfigError(f"confidence must be between 0 and 1 (e.g. 0.95), got {confidence!r}.")
+    return c
+
+
+def _clean(name: str, results: Mapping[int, float]) -> dict[int, float]:
+    """Seed -> finite float; NaN values count as a missing seed (e.g. ROC AUC with one class)."""
+    if not isinstance(results, Mapping):
+        raise ConfigError(f"Results of {name!r} must map seed -> value, got {type(results).__name__}.")
+    out = {}
+    for seed, value in results.items():
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"Result of {name!r} for seed {seed!r} is not a number: {value!r}.") from None
+        if not math.isnan(v):
+            out[int(seed)] = v
+    return out
+
+
+def seeds_needed(mean: float, sd: float, confidence: float = 0.95) -> int | None:
+    """Smallest n (2..MAX_SEEDS_NEEDED) with t_{q, n−1}·sd/√n < |mean|, q = (1 + confidence)/2.
+
+    With sd 0 and a nonzero mean this is 2, the first n where the interval is defined.
+    None when the mean is 0 or not finite (nothing to separate) or no n up to the cap works.
+    The left side falls with n, so the first n that works is the answer.
+    """
+    if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0.0:
+        return None
+    n = np.arange(2, MAX_SEEDS_NEEDED + 1)
+    half = stats.t.ppf((1.0 + confidence) / 2.0, n - 1) * sd / np.sqrt(n)
+    ok = np.flatnonzero(half < abs(mean))
+    return int(n[ok[0]]) if len(ok) else None
+
+
+def paired_difference(
+    a: Mapping[int, float],
+    b: Mapping[int, float],
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = False,
+) -> PairedDiff:
+    """Paired Student-t analysis of ``a − b`` over the seeds both have.
+
+    Matches ``scipy.stats.ttest_rel`` (p-value and ``confidence_interval``) whenever the
+    differences vary. Degenerate cases, decided here: all differences equal and nonzero ->
+    interval [d, d], p 0, distinguishable (as scipy); all differences 0 -> interval [0, 0],
+    p 1 (scipy says NaN), not distinguishable. Fewer than 2 common seeds -> NaN interval and
+    p-value, not distinguishable, seeds_needed None.
+    """
+    confidence = _check_confidence(confidence)
+    a, b = _clean("a", a), _clean("b", b)
+    common = sorted(set(a) & set(b))
+    d = np.array([a[s] - b[s] for s in common], dtype=np.float64)
+    n = len(d)
+    better = -d if not higher_is_better else d  # > 0 where a beats b
+    wins, losses = int((better > 0).sum()), int((better < 0).sum())
+    ties = n - wins - losses
+    if n == 0:
+        return PairedDiff(_NAN, _NAN, _NAN, _NAN, 0, 0, 0, 0, _NAN, False, None, confidence)
+    mean = float(d.mean())
+    if n == 1:
+        return PairedDiff(mean, _NAN, _NAN, _NAN, wins, ties, losses, 1, _NAN, False, None, confidence)
+    sd = float(d.std(ddof=1))
+    df = n - 1
+    se = sd / math.sqrt(n)
+    half = float(stats.t.ppf((1.0 + confidence) / 2.0, df)) * se
+    if se > 0:
+        p = float(2.0 * stats.t.sf(abs(mean) / se, df))
+    else:
+        p = 0.0 if mean != 0.0 else 1.0
+    low, high = mean - half, mean + half
+    distinguishable = bool(low > 0.0 or high < 0.0)
+    return PairedDiff(
+        mean, sd, low, high, wins, ties, losses, n, p, distinguishable, seeds_needed(mean, sd, confidence), confidence
+    )
+
+
+def contribution(
+    per_seed: Mapping[str, Mapping[int, float]],
+    pairs: Mapping[str, str],
+    confidence: float = 0.95,
+    *,
+    higher_is_better: bool = False,
+) -> dict[str, PairedDiff]:
+    """The generator's own contribution: paired ``preset − twin`` for each preset that ran.
+
+    ``pairs`` maps a preset that uses a generator to its generator-free twin (e.g.
+    ``{"vae": "oversample"}``), so a recipe that wins because of its loss or augmentation is
+    not credited to its generator. Presets not in ``per_seed`` are skipped; a preset whose
+    twin did not run gets a difference over 0 seeds (all NaN), which the sentences explain.
+    """
+    out = {}
+    for preset, twin in pairs.items():
+        if preset not in per_seed:
+            continue
+        if preset == twin:
+            raise ConfigError(f"{preset!r} cannot be its own generator-free twin.")
+        out[preset] = paired_difference(
+            per_seed[preset], per_seed.get(twin, {}), confidence, higher_is_better=higher_is_better
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Best approach, every approach's paired difference to it, the data limit, in words and JSON.
+
+    ``diffs[name]`` is ``name − best`` (positive = more misclassified when lower is better);
+    the best has its own entry: difference 0, interval [0, 0] (NaN with one seed), p 1.
+    ``oracle_ratio`` is best mean / mean of the tightest bound (the bound with the best mean),
+    None without a bound or when that mean is 0.
+    """
+
+    best: str
+    n_seeds: int
+    means: dict[str, float]
+    seed_counts: dict[str, int]
+    diffs: dict[str, PairedDiff]
+    bounds: tuple[str, ...]
+    leaky: tuple[str, ...]
+    higher_is_better: bool
+    confidence: float
+    metric: str
+    digits: int
+    bound_ratios: dict[str, float | None]
+    generator_contribution: dict[str, PairedDiff] | None = None
+    twins: dict[str, str] | None = None
+
+    @property
+    def oracle_ratio(self) -> float | None:
+        if not self.bound_ratios:
+            return None
+        pick = max if self.higher_is_better else min
+        tightest = pick(self.bound_ratios, key=lambda b: self.means[b])
+        return self.bound_ratios[tightest]
+
+    def label(self, name: str) -> str:
+        """The name as every text shows it: leaky approaches always carry " (LEAKY)"."""
+        return name + LEAKY_TAG if name in self.leaky else name
+
+    def to_dict(self) -> dict:
+        """JSON-ready (no NaN): best, n_seeds, oracle_ratio, approaches[, generator_contribution]."""
+        out = {
+            "best": self.best,
+            "n_seeds": self.n_seeds,
+            "oracle_ratio": _num(self.oracle_ratio),
+            "approaches": {
+                name: {**diff.to_dict(), "is_bound": name in self.bounds, "leaky": name in self.leaky}
+                for name, diff in self.diffs.items()
+            },
+        }
+        if self.generator_contribution is not None:
+            out["generator_contribution"] = {
+                preset: {**diff.to_dict(), "twin": self.twins[preset]}
+                for preset, diff in self.generator_contribution.items()
+            }
+        return out
+
+    # --- words -------------------------------------------------------------------------
+
+    def _v(self, x: float, signed: bool = False) -> str:
+        s = f"{x:+.{self.digits}f}" if signed else f"{x:.{self.digits}f}"
+        return s.replace("-", "\u2212")
+
+    def _interval(self, diff: PairedDiff) -> str:
+        return f"{self._v(diff.mean, True)} [{self._v(diff.ci_low, True)}, {self._v(diff.ci_high, True)}]"
+
+    def _seeds_hint(self, diff: PairedDiff) -> str:
+        if diff.seeds_needed is not None:
+            return f"about {diff.seeds_needed} seeds would separate them if this difference and spread hold"
+        if diff.mean == 0.0:
+            return "the mean difference is 0"
+        return f"more than {MAX_SEEDS_NEEDED} seeds would be needed"
+
+    def _realistic(self) -> list[str]:
+        """Non-bound approaches other than the best, best mean first (ties keep input order)."""
+        others = [n for n in self.means if n not in self.bounds and n != self.best]
+        return sorted(others, key=lambda n: -self.means[n] if self.higher_is_better else self.means[n])
+
+    def _beaten(self, name: str) -> bool:
+        d = self.diffs[name]
+        return d.distinguishable and ((d.mean < 0) if self.higher_is_better else (d.mean > 0))
+
+    def _seeds(self, n: int) -> str:
+        return "1 seed" if n == 1 else f"{n} seeds"
+
+    def sentences(self) -> list[str]:
+        """The verdict in words, most important first; the Results page and the CLI lead with it."""
+        best = self.label(self.best)
+        amount = f"{self._v(self.means[self.best])} {self.metric}"
+        of = "1 seed" if self.n_seeds == 1 else f"mean of {self.n_seeds} seeds"
+        others = self._realistic()
+        pct = f"{self.confidence * 100:g} %"
+        out = []
+        if not others:
+            out.append(f"Only realistic approach: {best}, {amount} ({of}).")
+        elif self.n_seeds < 2:
+            out.append(
+                f"Best by mean: {best}, {amount} ({of}); intervals need 2+ seeds, "
+                "so no approach can be separated from another yet."
+            )
+        else:
+            unseparated = [self.label(n) for n in others if not self._beaten(n)]
+            if not unseparated:
+                out.append(f"Best: {best}, {amount} ({of}), distinguishably better than every other approach.")
+            elif len(unseparated) == len(others):
+                out.append(
+                    f"Best by mean: {best}, {amount} ({of}), but not separable from the runners-up "
+                    f"({', '.join(unseparated)}): no winner yet."
+                )
+            else:
+                out.append(
+                    f"Best by mean: {best}, {amount} ({of}), but not separable from "
+                    f"{', '.join(unseparated)}: no single winner yet."
+                )
+        if others and self.n_seeds >= 2:
+            out.append(f"Differences are approach \u2212 {best}, with {pct} paired t intervals over shared seeds.")
+        for name in others:
+            out.append(self._comparison(name))
+        for bound in self.bounds:
+            if bound not in self.means:
+                continue
+            line = f"Data limit: {self.label(bound)} {self._v(self.means[bound])}"
+            ratio = self.bound_ratios.get(bound)
+            if ratio is not None:
+                r = f"{ratio:.2f}" if ratio < 1 else f"{ratio:.1f}"
+                line += f" \u2014 the best realistic approach is {r}\u00d7 the {self.label(bound)}"
+            out.append(line + ".")
+        for preset, diff in (self.generator_contribution or {}).items():
+            out.append(self._contribution(preset, diff))
+        return out
+
+    def _comparison(self, name: str) -> str:
+        d, label, best = self.diffs[name], self.label(name), self.label(self.best)
+        if d.n_seeds == 0:
+            return f"{label}: no seeds in common with {best}, so no paired comparison."
+        if d.n_seeds == 1:
+            return f"{label}: {self._v(d.mean, True)} vs {best} on 1 seed; an interval needs 2+ seeds."
+        head = f"{label}: {self._interval(d)} vs {best}, {best} better in {d.losses} of {d.n_seeds} seeds"
+        if d.ties:
+            head += f" ({d.ties} tied)"
+        if d.distinguishable:
+            return f"{head} \u2014 distinguishable."
+        return f"{head}: not distinguishable with {d.n_seeds} seeds ({self._seeds_hint(d)})."
+
+    def _contribution(self, preset: str, d: PairedDiff) -> str:
+        twin = self.twins[preset]
+        head = f"Generator's own contribution, {self.label(preset)} vs its generator-free twin {self.label(twin)}"
+        if twin not in self.means:
+            return f"{head}: not measured, {twin} was not run."
+        if d.n_seeds == 0:
+            return f"{head}: not measured, no shared seeds."
+        if d.n_seeds == 1:
+            return f"{head}: {self._v(d.mean, True)} on 1 seed; an interval needs 2+ seeds."
+        if d.distinguishable:
+            helps = (d.mean > 0) == self.higher_is_better
+            return f"{head}: {self._interval(d)}, distinguishable \u2014 the generator {'helps' if helps else 'hurts'}."
+        return (
+            f"{head}: {self._interval(d)}, not distinguishable with {d.n_seeds} seeds ({self._seeds_hint(d)})."
+        )
+
+
+def verdict(
+    per_seed: Mapping[str, Mapping[int, float]],
+    bounds: Collection[str] = ("oracle",),
+    leaky: Collection[str] = (),
+    higher_is_better: bool = False,
+    *,
+    confidence: float = 0.95,
+    pairs: Mapping[str, str] | None = None,
+    metric: str = "misclassified",
+    digits: int | None = None,
+) -> Verdict:
+    """Judge approaches from per-seed results (approach -> {seed: value}).
+
+    ``best`` is the non-bound approach with the best mean over its own seeds (first in input
+    order on a tie); every approach, bounds included, gets its paired difference to the best.
+    ``bounds`` / ``leaky`` / ``pairs`` may name approaches that did not run. ``digits`` for
+    the sentences defaults to 1 for values above 1 (counts) and 3 otherwise (rates).
+    """
+    confidence = _check_confidence(confidence)
+    if not per_seed:
+        raise ConfigError("No results to judge: give at least one approach with per-seed results.")
+    clean = {name: _clean(name, results) for name, results in per_seed.items()}
+    empty = [name for name, results in clean.items() if not results]
+    if empty:
+        raise ConfigError(f"No (non-NaN) seed results for {', '.join(map(repr, empty))}; run them or leave them out.")
+    bounds = tuple(b for b in bounds if b in clean)
+    leaky = tuple(name for name in leaky if name in clean)
+    means = {name: float(np.mean(list(results.values()))) for name, results in clean.items()}
+    realistic = [name for name in clean if name not in bounds]
+    if not realistic:
+        raise ConfigError(f"Only bounds ({', '.join(bounds)}) have results; add at least one realistic approach.")
+    pick = max if higher_is_better else min
+    best = pick(realistic, key=lambda name: means[name])
+    diffs = {
+        name: paired_difference(clean[name], clean[best], confidence, higher_is_better=higher_is_better)
+        for name in clean
+    }
+    ratios = {b: (means[best] / means[b] if means[b] > 0 else None) for b in bounds}
+    if digits is None:
+        digits = 1 if max(abs(m) for m in means.values()) > 1 else 3
+    gen = twins = None
+    if pairs is not None:
+        gen = contribution(clean, pairs, confidence, higher_is_better=higher_is_better)
+        twins = {preset: pairs[preset] for preset in gen}
+    return Verdict(
+        best=best,
+        n_seeds=len(clean[best]),
+        means=means,
+        seed_counts={name: len(results) for name, results in clean.items()},
+        diffs=diffs,
+        bounds=bounds,
+        leaky=leaky,
+        higher_is_better=bool(higher_is_better),
+        confidence=confidence,
+        metric=metric,
+        digits=int(digits),
+        bound_ratios=ratios,
+        generator_contribution=gen,
+        twins=twins,
+    )
