@@ -1,8 +1,8 @@
 """The README's screenshots: every page of the real app on the reference setup, with results.
 
 Starts ``streamlit run app.py`` (headless, loopback, a free port), drives headless Chromium
-with Playwright on the default settings (0 vs 6, 5000/100, clean protocol), presses Run and
-waits for every result, then saves Experiment, Latent space, Sweep (a small sweep: three
+with Playwright on the app's default settings (0 vs 6, 5000/100, clean protocol, its default
+approaches and seeds), presses Run and waits for every result, then saves Experiment, Latent space, Sweep (a small sweep: three
 ratios, three approaches) and About as PNG files. Training takes a few minutes the first
 time; with the results in the cache (``--cache-dir``) it takes seconds.
 
@@ -58,8 +58,7 @@ def capture(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
         shots.append(screenshot(page, out / "experiment.png"))
 
         go_to(page, "Latent space", wait_ms)
-        main.locator('[data-testid="stSlider"]').filter(has_text="KL").first.wait_for(timeout=wait_ms)
-        main.locator('[data-testid="stImage"]').filter(has_text="decoded image").wait_for()
+        main.locator('[data-testid="latent-explorer"]').wait_for(timeout=wait_ms)  # sliders + decoded image
         wait_for_charts(page, timeout_ms=wait_ms)
         shots.append(screenshot(page, out / "latent_space.png"))
 

@@ -16,7 +16,6 @@ import pytest
 from bench.browser import StartError, wait_until_healthy
 
 from vaeimb import bench
-from vaeimb.approaches import APPROACHES
 from vaeimb.cli import main as cli_main
 from vaeimb.errors import VaeimbError
 
@@ -37,7 +36,7 @@ def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsy
     assert text == capsys.readouterr().out.rstrip("\n") + "\n"  # what was printed is what was written
     rows = _rows(text)
     expected = {*bench.TARGETS, "VAE training", "peak RSS of the whole benchmark process (MB)"}
-    expected |= {f"{a} classifier" for a in APPROACHES if a != "threshold"}
+    expected |= {f"{a} classifier" for a in ("baseline", "oversample", "vae", "oracle")}
     expected.add("threshold classifier (reuses baseline's model)")
     assert set(rows) == expected
     for what, value in rows.items():
@@ -78,19 +77,25 @@ def test_existing_output_is_not_touched_by_the_check(tmp_path):
     assert not fresh.exists()
 
 
-@pytest.mark.filterwarnings("ignore:oracle .seed 0. failed:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:vae .seed 0. failed:RuntimeWarning")
 def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, monkeypatch):
-    def broken(self, data, config, generated=None):
+    from vaeimb.generators.vae import VaeGenerator
+
+    def broken(self, *a, **k):
         raise RuntimeError("simulated out-of-memory")
 
-    monkeypatch.setattr("vaeimb.approaches.resampling.Oracle.training_set", broken)
+    monkeypatch.setattr(VaeGenerator, "_fit", broken)
     out = tmp_path / "BENCH.md"
     assert bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(out)) == 1  # written, and it says so
-    rows = _rows(out.read_text())
-    assert rows["oracle classifier"] == "FAILED: RuntimeError: simulated out-of-memory"
-    for what in ("baseline classifier", "vae classifier", "VAE training", "cache hit (all five, one seed)"):
+    text = out.read_text()
+    rows = _rows(text)
+    for what in ("vae classifier", "VAE training"):
+        assert rows[what].startswith("FAILED: ") and "simulated out-of-memory" in rows[what], rows[what]
+    for what in ("oversample + vae (VAE training included)", "latent slider redraw (decode + 224 px PNG)"):
+        assert rows[what].startswith("FAILED: "), rows[what]
+    for what in ("baseline classifier", "oracle classifier", "cache hit (all five, one seed)"):
         assert float(rows[what]) >= 0
-    assert "| oracle classifier | FAILED: RuntimeError: simulated out-of-memory |  | NO |" in out.read_text()
+    assert "| vae classifier | FAILED: " in text and "|  | NO |" in text
 
 
 @pytest.fixture
