@@ -89,12 +89,15 @@ def measure(cache_dir: str, chromium: str) -> dict[str, float]:
             main.get_by_role("button", name="Run").click()
         table.wait_for()
         wait_idle(page, 600_000)
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        go_to(page, "About")  # one untimed visit away and back: the page as a finished config shows it
+        go_to(page, "Experiment / Results")
         n_charts = wait_for_charts(page)  # every chart of the finished page, drawn
         # switch away and back: the finished config must redraw from memory
         go_to(page, "About")
         main.get_by_text("The original experiment").wait_for()
         t = time.perf_counter()
-        page.locator('[data-testid="stSidebarNav"]').get_by_text("Experiment / Results", exact=True).click()
+        nav.get_by_text("Experiment / Results", exact=True).click()
         main.locator('[data-testid="stTable"]').first.wait_for()
         wait_for_charts(page, n_charts)
         out["finished reference experiment redrawn (s)"] = time.perf_counter() - t

@@ -50,8 +50,10 @@ def capture(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
             t = time.monotonic()
             main.get_by_role("button", name="Run").click()
             table.wait_for(timeout=wait_ms)
+            wait_idle(page, wait_ms)
             print(f"trained in {time.monotonic() - t:.0f} s", file=sys.stderr)
-        wait_idle(page, wait_ms)
+            go_to(page, "About")  # away and back: the page as any visitor sees the finished config
+            go_to(page, "Experiment / Results", wait_ms)
         wait_for_charts(page)
         if main.get_by_text("Traceback").count():
             raise RuntimeError("the Experiment page shows a traceback")
