@@ -1,5 +1,6 @@
-"""Dashboard benchmark: cold first paint, redraw of a finished config, latent-slider redraw,
-and the server's peak memory while serving one finished reference experiment.
+"""Dashboard benchmark: cold first paint, redraw of a finished config, and the server's peak
+memory while serving one finished reference experiment (the latent explorer's redraw is
+measured by bench/latent_bench.py).
 
 Runs the real ``streamlit run app.py`` on a loopback port and drives Debian's Chromium with
 Playwright. The reference experiment (default settings, one seed) is trained first into the
@@ -12,32 +13,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+from bench.browser import (  # noqa: E402
+    CHROMIUM, MAIN, app_server, chromium_page, go_to, wait_for_charts, wait_idle,
+)
+
 TARGETS = {
     "server: finished experiment page rerun after a page switch (s)": 1.0,
-    "server: latent page rerun after a slider move (s)": 0.1,
     "first paint, cold (s)": 5.0,
     "finished reference experiment redrawn (s)": 1.0,
-    "latent slider move -> new image (s)": 0.1,
     "server peak RSS serving the finished experiment (MB)": 1024,
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -49,13 +42,14 @@ def _peak_rss_mb(pid: int) -> float:
 
 
 def prepare(cache_dir: str) -> None:
-    """Train (or find) the default settings' experiment: reference setup, all five, seed 0."""
+    """Train (or find) what the app shows on its default settings: the reference setup, its
+    default approaches and seeds."""
     from vaeimb import ExperimentConfig, ResultCache, run_experiment
-    from vaeimb.experiment import load_vae
+    from vaeimb_app.settings import DEFAULTS
 
     t = time.perf_counter()
-    run_experiment(ExperimentConfig(), seeds=[0], cache=ResultCache(cache_dir))
-    load_vae(ExperimentConfig(), 0, cache=ResultCache(cache_dir))
+    run_experiment(ExperimentConfig(), DEFAULTS["cfg_approaches"], seeds=range(DEFAULTS["cfg_n_seeds"]),
+                   cache=ResultCache(cache_dir))
     print(f"reference experiment ready in {time.perf_counter() - t:.1f} s", file=sys.stderr)
 
 
@@ -63,14 +57,6 @@ def measure_server(cache_dir: str) -> dict[str, float]:
     """Script time alone (no browser), with Streamlit's AppTest: median of five reruns."""
     os.environ["VAEIMB_CACHE_DIR"] = cache_dir
     from streamlit.testing.v1 import AppTest
-
-    def median_time(action) -> float:
-        times = []
-        for _ in range(5):
-            t = time.perf_counter()
-            action()
-            times.append(time.perf_counter() - t)
-        return sorted(times)[2]
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     if not at.table:  # the finished result is loaded from disk on first sight
@@ -83,91 +69,48 @@ def measure_server(cache_dir: str) -> dict[str, float]:
         at.run()
         return time.perf_counter() - t
 
-    out = {"server: finished experiment page rerun after a page switch (s)": sorted(switch_back() for _ in range(5))[2]}
-    at.switch_page("pages/2_latent_space.py").run()
-    slider = next(x for x in at.slider if "KL" in x.label)
-    values = iter([slider.value + 0.05 * (i + 1) for i in range(5)])
-    out["server: latent page rerun after a slider move (s)"] = median_time(lambda: slider.set_value(next(values)).run())
-    return out
+    return {"server: finished experiment page rerun after a page switch (s)": sorted(switch_back() for _ in range(5))[2]}
 
 
 def measure(cache_dir: str, chromium: str) -> dict[str, float]:
-    from playwright.sync_api import sync_playwright
-
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, VAEIMB_CACHE_DIR=cache_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    log = Path(tempfile.mkdtemp(prefix="app-bench-")) / "streamlit.log"
     out: dict[str, float] = {}
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().strip() == b"ok":
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("streamlit did not start")
-                time.sleep(0.3)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.set_default_timeout(120_000)
-            t = time.perf_counter()
-            page.goto(url)
-            page.get_by_text("Does a VAE beat oversampling").wait_for()
-            out["first paint, cold (s)"] = time.perf_counter() - t
+    with app_server({"VAEIMB_CACHE_DIR": cache_dir}, log, half_the_cores=False) as server, \
+            chromium_page(chromium, height=1600, timeout_ms=120_000) as page:
+        t = time.perf_counter()
+        page.goto(server.url)
+        page.get_by_text("Does a VAE beat oversampling").wait_for()
+        out["first paint, cold (s)"] = time.perf_counter() - t
 
-            main = page.locator('[data-testid="stMain"]')
-            table = main.locator('[data-testid="stTable"]').first
-            if not table.is_visible():
-                main.get_by_role("button", name="Run").click()
-            table.wait_for()
-            # switch away and back: the finished config must redraw from memory
-            page.locator('[data-testid="stSidebarNav"]').get_by_text("About", exact=True).click()
-            main.get_by_text("The original experiment").wait_for()
-            t = time.perf_counter()
-            page.locator('[data-testid="stSidebarNav"]').get_by_text("Experiment / Results", exact=True).click()
-            main.locator('[data-testid="stTable"]').first.wait_for()
-            out["finished reference experiment redrawn (s)"] = time.perf_counter() - t
+        main = page.locator(MAIN)
+        wait_idle(page, 120_000)  # the finished result is loaded from disk on first sight
+        table = main.locator('[data-testid="stTable"]').first
+        if not table.is_visible():
+            main.get_by_role("button", name="Run").click()
+        table.wait_for()
+        wait_idle(page, 600_000)
+        nav = page.locator('[data-testid="stSidebarNav"]')
+        go_to(page, "About")  # one untimed visit away and back: the page as a finished config shows it
+        go_to(page, "Experiment / Results")
+        n_charts = wait_for_charts(page)  # every chart of the finished page, drawn
+        # switch away and back: the finished config must redraw from memory
+        go_to(page, "About")
+        main.get_by_text("The original experiment").wait_for()
+        t = time.perf_counter()
+        nav.get_by_text("Experiment / Results", exact=True).click()
+        main.locator('[data-testid="stTable"]').first.wait_for()
+        wait_for_charts(page, n_charts)
+        out["finished reference experiment redrawn (s)"] = time.perf_counter() - t
+        wait_idle(page)
 
-            page.locator('[data-testid="stSidebarNav"]').get_by_text("Latent space", exact=True).click()
-            slider = main.locator('[data-testid="stSlider"]').filter(has_text="KL").first
-            slider.wait_for()
-            image = main.locator('[data-testid="stImage"]').filter(has_text="decoded image").locator("img")
-            page.wait_for_timeout(1500)
-            times = []
-            for _ in range(5):
-                before = image.get_attribute("src")
-                slider.locator('input[type="range"]').focus()
-                t = time.perf_counter()
-                page.keyboard.press("ArrowRight")
-                page.wait_for_function(
-                    "([sel, src]) => { const i = document.querySelectorAll(sel); "
-                    "return [...i].some(e => e.src && e.src !== src && e.closest('[data-testid=\"stImage\"]')"
-                    ".innerText.includes('decoded image')); }",
-                    arg=['[data-testid="stImage"] img', before],
-                )
-                times.append(time.perf_counter() - t)
-                page.wait_for_timeout(300)
-            out["latent slider move -> new image (s)"] = sorted(times)[len(times) // 2]
-            out["server peak RSS serving the finished experiment (MB)"] = _peak_rss_mb(proc.pid)
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        out["server peak RSS serving the finished experiment (MB)"] = _peak_rss_mb(server.pid)
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache-dir", default=None, help="result cache (default: $VAEIMB_CACHE_DIR or the user cache)")
-    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    ap.add_argument("--chromium", default=str(CHROMIUM))
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to append to ('-': none)")
     a = ap.parse_args()
     from vaeimb.cache import default_cache_dir
@@ -176,13 +119,12 @@ def main() -> int:
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
     lines = ["", "## Dashboard", "", "Measured by `python bench/app_bench.py`: the real `streamlit run app.py` "
-             "driven by headless Chromium, default settings (reference setup, all five approaches, one seed), "
-             "finished results in the disk cache. 'server' rows time the script alone (Streamlit's "
-             "AppTest, median of five; the whole page reruns there, only the decoder fragment does in "
-             "the browser). The browser rows include the websocket round trip and rendering: the "
-             "redraw waits for the page's seven Plotly charts, and a slider move includes the "
-             "slider widget's own delay before it sends its value (median of five moves, from key "
-             "press to the new image).", "",
+             "driven by headless Chromium, the app's default settings (reference setup, its default "
+             "approaches and seeds), finished results in the disk cache. The 'server' row times the "
+             "script alone (Streamlit's AppTest, median of five). The browser rows include the "
+             "websocket round trip and rendering: the redraw waits for the results table and for "
+             "every one of the page's Plotly charts to be drawn. The latent explorer is measured by "
+             "`python bench/latent_bench.py`.", "",
              "| what | value | target | ok |", "|---|---:|---:|:---:|"]
     for k, v in res.items():
         tgt = TARGETS[k]

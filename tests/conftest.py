@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from pathlib import Path
 
 import pytest
 
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.data import find_raw_files
-
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # vaeimb/ and bench/ (the scripts' shared bench/browser.py) import from the root
+    sys.path.insert(0, str(ROOT))
+
+from vaeimb.cache import ResultCache  # noqa: E402
+from vaeimb.config import ExperimentConfig  # noqa: E402
+from vaeimb.data import find_raw_files  # noqa: E402
 
 
 def _mnist_dir() -> Path | None:
@@ -30,6 +34,24 @@ def mnist_dir() -> Path:
             pytest.fail("MNIST not found: set VAEIMB_DATA_DIR to the folder holding MNIST/raw/*.gz")
         pytest.skip("MNIST not found: set VAEIMB_DATA_DIR")
     return d
+
+
+@pytest.fixture
+def unreachable_mnist_mirror(monkeypatch):
+    """Point torchvision's real MNIST download at a loopback port that refuses connections.
+
+    The download code runs for real and fails the way it does offline, at once (a socket
+    that is bound but never listens refuses every connection).
+    """
+    import torchvision.datasets
+
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        mirror = f"http://127.0.0.1:{s.getsockname()[1]}/mnist/"
+        monkeypatch.setattr(torchvision.datasets.MNIST, "mirrors", [mirror])
+        yield mirror
 
 
 @pytest.fixture
@@ -56,3 +78,12 @@ def tiny_run(tmp_path_factory, mnist_dir):
     c = ResultCache(tmp_path_factory.mktemp("shared-cache"))
     cfg = ExperimentConfig(**TINY)
     return run_experiment(cfg, seeds=[0, 1], cache=c, data_dir=mnist_dir), c
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """pytest-randomly (requirements-dev.txt) shuffles the test order on every run; print
+    its seed even under -q, so an order-dependent failure can be replayed."""
+    if config.pluginmanager.hasplugin("randomly"):
+        seed = config.getoption("randomly_seed", None)
+        terminalreporter.write_line(
+            f"random test order: rerun it with -p randomly --randomly-seed={seed} (file order: -p no:randomly)")

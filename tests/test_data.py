@@ -41,23 +41,25 @@ def test_data_dir_order(monkeypatch, tmp_path):
 
 
 def test_missing_data_without_download_names_the_variable_and_files(tmp_path):
+    (tmp_path / "empty").mkdir()
     with pytest.raises(DataUnavailableError) as e:
         D.load_mnist(tmp_path / "empty", download=False)
     msg = str(e.value)
     assert "VAEIMB_DATA_DIR" in msg and "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
 
 
-def test_failed_download_is_one_clear_error(tmp_path, monkeypatch):
-    import torchvision.datasets
-
-    class Offline:
-        def __init__(self, *a, **k):
-            raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried http://x, got: no network")
-
-    monkeypatch.setattr(torchvision.datasets, "MNIST", Offline)
+def test_failed_download_is_one_clear_error(tmp_path, unreachable_mnist_mirror):
+    """torchvision's real download, against a mirror that refuses connections."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
     with pytest.raises(DataUnavailableError) as e:
-        D.load_mnist(tmp_path / "nowhere")
-    assert "\n" not in str(e.value) and "VAEIMB_DATA_DIR" in str(e.value)
+        D.load_mnist(empty, download=True)
+    msg = str(e.value)
+    assert "\n" not in msg and "Traceback" not in msg
+    assert "VAEIMB_DATA_DIR" in msg and str(empty.resolve()) in msg
+    assert all(name in msg for name in D.RAW_FILES.values())  # what to put there
+    assert "Error downloading train-images-idx3-ubyte.gz" in msg  # why: torchvision's own first line
+    assert D.find_raw_files(empty) is None
 
 
 def test_download_goes_through_torchvision_into_the_chosen_folder(tmp_path, monkeypatch, mnist_dir):
@@ -74,6 +76,7 @@ def test_download_goes_through_torchvision_into_the_chosen_folder(tmp_path, monk
                 shutil.copy(D.find_raw_files(mnist_dir)["train_images"].parent / name, raw)
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
+    (tmp_path / "dl").mkdir()
     m = D.load_mnist(tmp_path / "dl")
     assert calls and all(c[2] for c in calls) and calls[0][0] == str((tmp_path / "dl").resolve())
     assert m.train_images.shape == (60000, 28, 28)
@@ -106,13 +109,13 @@ def test_clean_draw_is_from_train_only_seeded_and_nested(mnist_dir):
     train_rows = {m.train_images[i].tobytes(): m.train_labels[i] for i in np.flatnonzero(np.isin(m.train_labels, (0, 6)))}
     for img, y in zip(d0.train_x[::97], d0.train_y[::97]):
         assert train_rows[img.tobytes()] == (6 if y else 0)
-    assert np.array_equal(d0.vae_x, d0.train_x[d0.train_y == 1])  # clean: VAE learns from train
+    assert np.array_equal(d0.generator_x, d0.train_x[d0.train_y == 1])  # clean: VAE learns from train
     d1 = D.make_experiment_data(cfg, 1, m)
     assert not np.array_equal(d0.train_x, d1.train_x)
     assert np.array_equal(D.make_experiment_data(cfg, 0, m).train_x, d0.train_x)
     small = D.make_experiment_data(cfg.replace(n_minority=10), 0, m)
-    assert np.array_equal(small.vae_x, d0.vae_x[:10])
-    assert np.array_equal(d0.oracle_minority_x[:100], d0.vae_x) and len(d0.oracle_minority_x) == 5000
+    assert np.array_equal(small.generator_x, d0.generator_x[:10])
+    assert np.array_equal(d0.oracle_minority_x[:100], d0.generator_x) and len(d0.oracle_minority_x) == 5000
 
 
 def test_blog_protocol_uses_file_order_and_the_test_split_leak(mnist_dir):
@@ -121,9 +124,9 @@ def test_blog_protocol_uses_file_order_and_the_test_split_leak(mnist_dir):
     first_zeros = np.flatnonzero(m.train_labels == 0)[:5000]
     assert np.array_equal(leaky.train_x[:5000], m.train_images[first_zeros])
     first_test_sixes = np.flatnonzero(m.test_labels == 6)[:100]
-    assert np.array_equal(leaky.vae_x, m.test_images[first_test_sixes])
+    assert np.array_equal(leaky.generator_x, m.test_images[first_test_sixes])
     clean_twin = D.make_experiment_data(ExperimentConfig.blog(leaky=False), 3, m)
-    assert np.array_equal(clean_twin.vae_x, clean_twin.train_x[clean_twin.train_y == 1])
+    assert np.array_equal(clean_twin.generator_x, clean_twin.train_x[clean_twin.train_y == 1])
     assert np.array_equal(clean_twin.train_x, leaky.train_x)
 
 

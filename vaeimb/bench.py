@@ -7,18 +7,21 @@ into BENCHMARKS.md with the date and the machine.
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import resource
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import torch
 
 from .cache import ResultCache
 from .config import ExperimentConfig
 from .data import _load_cached, load_mnist
-from .experiment import load_vae, run_experiment
+from .errors import VaeimbError
+from .experiment import load_generator, run_experiment
 from .training import pick_device
 
 TARGETS = {
@@ -46,9 +49,22 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float]:
-    """Run everything once on an empty temporary cache and return seconds per item."""
-    out: dict[str, float] = {}
+class Failed(str):
+    """A row that could not be measured; the text says why (shown as FAILED in the table)."""
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    line = " ".join(str(text).split()).replace("|", "/")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float | Failed]:
+    """Run everything once on an empty temporary cache and return seconds per item.
+
+    An approach (or the VAE) that fails gives a ``Failed`` row instead of a time; the rest
+    is still measured.
+    """
+    out: dict[str, float | Failed] = {}
     _load_cached.cache_clear()
     t = time.perf_counter()
     load_mnist(data_dir)
@@ -59,34 +75,52 @@ def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float]:
         t = time.perf_counter()
         res = run_experiment(config, seeds=[0], cache=cache, data_dir=data_dir)
         out["all five approaches, one seed"] = time.perf_counter() - t
-        vae_s = load_vae(config, 0, cache=cache, data_dir=data_dir).info["seconds"]
-        out["VAE training"] = vae_s
-        for name, by_seed in res.runs.items():
-            r = by_seed[0]
-            out[f"{name} classifier" + (" (reuses baseline's model)" if "reused_model_of" in r.info else "")] = (
-                0.0 if "reused_model_of" in r.info else r.info["seconds"])
-        out["oversample + vae (VAE training included)"] = (
-            res.run("oversample", 0).info["seconds"] + res.run("vae", 0).info["seconds"] + vae_s)
-        t = time.perf_counter()
-        run_experiment(config, seeds=[0], cache=cache, data_dir=data_dir)
-        out["cache hit (all five, one seed)"] = time.perf_counter() - t
+        try:
+            art = load_generator(config, "vae", 0, cache=cache, data_dir=data_dir)  # cached by the run above
+            out["VAE training"] = art.info["seconds"]
+        except Exception as err:  # the VAE's failure is a row, like any approach's
+            art = None
+            out["VAE training"] = Failed(f"{type(err).__name__}: {err}")
+        trained_by: dict[str, str] = {}  # a model's training identity -> the approach that trained it
+        for name in res.approaches:
+            if 0 not in res.runs[name]:
+                out[f"{name} classifier"] = Failed(res.failures.get(name, {}).get(0, "no result"))
+                continue
+            model = repr(res.recipes[name].key(training=True)) if name in res.recipes else name
+            owner = trained_by.setdefault(model, name)
+            if owner != name:  # differs only in its decision: one model, trained once
+                out[f"{name} classifier (reuses {owner}'s model)"] = 0.0
+            else:
+                out[f"{name} classifier"] = res.run(name, 0).info["seconds"]
+        parts = [out.get("oversample classifier"), out.get("vae classifier"), out["VAE training"]]
+        complete = all(p is not None and not isinstance(p, Failed) for p in parts)
+        out["oversample + vae (VAE training included)"] = sum(parts) if complete else Failed("a part of it failed")
 
-        from .figures import png_bytes
-        from .latent import decode, mean_code
+        finished = [name for name in res.approaches if 0 in res.runs[name]]
+        if finished:  # a cache hit of what finished (failed ones would be retried, not hit)
+            t = time.perf_counter()
+            run_experiment(config, finished, seeds=[0], cache=cache, data_dir=data_dir)
+            out["cache hit (all five, one seed)"] = time.perf_counter() - t
+        else:
+            out["cache hit (all five, one seed)"] = Failed("no approach finished")
 
-        art = load_vae(config, 0, cache=cache, data_dir=data_dir)
-        model = art.model()
-        z = mean_code(art)
-        decode(model, z)
-        t = time.perf_counter()
-        for i in range(50):
-            z[0] = i / 10
-            png_bytes(decode(model, z), 8)  # what the page sends: 8x upscaled PNG
-        out["latent slider redraw (decode + 224 px PNG)"] = (time.perf_counter() - t) / 50
+        if art is None:
+            out["latent slider redraw (decode + 224 px PNG)"] = Failed("no VAE")
+        else:
+            from .figures import png_bytes
+            from .latent import decode, mean_code
+
+            z = mean_code(art)
+            decode(art, z)
+            t = time.perf_counter()
+            for i in range(50):
+                z[0] = i / 10
+                png_bytes(decode(art, z), 8)  # what the page sends: 8x upscaled PNG
+            out["latent slider redraw (decode + 224 px PNG)"] = (time.perf_counter() - t) / 50
     return out
 
 
-def format_markdown(config: ExperimentConfig, timings: dict[str, float], peak_mb: float) -> str:
+def format_markdown(config: ExperimentConfig, timings: dict[str, float | Failed], peak_mb: float) -> str:
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     threads = torch.get_num_threads()
     lines = [
@@ -102,18 +136,50 @@ def format_markdown(config: ExperimentConfig, timings: dict[str, float], peak_mb
     ]
     for k, v in timings.items():
         tgt = TARGETS.get(k)
+        target = "" if tgt is None else f"< {tgt:g}"
+        if isinstance(v, Failed):
+            lines.append(f"| {k} | FAILED: {_one_line(v)} | {target} | NO |")
+            continue
         ok = "" if tgt is None else ("yes" if v < tgt else "NO")
-        lines.append(f"| {k} | {v:.3f} | {'' if tgt is None else f'< {tgt:g}'} | {ok} |")
+        lines.append(f"| {k} | {v:.3f} | {target} | {ok} |")
     lines.append(f"| peak RSS of the whole benchmark process (MB) | {peak_mb:.0f} | < 1536 | {'yes' if peak_mb < 1536 else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
-def run_benchmark(config: ExperimentConfig, data_dir=None, output: str = "BENCHMARKS.md") -> int:
+def check_writable(output: str | os.PathLike) -> None:
+    """Fail before minutes of measuring when the table could not be written afterwards."""
+    path = Path(output)
+    existed = path.exists()
+    try:
+        with open(path, "a"):  # appending changes nothing in an existing file
+            pass
+    except OSError as err:
+        raise VaeimbError(
+            f"Cannot write the benchmark table to {output} ({err.strerror or err}); "
+            "pass --output a writable file, or '-' to print it only."
+        ) from None
+    if not existed:
+        path.unlink()
+
+
+def run_benchmark(config: ExperimentConfig, data_dir=None, output: str | os.PathLike | None = "BENCHMARKS.md") -> int:
+    """Measure, print the markdown table and write it to ``output`` (None or '-': print only).
+
+    Returns 0, or 1 when a row FAILED (the table is written all the same).
+    """
+    write = output is not None and str(output) != "-"
+    if write:
+        check_writable(output)
     timings = measure(config, data_dir)
     text = format_markdown(config, timings, _peak_rss_mb())
     print(text)
-    if output and output != "-":
-        with open(output, "w") as f:
-            f.write(text)
+    if write:
+        try:
+            Path(output).write_text(text)
+        except OSError as err:
+            raise VaeimbError(f"Cannot write the benchmark table to {output} ({err.strerror or err}).") from None
         print(f"wrote {output}", file=sys.stderr)
-    return 0
+    failed = [k for k, v in timings.items() if isinstance(v, Failed)]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0

@@ -1,0 +1,128 @@
+"""`python -m vaeimb bench` on a tiny config: a full table, clear errors, failed rows; and
+the app start-up the bench scripts share (bench/browser.py) giving up at its deadline.
+
+Nothing here checks a speed: speed is measured by the benchmarks, never by tests.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bench.browser import StartError, wait_until_healthy
+
+from vaeimb import bench
+from vaeimb.cli import main as cli_main
+from vaeimb.errors import VaeimbError
+
+
+def _rows(text: str) -> dict[str, str]:
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("| ") and not line.startswith(("| what", "|---")):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsys):
+    out = tmp_path / "BENCH.md"
+    assert bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(out)) == 0
+    text = out.read_text()
+    assert text == capsys.readouterr().out.rstrip("\n") + "\n"  # what was printed is what was written
+    rows = _rows(text)
+    expected = {*bench.TARGETS, "VAE training", "peak RSS of the whole benchmark process (MB)"}
+    expected |= {f"{a} classifier" for a in ("baseline", "oversample", "vae", "oracle")}
+    expected.add("threshold classifier (reuses baseline's model)")
+    assert set(rows) == expected
+    for what, value in rows.items():
+        assert not value.startswith("FAILED"), (what, value)
+        assert float(value) >= 0, (what, value)
+    assert f"Config: {tiny_config.label()};" in text
+
+
+def test_unwritable_output_is_one_clear_error_before_any_training(tiny_config, tmp_path, mnist_dir, monkeypatch):
+    def no_training(*a, **k):
+        raise AssertionError("measured before checking the output")
+
+    monkeypatch.setattr(bench, "measure", no_training)
+    missing_folder = tmp_path / "no-such-folder" / "BENCH.md"
+    with pytest.raises(VaeimbError) as e:
+        bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(missing_folder))
+    assert str(missing_folder) in str(e.value) and "\n" not in str(e.value)
+    assert not missing_folder.parent.exists()
+    with pytest.raises(VaeimbError, match="--output"):
+        bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(tmp_path))  # a folder
+
+
+def test_cli_bench_with_unwritable_output_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("measured before checking the output"))
+    code = cli_main(["bench", "--output", str(tmp_path / "missing" / "BENCH.md")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: Cannot write the benchmark table") and err.count("\n") == 1
+
+
+def test_existing_output_is_not_touched_by_the_check(tmp_path):
+    out = tmp_path / "BENCH.md"
+    out.write_text("old table\n")
+    bench.check_writable(out)
+    assert out.read_text() == "old table\n"
+    fresh = tmp_path / "new.md"
+    bench.check_writable(fresh)
+    assert not fresh.exists()
+
+
+@pytest.mark.filterwarnings("ignore:vae .seed 0. failed:RuntimeWarning")
+def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, monkeypatch):
+    from vaeimb.generators.vae import VaeGenerator
+
+    def broken(self, *a, **k):
+        raise RuntimeError("simulated out-of-memory")
+
+    monkeypatch.setattr(VaeGenerator, "_fit", broken)
+    out = tmp_path / "BENCH.md"
+    assert bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(out)) == 1  # written, and it says so
+    text = out.read_text()
+    rows = _rows(text)
+    for what in ("vae classifier", "VAE training"):
+        assert rows[what].startswith("FAILED: ") and "simulated out-of-memory" in rows[what], rows[what]
+    for what in ("oversample + vae (VAE training included)", "latent slider redraw (decode + 224 px PNG)"):
+        assert rows[what].startswith("FAILED: "), rows[what]
+    for what in ("baseline classifier", "oracle classifier", "cache hit (all five, one seed)"):
+        assert float(rows[what]) >= 0
+    assert "| vae classifier | FAILED: " in text and "|  | NO |" in text
+
+
+@pytest.fixture
+def idle_process():
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["refused", "never-answers"])
+def test_app_start_up_gives_up_at_its_deadline(idle_process, tmp_path, listening):
+    """A port that refuses, or one that accepts and then never answers, ends in StartError
+    near the deadline instead of waiting forever (or a full socket timeout past it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        if listening:
+            s.listen()
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+        t = time.monotonic()
+        with pytest.raises(StartError, match="did not answer .* within 0.5 s"):
+            wait_until_healthy(idle_process, url, tmp_path / "log", timeout=0.5)
+        assert time.monotonic() - t < 0.5 + 1.0  # one poll's grace, far below the 2 s socket timeout
+
+
+def test_app_start_up_reports_a_server_that_exited(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    proc.wait()
+    with pytest.raises(StartError, match="exited with code 3"):
+        wait_until_healthy(proc, "http://127.0.0.1:9", tmp_path / "log", timeout=30)
