@@ -4,7 +4,7 @@ measured by bench/latent_bench.py).
 
 Runs the real ``streamlit run app.py`` on a loopback port and drives Debian's Chromium with
 Playwright. The reference experiment (default settings, one seed) is trained first into the
-cache (or found there). Appends a "Dashboard" table to BENCHMARKS.md.
+cache (or found there). Refreshes the "Dashboard" section of BENCHMARKS.md.
 
     .venv/bin/python bench/app_bench.py [--cache-dir DIR] [--output BENCHMARKS.md]
 """
@@ -111,14 +111,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cache-dir", default=None, help="result cache (default: $VAEIMB_CACHE_DIR or the user cache)")
     ap.add_argument("--chromium", default=str(CHROMIUM))
-    ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to append to ('-': none)")
+    ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file whose Dashboard section to refresh ('-': none)")
     a = ap.parse_args()
     from vaeimb.cache import default_cache_dir
 
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
-    lines = ["", "## Dashboard", "", "Measured by `python bench/app_bench.py`: the real `streamlit run app.py` "
+    lines = ["## Dashboard", "", "Measured by `python bench/app_bench.py`: the real `streamlit run app.py` "
              "driven by headless Chromium, the app's default settings (reference setup, its default "
              "approaches and seeds), finished results in the disk cache. The 'server' row times the "
              "script alone (Streamlit's AppTest, median of five). The browser rows include the "
@@ -132,8 +132,9 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if a.output != "-":
-        with open(a.output, "a") as f:
-            f.write(text)
+        from vaeimb.bench import write_section
+
+        write_section(a.output, "dashboard", text)
     return 0
 
 

@@ -10,6 +10,9 @@ timestamps):
 * the same key press with "Decode in the browser" off (today's server-side fragment) ->
   the new <img> in the page, for comparison.
 
+``open_explorer`` and ``record_sent`` are also what tests/e2e/test_latent_explorer.py
+drives the page with; Playwright is imported only when a browser is opened.
+
 Prints a markdown table. Usage:
     VAEIMB_DATA_DIR=/path/to/mnist python bench/latent_bench.py [--screenshot out.png]
 """
@@ -17,25 +20,19 @@ Prints a markdown table. Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("VAEIMB_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT))
+
+from bench.browser import CHROMIUM, StartError, app_server, chromium_page, wait_idle  # noqa: E402
+
 N = 20
 EXPLORER = '[data-testid="latent-explorer"]'
-IDLE = "() => !/Running/.test(document.querySelector('[data-testid=\"stStatusWidget\"]')?.innerText || '')"
+# In-page probes: when the last key/pointer event happened, and when an <img> last changed its src.
 PROBES = """() => {
   window.__lastEvent = 0; window.__imgAt = 0;
   for (const t of ["keydown", "pointermove"]) window.addEventListener(t, (e) => { window.__lastEvent = e.timeStamp; }, true);
@@ -44,27 +41,28 @@ PROBES = """() => {
 }"""
 
 
-def start_server(cache: str) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, VAEIMB_CACHE_DIR=cache, VAEIMB_APP_PRESET="tiny", VAEIMB_THREADS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise SystemExit("streamlit did not start within 60 s")
+def record_sent(page) -> list:
+    """Every websocket message the browser sends from now on (a Streamlit rerun is one of them).
+    Call before ``page.goto`` so the app's socket is seen opening."""
+    sent: list = []
+    page.on("websocket", lambda ws: ws.on("framesent", lambda payload: sent.append(payload)))
+    return sent
+
+
+def open_explorer(page, url: str, timeout_ms: float = 120_000):
+    """The Latent space page with its VAE trained (pressing "Train the VAE" if the cache has
+    none) and the probes installed; returns the explorer's locator."""
+    page.goto(f"{url}/latent_space")
+    train = page.get_by_role("button", name="Train the VAE")
+    explorer = page.locator(EXPLORER)
+    train.or_(explorer).first.wait_for(timeout=timeout_ms)
+    if train.count():
+        train.click()
+    explorer.wait_for(timeout=timeout_ms)
+    wait_idle(page, timeout_ms)
+    page.wait_for_timeout(600)
+    page.evaluate(PROBES)
+    return explorer
 
 
 def in_browser(page, sent: list) -> dict:
@@ -81,8 +79,8 @@ def in_browser(page, sent: list) -> dict:
         page.keyboard.press("ArrowRight" if i < N // 2 else "ArrowLeft")
         page.wait_for_function("([r, n]) => parseInt(r.dataset.draws) > n", arg=[root, before])
         keys.append(latency())
-    page.wait_for_timeout(1500)
-    page.wait_for_function(IDLE)
+    page.wait_for_timeout(1100)
+    wait_idle(page)
 
     target = sliders.nth(1)
     box = target.bounding_box()
@@ -102,16 +100,16 @@ def in_browser(page, sent: list) -> dict:
         drags.append(latency())
     during = len(sent) - sent_before
     page.mouse.up()
-    page.wait_for_timeout(1500)
-    page.wait_for_function(IDLE)
+    page.wait_for_timeout(1100)
+    wait_idle(page)
     return {"keys": keys, "drags": drags, "sent_during_drag": during, "sent_after_release": len(sent) - sent_before - during}
 
 
 def on_server(page) -> list[float]:
     """Today's fragment: key press -> the decoded <img> replaced (src changed in the page)."""
     page.get_by_text("Decode in the browser", exact=False).click()
-    page.wait_for_timeout(500)
-    page.wait_for_function(IDLE)
+    page.wait_for_timeout(100)
+    wait_idle(page)
     slider = page.locator('[data-testid="stSlider"]').filter(has_text="KL").first.get_by_role("slider")
     slider.focus()
     out = []
@@ -120,41 +118,34 @@ def on_server(page) -> list[float]:
         page.keyboard.press("ArrowRight" if i % 2 == 0 else "ArrowLeft")
         page.wait_for_function("() => window.__imgAt > window.__lastEvent", timeout=30_000)
         out.append(page.evaluate("() => window.__imgAt - window.__lastEvent"))
-        page.wait_for_function(IDLE)
+        wait_idle(page)
         page.wait_for_timeout(300)
     return out
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--screenshot", help="save a PNG of the explorer here")
     args = ap.parse_args()
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        print("error: playwright is not installed: pip install -r requirements-dev.txt", file=sys.stderr)
+        return 1
     with tempfile.TemporaryDirectory() as cache:
-        proc, url = start_server(cache)
+        log = Path(tempfile.mkdtemp(prefix="latent-bench-")) / "streamlit.log"
+        env = {"VAEIMB_CACHE_DIR": cache, "VAEIMB_APP_PRESET": "tiny", "VAEIMB_THREADS": "1"}
         try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-                page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                page.set_default_timeout(120_000)
-                sent: list = []
-                page.on("websocket", lambda ws: ws.on("framesent", lambda p: sent.append(p)))
-                page.goto(f"{url}/latent_space")
-                train = page.get_by_role("button", name="Train the VAE")
-                train.or_(page.locator(EXPLORER)).first.wait_for()
-                if train.count():
-                    train.click()
-                page.locator(EXPLORER).wait_for()
-                page.wait_for_function(IDLE)
-                page.wait_for_timeout(1000)
-                page.evaluate(PROBES)
+            with app_server(env, log) as server, chromium_page(CHROMIUM, height=1600, timeout_ms=120_000) as page:
+                sent = record_sent(page)
+                open_explorer(page, server.url)
                 if args.screenshot:
                     page.locator(EXPLORER).screenshot(path=args.screenshot)
                 r = in_browser(page, sent)
                 server_ms = on_server(page)
-                browser.close()
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+        except StartError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     med = statistics.median
     print("| latent explorer (headless Chromium, tiny preset) | median | max | reruns |")
     print("|---|---:|---:|---:|")
@@ -166,7 +157,8 @@ def main() -> None:
           f"| {max(server_ms):.0f} ms | 1 per step |")
     print(f"\ntarget: <= 20 ms per step, 0 reruns while dragging -> "
           f"{'met' if med(r['drags']) <= 20 and med(r['keys']) <= 20 and r['sent_during_drag'] == 0 else 'NOT met'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -108,7 +108,7 @@ def main() -> int:
            "VAEIMB_APP_PRESET": "tiny" if a.tiny else None}
     log = Path(tempfile.mkdtemp(prefix="screenshots-")) / "streamlit.log"
     try:
-        with app_server(env, log) as server:
+        with app_server(env, log, half_the_cores=False) as server:
             shots = capture(server.url, Path(a.out), a.chromium, a.timeout)
     except StartError as err:
         print(f"error: {err}", file=sys.stderr)

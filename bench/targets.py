@@ -5,7 +5,7 @@ CNN, measures generator quality, and writes a markdown report with the verdict, 
 oracle ratio, each generator's contribution against its generator-free twin and the
 issue's targets (met or missed). Long: run it outside the test suite, e.g.
 
-    python bench/targets.py --seeds 0 1 2 3 4 --out bench/results/targets.md
+    python bench/targets.py --out BENCHMARKS.md --reference-out vaeimb/reference_results.json
 """
 
 from __future__ import annotations
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--approaches", nargs="+", default=list(PRESETS))
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--out", default="-", help="markdown report ('-' = stdout only)")
+    p.add_argument("--out", default="-", help="markdown file whose 'reference' section to refresh, e.g. "
+                   "BENCHMARKS.md ('-' = stdout only)")
     p.add_argument("--json", default=None, help="also write the full results per classifier as JSON")
     p.add_argument("--reference-out", default=None,
                    help="also write the compact results the About page reads (vaeimb/reference_results.json)")
@@ -108,8 +109,10 @@ def main(argv=None) -> int:
     if a.reference_out:
         Path(a.reference_out).write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     if a.out != "-":
+        from vaeimb.bench import write_section
+
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.out).write_text(text)
+        write_section(a.out, "reference", text)
     return 0
 
 

@@ -33,7 +33,8 @@ def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsy
     out = tmp_path / "BENCH.md"
     assert bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(out)) == 0
     text = out.read_text()
-    assert text == capsys.readouterr().out.rstrip("\n") + "\n"  # what was printed is what was written
+    printed = capsys.readouterr().out.strip()
+    assert f"<!-- begin core -->\n{printed}\n<!-- end core -->" in text  # what was printed is what was written
     rows = _rows(text)
     expected = {*bench.TARGETS, "VAE training", "peak RSS of the whole benchmark process (MB)"}
     expected |= {f"{a} classifier" for a in ("baseline", "oversample", "vae", "oracle")}
@@ -65,6 +66,16 @@ def test_cli_bench_with_unwritable_output_exits_2_without_traceback(tmp_path, mo
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: Cannot write the benchmark table") and err.count("\n") == 1
+
+
+def test_each_benchmark_refreshes_only_its_own_section(tmp_path):
+    out = tmp_path / "BENCH.md"
+    bench.write_section(out, "core", "## Core\n| a | 1 |")
+    bench.write_section(out, "dashboard", "## Dashboard\n| b | 2 |")
+    bench.write_section(out, "core", "## Core\n| a | 3 |")
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n") and "| a | 3 |" in text and "| a | 1 |" not in text
+    assert "| b | 2 |" in text and text.index("begin core") < text.index("begin dashboard")
 
 
 def test_existing_output_is_not_touched_by_the_check(tmp_path):

@@ -72,7 +72,7 @@ def test_unknown_parameter_refused(name):
     ("latent-smote", {"k_neighbors": 2.5}, "k_neighbors must be int"),
     ("cvae", {"minority_fraction": 0.0}, "minority_fraction must be float in \\[0.05, 1\\]"),
     ("augment", {"degrees": -1}, "degrees must be float in \\[0, 180\\]"),
-    ("augment", {"scale_low": 1.2}, "scale_low must be float in \\[0.5, 1\\]"),
+    ("augment", {"scale_low": 1.2}, "scale_low \\(1.2\\) must not exceed scale_high \\(1.1\\)"),
 ])
 def test_out_of_range_parameter_refused(name, values, wrong):
     with pytest.raises(ConfigError, match=wrong):

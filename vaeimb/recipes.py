@@ -54,7 +54,7 @@ class Recipe:
         return replace(self, gen=None)
 
     def describe(self) -> str:
-        data = {"real": "real images", "oracle": f"n_majority REAL minority images (a bound)"}[self.data]
+        data = {"real": "real images", "oracle": "n_majority REAL minority images (a bound)"}[self.data]
         if self.gen:
             data += f" + {self.gen}-generated minority images"
         parts = [data, f"{self.batches} batches"]

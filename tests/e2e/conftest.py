@@ -1,11 +1,12 @@
-"""Fixtures for the browser test: Chromium, the real app server, a page.
+"""Fixtures for the browser tests: Chromium, the real app server, a page.
 
 The start-up code lives in ``bench/browser.py``, shared with the bench scripts. Everything
-the browser test writes goes under ``test-artifacts/`` (git-ignored).
+the browser tests write goes under ``test-artifacts/`` (git-ignored).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -14,32 +15,67 @@ import pytest
 from bench.browser import CHROMIUM, TEST_ARTIFACTS, StartError, app_server, chromium_page, screenshot
 
 
+def _missing(why: str) -> None:
+    """Skip locally, fail in CI: CI must run the browser tests, so a missing piece is an error there."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why}; the e2e tests must run in CI", pytrace=False)
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="module")
 def chromium_path() -> Path:
+    """Chromium, once Playwright (which drives it) is known to be importable."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ModuleNotFoundError as err:
+        _missing(f"playwright not installed ({err}): pip install -r requirements-dev.txt")
     if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium not found at {CHROMIUM} (set VAEIMB_CHROMIUM); the e2e test must run in CI.")
-        pytest.skip(f"Chromium not found at {CHROMIUM}; set VAEIMB_CHROMIUM to run the browser test.")
+        _missing(f"Chromium not found at {CHROMIUM}; set VAEIMB_CHROMIUM to run the browser tests")
     return CHROMIUM
 
 
-@pytest.fixture(scope="module")
-def server(mnist_dir, tmp_path_factory):
-    """The real app on a free loopback port with an empty cache, stopped whatever happens."""
-    env = {"VAEIMB_CACHE_DIR": str(tmp_path_factory.mktemp("e2e-cache")), "VAEIMB_DATA_DIR": str(mnist_dir),
-           "VAEIMB_APP_PRESET": None}
+def _serve(env: dict, log: Path):
+    """The app's URL for as long as the fixture lives; a server that does not start fails the test."""
     try:
-        with app_server(env, TEST_ARTIFACTS / "streamlit.log") as srv:
+        with app_server(env, log) as srv:
             yield srv.url
     except StartError as err:
         pytest.fail(str(err))
 
 
-@pytest.fixture
-def page(chromium_path, server):
+@pytest.fixture(scope="module")
+def server(mnist_dir, tmp_path_factory):
+    """The real app (default settings) on a free loopback port with an empty cache."""
+    env = {"VAEIMB_CACHE_DIR": str(tmp_path_factory.mktemp("e2e-cache")), "VAEIMB_DATA_DIR": str(mnist_dir),
+           "VAEIMB_APP_PRESET": None}
+    yield from _serve(env, TEST_ARTIFACTS / "streamlit.log")
+
+
+@pytest.fixture(scope="module")
+def tiny_server(mnist_dir, tmp_path_factory):
+    """The real app with the tiny preset on one thread (its VAE trains in seconds), empty cache."""
+    env = {"VAEIMB_CACHE_DIR": str(tmp_path_factory.mktemp("e2e-tiny-cache")), "VAEIMB_DATA_DIR": str(mnist_dir),
+           "VAEIMB_APP_PRESET": "tiny", "VAEIMB_THREADS": "1"}
+    yield from _serve(env, TEST_ARTIFACTS / "streamlit-tiny.log")
+
+
+@contextlib.contextmanager
+def _page(chromium: Path, last_shot: str, **size):
     """A fresh Chromium page; whatever it shows at the end is saved to test-artifacts/screenshots/."""
-    with chromium_page(chromium_path) as pg:
+    with chromium_page(chromium, **size) as pg:
         try:
             yield pg
         finally:
-            screenshot(pg, TEST_ARTIFACTS / "screenshots" / "last-state.png")
+            screenshot(pg, TEST_ARTIFACTS / "screenshots" / last_shot)
+
+
+@pytest.fixture
+def page(chromium_path, server):
+    with _page(chromium_path, "last-state.png") as pg:
+        yield pg
+
+
+@pytest.fixture
+def tiny_page(chromium_path, tiny_server):
+    with _page(chromium_path, "latent-explorer-last-state.png", height=1600, timeout_ms=60_000) as pg:
+        yield pg

@@ -15,6 +15,24 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
+from ..params import Param
+
+#: The transform's parameters, declared once for the augmentation and the generator.
+AFFINE_PARAMS = (
+    Param("degrees", 10.0, "float", 0.0, 180.0, help="Largest rotation, in degrees either way."),
+    Param("translate", 0.1, "float", 0.0, 0.5, help="Largest shift, as a fraction of the image size."),
+    Param("scale_low", 0.9, "float", 0.5, 2.0, help="Smallest scale factor."),
+    Param("scale_high", 1.1, "float", 0.5, 2.0, help="Largest scale factor."),
+)
+
+
+def check_affine(values: dict, owner: str) -> None:
+    """One wording for the one cross-parameter rule."""
+    if values["scale_low"] > values["scale_high"]:
+        raise ConfigError(f"{owner}: scale_low ({values['scale_low']:g}) must not exceed "
+                          f"scale_high ({values['scale_high']:g}).")
+
 
 def random_affine(
     x: torch.Tensor,

@@ -10,8 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..augmentations.affine_ops import random_affine
-from ..params import Param
+from ..augmentations.affine_ops import AFFINE_PARAMS, check_affine, random_affine
 from ..training import to_tensor
 from .base import FitBudget, FitData, Generator, Progress
 from .vae import quantise
@@ -27,12 +26,11 @@ class AugmentGenerator(Generator):
     name = "augment"
     description = "Random affine copies (rotate, shift, scale) of the real minority images."
     cite = "Simard, Steinkraus & Platt, Best Practices for CNNs Applied to Visual Document Analysis, ICDAR 2003"
-    params = (
-        Param("degrees", 10.0, "float", 0.0, 180.0, help="Largest rotation, in degrees either way."),
-        Param("translate", 0.1, "float", 0.0, 0.5, help="Largest shift, as a fraction of the image size."),
-        Param("scale_low", 0.9, "float", 0.5, 1.0, help="Smallest zoom factor."),
-        Param("scale_high", 1.1, "float", 1.0, 2.0, help="Largest zoom factor."),
-    )
+    params = AFFINE_PARAMS
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        check_affine(self.values, f"generator '{self.name}'")
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         self.minority = np.asarray(data.minority, np.uint8).copy()

@@ -146,6 +146,25 @@ class LatentGenerator(Generator):
     losses: np.ndarray
 
     @abstractmethod
+    def _new_model(self, latent_dim: int):
+        """An untrained torch model of this generator's architecture (weights loaded after)."""
+
+    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        return {"latent_dim": self.latent_dim}, {
+            **module_arrays(self.model), "latent_mu": self.latent_mu, "kl_per_dim": self.kl_per_dim,
+            "losses": self.losses,
+        }
+
+    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.latent_dim = int(meta["latent_dim"])
+        self.model = self._new_model(self.latent_dim)
+        load_module_arrays(self.model, arrays)
+        self.model.eval()
+        self.latent_mu = np.asarray(arrays["latent_mu"], np.float32)
+        self.kl_per_dim = np.asarray(arrays["kl_per_dim"], np.float32)
+        self.losses = np.asarray(arrays["losses"], np.float32)
+
+    @abstractmethod
     def encode(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (n, 28, 28) -> latent means (n, latent_dim), float32."""
 

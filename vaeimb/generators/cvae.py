@@ -17,8 +17,7 @@ from ..models import conv_decoder, conv_encoder, kl_per_dimension, vae_loss
 from ..params import Param
 from ..training import pick_device, seeded_init, to_tensor, use_all_cores
 from .base import (
-    FitBudget, FitData, GeneratorError, LatentGenerator, Progress, load_module_arrays, mixed_batch_indices,
-    module_arrays,
+    FitBudget, FitData, GeneratorError, LatentGenerator, Progress, mixed_batch_indices,
 )
 from .vae import BATCH_SEED, NOISE_SEED, SAMPLE_SEED, quantise
 
@@ -147,17 +146,5 @@ class CvaeGenerator(LatentGenerator):
     def decoder_condition(self) -> np.ndarray:
         return one_hot(MINORITY, 1)[0].numpy()
 
-    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {"latent_dim": self.latent_dim}, {
-            **module_arrays(self.model), "latent_mu": self.latent_mu, "kl_per_dim": self.kl_per_dim,
-            "losses": self.losses,
-        }
-
-    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.latent_dim = int(meta["latent_dim"])
-        self.model = ConditionalConvVAE(self.latent_dim)
-        load_module_arrays(self.model, arrays)
-        self.model.eval()
-        self.latent_mu = np.asarray(arrays["latent_mu"], np.float32)
-        self.kl_per_dim = np.asarray(arrays["kl_per_dim"], np.float32)
-        self.losses = np.asarray(arrays["losses"], np.float32)
+    def _new_model(self, latent_dim: int) -> ConditionalConvVAE:
+        return ConditionalConvVAE(latent_dim)

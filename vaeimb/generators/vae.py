@@ -13,7 +13,7 @@ import torch
 from ..models import ConvVAE, kl_per_dimension, vae_loss
 from ..training import pick_device, seeded_init, to_tensor, use_all_cores
 from .base import (
-    FitBudget, FitData, LatentGenerator, Progress, batch_indices, load_module_arrays, module_arrays,
+    FitBudget, FitData, LatentGenerator, Progress, batch_indices,
 )
 
 #: Seed offsets of the batch draws, the reparameterisation noise and the samples.
@@ -91,17 +91,5 @@ class VaeGenerator(LatentGenerator):
         self._check_fitted()
         return self.model.decoder_sequential().eval()
 
-    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {"latent_dim": self.latent_dim}, {
-            **module_arrays(self.model), "latent_mu": self.latent_mu, "kl_per_dim": self.kl_per_dim,
-            "losses": self.losses,
-        }
-
-    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.latent_dim = int(meta["latent_dim"])
-        self.model = ConvVAE(self.latent_dim)
-        load_module_arrays(self.model, arrays)
-        self.model.eval()
-        self.latent_mu = np.asarray(arrays["latent_mu"], np.float32)
-        self.kl_per_dim = np.asarray(arrays["kl_per_dim"], np.float32)
-        self.losses = np.asarray(arrays["losses"], np.float32)
+    def _new_model(self, latent_dim: int) -> ConvVAE:
+        return ConvVAE(latent_dim)
