@@ -6,7 +6,7 @@ Only navigation and the shared sidebar settings live here; each page is a thin f
 
 import streamlit as st
 
-from vaeimb_app.settings import render_sidebar
+from vaeimb_app.settings import render_sidebar, sync_link
 
 st.set_page_config(page_title="VAE vs oversampling on imbalanced MNIST", page_icon=":material/scatter_plot:", layout="wide")
 
@@ -18,4 +18,5 @@ pages = [
 ]
 navigation = st.navigation(pages)
 render_sidebar()
+sync_link()  # before the page: it may stop early, and widget changes are in session state already
 navigation.run()

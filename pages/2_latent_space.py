@@ -27,6 +27,10 @@ config = settings.config
 with errors_shown():
     used = [g for g in generators_of(settings) if g in LATENT_GENERATORS]
 options = used + [g for g in LATENT_GENERATORS if g not in used]
+if st.session_state.get("latent_generator") not in options:  # e.g. from a shared link
+    st.session_state["latent_generator"] = options[0]
+if st.session_state.get("latent_seed") not in settings.seeds:
+    st.session_state["latent_seed"] = settings.seeds[0]
 c1, c2 = st.columns(2)
 name = c1.selectbox("Generator", options, key="latent_generator",
                     help="Generators with a latent space; those your chosen approaches use come first.")

@@ -54,7 +54,7 @@ APP_PRESETS = {
 PRESET_ENV = "VAEIMB_APP_PRESET"
 
 #: Minority ratios offered by the ratio slider, in percent: log-spaced so 0.2 % is one notch.
-RATIO_CHOICES_PCT = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)
+from vaeimb.links import RATIO_CHOICES_PCT  # noqa: E402  (one list for the slider and for links)
 
 PROTOCOL_LABELS = {
     "clean": "clean (honest default)",
@@ -79,13 +79,37 @@ class Settings:
 
 
 def init_state() -> None:
-    """Write defaults (and an optional preset from the environment) once per session."""
+    """Write defaults once per session: an optional preset from the environment, then the
+    settings of the link the session was opened with (a bad value becomes the nearest valid
+    one and a warning)."""
+    from vaeimb.links import from_query
+
     values = dict(DEFAULTS)
     if not st.session_state.get("_cfg_initialised"):
         values.update(APP_PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
+        linked, warnings = from_query(st.query_params.to_dict())
+        for key, value in linked.items():
+            st.session_state[key] = value
+        st.session_state["_link_warnings"] = warnings
         st.session_state["_cfg_initialised"] = True
     for key, value in values.items():
         st.session_state.setdefault(key, value)
+
+
+def sync_link() -> None:
+    """Put the current settings (and the page's own choices) in the URL: a copied link
+    opens the same view for someone else. Called by app.py after the page has run."""
+    from vaeimb.links import to_query
+
+    wanted = to_query(st.session_state)
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def show_link_warnings() -> None:
+    """Once per session: what the opening link asked for that could not be used as is."""
+    for warning in st.session_state.pop("_link_warnings", []):
+        st.warning(warning, icon="🔗")
 
 
 def budget_for_protocol_switch(old: str, new: str) -> dict:
@@ -249,6 +273,7 @@ def page_settings() -> Settings:
     leaky protocol is flagged at the top of every page that shows its results."""
     from vaeimb.report import LEAK_WARNING
 
+    show_link_warnings()
     settings = current_settings()
     if settings.error:
         st.error(settings.error)

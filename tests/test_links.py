@@ -1,0 +1,72 @@
+"""Links that reproduce a view: settings to and from URL query parameters."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vaeimb.links import FIELDS, from_query, to_query
+
+
+def test_defaults_make_an_empty_link_and_every_field_round_trips():
+    assert to_query({f.state: f.default for f in FIELDS}) == {}
+    state = {"cfg_majority": 3, "cfg_minority": 8, "cfg_n_majority": 4000, "cfg_minority_mode": "ratio",
+             "cfg_ratio_pct": 0.5, "cfg_approaches": ["vae", "baseline", "cvae"], "cfg_recipes": "gen=smote,loss=la",
+             "cfg_params": "threshold.tau=0.5", "cfg_n_seeds": 5, "cfg_classifier": "cnn", "cfg_steps": 300,
+             "cfg_protocol": "blog-clean", "cfg_validation_fraction": 0.25, "latent_generator": "cvae",
+             "latent_seed": 2, "sweep_ratios": [0.1, 0.01], "sweep_metric": "balanced_error"}
+    query = to_query(state)
+    assert query["approaches"] == "baseline,vae,cvae"  # canonical (preset) order
+    back, warnings = from_query(query)
+    assert warnings == []
+    assert back == {**state, "cfg_approaches": ["baseline", "vae", "cvae"], "sweep_ratios": [0.01, 0.1]}
+
+
+@pytest.mark.parametrize("query, key, value, says", [
+    ({"n_majority": "99999"}, "cfg_n_majority", 5923, "outside"),
+    ({"seeds": "lots"}, "cfg_n_seeds", 3, "not a number"),
+    ({"ratio_pct": "3.3"}, "cfg_ratio_pct", 3.0, "not one of"),
+    ({"classifier": "svm"}, "cfg_classifier", "mlp", "not one of"),
+    ({"approaches": "vae,nope"}, "cfg_approaches", ["vae"], "unknown item(s) nope"),
+    ({"majority": "6", "minority": "6"}, "cfg_minority", 0, "same digit twice"),
+    ({"n_minority": "6000", "n_majority": "100"}, "cfg_n_minority", 100, "exceeds"),
+])
+def test_bad_values_become_the_nearest_valid_with_a_warning(query, key, value, says):
+    values, warnings = from_query(query)
+    assert values[key] == value
+    assert any(says in w for w in warnings), warnings
+
+
+def test_unknown_parameters_are_ignored_with_a_warning():
+    values, warnings = from_query({"colour": "red"})
+    assert values == {} and warnings == ["link setting 'colour' is not known here; ignored."]
+
+
+def test_the_app_opens_a_link_with_its_settings_and_writes_the_view_back(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    at = AppTest.from_file("../app.py", default_timeout=60)
+    at.query_params.update({"majority": "3", "minority": "8", "seeds": "2", "classifier": "cnn", "steps": "oops"})
+    at.run()
+    assert not at.exception, at.exception
+    assert at.sidebar.selectbox(key="w_cfg_majority").value == 3
+    assert at.sidebar.selectbox(key="w_cfg_minority").value == 8
+    assert at.sidebar.number_input(key="w_cfg_n_seeds").value == 2
+    assert any("steps='oops'" in w.value for w in at.warning)
+    assert at.query_params["majority"] == "3" and at.query_params["classifier"] == "cnn"
+    assert "steps" not in at.query_params  # the nearest valid value is the default
+
+
+SIDEBAR_ONLY = """
+from vaeimb_app.settings import render_sidebar, sync_link
+render_sidebar()
+sync_link()
+"""
+
+
+def test_a_changed_setting_is_written_to_the_url(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    at = AppTest.from_string(SIDEBAR_ONLY, default_timeout=60)
+    at.query_params.update({"majority": "3", "minority": "8"})
+    at.run()
+    at.sidebar.selectbox(key="w_cfg_minority").set_value(9).run()
+    at.sidebar.radio(key="w_cfg_classifier").set_value("cnn").run()
+    assert at.query_params == {"majority": "3", "minority": "9", "classifier": "cnn"}
