@@ -41,12 +41,14 @@ st.markdown(f"""
   original code but fixes this. `blog` reproduces the leak on purpose and every page says so:
   *{LEAK_WARNING}*
 * **One seed.** The original numbers come from one run. Here each seed redraws the training set
-  and retrains everything, and the tables show mean ± standard deviation over seeds.
+  and retrains every approach on that same draw (paired seeds); the tables show mean ± standard
+  deviation over seeds and the verdict compares approaches seed by seed. The app runs three
+  seeds by default.
 * **One checkpoint.** The original read the error at one moment of training. The learning
   curves here show the error at every checkpoint, so you can see how much it moves.
-* **Training budget.** The dashboard's defaults ({reference.steps} classifier steps, {reference.vae_steps} VAE
-  steps) keep one seed of all five approaches under a minute on a laptop CPU; set the
-  steps higher in the sidebar for the original's budget.
+* **Training budget.** The clean protocol's budget ({reference.steps} classifier steps of {reference.batch_size},
+  {reference.vae_steps} generator steps) keeps a run interactive on a small CPU; switching to a `blog`
+  protocol switches to the original's budget, and the sidebar sets any other.
 """)
 st.markdown("**Protocols**")
 st.table([{"protocol": k, "what it does": p.description} for k, p in PROTOCOLS.items()])

@@ -6,14 +6,15 @@ import pytest
 
 from vaeimb.errors import VaeimbError
 from vaeimb.reference import (
-    REFERENCE_FILE, compact, generator_findings, load_reference, per_seed_of, reference_rows, reference_verdict,
+    REFERENCE_FILE, compact, generator_findings, load_reference, markdown_table, per_seed_of, reference_rows,
+    reference_verdict,
 )
 
 
 def _export(values: dict[str, list[float]], twins=None, recipes=None):
     runs = [{"approach": a, "seed": s, "metrics": {"misclassified": v}, "confusion_matrix": [[900, 10], [20, 1008]],
              "info": {"environment": {"threads": 2, "device": "cpu"}},
-             "generator_quality": {"precision": 0.5} if a.startswith("vae") else None}
+             "generator_quality": {"precision": 0.5, "recall": 0.25, "frechet": 12.0} if a.startswith("vae") else None}
             for a, vs in values.items() for s, v in enumerate(vs)]
     return {"label": "0 vs 6", "config": {"classifier": "mlp"}, "runs": runs, "twins": twins or {},
             "recipes": recipes or {}, "summary": [{"approach": a, "leaky": False} for a in values]}
@@ -29,7 +30,7 @@ def test_compact_keeps_per_seed_counts_bounds_twins_and_quality():
                         twins={"vae": "baseline"}, recipes=RECIPES))
     assert c["per_seed"]["vae"] == {"0": 30, "1": 45, "2": 55} and c["n_test"] == 1938
     assert c["bounds"] == ["oracle"] and c["twins"] == {"vae": "baseline"}
-    assert c["quality"]["vae"]["0"] == {"precision": 0.5} and c["environment"]["threads"] == 2
+    assert c["quality"]["vae"]["0"]["precision"] == 0.5 and c["environment"]["threads"] == 2
     json.dumps(c)  # JSON-able as shipped
     assert per_seed_of(c)["oracle"] == {0: 10.0, 1: 12.0, 2: 14.0}
 
@@ -65,3 +66,12 @@ def test_the_shipped_reference_file_loads_and_has_both_classifiers():
     for entry in data["classifiers"].values():
         assert "oracle" in entry["bounds"] and len(next(iter(entry["per_seed"].values()))) == 5
         assert reference_verdict(entry).best != "oracle"
+
+
+def test_markdown_table_lists_every_approach_best_first_with_quality():
+    export = _export({"baseline": [40, 50, 60], "vae": [30, 45, 55], "oracle": [10, 12, 14]},
+                     twins={"vae": "baseline"}, recipes=RECIPES)
+    table = markdown_table(compact(export)).splitlines()
+    assert table[2].startswith("| oracle | 12.0 ± 2.0 |") and "10, 12, 14" in table[2]
+    assert table[3].startswith("| vae | 43.3 ± 12.6 |") and table[3].endswith("| 0.50 | 0.25 | 12.0 |")
+    assert table[4].startswith("| baseline |") and table[4].endswith("|  |  |  |")

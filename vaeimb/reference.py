@@ -109,3 +109,21 @@ def generator_findings(entry: dict) -> tuple[str, list[str]]:
         head = ("No learned generator beats its own generator-free twin in at least 4 of 5 paired seeds: what "
                 "helps is the batches, the augmentation or the threshold around the generator, not the generator.")
     return head, lines
+
+
+def markdown_table(entry: dict) -> str:
+    """The README's reference table: every approach, best first, with spread, interval,
+    seeds and the per-seed counts, plus the generators' quality means where measured."""
+    quality = entry.get("quality", {})
+    lines = ["| approach | misclassified (mean ± sd) | 95 % CI | per seed | precision | recall | Fréchet |",
+             "|---|---|---|---|---|---|---|"]
+    for r in reference_rows(entry):
+        q = list(quality.get(r["approach"], {}).values())
+        qm = {k: sum(x[k] for x in q) / len(q) for k in ("precision", "recall", "frechet")} if q else None
+        ci = "n/a" if r["seeds"] < 2 else f"[{r['ci_low']:.1f}, {r['ci_high']:.1f}]"
+        lines.append(
+            f"| {r['approach']} | {r['misclassified']:.1f} ± {r['sd']:.1f} | {ci} | "
+            f"{', '.join(f'{v:g}' for v in r['per_seed'])} | "
+            + (" | ".join(f"{qm[k]:.2f}" if k != "frechet" else f"{qm[k]:.1f}" for k in ("precision", "recall", "frechet"))
+               if qm else " |  | ") + " |")
+    return "\n".join(lines)

@@ -33,6 +33,7 @@ TINY_WIDGETS = {  # label -> value, typed into the sidebar like a user would
     "Majority count": 300, "Minority count": 20, "Seeds": 1, "Training steps": 30, "VAE latent size": 6,
 }
 TINY_ADVANCED = {"Batch size": 32, "VAE training steps": 20, "VAE batch size": 16, "Learning-curve checkpoints": 3}
+RECIPE = "gen=smote,batches=balanced"  # a custom recipe; its generator-free twin is oversample
 
 
 def test_run_explore_and_screenshot_every_page(page, server):
@@ -43,17 +44,28 @@ def test_run_explore_and_screenshot_every_page(page, server):
     page.locator('[data-testid="stSidebar"]').get_by_text("Advanced", exact=True).click()
     for label, value in TINY_ADVANCED.items():
         type_number(page, label, value)
+    recipes = page.locator('[data-testid="stSidebar"]').get_by_label("Custom recipes (one per line)")
+    recipes.fill(RECIPE)
+    recipes.press("Control+Enter")  # a text area commits on Ctrl+Enter
+    wait_idle(page)
     main = page.locator(MAIN)
     main.get_by_text("300/20").wait_for()  # the setup caption reflects what was typed
+
+    # the URL holds the view: a copied link opens the same settings in another tab
+    other = page.context.new_page()
+    other.goto(page.url)
+    other.locator(MAIN).get_by_text("300/20").wait_for(timeout=60_000)
+    assert RECIPE in other.locator(MAIN).inner_text()  # the setup caption lists the approaches
+    other.close()
 
     main.get_by_role("button", name="Run").click()
     table = main.locator('[data-testid="stTable"]').first
     table.wait_for(timeout=120_000)
     wait_idle(page, 120_000)
     text = table.inner_text()
-    assert "oversample" in text and "vae" in text and "oracle" in text
+    assert "oversample" in text and "vae" in text and "oracle" in text and RECIPE in text
     assert re.search(r"oversample\s+\d+(\.\d+)?", text), text  # its misclassified count
-    assert wait_for_charts(page, 7) == 7  # all seven drawn, not placeholders
+    assert wait_for_charts(page, 8) == 8  # bars, six confusion matrices, curves: drawn, not placeholders
     assert main.get_by_text("Traceback").count() == 0
     screenshot(page, SHOTS / "experiment.png")
 
