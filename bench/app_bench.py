@@ -92,6 +92,7 @@ def measure(cache_dir: str, chromium: str) -> dict[str, float]:
         nav = page.locator('[data-testid="stSidebarNav"]')
         go_to(page, "About")  # one untimed visit away and back: the page as a finished config shows it
         go_to(page, "Experiment / Results")
+        wait_idle(page)  # the rerun finished: every chart is on the page, not only the first ones
         n_charts = wait_for_charts(page)  # every chart of the finished page, drawn
         # switch away and back: the finished config must redraw from memory
         go_to(page, "About")
@@ -118,7 +119,13 @@ def main() -> int:
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
-    lines = ["## Dashboard", "", "Measured by `python bench/app_bench.py`: the real `streamlit run app.py` "
+    import datetime
+
+    from vaeimb.provenance import cpu_name
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = ["## Dashboard", "", f"Measured {now} on {cpu_name()} ({len(os.sched_getaffinity(0))} cores) by "
+             "`python bench/app_bench.py`: the real `streamlit run app.py` "
              "driven by headless Chromium, the app's default settings (reference setup, its default "
              "approaches and seeds), finished results in the disk cache. The 'server' row times the "
              "script alone (Streamlit's AppTest, median of five). The browser rows include the "

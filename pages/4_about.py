@@ -63,7 +63,7 @@ generator, its **generator-free twin** (the same recipe with real data only) run
 a gain that comes from the batches, the augmentation or the loss is never credited to the
 generator.
 """)
-st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["clean"]).text(), "what it does": p.blurb}
+st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["clean"]).short(), "what it does": p.blurb}
           for name, p in PRESETS.items()])
 
 st.header("What the reference benchmark found")
