@@ -413,9 +413,8 @@ def test_test_labels_are_not_read_before_the_decision(cache, tiny_config, mnist_
     assert not r.failures and state["reads"] > 0 and state["violations"] == []
 
 
-def test_a_validation_split_without_minority_is_a_clear_error(cache, mnist_dir):
+def test_a_validation_split_without_minority_is_refused_before_training(cache, mnist_dir, monkeypatch):
     cfg = ExperimentConfig(n_majority=50, n_minority=1, steps=3, batch_size=8, n_checkpoints=1)
-    with pytest.warns(RuntimeWarning):
-        r = E.run_experiment(cfg, ["baseline", "tuned"], [0], cache=cache, data_dir=mnist_dir)
-    assert "leaves no minority image" in r.failures["tuned"][0] and "validation_fraction" in r.failures["tuned"][0]
-    assert "baseline" in r.summary()
+    monkeypatch.setattr("vaeimb.training.train_classifier", lambda *a, **k: pytest.fail("trained before refusing"))
+    with pytest.raises(ConfigError, match="leaves no minority image.*validation_fraction"):
+        E.run_experiment(cfg, ["baseline", "tuned"], [0], cache=cache, data_dir=mnist_dir)

@@ -103,13 +103,20 @@ def test_convvae_decoder_is_the_models_decoder():
     assert condition is None and len(module) == 6
 
 
+def torch_decode(model, codes: np.ndarray) -> np.ndarray:
+    """The torch model's own decode: (latent,) -> (28, 28), (n, latent) -> (n, 28, 28)."""
+    with torch.no_grad():
+        out = model.decode(torch.from_numpy(np.atleast_2d(np.asarray(codes, np.float32)))).numpy()
+    return out[0] if np.ndim(codes) == 1 else out
+
+
 @pytest.mark.parametrize("latent_dim", [1, 6, 20])
 def test_reference_decode_matches_torch(latent_dim):
     model = convvae(latent_dim, seed=latent_dim)
     codes = fixed_codes(latent_dim)
     spec = decoder_spec(convvae_decoder(model), latent_dim)
-    np.testing.assert_allclose(reference_decode(spec, codes), latent.decode(model, codes), atol=1e-5)
-    np.testing.assert_allclose(reference_decode(spec, codes[1]), latent.decode(model, codes[1]), atol=1e-5)
+    np.testing.assert_allclose(reference_decode(spec, codes), torch_decode(model, codes), atol=1e-5)
+    np.testing.assert_allclose(reference_decode(spec, codes[1]), torch_decode(model, codes[1]), atol=1e-5)
 
 
 def test_js_decode_of_the_convvae_matches_torch_within_one_grey_level(node, tmp_path):
@@ -117,7 +124,7 @@ def test_js_decode_of_the_convvae_matches_torch_within_one_grey_level(node, tmp_
     codes = fixed_codes(6)
     spec = decoder_spec(convvae_decoder(model), 6)
     probs, gray = js_decode(node, tmp_path, spec, codes)
-    torch_images = latent.decode(model, codes)
+    torch_images = torch_decode(model, codes)
     assert np.abs(probs - torch_images).max() <= 1 / 255
     assert np.abs(gray - figures.to_uint8(torch_images).astype(np.int64)).max() <= 1
     np.testing.assert_allclose(probs, reference_decode(spec, codes), atol=1e-9)  # same float64 arithmetic
@@ -235,8 +242,9 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
 
     from vaeimb.cache import ResultCache
     from vaeimb.config import ExperimentConfig
-    from vaeimb.experiment import load_vae, vae_key
+    from vaeimb.experiment import load_generator
     from vaeimb_app.latent_explorer import COMPONENT_NAME
+    from vaeimb_app.runs import generator_key_for
 
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
@@ -246,7 +254,7 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
         at.session_state[k] = v
     at.run()
     at.switch_page("pages/2_latent_space.py").run()
-    next(b for b in at.button if b.label == "Train the VAE").click().run()
+    next(b for b in at.button if b.label == "Train the vae generator").click().run()
     at.run()
     assert not at.exception, at.exception
 
@@ -255,13 +263,12 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
     data = json.loads(el.proto.json)
     config = ExperimentConfig(n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20,
                               vae_batch_size=16, n_checkpoints=3, latent_dim=6)
-    key = f"latent_explorer_{vae_key(config, 0)}"
-    assert el.proto.id.endswith(key)  # one explorer per (VAE, seed)
-    art = load_vae(config, 0, cache=ResultCache(tmp_path), data_dir=mnist_dir)
-    model = art.model()
+    key = f"latent_explorer_{generator_key_for(config, 'vae', 0)}"
+    assert el.proto.id.endswith(key)  # one explorer per (generator, seed)
+    art = load_generator(config, "vae", 0, cache=ResultCache(tmp_path), data_dir=mnist_dir)
     # the spec is this VAE's decoder, the sliders are ordered by KL and start at the mean code
     np.testing.assert_allclose(reference_decode(data["spec"], data["mean"]),
-                               latent.decode(model, np.array(data["mean"], np.float32)), atol=1e-5)
+                               latent.decode(art, np.array(data["mean"], np.float32)), atol=1e-5)
     assert [d["index"] for d in data["dims"]] == latent.dimensions_by_activity(art).tolist()
     assert 1 <= data["n_shown"] <= 6
     np.testing.assert_allclose(data["mean"], latent.mean_code(art), atol=1e-6)
@@ -311,7 +318,7 @@ def test_leaky_protocol_captions_the_vaes_images_as_test_images(monkeypatch, tmp
         at.session_state[k] = v
     at.run()
     at.switch_page("pages/2_latent_space.py").run()
-    next(b for b in at.button if b.label == "Train the VAE").click().run()
+    next(b for b in at.button if b.label == "Train the vae generator").click().run()
     at.run()
     assert not at.exception, at.exception
     assert any("TEST images" in w.value and "LEAKY" in w.value for w in at.warning)

@@ -44,19 +44,21 @@ def test_run_explore_and_screenshot_every_page(page, server):
     page.locator('[data-testid="stSidebar"]').get_by_text("Advanced", exact=True).click()
     for label, value in TINY_ADVANCED.items():
         type_number(page, label, value)
-    recipes = page.locator('[data-testid="stSidebar"]').get_by_label("Custom recipes (one per line)")
+    recipes = page.locator('[data-testid="stSidebar"] textarea[aria-label="Custom recipes (one per line)"]')
     recipes.fill(RECIPE)
     recipes.press("Control+Enter")  # a text area commits on Ctrl+Enter
     wait_idle(page)
     main = page.locator(MAIN)
     main.get_by_text("300/20").wait_for()  # the setup caption reflects what was typed
 
-    # the URL holds the view: a copied link opens the same settings in another tab
-    other = page.context.new_page()
+    # the URL holds the view: a copied link opens the same settings for someone else
+    # (a new browser context: its own Streamlit session, nothing shared but the link)
+    someone_else = page.context.browser.new_context()
+    other = someone_else.new_page()
     other.goto(page.url)
     other.locator(MAIN).get_by_text("300/20").wait_for(timeout=60_000)
     assert RECIPE in other.locator(MAIN).inner_text()  # the setup caption lists the approaches
-    other.close()
+    someone_else.close()
 
     main.get_by_role("button", name="Run").click()
     table = main.locator('[data-testid="stTable"]').first
