@@ -6,7 +6,7 @@ st.title("Does a VAE beat oversampling on imbalanced MNIST?")
 st.markdown(
     "Pick two digits, how rare the minority one is and which balancing approaches to compare "
     "in the sidebar, then press **Run** to train them and compare their test errors here. "
-    "The other pages let you explore the trained VAE's latent space, sweep the imbalance "
+    "The other pages let you explore the generators' latent spaces, sweep the imbalance "
     "ratio, and read how this differs from the original blog post."
 )
 

@@ -92,3 +92,17 @@ def test_latent_page_offers_every_latent_generator_and_explores_the_chosen_one(a
     assert not at.exception, at.exception
     labels = [s.label for s in at.slider if s.key.startswith("z_")]
     assert labels and all("(sd " in label for label in labels)  # a deterministic AE: spread, not KL
+
+
+def test_the_sidebar_recipe_help_names_every_registered_part():
+    from vaeimb.augmentations import AUGMENTATIONS
+    from vaeimb.batches import BATCHES
+    from vaeimb.decisions import DECISIONS
+    from vaeimb.generators import GENERATORS
+    from vaeimb.losses import LOSSES
+    from vaeimb_app.settings import RECIPE_HELP
+
+    for label, table in (("Generators", GENERATORS), ("batches", BATCHES), ("aug", AUGMENTATIONS),
+                         ("loss", LOSSES), ("decision", DECISIONS)):
+        listed = RECIPE_HELP.split(f"{label}: ")[1].split(";")[0].rstrip(".").split(", ")
+        assert listed == list(table), label

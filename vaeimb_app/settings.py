@@ -112,6 +112,15 @@ def show_link_warnings() -> None:
         st.warning(warning, icon="🔗")
 
 
+#: The parts a custom recipe can name. Written out so the sidebar paints before torch loads;
+#: ``tests/test_app_recipes.py`` checks it against the registries.
+RECIPE_HELP = (
+    f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
+    "Generators: vae, cvae, latent-smote, smote, augment; batches: random, balanced; "
+    "aug: none, affine; loss: ce, la, weighted, focal, ldam-drw; decision: argmax, posthoc, tuned."
+)
+
+
 def budget_for_protocol_switch(old: str, new: str) -> dict:
     """Settings to change when the protocol goes from ``old`` to ``new``.
 
@@ -192,7 +201,7 @@ def render_sidebar() -> None:
     persistent(
         sb.selectbox,
         "Protocol", list(PROTOCOLS), key="cfg_protocol", format_func=PROTOCOL_LABELS.get,
-        help="\n".join(f"- **{k}**: {v}" for k, v in PROTOCOLS.items()),
+        help="\n".join(f"- **{k}**: {p.description}" for k, p in PROTOCOLS.items()),
     )
     with sb.expander("Advanced"):
         persistent(st.number_input, "Batch size", min_value=2, key="cfg_batch_size")
@@ -205,9 +214,7 @@ def render_sidebar() -> None:
                    "e.g. the tuned threshold; those recipes train on the rest.")
         persistent(st.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
                    placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
-                   help=f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
-                   "Generators: vae, cvae, latent-smote, smote, augment; batches: random, balanced; "
-                   "aug: none, affine; loss: ce, la, weighted, focal, ldam-drw; decision: argmax, posthoc, tuned.")
+                   help=RECIPE_HELP)
         persistent(st.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
                    placeholder="threshold.tau=0.5",
                    help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
