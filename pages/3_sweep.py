@@ -3,10 +3,11 @@
 import streamlit as st
 
 from vaeimb import figures
+from vaeimb.links import SWEEP_RATIO_OPTIONS
 from vaeimb.recipes import PRESETS
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
-from vaeimb_app.settings import RATIO_CHOICES_PCT, errors_shown, page_settings, persistent
+from vaeimb_app.settings import errors_shown, page_settings, persistent
 
 st.title("Imbalance sweep")
 st.markdown(
@@ -18,7 +19,7 @@ st.markdown(
 settings = page_settings()
 config = settings.config
 
-ratio_options = sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_RATIOS})
+ratio_options = list(SWEEP_RATIO_OPTIONS)
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))
 st.session_state.setdefault("sweep_approaches", ["baseline", "oversample", "vae"])
 c1, c2 = st.columns(2)

@@ -21,6 +21,8 @@ TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
 TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
 
 CLASSIFIERS = ("mlp", "cnn")
+#: The minority ratios a sweep runs unless told otherwise (CLI, Sweep page, links).
+DEFAULT_SWEEP_RATIOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
 
 #: Bumped whenever a change makes cached results incomparable with new ones.
 SCHEMA_VERSION = 3

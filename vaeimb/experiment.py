@@ -22,7 +22,7 @@ from .config import ExperimentConfig, stable_hash
 from .data import ExperimentData, load_mnist, make_experiment_data, validation_split
 from .errors import ConfigError, VaeimbError
 from .metrics import METRICS, Spread, classification_metrics, confusion_matrix, sigmoid, spread
-from .recipes import Approach, build_approaches, twin_of
+from .recipes import CLASSIC, Approach, build_approaches, twin_of
 
 
 def generator_task(name: str) -> str:
@@ -243,11 +243,10 @@ class _Runner:
                             environment=self.environment)
             return gen.state()
 
-        rec, cached = self.cache.get_or_compute("generator", self.generator_key(approach, seed), compute,
-                                                validate=lambda r: approach.part("gen").load_state(r["meta"], r["arrays"]))
+        # A cached entry is loaded once, by its validation; a new one is the generator just fitted.
+        _, cached = self.cache.get_or_compute("generator", self.generator_key(approach, seed), compute,
+                                              validate=lambda r: gen.load_state(r["meta"], r["arrays"]))
         self.emit(task, seed, 1, 1, "cached" if cached else "done")
-        if cached or not gen._fitted:
-            gen = approach.part("gen").load_state(rec["meta"], rec["arrays"])
         return gen
 
     def n_generate(self, approach: Approach, data: ExperimentData) -> int:
@@ -408,7 +407,7 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
 
 def run_experiment(
     config: ExperimentConfig,
-    approaches: Iterable[str] = ("baseline", "threshold", "oversample", "vae", "oracle"),
+    approaches: Iterable[str] = CLASSIC,
     seeds: Iterable[int] = (0,),
     *,
     cache: ResultCache | None = None,
@@ -442,8 +441,6 @@ def run_experiment(
                 continue
             try:
                 run, cached = runner.run(a, seed)
-            except (KeyboardInterrupt, SystemExit):
-                raise
             except Exception as err:  # one approach failing must not lose the others
                 if _is_stop(err):
                     raise
@@ -476,8 +473,6 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache, data_dir=No
                 continue
             try:
                 result.quality[(a.recipe.gen, seed)] = _quality(runner, a, seed)
-            except (KeyboardInterrupt, SystemExit):
-                raise
             except Exception as err:  # a quality figure must never lose the finished results
                 if _is_stop(err):
                     raise
@@ -515,6 +510,7 @@ def generator_quality_of(config: ExperimentConfig, name: str, seed: int, *, cach
     return _quality(_Runner(config, cache if cache is not None else ResultCache(), data_dir, None), approach, seed)
 
 
+@functools.lru_cache(maxsize=1)
 def quality_fingerprint() -> str:
     """The quality measures' own code (outside the result fingerprint: changing them
     re-measures quality without retraining anything)."""

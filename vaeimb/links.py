@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .config import CLASSIFIERS, TRAIN_COUNTS, ExperimentConfig
+from .config import CLASSIFIERS, DEFAULT_SWEEP_RATIOS, TRAIN_COUNTS, ExperimentConfig
 from .protocols import PROTOCOLS
 from .recipes import CLASSIC, PRESETS
 
 _REF = ExperimentConfig()
 RATIO_CHOICES_PCT = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)
-SWEEP_RATIOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+#: The ratios the Sweep page offers: the slider's and the default sweep's.
+SWEEP_RATIO_OPTIONS = tuple(sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_SWEEP_RATIOS}))
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,7 @@ FIELDS: tuple[Field, ...] = (
     _f("generator", "latent_generator", "choice", "vae", choices=("vae", "cvae", "latent-smote")),
     _f("seed", "latent_seed", "int", 0, 0, 9),
     _f("projection", "latent_map_method", "choice", "pca", choices=("pca", "tsne")),
-    _f("sweep_ratios", "sweep_ratios", "choices", list(SWEEP_RATIOS),
-       choices=sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *SWEEP_RATIOS})),
+    _f("sweep_ratios", "sweep_ratios", "choices", list(DEFAULT_SWEEP_RATIOS), choices=SWEEP_RATIO_OPTIONS),
     _f("sweep_approaches", "sweep_approaches", "choices", ["baseline", "oversample", "vae"], choices=PRESETS),
     _f("sweep_metric", "sweep_metric", "choice", "misclassified", choices=("misclassified", "balanced_error")),
 )

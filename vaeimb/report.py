@@ -34,8 +34,7 @@ def _num(x: float) -> float | None:
 
 
 def _leaky(result: ExperimentResult, name: str) -> bool:
-    a = result.recipes.get(name)
-    return bool(a is not None and a.leaky(result.config.protocol_record))
+    return name in result.leaky_approaches()
 
 
 def _threshold_text(result: ExperimentResult, name: str) -> str:
@@ -200,7 +199,7 @@ def to_json_dict(result: ExperimentResult) -> dict:
     verdict = result.verdict()
     return {
         "verdict": None if verdict is None else verdict.to_dict(),
-        "verdict_text": verdict_lines(result),
+        "verdict_text": [] if verdict is None else verdict.sentences(),
         "config": result.config.to_dict(),
         "protocol": result.config.protocol,
         "label": result.config.label(),
@@ -268,7 +267,7 @@ def quality_points(result: ExperimentResult) -> list[dict]:
         if not a.recipe.gen:
             continue
         for seed, run in sorted(result.runs.get(name, {}).items()):
-            q = result.quality.get((a.recipe.gen, seed))
+            q = _quality(result, name, seed)
             if q is None:
                 continue
             rows.append({"approach": name, "generator": a.recipe.gen, "seed": seed,

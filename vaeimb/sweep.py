@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from .cache import ResultCache
-from .config import ExperimentConfig, n_minority_from_ratio
+from .config import DEFAULT_SWEEP_RATIOS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError
 from .experiment import ExperimentResult, ProgressEvent, run_experiment
 from .metrics import METRICS
 
-DEFAULT_RATIOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+DEFAULT_RATIOS = DEFAULT_SWEEP_RATIOS
 
 #: ``progress(point_index, n_points, ratio, event)``
 SweepProgress = Optional[Callable[[int, int, float, ProgressEvent], None]]

@@ -16,6 +16,7 @@ import streamlit as st
 
 from vaeimb.config import CLASSIFIERS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash
 from vaeimb.errors import ConfigError, VaeimbError
+from vaeimb.links import RATIO_CHOICES_PCT  # log-spaced percentages: one list for the slider and for links
 from vaeimb.protocols import PROTOCOLS
 from vaeimb.recipes import CLASSIC, PRESETS, RECIPE_KEYS
 
@@ -53,8 +54,6 @@ APP_PRESETS = {
 }
 PRESET_ENV = "VAEIMB_APP_PRESET"
 
-#: Minority ratios offered by the ratio slider, in percent: log-spaced so 0.2 % is one notch.
-from vaeimb.links import RATIO_CHOICES_PCT  # noqa: E402  (one list for the slider and for links)
 
 PROTOCOL_LABELS = {
     "clean": "clean (honest default)",

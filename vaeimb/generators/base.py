@@ -145,6 +145,28 @@ class LatentGenerator(Generator):
     #: Training loss at logged steps.
     losses: np.ndarray
 
+    def _train(self, model: torch.nn.Module, budget: FitBudget, batch_loss: Callable[[int], torch.Tensor],
+               progress: Progress) -> None:
+        """Adam over ``budget.steps``: ``batch_loss(step)`` draws the step's batch and returns
+        its loss. Logs the loss, refuses a diverged model, reports progress; then keeps the
+        model (CPU, eval mode), its latent size and the logged losses."""
+        opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        losses = []
+        every = max(1, budget.steps // 100)
+        for step in range(1, budget.steps + 1):
+            loss = batch_loss(step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step % every == 0 or step == budget.steps:
+                losses.append(float(loss.detach()))
+                self.check_finite(self.name, losses[-1])
+                if progress is not None:
+                    progress(step, budget.steps)
+        self.model = model.cpu().eval()
+        self.latent_dim = budget.latent_dim
+        self.losses = np.asarray(losses, np.float32)
+
     @abstractmethod
     def _new_model(self, latent_dim: int):
         """An untrained torch model of this generator's architecture (weights loaded after)."""

@@ -85,30 +85,19 @@ class CvaeGenerator(LatentGenerator):
         use_all_cores()
         device = pick_device()
         model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim), device)
-        opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
         gen = torch.Generator().manual_seed(seed + BATCH_SEED)
         noise = torch.Generator(device=device).manual_seed(seed + NOISE_SEED)
         xs = (to_tensor(data.minority, device), to_tensor(data.majority, device))
-        losses = []
-        every = max(1, budget.steps // 100)
-        for step in range(1, budget.steps + 1):
+
+        def batch_loss(step: int) -> torch.Tensor:
             i_min, i_maj = mixed_batch_indices(step - 1, len(xs[0]), len(xs[1]), budget.batch_size,
                                                self.values["minority_fraction"], budget.batching, gen)
             x = torch.cat([xs[0][i_min.to(device)], xs[1][i_maj.to(device)]])
             c = torch.cat([one_hot(MINORITY, len(i_min), device), one_hot(1 - MINORITY, len(i_maj), device)])
             logits, mu, logvar = model(x, c, noise)
-            loss = vae_loss(logits, x, mu, logvar)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if step % every == 0 or step == budget.steps:
-                losses.append(float(loss.detach()))
-                self.check_finite(self.name, losses[-1])
-                if progress is not None:
-                    progress(step, budget.steps)
-        self.model = model.cpu().eval()
-        self.latent_dim = budget.latent_dim
-        self.losses = np.asarray(losses, np.float32)
+            return vae_loss(logits, x, mu, logvar)
+
+        self._train(model, budget, batch_loss, progress)
         with torch.no_grad():
             mu, logvar = self.model.encode(to_tensor(data.minority, torch.device("cpu")),
                                            one_hot(MINORITY, len(data.minority)))

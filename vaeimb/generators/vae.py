@@ -36,27 +36,16 @@ class VaeGenerator(LatentGenerator):
         use_all_cores()
         device = pick_device()
         model = seeded_init(seed, lambda: ConvVAE(budget.latent_dim), device)
-        opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
         gen = torch.Generator().manual_seed(seed + BATCH_SEED)
         noise = torch.Generator(device=device).manual_seed(seed + NOISE_SEED)
         x = to_tensor(data.minority, device)
-        losses = []
-        every = max(1, budget.steps // 100)
-        for step in range(1, budget.steps + 1):
+
+        def batch_loss(step: int) -> torch.Tensor:
             idx = batch_indices(step - 1, len(x), budget.batch_size, budget.batching, gen).to(device)
             logits, mu, logvar = model(x[idx], noise)
-            loss = vae_loss(logits, x[idx], mu, logvar)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if step % every == 0 or step == budget.steps:
-                losses.append(float(loss.detach()))
-                self.check_finite(self.name, losses[-1])
-                if progress is not None:
-                    progress(step, budget.steps)
-        self.model = model.cpu().eval()
-        self.latent_dim = budget.latent_dim
-        self.losses = np.asarray(losses, np.float32)
+            return vae_loss(logits, x[idx], mu, logvar)
+
+        self._train(model, budget, batch_loss, progress)
         self._summarise(data.minority)
 
     @torch.no_grad()
