@@ -119,11 +119,10 @@ def main() -> int:
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
-    import datetime
-
+    from vaeimb.bench import utc_now
     from vaeimb.provenance import cpu_name
 
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     lines = ["## Dashboard", "", f"Measured {now} on {cpu_name()} ({len(os.sched_getaffinity(0))} cores) by "
              "`python bench/app_bench.py`: the real `streamlit run app.py` "
              "driven by headless Chromium, the app's default settings (reference setup, its default "

@@ -148,13 +148,11 @@ def main() -> int:
         except StartError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-    import datetime
-
-    from vaeimb.bench import write_section
+    from vaeimb.bench import utc_now, write_section
     from vaeimb.provenance import cpu_name
 
     med = statistics.median
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     met = med(r["drags"]) <= 20 and med(r["keys"]) <= 20 and r["sent_during_drag"] == 0
     lines = [
         "## Latent explorer", "",

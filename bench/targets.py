@@ -11,7 +11,6 @@ issue's targets (met or missed). Long: run it outside the test suite, e.g.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vaeimb import report  # noqa: E402
+from vaeimb.bench import utc_now  # noqa: E402
 from vaeimb.cache import ResultCache  # noqa: E402
 from vaeimb.config import ExperimentConfig  # noqa: E402
 from vaeimb.experiment import run_experiment  # noqa: E402
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
                    help="also write the compact results the About page reads (vaeimb/reference_results.json)")
     a = p.parse_args(argv)
     env = environment()
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     out = [f"## Reference benchmark: every preset, {len(a.seeds)} paired seeds",
            "", f"Measured {now} by `python bench/targets.py` on {env['cpu']}, {env['threads']} torch thread(s), "
            f"device {env['device']}, torch {env['torch']}, vaeimb {env['vaeimb']} (code {env['code']}). "

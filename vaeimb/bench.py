@@ -35,6 +35,11 @@ TARGETS = {
 }
 
 
+def utc_now() -> str:
+    """The timestamp every benchmark section is stamped with."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _peak_rss_mb() -> float:
     kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kb / 1024.0 if sys.platform != "darwin" else kb / 1024.0 / 1024.0
@@ -119,7 +124,7 @@ def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float | Failed
 
 
 def format_markdown(config: ExperimentConfig, timings: dict[str, float | Failed], peak_mb: float) -> str:
-    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = utc_now()
     threads = torch.get_num_threads()
     lines = [
         "## Core",
