@@ -87,3 +87,17 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         seed = config.getoption("randomly_seed", None)
         terminalreporter.write_line(
             f"random test order: rerun it with -p randomly --randomly-seed={seed} (file order: -p no:randomly)")
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads_and_precision():
+    """A test that runs an executor sets this process's torch threads (and maybe the
+    precision); both enter cache keys, so every other test must find them as they were."""
+    import torch
+
+    import vaeimb.training as T
+
+    saved = torch.get_num_threads(), T._threads_set, T._precision
+    yield
+    torch.set_num_threads(saved[0])
+    T._threads_set, T._precision = saved[1], saved[2]

@@ -174,3 +174,26 @@ class ResultCache:
             p.unlink(missing_ok=True)
             n += 1
         return n
+
+
+class MemoryCache:
+    """The cache a worker sees: the entries it depends on (sent by the driver) and, after
+    the task, the one entry it computed (``new``), which goes back to the driver."""
+
+    def __init__(self, records: Mapping[str, Record] | None = None):
+        self.records: dict[str, Record] = dict(records or {})
+        self.new: dict[str, Record] = {}
+
+    def exists(self, kind: str, key: str) -> bool:
+        return key in self.records
+
+    def get_or_compute(self, kind: str, key: str, compute, validate=None) -> tuple[Record, bool]:
+        rec = self.records.get(key)
+        if rec is not None:
+            if validate is not None:
+                validate(rec)
+            return rec, True
+        meta, arrays = compute()
+        rec = {"meta": json.loads(json.dumps(meta, sort_keys=True)), "arrays": dict(arrays)}
+        self.records[key] = self.new[key] = rec
+        return rec, False

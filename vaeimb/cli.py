@@ -1,4 +1,4 @@
-"""Command line: ``python -m vaeimb {reproduce,run,sweep,bench}``.
+"""Command line: ``python -m vaeimb {reproduce,run,sweep,atlas,bench}``.
 
 Bad input ends with a one-line message and exit code 2, never a traceback; a run in
 which any (approach, seed) failed exits 1 with a one-line summary of the failures.
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import CLASSIFIERS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
+from .executor import RAY_ADDRESS_ENV
 from .protocols import PROTOCOLS
 from .recipes import CLASSIC, PRESETS, RECIPE_KEYS
 
@@ -23,24 +24,28 @@ EXIT_BAD_INPUT = 2
 
 
 class _Progress:
-    """tqdm bars, one per (task, seed), fed by the runner's progress events."""
+    """tqdm bars, one per running task (config, task, seed), fed by progress events; a line
+    when a classifier finishes training (``quiet_done``: only a count of finished tasks)."""
 
-    def __init__(self, enabled: bool, prefix: str = ""):
+    def __init__(self, enabled: bool, quiet_done: bool = False):
         self.enabled = enabled
-        self.prefix = prefix
+        self.quiet_done = quiet_done
         self.bars = {}
+        self.total = None
 
     def __call__(self, event) -> None:
         if not self.enabled:
             return
         from tqdm import tqdm
 
-        key = (event.task, event.seed)
-        label = f"{self.prefix}{event.task} seed {event.seed}"
+        key = (event.where, event.task, event.seed)
+        label = f"{event.where + ': ' if event.where else ''}{event.task} seed {event.seed}"
         if event.status == "running":
             bar = self.bars.get(key)
             if bar is None:
                 bar = self.bars[key] = tqdm(total=event.total, desc=label, unit="step", leave=False, file=sys.stderr)
+            if event.message:
+                bar.set_postfix_str(event.message, refresh=False)
             bar.update(event.done - bar.n)
             return
         bar = self.bars.pop(key, None)
@@ -48,8 +53,18 @@ class _Progress:
             bar.close()
         if event.status == "failed":
             tqdm.write(f"{label}: FAILED ({event.message})", file=sys.stderr)
-        elif event.status == "done" and not event.task.startswith("generator:"):
-            tqdm.write(f"{label}: trained", file=sys.stderr)
+        elif event.status == "done" and bar is not None:
+            if self.quiet_done:
+                if self.total is None:
+                    self.total = tqdm(desc="tasks finished", unit="task", file=sys.stderr, position=0)
+                self.total.update(1)
+            elif not event.task.startswith("generator:"):
+                tqdm.write(f"{label}: trained", file=sys.stderr)
+
+    def close(self) -> None:
+        for bar in [*self.bars.values(), *([self.total] if self.total is not None else [])]:
+            bar.close()
+        self.bars, self.total = {}, None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,13 +126,30 @@ def _approach_flags(p: argparse.ArgumentParser, default) -> None:
                    "vae.data.n_generate=1000; enters the cache key and the output")
 
 
-def _config_flags(p: argparse.ArgumentParser, *, counts: bool = True) -> None:
-    """The configuration flags ``run`` and ``sweep`` share. Unset budget flags take the
-    protocol's own budget (``--protocol blog``: the original code's 1000 steps of 128)."""
+def _executor_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--workers", type=_int, metavar="N",
+                   help="run tasks in N local worker processes (default: one per core when the machine "
+                   "has 2 or more, each with its share of the cores as torch threads)")
+    g.add_argument("--ray", metavar="ADDRESS",
+                   help="run tasks on the Ray cluster at HOST:PORT, or 'local' to start a Ray instance "
+                   f"here (default: ${RAY_ADDRESS_ENV}); needs pip install -r requirements-cluster.txt")
+    g.add_argument("--in-process", action="store_true",
+                   help="run tasks one after another in this process (the default on one core)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
+                   help="training precision: fp32, bf16 autocast, or auto = bf16 only on devices where a "
+                   "benchmark showed equal errors and faster steps (so far none: fp32); it enters the "
+                   "cache key (default %(default)s)")
+
+
+def _config_flags(p: argparse.ArgumentParser, *, counts: bool = True, digits: bool = True) -> None:
+    """The configuration flags ``run``, ``sweep`` and ``atlas`` share. Unset budget flags
+    take the protocol's own budget (``--protocol blog``: the original code's 1000 steps of 128)."""
     p.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
                    help="; ".join(f"{k}: {v.description}" for k, v in PROTOCOLS.items()))
-    p.add_argument("--majority", type=_int, default=0, help="majority digit 0-9 (default %(default)s)")
-    p.add_argument("--minority", type=_int, default=6, help="minority digit 0-9 (default %(default)s)")
+    if digits:
+        p.add_argument("--majority", type=_int, default=0, help="majority digit 0-9 (default %(default)s)")
+        p.add_argument("--minority", type=_int, default=6, help="minority digit 0-9 (default %(default)s)")
     p.add_argument("--n-majority", type=_int, default=5000, help="majority training images (default %(default)s)")
     if counts:
         g = p.add_mutually_exclusive_group()
@@ -130,6 +162,8 @@ def _config_flags(p: argparse.ArgumentParser, *, counts: bool = True) -> None:
     p.add_argument("--latent-dim", type=_int, help="generators' latent size (default: the protocol's)")
     p.add_argument("--vae-steps", type=_int, help="generators' training steps (default: the protocol's)")
     p.add_argument("--vae-batch-size", type=_int, help="generators' batch size (default: the protocol's)")
+    p.add_argument("--checkpoints", type=_int, dest="n_checkpoints",
+                   help="test-set evaluations during training, for the learning curve (default: the protocol's, 20)")
     p.add_argument("--validation-fraction", type=_float,
                    help="share of the training draw held out by recipes that tune a value (default 0.2)")
 
@@ -156,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--classifier", choices=CLASSIFIERS, help="mlp or cnn (default: the protocol's, mlp)")
     _approach_flags(rep, CLASSIC)
     _io_flags(rep, REFERENCE_SEEDS)
+    _executor_flags(rep)
 
     run = sub.add_parser("run", help="any configuration from flags",
                          description="Run any configuration. Unset flags keep the reference setup "
@@ -163,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(run)
     _approach_flags(run, CLASSIC)
     _io_flags(run, (0,))
+    _executor_flags(run)
 
     sw = sub.add_parser("sweep", help="one config at several minority ratios",
                         description="Run a configuration at several minority ratios and print "
@@ -172,6 +208,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config_flags(sw, counts=False)
     _approach_flags(sw, ("baseline", "oversample", "vae"))
     _io_flags(sw, (0,))
+    _executor_flags(sw)
+
+    at = sub.add_parser("atlas", help="every digit pair (or some) at some ratios: the Atlas page's table",
+                        description="Run the experiment for each (majority, minority) pair and ratio as one "
+                        "pool of tasks and write DIR/atlas.csv (one row per pair, ratio, approach and seed) "
+                        "and DIR/atlas.json (provenance: versions, budget, date, machine, threads). "
+                        "Finished tasks are cached: the same command resumes after an interruption.")
+    at.add_argument("--pairs", nargs="+", default=["all"], metavar="PAIR",
+                    help="'all' (the 90 ordered pairs) or MAJORITY:MINORITY pairs, e.g. 0:6 3:8 (default all)")
+    at.add_argument("--ratios", type=_ratio, nargs="+", default=[0.02],
+                    help="minority ratios, e.g. 1%% 2%% 5%% (default 2%%)")
+    at.add_argument("--out", required=True, metavar="DIR", help="folder to write atlas.csv and atlas.json into")
+    _config_flags(at, counts=False, digits=False)
+    _approach_flags(at, ("baseline", "oversample", "vae"))
+    _io_flags(at, (0, 1, 2))
+    _executor_flags(at)
 
     b = sub.add_parser("bench", help="time training, loading and cache hits; write BENCHMARKS.md",
                        description="Benchmark one seed of the reference setup per approach, MNIST "
@@ -203,14 +255,17 @@ def config_from_args(a, *, reference: bool = False) -> ExperimentConfig:
 
     changes = {}
     if not reference:
-        changes.update(majority=a.majority, minority=a.minority, n_majority=a.n_majority)
+        changes.update(n_majority=a.n_majority)
+        if hasattr(a, "majority"):
+            changes.update(majority=a.majority, minority=a.minority)
         n_min = getattr(a, "n_minority", None)
         ratio = getattr(a, "ratio", None)
         if n_min is not None:
             changes["n_minority"] = n_min
         elif ratio is not None:
             changes["n_minority"] = n_minority_from_ratio(a.n_majority, ratio)
-        for flag in ("steps", "batch_size", "lr", "latent_dim", "vae_steps", "vae_batch_size", "validation_fraction"):
+        for flag in ("steps", "batch_size", "lr", "latent_dim", "vae_steps", "vae_batch_size", "n_checkpoints",
+                     "validation_fraction"):
             if getattr(a, flag, None) is not None:
                 changes[flag] = getattr(a, flag)
     if getattr(a, "classifier", None) is not None:
@@ -253,20 +308,34 @@ def _failure_summary(failures: list[str]) -> int:
     return EXIT_FAILED_RUNS
 
 
+def executor_from_args(a):
+    """The backend the flags ask for (checked before anything trains)."""
+    from .executor import make_backend
+    from .training import set_precision
+
+    set_precision(a.precision)
+    return make_backend(a.workers, a.ray, in_process=a.in_process)
+
+
 def _run_and_report(config: ExperimentConfig, a) -> int:
     from . import report
     from .cache import ResultCache
     from .experiment import run_experiment
 
     _check_outputs(a.json, a.csv)
+    executor = executor_from_args(a)
     if config.leaky:
         print(report.LEAK_WARNING, file=sys.stderr)
     cache = ResultCache(a.cache_dir)
     cache.clean_stale_locks()
+    bars = _Progress(not a.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are in the table
-        result = run_experiment(config, _specs(a), a.seeds, cache=cache, data_dir=a.data_dir,
-                                progress=_Progress(not a.quiet), quality=bool(a.json))
+        try:
+            result = run_experiment(config, _specs(a), a.seeds, cache=cache, data_dir=a.data_dir,
+                                    progress=bars, quality=bool(a.json), executor=executor)
+        finally:
+            bars.close()
     print(report.format_table(result))
     if a.json:
         _write(a.json, report.to_json(result))
@@ -281,11 +350,15 @@ def _sweep(a) -> int:
 
     _check_outputs(a.json, a.csv)
     cfg = config_from_args(a)
+    executor = executor_from_args(a)
     bars = _Progress(not a.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, _specs(a), a.seeds, cache=ResultCache(a.cache_dir),
-                        data_dir=a.data_dir, progress=lambda i, n, r, e: bars(e))
+        try:
+            res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, _specs(a), a.seeds, cache=ResultCache(a.cache_dir),
+                            data_dir=a.data_dir, progress=lambda i, n, r, e: bars(e), executor=executor)
+        finally:
+            bars.close()
     print(res.format_table())
     if a.json:
         import json
@@ -294,6 +367,43 @@ def _sweep(a) -> int:
     if a.csv:
         _write(a.csv, res.to_csv())
     return _failure_summary(res.failures())
+
+
+def _atlas(a, argv) -> int:
+    from .atlas import gain_grid, parse_pairs, run_atlas
+    from .cache import ResultCache
+    from .experiment import plan
+
+    pairs = parse_pairs(a.pairs)
+    cfg = config_from_args(a)
+    specs = _specs(a)
+    plan(cfg, specs, twins=False)
+    out = Path(a.out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise VaeimbError(f"--out {a.out} is a file; give a folder")
+    executor = executor_from_args(a)
+    bars = _Progress(not a.quiet, quiet_done=True)
+    command = "python -m vaeimb " + " ".join(argv if argv is not None else sys.argv[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            atlas, failures = run_atlas(cfg, pairs, a.ratios, specs, a.seeds, cache=ResultCache(a.cache_dir),
+                                        data_dir=a.data_dir, executor=executor, progress=bars, command=command)
+        finally:
+            bars.close()
+    atlas.write(out)
+    m = atlas.meta
+    print(f"Atlas: {len(atlas.pairs)} pair(s) x {len(atlas.ratios)} ratio(s) x {len(atlas.approaches)} approach(es) "
+          f"x {len(atlas.seeds)} seed(s) = {len(atlas.rows)} rows; {m['trained']} trained, the rest from the cache; "
+          f"{m['seconds']:.0f} s on {m['executor']}.")
+    names = atlas.approaches
+    for ratio in atlas.ratios:
+        for other in names[1:]:
+            c = gain_grid(atlas, other, names[0], ratio).counts()
+            print(f"  ratio {ratio:g}: {other} vs {names[0]} (paired 95% interval): better on {c['a_better']}, "
+                  f"worse on {c['b_better']}, undecided on {c['undecided']} of {c['cells']} pairs")
+    print(f"wrote {out / 'atlas.csv'} and {out / 'atlas.json'}", file=sys.stderr)
+    return _failure_summary(failures)
 
 
 def main(argv=None) -> int:
@@ -306,6 +416,8 @@ def main(argv=None) -> int:
             return _run_and_report(config_from_args(a), a)
         if a.command == "sweep":
             return _sweep(a)
+        if a.command == "atlas":
+            return _atlas(a, argv)
         if a.command == "bench":
             from .bench import run_benchmark
 

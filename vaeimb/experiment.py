@@ -41,6 +41,7 @@ class ProgressEvent:
     total: int
     status: str  # "running" | "cached" | "done" | "failed"
     message: str = ""
+    where: str = ""  # which config (sweeps and atlases run several at once)
 
 
 ProgressCallback = Optional[Callable[[ProgressEvent], None]]
@@ -181,9 +182,14 @@ def _subset(data: ExperimentData, rows: np.ndarray, leaky: bool) -> ExperimentDa
 
 
 class _Runner:
-    """Runs one config: data per seed, generators, then each approach (all cached)."""
+    """Runs one config: data per seed, generators, then each approach (all cached).
 
-    def __init__(self, config: ExperimentConfig, cache: ResultCache, data_dir, progress: ProgressCallback):
+    ``cache`` is the disk cache, or a worker's ``MemoryCache``; ``failed`` holds the
+    entries an executor could not compute (key -> message), ``computed`` those it did.
+    """
+
+    def __init__(self, config: ExperimentConfig, cache, data_dir, progress: ProgressCallback, *,
+                 mnist=None, failed: dict[str, str] | None = None, computed: Iterable[str] = (), where: str = ""):
         from .provenance import compute_identity
 
         self.config = config
@@ -191,6 +197,10 @@ class _Runner:
         self.data_dir = data_dir
         self.progress = progress
         self.identity = compute_identity()
+        self.mnist = mnist
+        self.failed = failed or {}
+        self.computed = set(computed)
+        self.where = where
         self._data: dict[int, ExperimentData] = {}
 
     @functools.cached_property
@@ -201,11 +211,12 @@ class _Runner:
 
     def emit(self, task: str, seed: int, done: int, total: int, status: str, message: str = "") -> None:
         if self.progress is not None:
-            self.progress(ProgressEvent(task, seed, done, total, status, message))
+            self.progress(ProgressEvent(task, seed, done, total, status, message, where=self.where))
 
     def data(self, seed: int) -> ExperimentData:
         if seed not in self._data:
-            self._data[seed] = make_experiment_data(self.config, seed, load_mnist(self.data_dir))
+            mnist = self.mnist if self.mnist is not None else load_mnist(self.data_dir)
+            self._data[seed] = make_experiment_data(self.config, seed, mnist)
         return self._data[seed]
 
     def fit_data(self, approach: Approach, seed: int) -> tuple[ExperimentData, np.ndarray | None]:
@@ -229,8 +240,15 @@ class _Runner:
 
     def generator(self, approach: Approach, seed: int):
         """The approach's fitted generator (from the cache, or fitted now and cached)."""
+        return self._generator_entry(approach, seed)[0]
+
+    def _generator_entry(self, approach: Approach, seed: int):
+        """(fitted generator, its cache record, whether it came from the cache)."""
         from .generators.base import FitData
 
+        key = self.generator_key(approach, seed)
+        if key in self.failed:
+            raise VaeimbError(self.failed[key])
         gen = approach.part("gen")
         task = generator_task(gen.name)
         cfg = self.config
@@ -244,10 +262,11 @@ class _Runner:
             return gen.state()
 
         # A cached entry is loaded once, by its validation; a new one is the generator just fitted.
-        _, cached = self.cache.get_or_compute("generator", self.generator_key(approach, seed), compute,
-                                              validate=lambda r: gen.load_state(r["meta"], r["arrays"]))
+        rec, cached = self.cache.get_or_compute("generator", key, compute,
+                                                validate=lambda r: gen.load_state(r["meta"], r["arrays"]))
+        cached = cached and key not in self.computed
         self.emit(task, seed, 1, 1, "cached" if cached else "done")
-        return gen
+        return gen, rec, cached
 
     def n_generate(self, approach: Approach, data: ExperimentData) -> int:
         n = approach.values.get("data", {}).get("n_generate")
@@ -287,6 +306,9 @@ class _Runner:
         from .training import train_classifier
 
         cfg = self.config
+        key = self.classifier_key(approach, seed)
+        if key in self.failed:
+            raise VaeimbError(self.failed[key])
 
         def compute():
             data, val_rows = self.fit_data(approach, seed)
@@ -321,8 +343,36 @@ class _Runner:
         def check(rec):
             rec["meta"]["info"]["environment"], rec["arrays"]["steps"], rec["arrays"]["test_logits"]
 
-        rec, cached = self.cache.get_or_compute("classifier", self.classifier_key(approach, seed), compute, validate=check)
-        return rec["meta"], rec["arrays"], cached
+        rec, cached = self.cache.get_or_compute("classifier", key, compute, validate=check)
+        fresh = key in self.computed
+        self.computed.discard(key)  # a second approach sharing this model reuses it: a cache hit
+        return rec["meta"], rec["arrays"], cached and not fresh
+
+    # ---- tasks for an executor -------------------------------------------------------
+    def tasks(self, chosen: Iterable[Approach], seeds: Iterable[int], threads: int) -> list:
+        """The entries ``chosen`` x ``seeds`` still lack, as executor tasks (a classifier
+        after the generator it learns from; approaches sharing a model share one task)."""
+        from .executor import Task
+
+        cfg = self.config
+        precision = self.identity["precision"]
+        out: dict[str, Task] = {}
+        for seed in seeds:
+            for a in chosen:
+                if a.is_bound and oracle_unavailable(cfg):
+                    continue
+                deps: tuple[str, ...] = ()
+                if a.recipe.gen:
+                    gkey = self.generator_key(a, seed)
+                    deps = (gkey,)
+                    if gkey not in out and not self.cache.exists("generator", gkey):
+                        out[gkey] = Task("generator", gkey, cfg, a, seed, threads, precision, label=generator_task(a.recipe.gen),
+                                         where=self.where, total=cfg.vae_steps)
+                ckey = self.classifier_key(a, seed)
+                if ckey not in out and not self.cache.exists("classifier", ckey):
+                    out[ckey] = Task("classifier", ckey, cfg, a, seed, threads, precision, deps, label=a.name,
+                                     where=self.where, total=cfg.steps)
+        return list(out.values())
 
     def run(self, approach: Approach, seed: int) -> tuple[RunResult, bool]:
         """Train (or load) the approach's classifier, then apply its decision."""
@@ -405,6 +455,82 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     return list(by_name.values()), pairs
 
 
+def compute_task(task, cache, *, data_dir=None, mnist=None, progress: ProgressCallback = None) -> tuple[dict, bool]:
+    """Compute one executor task with the entries of ``cache`` (a worker's ``MemoryCache``
+    holding its dependencies, or the disk cache in-process). Returns (record, was_cached)."""
+    runner = _Runner(task.config, cache, data_dir, progress, mnist=mnist, where=task.where)
+    if task.kind == "generator":
+        key = runner.generator_key(task.approach, task.seed)
+        _, rec, cached = runner._generator_entry(task.approach, task.seed)
+    else:
+        key = runner.classifier_key(task.approach, task.seed)
+        meta, arrays, cached = runner.classifier(task.approach, task.seed)
+        rec = {"meta": meta, "arrays": arrays}
+    if key != task.key:  # the worker's code, versions or device differ from the driver's
+        raise VaeimbError("the worker computes a different cache key than the driver (different code, "
+                          "versions or device); install the same vaeimb and torch on every node")
+    return rec, cached
+
+
+@dataclass(frozen=True)
+class Job:
+    """One config's experiment within ``run_many`` (a sweep point, an atlas cell)."""
+
+    config: ExperimentConfig
+    approaches: tuple[str, ...] = CLASSIC
+    seeds: tuple[int, ...] = (0,)
+    where: str = ""  # its label in progress events
+
+
+def run_many(
+    jobs: Iterable[Job],
+    *,
+    cache: ResultCache | None = None,
+    data_dir=None,
+    progress: ProgressCallback = None,
+    executor=None,
+    twins: bool = True,
+    quality: bool = False,
+) -> list[ExperimentResult]:
+    """Run several experiments as one pool of tasks on ``executor`` (``vaeimb.executor``;
+    default: in-process), then gather each result from the cache.
+
+    Every config, approach and seed is checked before anything trains (``ConfigError``).
+    A failure inside one (approach, seed) is recorded in its result's ``failures`` and the
+    others carry on. Anything raised from ``progress`` (e.g. a closed browser tab) stops
+    the run; finished entries stay cached.
+    """
+    from .executor import InProcess, execute
+
+    jobs = list(jobs)
+    plans = []
+    for job in jobs:
+        chosen, pairs = plan(job.config, job.approaches, twins=twins)
+        plans.append((job, chosen, pairs, check_seeds(job.seeds)))
+    cache = cache if cache is not None else ResultCache()
+    cache.check_writable()
+    mnist = load_mnist(data_dir)  # a missing dataset is one clear error up front
+    executor = executor if executor is not None else InProcess()
+    from .training import set_threads
+
+    set_threads(executor.threads)  # keys planned here must be the keys the tasks compute
+    tasks: dict = {}
+    for job, chosen, _, seeds in plans:
+        runner = _Runner(job.config, cache, data_dir, None, where=job.where)
+        for t in runner.tasks(chosen, seeds, executor.threads):
+            tasks.setdefault(t.key, t)
+    failed = execute(tasks.values(), executor, cache=cache, data_dir=data_dir, mnist=mnist, progress=progress)
+    computed = set(tasks) - set(failed)
+    results = []
+    for job, chosen, pairs, seeds in plans:
+        runner = _Runner(job.config, cache, data_dir, progress, mnist=mnist, failed=failed, computed=computed,
+                         where=job.where)
+        results.append(_gather(runner, chosen, pairs, seeds))
+        if quality:
+            measure_quality(results[-1], cache=cache, data_dir=data_dir, runner=runner)
+    return results
+
+
 def run_experiment(
     config: ExperimentConfig,
     approaches: Iterable[str] = CLASSIC,
@@ -415,6 +541,7 @@ def run_experiment(
     progress: ProgressCallback = None,
     twins: bool = True,
     quality: bool = False,
+    executor=None,
 ) -> ExperimentResult:
     """Train (or load) every requested (approach, seed) and gather the results.
 
@@ -422,13 +549,17 @@ def run_experiment(
     (approach, seed) is recorded in ``failures`` and the others carry on. Anything raised
     from ``progress`` (e.g. a closed browser tab) stops the run; finished entries stay cached.
     ``quality``: also measure every generator's samples (``vaeimb.quality``).
+    ``executor``: a ``vaeimb.executor`` backend (default: in-process).
     """
-    chosen, pairs = plan(config, approaches, twins=twins)
-    seeds = check_seeds(seeds)
-    cache = cache if cache is not None else ResultCache()
-    cache.check_writable()
-    load_mnist(data_dir)  # a missing dataset is one clear error up front
-    runner = _Runner(config, cache, data_dir, progress)
+    job = Job(config, tuple(approaches), tuple(seeds))
+    (result,) = run_many([job], cache=cache, data_dir=data_dir, progress=progress, executor=executor,
+                         twins=twins, quality=quality)
+    return result
+
+
+def _gather(runner: _Runner, chosen: list[Approach], pairs: dict[str, str], seeds: tuple[int, ...]) -> ExperimentResult:
+    """Each (approach, seed)'s result from the cache (its decision applied here)."""
+    config = runner.config
     names = tuple(a.name for a in chosen)
     result = ExperimentResult(config, names, seeds, runs={n: {} for n in names},
                               recipes={a.name: a for a in chosen}, twins=pairs)
@@ -445,15 +576,13 @@ def run_experiment(
                 if _is_stop(err):
                     raise
                 msg = str(err) if isinstance(err, VaeimbError) else f"{type(err).__name__}: {err}"
-                warnings.warn(f"{a.name} (seed {seed}) failed: {msg}", RuntimeWarning, stacklevel=2)
+                warnings.warn(f"{a.name} (seed {seed}) failed: {msg}", RuntimeWarning, stacklevel=3)
                 result.failures.setdefault(a.name, {})[seed] = msg
                 runner.emit(a.name, seed, 0, 0, "failed", msg)
                 continue
             result.runs[a.name][seed] = run
             result.cached += int(cached)
             runner.emit(a.name, seed, config.steps, config.steps, "cached" if cached else "done")
-    if quality:
-        measure_quality(result, cache=cache, data_dir=data_dir, runner=runner)
     return result
 
 

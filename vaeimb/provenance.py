@@ -39,13 +39,14 @@ def code_fingerprint() -> str:
 
 def compute_identity() -> dict:
     """What, beyond the config, changes a trained model's numbers on this machine: the
-    torch thread count (reductions are ordered by thread) and the device type."""
+    torch thread count (reductions are ordered by thread), the device type and the
+    training precision."""
     import torch
 
-    from .training import pick_device, use_all_cores
+    from .training import pick_device, precision, use_all_cores
 
     use_all_cores()
-    return {"threads": torch.get_num_threads(), "device": pick_device().type}
+    return {"threads": torch.get_num_threads(), "device": pick_device().type, "precision": precision()}
 
 
 def environment() -> dict:

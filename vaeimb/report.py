@@ -212,6 +212,7 @@ def to_json_dict(result: ExperimentResult) -> dict:
         "summary": summary_rows(result),
         "runs": runs,
         "failures": [{"approach": a, "seed": s, "error": m} for a, d in result.failures.items() for s, m in d.items()],
+        "cached": result.cached,  # (approach, seed) results loaded from the cache rather than trained
     }
 
 

@@ -8,7 +8,7 @@ from typing import Callable, Iterable, Optional
 from .cache import ResultCache
 from .config import DEFAULT_SWEEP_RATIOS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError
-from .experiment import ExperimentResult, ProgressEvent, run_experiment
+from .experiment import ExperimentResult, ProgressEvent
 from .metrics import METRICS
 
 DEFAULT_RATIOS = DEFAULT_SWEEP_RATIOS
@@ -104,12 +104,20 @@ def run_sweep(
     cache: ResultCache | None = None,
     data_dir=None,
     progress: SweepProgress = None,
+    executor=None,
 ) -> SweepResult:
-    """Run (or load from the cache) the experiment at every ratio."""
+    """Run (or load from the cache) the experiment at every ratio, all ratios' tasks in one
+    pool on ``executor`` (``vaeimb.executor``; default in-process)."""
+    from .experiment import Job, run_many
+
     points = sweep_configs(config, ratios)
-    approaches, seeds = list(approaches), list(seeds)
-    out = []
-    for i, (ratio, cfg) in enumerate(points):
-        cb = None if progress is None else (lambda e, i=i, r=ratio: progress(i, len(points), r, e))
-        out.append((ratio, run_experiment(cfg, approaches, seeds, cache=cache, data_dir=data_dir, progress=cb)))
-    return SweepResult(out)
+    jobs = [Job(cfg, tuple(approaches), tuple(seeds), where=f"ratio {r:g}") for r, cfg in points]
+    index = {job.where: i for i, job in enumerate(jobs)}
+
+    def on_event(e: ProgressEvent) -> None:
+        i = index.get(e.where)
+        if progress is not None and i is not None:
+            progress(i, len(points), points[i][0], e)
+
+    results = run_many(jobs, cache=cache, data_dir=data_dir, progress=on_event, executor=executor)
+    return SweepResult([(r, res) for (r, _), res in zip(points, results)])

@@ -27,6 +27,34 @@ from .settings import Settings, config_from_json, config_json
 
 _STORE = "_finished_results"
 _STORE_SIZE = 8
+#: Worker processes the app trains in (at most; fewer on smaller machines).
+APP_MAX_WORKERS = 4
+
+
+def app_executor():
+    """Where the app trains: worker processes (the server's memory returns to its idle
+    size after a run), one per core up to ``APP_MAX_WORKERS``; in-process on one core.
+    ``VAEIMB_APP_WORKERS=0`` forces in-process."""
+    import os
+
+    from vaeimb.executor import InProcess, LocalProcesses
+    from vaeimb.training import usable_cores
+
+    from vaeimb.training import set_threads
+
+    wanted = os.environ.get("VAEIMB_APP_WORKERS", "").strip()
+    workers = int(wanted) if wanted.isdigit() else min(usable_cores(), APP_MAX_WORKERS)
+    if workers < 1 or (not wanted and usable_cores() < 2):
+        backend = InProcess()
+    else:
+        backend = LocalProcesses(workers)
+    # The thread count is part of every cache key: what this server looks up (finished
+    # runs, generators for the Latent page) must use the workers' count.
+    set_threads(backend.threads)
+    return backend
+
+
+app_executor()
 
 
 def cache_root() -> str:

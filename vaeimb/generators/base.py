@@ -19,6 +19,7 @@ import torch
 
 from ..errors import VaeimbError
 from ..parts import Part
+from ..training import adam, autocast, fast_layout, standard_layout
 
 #: ``progress(done, total)``; it may raise to abort the fit.
 Progress = Optional[Callable[[int, int], None]]
@@ -150,11 +151,13 @@ class LatentGenerator(Generator):
         """Adam over ``budget.steps``: ``batch_loss(step)`` draws the step's batch and returns
         its loss. Logs the loss, refuses a diverged model, reports progress; then keeps the
         model (CPU, eval mode), its latent size and the logged losses."""
-        opt = torch.optim.Adam(model.parameters(), lr=budget.lr)
+        model = fast_layout(model)
+        opt = adam(model.parameters(), budget.lr)
         losses = []
         every = max(1, budget.steps // 100)
         for step in range(1, budget.steps + 1):
-            loss = batch_loss(step)
+            with autocast(next(model.parameters()).device):
+                loss = batch_loss(step).float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -163,7 +166,7 @@ class LatentGenerator(Generator):
                 self.check_finite(self.name, losses[-1])
                 if progress is not None:
                     progress(step, budget.steps)
-        self.model = model.cpu().eval()
+        self.model = standard_layout(model).cpu().eval()
         self.latent_dim = budget.latent_dim
         self.losses = np.asarray(losses, np.float32)
 
