@@ -14,6 +14,7 @@ pages = [
     st.Page("pages/1_experiment.py", title="Experiment / Results", icon=":material/science:", default=True),
     st.Page("pages/2_latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
     st.Page("pages/3_sweep.py", title="Sweep", icon=":material/show_chart:"),
+    st.Page("pages/5_atlas.py", title="Atlas", icon=":material/grid_view:"),
     st.Page("pages/4_about.py", title="About", icon=":material/menu_book:"),
 ]
 navigation = st.navigation(pages)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -129,6 +130,18 @@ class InProcess(Backend):
 # --------------------------------------------------------------------------------------
 # Local worker processes
 # --------------------------------------------------------------------------------------
+#: Marks a worker's command line (to find the workers of a run, e.g. in a test).
+WORKER_MARK = "vaeimb-worker"
+
+
+def worker_entry() -> None:
+    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD THREADS [DATA_DIR]``."""
+    from multiprocessing.connection import Connection
+
+    fd, threads, data_dir = sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else ""
+    _worker_main(Connection(int(fd)), int(threads), data_dir or None)
+
+
 def _worker_main(conn, threads: int, data_dir) -> None:
     """A pool worker: receives tasks, sends progress and records back. Ctrl-C is the
     driver's to handle; a worker whose driver is gone stops at its next progress step."""
@@ -169,8 +182,8 @@ def _worker_main(conn, threads: int, data_dir) -> None:
 
 @dataclass
 class _Worker:
-    process: Any
-    conn: Any
+    process: Any  # subprocess.Popen
+    conn: Any  # multiprocessing.connection.Connection over a socket pair
     task: Task | None = None
     deps: Mapping | None = None
 
@@ -187,7 +200,11 @@ def _death(exitcode: int | None) -> str:
 class LocalProcesses(Backend):
     """A pool of ``workers`` processes on this machine, ``threads`` torch threads each
     (default: the usable cores shared out). A worker that dies is replaced and its task
-    retried once."""
+    retried once.
+
+    Workers are fresh ``python`` processes talking over a socket pair (not
+    ``multiprocessing``'s spawn, which re-runs the caller's ``__main__``: inside Streamlit,
+    the page script)."""
 
     name = "local processes"
 
@@ -211,22 +228,26 @@ class LocalProcesses(Backend):
         return f"{self.workers} local worker process(es), {self.threads} torch thread(s) each"
 
     def start(self, *, cache, data_dir, mnist) -> None:
-        import multiprocessing as mp
-
         from .training import set_threads
 
         set_threads(self.threads)  # what the driver computes itself shares the workers' keys
-        self._ctx = mp.get_context("spawn")
-        self._data_dir = None if data_dir is None else str(data_dir)
+        self._data_dir = "" if data_dir is None else str(Path(data_dir).expanduser().resolve())
         self._pool = []
 
     def _spawn(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        proc = self._ctx.Process(target=_worker_main, args=(child, self.threads, self._data_dir),
-                                 name="vaeimb-worker", daemon=True)
-        proc.start()
-        child.close()
-        worker = _Worker(proc, parent)
+        import subprocess
+        from multiprocessing.connection import Connection
+
+        ours, theirs = socket.socketpair()
+        root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        cmd = [sys.executable, "-c", "from vaeimb.executor import worker_entry; worker_entry()", WORKER_MARK,
+               str(theirs.fileno()), str(self.threads), self._data_dir]
+        try:
+            proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            theirs.close()
+        worker = _Worker(proc, Connection(ours.detach()))
         self._pool.append(worker)
         return worker
 
@@ -238,21 +259,22 @@ class LocalProcesses(Backend):
         worker = next((w for w in self._pool if w.task is None), None) or self._spawn()
         worker.task, worker.deps = task, deps
         self._attempts[task.key] += 1
-        worker.conn.send(("task", task, dict(deps)))
+        try:
+            worker.conn.send(("task", task, dict(deps)))
+        except OSError:
+            pass  # it died already: the next poll buries it and retries the task
 
     def poll(self, emit: Emit, timeout: float) -> None:
         from multiprocessing.connection import wait
 
-        objs = [w.conn for w in self._pool if w.task is not None] + [w.process.sentinel for w in self._pool]
-        ready = set(wait(objs, timeout)) if objs else set()
+        ready = set(wait([w.conn for w in self._pool], timeout)) if self._pool else set()
         for worker in list(self._pool):
-            if worker.conn in ready:
-                try:
-                    while worker.conn.poll():
-                        self._handle(worker, worker.conn.recv(), emit)
-                except (EOFError, OSError):
-                    pass  # it died: its sentinel says so below
-            if worker.process.sentinel in ready or not worker.process.is_alive():
+            if worker.conn not in ready:
+                continue
+            try:
+                while worker.conn.poll():
+                    self._handle(worker, worker.conn.recv(), emit)
+            except (EOFError, OSError):  # its end of the socket closed: it died
                 self._buried(worker, emit)
 
     def _handle(self, worker: _Worker, msg, emit: Emit) -> None:
@@ -268,13 +290,19 @@ class LocalProcesses(Backend):
 
     def _buried(self, worker: _Worker, emit: Emit) -> None:
         """A dead worker: replace it and retry its task (once), or report the task failed."""
-        worker.process.join(timeout=1)
+        import subprocess
+
+        try:
+            code = worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            code = worker.process.wait()
         self._pool.remove(worker)
         worker.conn.close()
         task, deps = worker.task, worker.deps
         if task is None:
             return
-        why = _death(worker.process.exitcode)
+        why = _death(code)
         if self._attempts[task.key] > self.retries:
             emit("failed", task.key, f"its worker process died twice ({why})")
             return
@@ -282,6 +310,8 @@ class LocalProcesses(Backend):
         self.submit(task, deps, emit)
 
     def shutdown(self, *, cancel: bool) -> None:
+        import subprocess
+
         for w in self._pool:
             if cancel or w.task is not None:
                 w.process.terminate()
@@ -291,10 +321,11 @@ class LocalProcesses(Backend):
                 except OSError:
                     w.process.terminate()
         for w in self._pool:
-            w.process.join(timeout=5)
-            if w.process.is_alive():
+            try:
+                w.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 w.process.kill()
-                w.process.join(timeout=5)
+                w.process.wait()
             w.conn.close()
         self._pool = []
 

@@ -328,3 +328,85 @@ def quality_scatter(points: list[dict], metric: str) -> go.Figure:
         legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
+
+
+# --------------------------------------------------------------------------------------
+# Atlas
+# --------------------------------------------------------------------------------------
+#: Diverging colours of the atlas: B better (negative gain), no difference, A better.
+ATLAS_COLOURS = ("#b2182b", "#f7f7f7", "#2166ac")
+
+
+def _cell_hover(grid, i: int, j: int) -> str:
+    from .atlas import ratio_label
+
+    label = METRICS[grid.metric][0]
+    if np.isnan(grid.low[i, j]):
+        interval = "95% interval: needs 2 or more seeds"
+    else:
+        interval = f"95% interval: [{grid.low[i, j]:+.4g}, {grid.high[i, j]:+.4g}]"
+    if grid.significant[i, j]:
+        verdict = f"interval excludes 0: {grid.a if grid.low[i, j] > 0 else grid.b} better"
+    else:
+        verdict = "undecided (interval includes 0)"
+    return (f"<b>majority {i} vs minority {j}</b> at ratio {ratio_label(grid.ratio)}<br>"
+            f"mean gain of {grid.a} over {grid.b}: {grid.gain[i, j]:+.4g} ({grid.unit})<br>{interval}<br>"
+            f"{int(grid.n[i, j])} seed(s); {label}: {grid.a} {grid.mean_a[i, j]:.4g}, {grid.b} {grid.mean_b[i, j]:.4g}<br>"
+            f"{verdict}")
+
+
+def atlas_heatmap(grid) -> go.Figure:
+    """The atlas's 10 x 10 map (rows: majority digit, columns: minority digit) of the paired
+    gain of A over B, centred on 0; a star marks each cell whose 95 % interval excludes 0.
+
+    Plotly cannot select heatmap cells, so an invisible marker per cell with data carries
+    the hover text and the cell's (majority, minority) as ``customdata``: clicking a cell
+    selects it (``st.plotly_chart(on_select=...)``, read back with ``clicked_pair``).
+    """
+    gain = np.asarray(grid.gain, dtype=np.float64)
+    have = ~np.isnan(gain)
+    span = float(np.abs(gain[have]).max()) if have.any() else 1.0
+    span = span if span > 0 else 1.0
+    digits = list(range(10))
+    fig = go.Figure(go.Heatmap(
+        z=gain, x=digits, y=digits, zmin=-span, zmax=span, zmid=0, hoverinfo="skip", name="gain",
+        colorscale=[[0.0, ATLAS_COLOURS[0]], [0.5, ATLAS_COLOURS[1]], [1.0, ATLAS_COLOURS[2]]],
+        colorbar=dict(title=dict(text=f"gain<br>↑ {grid.a} better<br>↓ {grid.b} better", side="top")),
+    ))
+    sig = np.argwhere(np.asarray(grid.significant, bool) & have)
+    fig.add_trace(go.Scatter(
+        x=sig[:, 1], y=sig[:, 0], mode="markers", name="95% interval excludes 0", hoverinfo="skip",
+        marker=dict(symbol="star", size=15, color="white", line=dict(color="black", width=1.5)),
+        unselected=dict(marker=dict(opacity=1)),
+    ))
+    cells = np.argwhere(have)
+    fig.add_trace(go.Scatter(
+        x=cells[:, 1], y=cells[:, 0], mode="markers", name="pairs", showlegend=False,
+        customdata=cells.tolist(), text=[_cell_hover(grid, i, j) for i, j in cells],
+        hovertemplate="%{text}<extra></extra>",
+        marker=dict(symbol="square", size=26, color="rgba(0,0,0,0)"),
+        selected=dict(marker=dict(color="rgba(0,0,0,0.25)")), unselected=dict(marker=dict(opacity=0)),
+    ))
+    axis = dict(tickmode="array", tickvals=digits, range=[-0.5, 9.5], showgrid=False, zeroline=False)
+    fig.update_layout(
+        xaxis=dict(axis, title="Minority digit (the rare class)", side="top"),
+        yaxis=dict(axis, title="Majority digit", range=[9.5, -0.5], scaleanchor="x"),  # 0 on top, as a matrix
+        height=560, margin=dict(t=60, b=20, l=60, r=20), plot_bgcolor="#e8e8e8",
+        showlegend=True, legend=dict(orientation="h", yanchor="top", y=-0.02, x=0),  # the star's meaning, always
+        clickmode="event+select",
+    )
+    return fig
+
+
+def clicked_pair(event) -> tuple[int, int] | None:
+    """The (majority, minority) of the atlas cell a selection event picked (the last one
+    when several), or None."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
+    for p in reversed(list(points or [])):
+        data = p.get("customdata") if isinstance(p, dict) or hasattr(p, "get") else None
+        if isinstance(data, (list, tuple)) and len(data) == 2:
+            return int(data[0]), int(data[1])
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .atlas import ATLAS_METRICS, DEFAULT_VIEW
 from .config import CLASSIFIERS, DEFAULT_SWEEP_RATIOS, TRAIN_COUNTS, ExperimentConfig
 from .protocols import PROTOCOLS
 from .recipes import CLASSIC, PRESETS
@@ -125,6 +126,11 @@ FIELDS: tuple[Field, ...] = (
     _f("sweep_ratios", "sweep_ratios", "choices", list(DEFAULT_SWEEP_RATIOS), choices=SWEEP_RATIO_OPTIONS),
     _f("sweep_approaches", "sweep_approaches", "choices", ["baseline", "oversample", "vae"], choices=PRESETS),
     _f("sweep_metric", "sweep_metric", "choice", "misclassified", choices=("misclassified", "balanced_error")),
+    # the Atlas page checks approaches and ratio against the atlas it shows
+    _f("atlas_a", "atlas_a", "text", DEFAULT_VIEW[0]),
+    _f("atlas_b", "atlas_b", "text", DEFAULT_VIEW[1]),
+    _f("atlas_ratio", "atlas_ratio", "float", DEFAULT_VIEW[2], 0.0001, 1.0),
+    _f("atlas_metric", "atlas_metric", "choice", DEFAULT_VIEW[3], choices=ATLAS_METRICS),
 )
 _BY_URL = {f.url: f for f in FIELDS}
 
@@ -178,6 +184,15 @@ def _make_consistent(values: dict[str, Any]) -> list[str]:
         values["cfg_n_minority"] = min(TRAIN_COUNTS[mnr], n_maj)
         out.append(f"link's minority count {n_min} exceeds what this setup allows; using {values['cfg_n_minority']}.")
     return out
+
+
+def as_linked(state: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``state`` as opening its link sets it: every value checked as a link's is (the
+    nearest valid one, with a warning), those equal to the defaults included (a link leaves
+    them out). Lets a page open another one in the same session as a link would."""
+    values, warnings = from_query(to_query(state))
+    defaults = {f.state: list(f.default) if isinstance(f.default, list) else f.default for f in FIELDS if f.state in state}
+    return {**defaults, **values}, warnings
 
 
 def link_keys() -> Iterable[str]:

@@ -171,7 +171,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
         board = ProgressBoard(cfg, settings.approaches, settings.seeds)
         try:
             result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
-                                    data_dir=data_dir(), progress=board)
+                                    data_dir=data_dir(), progress=board, executor=app_executor())
         except Exception:
             status.update(label="Training stopped", state="error", expanded=True)
             raise
@@ -229,8 +229,8 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
                                             f"{min(finished[i], per_point)}/{per_point} done")
 
         try:
-            result = run_sweep(settings.config, ratios, approaches, settings.seeds,
-                               cache=ResultCache(cache_root()), data_dir=data_dir(), progress=on_progress)
+            result = run_sweep(settings.config, ratios, approaches, settings.seeds, cache=ResultCache(cache_root()),
+                               data_dir=data_dir(), progress=on_progress, executor=app_executor())
         except Exception:
             status.update(label="Sweep stopped", state="error", expanded=True)
             raise

@@ -1,8 +1,9 @@
 """End to end: the real `streamlit run app.py` server driven by headless Chromium.
 
 Sets a tiny config through the sidebar widgets, presses Run, checks the results table,
-moves a latent slider and checks the decoded image was redrawn, runs a small sweep, and saves
-a screenshot of each page to test-artifacts/screenshots/ (nothing outside test-artifacts/:
+moves a latent slider and checks the decoded image was redrawn, runs a small sweep, opens the
+Atlas page on the tiny atlas of tests/data (a cell click, a copied link), and saves a
+screenshot of each page to test-artifacts/screenshots/ (nothing outside test-artifacts/:
 the README's screenshots come from ``python bench/screenshots.py``).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 
@@ -96,3 +98,59 @@ def test_run_explore_and_screenshot_every_page(page, server):
     main.get_by_text("The original experiment").wait_for()
     assert "70 of 1938" in main.inner_text()
     screenshot(page, SHOTS / "about.png")
+
+
+#: A generous wait for the Atlas test: it runs after the training test, on a busy small machine.
+SLOW = 120_000
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick ``option`` in the main area's select box ``label`` the way a user does."""
+    page.locator(MAIN).locator('[data-testid="stSelectbox"]').filter(has_text=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    wait_idle(page, SLOW)
+
+
+def chosen(page, label: str) -> str:
+    """What the main area's select box ``label`` shows."""
+    return page.locator(MAIN).get_by_label(label, exact=True).input_value()
+
+
+def test_atlas_map_selects_a_pair_and_its_link_reopens_the_view(page, server):
+    page.goto(server)
+    page.get_by_text("Does a VAE beat oversampling").wait_for()
+    go_to(page, "Atlas", SLOW)
+    main = page.locator(MAIN)
+    assert wait_for_charts(page, 1, SLOW) == 1
+    assert main.locator(".js-plotly-plot g.hm image").count() == 1  # the heatmap is drawn, not a placeholder
+    main.get_by_text("undecided on").wait_for()
+    choose(page, "Approach A", "baseline")
+    choose(page, "Approach B", "vae")
+    choose(page, "Minority ratio", "5%")
+    wait_for_charts(page, 1, SLOW)
+    query = parse_qs(urlparse(page.url).query)
+    assert (query["atlas_a"], query["atlas_b"], query["atlas_ratio"]) == (["baseline"], ["vae"], ["0.05"])
+
+    # click the first cell with data (0 vs 6): the pair's seeds and its Experiment link appear
+    cell = main.locator(".scatterlayer .trace").last.locator("path.point").first
+    box = cell.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_idle(page, SLOW)
+    main.get_by_text("Majority 0 vs minority 6 at ratio 5%", exact=True).wait_for()
+    main.locator('[data-testid="stDataFrame"]').wait_for()  # its seeds
+    assert main.get_by_text("Traceback").count() == 0
+    screenshot(page, SHOTS / "atlas.png")
+    link = main.get_by_role("link", name=re.compile("Open 0 vs 6 on the Experiment page"))
+    experiment_url = urljoin(page.url, link.get_attribute("href"))
+
+    # someone else opens the copied URL: the same approaches and ratio are selected
+    someone_else = page.context.browser.new_context()
+    other = someone_else.new_page()
+    other.goto(page.url)
+    wait_for_charts(other, 1, SLOW)
+    assert (chosen(other, "Approach A"), chosen(other, "Approach B"), chosen(other, "Minority ratio")) == (
+        "baseline", "vae", "5%")
+    # and the cell's link opens that experiment at the atlas's budget
+    other.goto(experiment_url)
+    other.locator(MAIN).get_by_text("0 vs 6, 300/15").wait_for(timeout=60_000)
+    someone_else.close()

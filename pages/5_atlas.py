@@ -1,0 +1,114 @@
+"""Atlas: every digit pair at once — on which pairs does approach A beat approach B?"""
+
+import streamlit as st
+
+st.title("Atlas of digit pairs")
+st.markdown(
+    "Each cell is one experiment: a majority digit (row) against a rare minority digit (column) "
+    "at one minority ratio, run over several paired seeds. Its colour is the mean gain of approach "
+    "**A** over approach **B**; a star marks the cells whose paired 95 % interval excludes 0. "
+    "Click a cell for its seeds and a link that opens it on the Experiment page."
+)
+
+# The first screen is drawn above; the heavy imports (torch, via the figures) load meanwhile.
+from urllib.parse import urlencode
+
+from vaeimb import atlas as atl
+from vaeimb import figures
+from vaeimb.links import as_linked, to_query
+from vaeimb.metrics import METRICS
+from vaeimb_app.atlases import current_atlas, extend_atlas, shipped_dir, user_dir
+from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
+
+show_link_warnings()
+
+loaded = current_atlas()
+for message in loaded.errors:
+    st.error(message)
+for message in loaded.notes:
+    st.info(message)
+atlas = loaded.atlas
+if atlas is None or not atlas.rows:
+    st.info(f"No atlas to show yet: none in {shipped_dir()} and none of your own in {user_dir()}. "
+            f"Make one with `python -m vaeimb atlas --pairs all --out {shipped_dir()}` (see the README).")
+    st.stop()
+
+# Check the choices (a link's, or the defaults) against this atlas before the widgets draw them.
+KEYS = ("atlas_a", "atlas_b", "atlas_ratio", "atlas_metric")
+view, warnings = atl.resolve_view(atlas, *(st.session_state.get(k) for k in KEYS))
+for warning in warnings:
+    st.warning(warning, icon="🔗")
+st.session_state.update(zip(KEYS, view))
+sync_link()  # app.py wrote the URL before this page checked it: name the view shown
+
+c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
+a = persistent(c1.selectbox, "Approach A", atlas.approaches, key="atlas_a")
+b = persistent(c2.selectbox, "Approach B", atlas.approaches, key="atlas_b")
+ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=atl.ratio_label, key="atlas_ratio")
+metric = persistent(c4.radio, "Metric", atl.ATLAS_METRICS, format_func=lambda m: METRICS[m][0],
+                    horizontal=True, key="atlas_metric")
+st.caption(" ".join(atl.provenance(atlas)))
+if a == b:
+    st.info("Choose two different approaches for A and B.")
+    st.stop()
+
+with errors_shown():
+    grid = atl.gain_grid(atlas, a, b, ratio, metric)
+
+
+def _pick_cell() -> None:
+    """A click on the map chooses that pair in the selector below it."""
+    pair = figures.clicked_pair(st.session_state.get("atlas_map"))
+    if pair is not None:
+        st.session_state["atlas_pair"] = atl.pair_label(pair)
+
+
+st.plotly_chart(figures.atlas_heatmap(grid), width="stretch", key="atlas_map", on_select=_pick_cell,
+                selection_mode="points")
+st.markdown(f"**{atl.summary_line(grid)}**")
+st.caption(f"Gain in {grid.unit}: positive (blue) where {a} is better, negative (red) where {b} is. "
+           "Seeds are paired: each seed is one training draw both approaches share. Grey cells have no data.")
+
+for line in st.session_state.pop("_atlas_failures", []):
+    st.warning(f"No result for {line}")
+
+cells = [atl.pair_label(p) for p in atlas.pairs]
+if st.session_state.get("atlas_pair") not in cells:
+    st.session_state["atlas_pair"] = None
+chosen = st.selectbox("Pair (majority vs minority)", cells, index=None, key="atlas_pair",
+                      placeholder="Click a cell on the map, or choose a pair here")
+if chosen is not None:
+    maj, mnr = (int(d) for d in chosen.split(" vs "))
+    st.subheader(f"Majority {maj} vs minority {mnr} at ratio {atl.ratio_label(ratio)}")
+    st.markdown(atl.cell_sentence(grid, maj, mnr))
+    rows = atl.cell_detail(atlas, maj, mnr, ratio, a, b, metric)
+    st.dataframe(rows, hide_index=True, column_config={
+        "a": st.column_config.NumberColumn(f"A: {a}", format="%.4g"),
+        "b": st.column_config.NumberColumn(f"B: {b}", format="%.4g"),
+        "gain": st.column_config.NumberColumn(f"gain of {a} ({grid.unit})", format="%+.4g"),
+    })
+    state = atl.cell_state(atlas, maj, mnr, ratio, [a, b])
+    st.markdown(f"[Open {chosen} on the Experiment page in a new tab](./?{urlencode(to_query(state))}) "
+                "(at the atlas's budget and seeds; a link you can share).")
+    if st.button("Open it here on the Experiment page", help="Replaces the sidebar settings with this cell's."):
+        values, link_warnings = as_linked(state)
+        st.session_state.update(values)
+        st.session_state["_link_warnings"] = link_warnings
+        st.switch_page("pages/1_experiment.py")
+
+with st.expander("Extend this atlas"):
+    missing = atl.missing_pairs(atlas, ratio, [a, b])
+    if not missing:
+        st.caption(f"Every pair has {a} and {b} for all {len(atlas.seeds)} seeds at ratio {atl.ratio_label(ratio)}.")
+    else:
+        every = st.checkbox(f"All {len(missing)} missing pairs", key="atlas_extend_all")
+        st.session_state["atlas_extend_pairs"] = [p for p in st.session_state.get("atlas_extend_pairs", []) if p in missing]
+        pairs = missing if every else st.multiselect(
+            f"Pairs without {a} and {b} at ratio {atl.ratio_label(ratio)}", missing, format_func=atl.pair_label,
+            key="atlas_extend_pairs")
+        st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(atlas.seeds)} seeds at the atlas's budget; each "
+                   f"pair takes about as long as one Experiment run. The cells are saved in {user_dir()}.")
+        if st.button("Run the chosen pairs", type="primary", disabled=not pairs):
+            with errors_shown(stop=False):
+                st.session_state["_atlas_failures"] = extend_atlas(atlas, loaded.user, list(pairs), ratio, [a, b])
+                st.rerun()

@@ -1,0 +1,494 @@
+"""The digit-pair atlas: one experiment per (majority digit, minority digit, ratio), run as
+one pool of tasks, kept as a compact table (one row per pair, ratio, approach and seed).
+
+``gain_grid`` turns a table into the Atlas page's 10 x 10 heatmap: for each ordered pair,
+the paired gain of approach A over approach B over the seeds both ran, with its 95 %
+interval; a cell is marked only where that interval excludes 0. ``merge_atlases`` joins the
+shipped atlas with the cells a user ran from the page, and the functions at the end give the
+Atlas page every number and sentence it shows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .config import ExperimentConfig, n_minority_from_ratio
+from .errors import ConfigError, VaeimbError
+from .metrics import METRICS
+
+FORMAT = 1
+TABLE_FILE = "atlas.csv"
+META_FILE = "atlas.json"
+#: The atlas shipped with the package (made by ``python -m vaeimb atlas``; see the README).
+SHIPPED_DIR = Path(__file__).resolve().parent / "atlases" / "default"
+#: Metrics kept per row (the table stays small enough to ship).
+ROW_METRICS = ("misclassified", "balanced_accuracy", "minority_recall", "minority_f1", "g_mean", "roc_auc")
+COLUMNS = ("majority", "minority", "ratio", "n_majority", "n_minority", "approach", "seed", "n_test",
+           *ROW_METRICS, "threshold_logit")
+ALL_PAIRS = tuple((a, b) for a in range(10) for b in range(10) if a != b)
+
+
+def parse_pairs(items: Iterable[str]) -> list[tuple[int, int]]:
+    """``["all"]`` -> the 90 ordered pairs; ``["0:6", "3:8"]`` -> [(0, 6), (3, 8)]
+    (MAJORITY:MINORITY; commas also separate). Bad input raises one ConfigError."""
+    texts = [t.strip() for item in items for t in str(item).split(",") if t.strip()]
+    if not texts:
+        raise ConfigError("--pairs: give 'all' or pairs such as 0:6 3:8 (majority:minority).")
+    if any(t.lower() == "all" for t in texts):
+        if len(texts) > 1:
+            raise ConfigError("--pairs: 'all' already holds every pair; give it alone.")
+        return list(ALL_PAIRS)
+    out: list[tuple[int, int]] = []
+    for t in texts:
+        a, sep, b = t.partition(":")
+        if not sep or not a.strip().isdigit() or not b.strip().isdigit():
+            raise ConfigError(f"--pairs: {t!r} is not MAJORITY:MINORITY (two digits, e.g. 0:6).")
+        pair = (int(a), int(b))
+        if not all(0 <= d <= 9 for d in pair):
+            raise ConfigError(f"--pairs: {t!r} names a digit outside 0-9.")
+        if pair[0] == pair[1]:
+            raise ConfigError(f"--pairs: {t!r} uses digit {pair[0]} twice; a pair needs two different digits.")
+        if pair not in out:
+            out.append(pair)
+    return out
+
+
+def cell_label(majority: int, minority: int, ratio: float) -> str:
+    return f"{majority} vs {minority} at {ratio:.3g}"
+
+
+def atlas_jobs(base: ExperimentConfig, pairs, ratios, approaches, seeds):
+    """One ``experiment.Job`` per (pair, ratio), each config validated before anything trains."""
+    from .experiment import Job
+
+    ratios = sorted({float(r) for r in ratios})
+    if not ratios:
+        raise ConfigError("Give at least one ratio.")
+    jobs = []
+    for maj, mnr in pairs:
+        for r in ratios:
+            cfg = base.replace(majority=maj, minority=mnr, n_minority=n_minority_from_ratio(base.n_majority, r))
+            try:
+                cfg.validate()
+            except ConfigError as err:
+                raise ConfigError(f"pair {maj}:{mnr} at ratio {r:g}: {err}") from None
+            jobs.append(Job(cfg, tuple(approaches), tuple(seeds), where=cell_label(maj, mnr, r)))
+    return jobs, ratios
+
+
+@dataclass
+class Atlas:
+    """The table (one dict per pair, ratio, approach and seed) and its provenance."""
+
+    rows: list[dict]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def approaches(self) -> list[str]:
+        return list(dict.fromkeys(r["approach"] for r in self.rows))
+
+    @property
+    def ratios(self) -> list[float]:
+        return sorted({float(r["ratio"]) for r in self.rows})
+
+    @property
+    def pairs(self) -> list[tuple[int, int]]:
+        return sorted({(int(r["majority"]), int(r["minority"])) for r in self.rows})
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({int(r["seed"]) for r in self.rows})
+
+    def per_seed(self, approach: str, ratio: float, metric: str) -> dict[tuple[int, int], dict[int, float]]:
+        """(majority, minority) -> {seed: value} of one approach at one ratio."""
+        out: dict[tuple[int, int], dict[int, float]] = {}
+        for r in self.rows:
+            if r["approach"] == approach and math.isclose(float(r["ratio"]), ratio):
+                out.setdefault((int(r["majority"]), int(r["minority"])), {})[int(r["seed"])] = float(r[metric])
+        return out
+
+    # ---- files ------------------------------------------------------------------------
+    def to_csv(self) -> str:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+        w.writeheader()
+        for r in sorted(self.rows, key=lambda r: (r["majority"], r["minority"], r["ratio"], r["approach"], r["seed"])):
+            w.writerow({k: _fmt(r[k]) for k in COLUMNS})
+        return buf.getvalue()
+
+    def write(self, folder) -> Path:
+        """``atlas.csv`` and ``atlas.json`` into ``folder`` (created), each written whole
+        or not at all."""
+        folder = Path(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, text in ((TABLE_FILE, self.to_csv()), (META_FILE, json.dumps(self.meta, indent=1, sort_keys=True))):
+                tmp = folder / f".{name}.tmp"
+                tmp.write_text(text)
+                tmp.replace(folder / name)
+        except OSError as err:
+            raise VaeimbError(f"cannot write the atlas to {folder}: {err.strerror or err}") from None
+        return folder
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return "" if math.isnan(v) else f"{v:.6g}"
+    return v
+
+
+def load_atlas(folder=SHIPPED_DIR) -> Atlas:
+    """An atlas written by ``Atlas.write``; a missing or malformed one raises VaeimbError."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        text = (folder / TABLE_FILE).read_text()
+    except FileNotFoundError as err:
+        raise VaeimbError(f"no atlas in {folder}: {Path(err.filename).name} is missing "
+                          "(make one with: python -m vaeimb atlas --out DIR)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise VaeimbError(f"the atlas in {folder} is unreadable ({err})") from None
+    rows = []
+    try:
+        for r in csv.DictReader(io.StringIO(text)):
+            row = {k: r[k] for k in COLUMNS}
+            for k in ("majority", "minority", "n_majority", "n_minority", "seed", "n_test"):
+                row[k] = int(row[k])
+            for k in ("ratio", *ROW_METRICS, "threshold_logit"):
+                row[k] = float(row[k]) if row[k] != "" else float("nan")
+            rows.append(row)
+    except (KeyError, ValueError, TypeError) as err:
+        raise VaeimbError(f"the atlas table {folder / TABLE_FILE} is malformed ({type(err).__name__}: {err})") from None
+    if meta.get("format") != FORMAT:
+        raise VaeimbError(f"the atlas in {folder} has format {meta.get('format')!r}; this vaeimb reads {FORMAT}")
+    return Atlas(rows, meta)
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+def rows_of(result) -> list[dict]:
+    """The atlas rows of one ExperimentResult (every approach and seed that finished)."""
+    cfg = result.config
+    out = []
+    for name, by_seed in result.runs.items():
+        for seed, run in by_seed.items():
+            row = {"majority": cfg.majority, "minority": cfg.minority, "ratio": round(cfg.ratio, 6),
+                   "n_majority": cfg.n_majority, "n_minority": cfg.n_minority, "approach": name, "seed": seed,
+                   "n_test": int(len(run.test_y)), "threshold_logit": float(run.threshold)}
+            row.update({m: float(run.metrics[m]) for m in ROW_METRICS})
+            out.append(row)
+    return out
+
+
+def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache=None, data_dir=None,
+              executor=None, progress=None, command: str = "") -> tuple[Atlas, list[str]]:
+    """Run every (pair, ratio) through the executor; returns the atlas and the failures."""
+    from .bench import utc_now
+    from .experiment import run_many
+    from .provenance import environment
+
+    jobs, ratios = atlas_jobs(base, pairs, ratios, approaches, seeds)
+    t0 = time.perf_counter()
+    results = run_many(jobs, cache=cache, data_dir=data_dir, progress=progress, executor=executor, twins=False)
+    rows, failures = [], []
+    for job, res in zip(jobs, results):
+        rows += rows_of(res)
+        failures += [f"{job.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
+    budget = {k: v for k, v in base.to_dict().items() if k not in ("majority", "minority", "n_minority")}
+    meta = {
+        "format": FORMAT, "created": utc_now(), "command": command, "seconds": round(time.perf_counter() - t0, 1),
+        "pairs": [list(p) for p in pairs], "ratios": ratios, "approaches": list(approaches), "seeds": list(seeds),
+        "budget": budget, "executor": executor.describe() if executor is not None else "in-process",
+        "environment": environment(), "failures": failures,
+        "trained": sum(len(v) for r in results for v in r.runs.values()) - sum(r.cached for r in results),
+    }
+    return Atlas(rows, meta), failures
+
+
+# --------------------------------------------------------------------------------------
+# The heatmap
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GainGrid:
+    """10 x 10 arrays (rows: majority digit, columns: minority digit; NaN where no data):
+    the mean paired gain of ``a`` over ``b`` (positive = ``a`` better), its 95 % interval,
+    the seeds both ran, and whether the interval excludes 0."""
+
+    a: str
+    b: str
+    ratio: float
+    metric: str
+    gain: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n: np.ndarray
+    significant: np.ndarray
+    mean_a: np.ndarray
+    mean_b: np.ndarray
+
+    @property
+    def unit(self) -> str:
+        if self.metric == "misclassified":
+            return "fewer misclassified test images"
+        return f"higher {METRICS[self.metric][0].lower()} (a difference of fractions, 0.01 = 1 point)"
+
+    def counts(self) -> dict[str, int]:
+        """Cells where a is better, b is better, and undecided (of those with data)."""
+        have = ~np.isnan(self.gain)
+        better = self.significant & (self.low > 0)
+        worse = self.significant & (self.high < 0)
+        return {"a_better": int(better.sum()), "b_better": int(worse.sum()),
+                "undecided": int((have & ~self.significant).sum()), "cells": int(have.sum())}
+
+
+def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclassified") -> GainGrid:
+    """The paired gain of approach ``a`` over ``b`` at ``ratio`` for every pair in the atlas."""
+    from .verdict import paired_difference
+
+    if metric not in ROW_METRICS:
+        raise ConfigError(f"Unknown atlas metric {metric!r}; choose from {', '.join(ROW_METRICS)}.")
+    for name in (a, b):
+        if name not in atlas.approaches:
+            raise ConfigError(f"The atlas has no approach {name!r}; it holds {', '.join(atlas.approaches)}.")
+    if not any(math.isclose(ratio, r) for r in atlas.ratios):
+        raise ConfigError(f"The atlas has no ratio {ratio:g}; it holds {', '.join(f'{r:g}' for r in atlas.ratios)}.")
+    higher = METRICS[metric][1]
+    va, vb = atlas.per_seed(a, ratio, metric), atlas.per_seed(b, ratio, metric)
+    shape = (10, 10)
+    arrays = {k: np.full(shape, np.nan) for k in ("gain", "low", "high", "mean_a", "mean_b")}
+    n = np.zeros(shape, np.int64)
+    sig = np.zeros(shape, bool)
+    for pair in set(va) & set(vb):
+        d = paired_difference(va[pair], vb[pair], higher_is_better=higher)
+        sign = 1.0 if higher else -1.0  # gain > 0: a better
+        lo, hi = sign * d.ci_low, sign * d.ci_high
+        i, j = pair
+        arrays["gain"][i, j] = sign * d.mean
+        arrays["low"][i, j], arrays["high"][i, j] = min(lo, hi), max(lo, hi)
+        arrays["mean_a"][i, j] = float(np.mean(list(va[pair].values())))
+        arrays["mean_b"][i, j] = float(np.mean(list(vb[pair].values())))
+        n[i, j] = d.n_seeds
+        sig[i, j] = d.distinguishable
+    return GainGrid(a, b, float(ratio), metric, arrays["gain"], arrays["low"], arrays["high"], n, sig,
+                    arrays["mean_a"], arrays["mean_b"])
+
+
+def cell_state(atlas: Atlas, majority: int, minority: int, ratio: float, approaches: Iterable[str]) -> dict:
+    """App settings (state key -> value) that open this atlas cell on the Experiment page,
+    with the atlas's own budget (``vaeimb.links.to_query`` turns them into a URL).
+
+    Presets go to the approach list and recipes to the recipe box; the ratio is given as a
+    ratio where the sidebar's slider offers it, else as the minority count it stands for,
+    so the page reruns (or loads from the cache) exactly the atlas's runs."""
+    from .links import RATIO_CHOICES_PCT
+    from .recipes import PRESETS
+
+    budget = atlas.meta.get("budget", {})
+    ref = ExperimentConfig()
+    n_majority = int(budget.get("n_majority", ref.n_majority))
+    pct = round(100 * ratio, 6)
+    names = list(dict.fromkeys(approaches))
+    params = budget.get("approach_params") or {}
+    state = {
+        "cfg_majority": majority, "cfg_minority": minority, "cfg_n_majority": n_majority,
+        "cfg_approaches": [n for n in PRESETS if n in names],  # the sidebar's order
+        "cfg_recipes": "\n".join(n for n in names if n not in PRESETS),
+        "cfg_params": "\n".join(f"{spec}.{k}={v}" for spec, kv in params.items() if spec in names
+                                 for k, v in kv.items()),
+        "cfg_n_seeds": max(1, len(atlas.seeds)),
+        "cfg_protocol": budget.get("protocol", ref.protocol),
+        "cfg_classifier": budget.get("classifier", ref.classifier),
+        "cfg_steps": int(budget.get("steps", ref.steps)),
+        "cfg_batch_size": int(budget.get("batch_size", ref.batch_size)),
+        "cfg_vae_steps": int(budget.get("vae_steps", ref.vae_steps)),
+        "cfg_vae_batch_size": int(budget.get("vae_batch_size", ref.vae_batch_size)),
+        "cfg_latent_dim": int(budget.get("latent_dim", ref.latent_dim)),
+        "cfg_n_checkpoints": int(budget.get("n_checkpoints", ref.n_checkpoints)),
+        "cfg_validation_fraction": float(budget.get("validation_fraction", ref.validation_fraction)),
+    }
+    if pct in RATIO_CHOICES_PCT:
+        state.update(cfg_minority_mode="ratio", cfg_ratio_pct=pct)
+    else:
+        state.update(cfg_minority_mode="count", cfg_n_minority=n_minority_from_ratio(n_majority, ratio))
+    return state
+
+
+# --------------------------------------------------------------------------------------
+# The Atlas page
+# --------------------------------------------------------------------------------------
+#: The metrics the Atlas page offers.
+ATLAS_METRICS = ("misclassified", "balanced_accuracy")
+#: The view the page opens on when the atlas holds it: the question the project asks.
+DEFAULT_VIEW = ("vae", "oversample", 0.02, "misclassified")
+
+
+def ratio_label(ratio: float) -> str:
+    return f"{100 * ratio:g}%"
+
+
+def pair_label(pair: tuple[int, int]) -> str:
+    return f"{pair[0]} vs {pair[1]}"
+
+
+def _row_key(r: dict) -> tuple:
+    return (int(r["majority"]), int(r["minority"]), round(float(r["ratio"]), 6), r["approach"], int(r["seed"]),
+            int(r["n_majority"]))
+
+
+def merge_atlases(*atlases: Atlas) -> Atlas:
+    """One atlas from several (the shipped one, then the user's own cells): a row of a later
+    atlas replaces the same (pair, ratio, approach, seed, majority count) of an earlier one.
+    The budgets must agree: a cell mixing budgets would compare unlike runs."""
+    if not atlases:
+        raise ConfigError("Nothing to merge: give at least one atlas.")
+    budget = atlases[0].meta.get("budget", {})
+    for other in atlases[1:]:
+        theirs = other.meta.get("budget", {})
+        differ = sorted(k for k in {*budget, *theirs} if budget.get(k) != theirs.get(k))
+        if differ:
+            raise ConfigError("These atlases ran different budgets (" + ", ".join(
+                f"{k}: {budget.get(k)!r} vs {theirs.get(k)!r}" for k in differ) + "); merged, a cell would mix unlike runs.")
+    rows: dict[tuple, dict] = {}
+    for a in atlases:
+        for r in a.rows:
+            rows[_row_key(r)] = r
+    merged = Atlas(list(rows.values()))
+    sources = [s for a in atlases for s in a.meta.get("sources", [a.meta])]
+    merged.meta = {
+        "format": FORMAT, "budget": budget, "created": max(str(s.get("created", "")) for s in sources),
+        "pairs": [list(p) for p in merged.pairs], "ratios": merged.ratios, "approaches": merged.approaches,
+        "seeds": merged.seeds, "sources": sources,
+    }
+    return merged
+
+
+def provenance(atlas: Atlas) -> list[str]:
+    """Where the atlas's numbers come from, for the page's caption: the budget, then one line
+    per run that made its rows (date, machine, executor, vaeimb code)."""
+    b = atlas.meta.get("budget", {})
+    ref = ExperimentConfig()
+    get = lambda k: b.get(k, getattr(ref, k))
+    lines = [f"Budget: {get('classifier').upper()} classifier, {get('steps')} steps (batch {get('batch_size')}), "
+             f"VAE {get('vae_steps')} steps (batch {get('vae_batch_size')}), {get('n_majority')} majority images, "
+             f"{get('protocol')} protocol; seeds {', '.join(map(str, atlas.seeds))}."]
+    for s in atlas.meta.get("sources", [atlas.meta]):
+        env = s.get("environment", {})
+        detail = "; ".join(x for x in (env.get("cpu"), env.get("device")) if x)
+        where = f"{env.get('machine', 'an unknown machine')}" + (f" ({detail})" if detail else "")
+        code = f"vaeimb {env.get('vaeimb', '?')} (code {env.get('code', '?')})"
+        n_pairs, n_ratios = len(s.get("pairs", [])), len(s.get("ratios", []))
+        lines.append(f"Made {s.get('created', 'at an unknown date')}: {n_pairs} pair(s) x {n_ratios} ratio(s) on "
+                     f"{where}, {s.get('executor', 'unknown executor')}, {code}.")
+    return lines
+
+
+def resolve_view(atlas: Atlas, a=None, b=None, ratio=None, metric=None) -> tuple[tuple[str, str, float, str], list[str]]:
+    """The page's (A, B, ratio, metric) checked against this atlas. None means "not chosen"
+    and takes the default quietly; a value the atlas lacks (a stale or edited link) takes
+    the default (the nearest ratio) with a warning."""
+    if not atlas.rows:
+        raise ConfigError("The atlas has no rows.")
+    names, ratios = atlas.approaches, atlas.ratios
+    d_a, d_b, d_ratio, d_metric = DEFAULT_VIEW
+    if not (d_a in names and d_b in names):
+        d_a, d_b = names[-1], names[0]
+    warnings = []
+    chosen = []
+    for label, value, default in (("A", a, d_a), ("B", b, d_b)):
+        if value is not None and value not in names:
+            warnings.append(f"The atlas has no approach {value!r} (it holds {', '.join(names)}); showing {default} as {label}.")
+            value = None
+        chosen.append(default if value is None else value)
+    try:
+        wanted = d_ratio if ratio is None else float(ratio)
+    except (TypeError, ValueError):
+        wanted = float("nan")
+    near = min(ratios, key=lambda r: abs(r - wanted) if wanted == wanted else 0)
+    if ratio is not None and not math.isclose(near, wanted):
+        warnings.append(f"The atlas has no ratio {ratio!r} (it holds {', '.join(map(ratio_label, ratios))}); "
+                        f"showing {ratio_label(near)}.")
+    if metric is not None and metric not in ATLAS_METRICS:
+        warnings.append(f"Unknown atlas metric {metric!r}; showing {d_metric}.")
+        metric = None
+    return (chosen[0], chosen[1], near, metric or d_metric), warnings
+
+
+def summary_line(grid: GainGrid) -> str:
+    """How many pairs each approach wins, in one sentence (only decided cells count)."""
+    c = grid.counts()
+    if not c["cells"]:
+        return f"No pair has both {grid.a} and {grid.b} at ratio {ratio_label(grid.ratio)}."
+    ns = grid.n[~np.isnan(grid.gain)]
+    seeds = f"{ns.min()} seeds" if ns.min() == ns.max() else f"{ns.min()}-{ns.max()} seeds"
+    return (f"{grid.a} better on {c['a_better']} pairs, {grid.b} better on {c['b_better']}, undecided on "
+            f"{c['undecided']} (paired 95% interval, {seeds}).")
+
+
+def cell_sentence(grid: GainGrid, majority: int, minority: int) -> str:
+    """One cell of the grid in words: the mean gain, its interval and what it decides."""
+    i, j = majority, minority
+    if np.isnan(grid.gain[i, j]):
+        return f"{pair_label((i, j))}: no seed has both {grid.a} and {grid.b} at ratio {ratio_label(grid.ratio)}."
+    n = int(grid.n[i, j])
+    if np.isnan(grid.low[i, j]):
+        interval = "no interval (it needs 2 or more seeds)"
+    else:
+        interval = f"95% interval [{grid.low[i, j]:+.3g}, {grid.high[i, j]:+.3g}]"
+    if grid.significant[i, j]:
+        verdict = f"{grid.a if grid.low[i, j] > 0 else grid.b} is better"
+    else:
+        verdict = "undecided: the interval includes 0"
+    return (f"{pair_label((i, j))} at ratio {ratio_label(grid.ratio)}: mean gain of {grid.a} over {grid.b} "
+            f"{grid.gain[i, j]:+.3g} ({grid.unit}), {interval}, {n} seed(s): {verdict}.")
+
+
+def cell_detail(atlas: Atlas, majority: int, minority: int, ratio: float, a: str, b: str,
+                metric: str = "misclassified") -> list[dict]:
+    """One row per seed of a cell: A's and B's value and the gain of A (positive = A better,
+    the heatmap's sign); None where an approach lacks that seed."""
+    higher = METRICS[metric][1]
+    va = atlas.per_seed(a, ratio, metric).get((majority, minority), {})
+    vb = atlas.per_seed(b, ratio, metric).get((majority, minority), {})
+    out = []
+    for seed in sorted({*va, *vb}):
+        x, y = va.get(seed), vb.get(seed)
+        gain = None if x is None or y is None else (x - y if higher else y - x)
+        out.append({"seed": seed, "a": x, "b": y, "gain": gain})
+    return out
+
+
+def missing_pairs(atlas: Atlas, ratio: float, approaches: Iterable[str], seeds: Iterable[int] | None = None) -> list[tuple[int, int]]:
+    """The ordered pairs lacking any (approach, seed) at ``ratio``: what extending would run."""
+    seeds = set(atlas.seeds if seeds is None else seeds)
+    have = {name: atlas.per_seed(name, ratio, "misclassified") for name in dict.fromkeys(approaches)}
+    return [p for p in ALL_PAIRS if any(not seeds <= set(h.get(p, {})) for h in have.values())]
+
+
+def base_config(atlas: Atlas) -> ExperimentConfig:
+    """The config every cell of this atlas ran (digits and minority count aside): extending
+    an atlas must use its budget, or the new cells would not compare with the old."""
+    budget = atlas.meta.get("budget")
+    if not isinstance(budget, dict) or not budget:
+        raise ConfigError("The atlas does not say which budget it ran (atlas.json has no 'budget'), "
+                          "so it cannot be extended; make a new one with python -m vaeimb atlas.")
+    return ExperimentConfig.from_dict({k: v for k, v in budget.items() if k not in ("majority", "minority", "n_minority")})
+
+
+def tasks_per_cell(base: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int]) -> int:
+    """Tasks one (pair, ratio) runs: every approach and every generator, per seed (for a
+    progress bar's total)."""
+    from .experiment import plan
+
+    chosen, _ = plan(base, approaches, twins=False)
+    gens = {a.recipe.gen for a in chosen if a.recipe.gen}
+    return (len(chosen) + len(gens)) * len(list(seeds))
