@@ -32,6 +32,7 @@ def new_app(monkeypatch, cache_dir, mnist_dir):
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process (monkeypatches reach it); see below
 
     def make() -> AppTest:
         at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -212,6 +213,31 @@ def test_a_failing_approach_is_an_error_and_the_others_stay(app, monkeypatch):
     assert "baseline" in approaches and "vae" not in approaches
     heatmaps = [f for f in plotly_figures(app) if f["data"][0]["type"] == "heatmap"]
     assert [h["layout"]["title"]["text"] for h in heatmaps] == approaches
+
+
+def test_the_app_trains_in_worker_processes(app, monkeypatch, cache_dir):
+    """The app's default on 2+ cores: the server only gathers what its workers computed."""
+    import vaeimb.training as T
+
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "2")
+    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained in the server process"))
+    app.session_state["cfg_approaches"] = ["baseline", "oversample"]
+    app.session_state["cfg_steps"] = 27  # a config of its own: nothing from the cache
+    run_experiment_page(app)
+    assert not app.exception and not app.error
+    assert set(app.table[0].value["approach"]) == {"baseline", "oversample"}
+    from vaeimb.training import usable_cores
+
+    threads = {e["environment"]["threads"] for e in _environments(cache_dir)}
+    assert max(1, usable_cores() // 2) in threads  # two workers share the cores out
+
+
+def _environments(cache_dir):
+    import json
+
+    for p in (cache_dir / "classifier").glob("*.npz"):
+        with np.load(p) as npz:
+            yield json.loads(str(npz["__meta__"]))["info"]
 
 
 def test_minority_as_a_ratio_reaches_a_fifth_of_a_percent(app):

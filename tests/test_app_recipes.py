@@ -18,6 +18,7 @@ def app(monkeypatch, tmp_path, mnist_dir):
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process (monkeypatches reach it); see below
     at = AppTest.from_file(APP, default_timeout=300)
     for key, value in TINY.items():
         at.session_state[key] = value

@@ -249,6 +249,7 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process: no worker start-up
     at = AppTest.from_file("../app.py", default_timeout=120)
     for k, v in APP_TINY.items():
         at.session_state[k] = v
@@ -313,6 +314,7 @@ def test_leaky_protocol_captions_the_vaes_images_as_test_images(monkeypatch, tmp
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process: no worker start-up
     at = AppTest.from_file("../app.py", default_timeout=120)
     for k, v in {**APP_TINY, "cfg_protocol": "blog"}.items():
         at.session_state[k] = v

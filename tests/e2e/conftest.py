@@ -49,10 +49,11 @@ TINY_ATLAS = Path(__file__).resolve().parents[1] / "data" / "atlas_tiny"
 
 @pytest.fixture(scope="module")
 def server(mnist_dir, tmp_path_factory):
-    """The real app (default settings) on a free loopback port with an empty cache; its
-    Atlas page shows the tiny atlas of tests/data."""
+    """The real app (default settings) on a free loopback port with an empty cache, training
+    in a worker process as it does on 2+ cores (the server gets one core here); its Atlas
+    page shows the tiny atlas of tests/data."""
     env = {"VAEIMB_CACHE_DIR": str(tmp_path_factory.mktemp("e2e-cache")), "VAEIMB_DATA_DIR": str(mnist_dir),
-           "VAEIMB_APP_PRESET": None, "VAEIMB_ATLAS_DIR": str(TINY_ATLAS)}
+           "VAEIMB_APP_PRESET": None, "VAEIMB_ATLAS_DIR": str(TINY_ATLAS), "VAEIMB_APP_WORKERS": "1"}
     yield from _serve(env, TEST_ARTIFACTS / "streamlit.log")
 
 
