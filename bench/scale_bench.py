@@ -8,9 +8,12 @@
   second ``ray start --address``, both started and stopped here) with one Ray worker process
   killed mid-way, checked against the in-process backend's numbers.
 
-Each refreshes its own section of BENCHMARKS.md (``scale-sweep``, ``scale-blog``, ``scale-ray``).
+- ``precision``: fp32 against bf16 autocast, time and paired errors over five seeds.
 
-    .venv/bin/python bench/scale_bench.py sweep blog ray [--before 4535136] [--output BENCHMARKS.md]
+Each refreshes its own section of BENCHMARKS.md (``scale-sweep``, ``scale-blog``, ``scale-ray``,
+``scale-precision``).
+
+    .venv/bin/python bench/scale_bench.py sweep blog ray precision [--before 4535136] [--output BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -101,6 +104,37 @@ def bench_blog(data_dir: str, before: str | None) -> str:
     return "\n".join(lines)
 
 
+def bench_precision(data_dir: str) -> str:
+    """fp32 against bf16 autocast: wall time and paired errors over the same seeds."""
+    import csv
+    import io
+
+    from vaeimb.verdict import paired_difference
+
+    seeds = ["0", "1", "2", "3", "4"]
+    per = {}
+    rows = []
+    for prec in ("fp32", "bf16"):
+        with tempfile.TemporaryDirectory() as cache:
+            out = Path(cache) / "r.csv"
+            s = timed([sys.executable, "-m", "vaeimb", "run", "--approaches", "baseline", "--seeds", *seeds,
+                       "--in-process", "--precision", prec, "--quiet", "--data-dir", data_dir, "--cache-dir", cache,
+                       "--csv", str(out)], env={"VAEIMB_THREADS": "1"})
+            per[prec] = {int(r["seed"]): float(r["misclassified"]) for r in csv.DictReader(io.StringIO(out.read_text()))}
+            rows.append((prec, s, sum(per[prec].values()) / len(per[prec])))
+    d = paired_difference(per["bf16"], per["fp32"])
+    return "\n".join([
+        "## Precision: fp32 against bf16 autocast", "", _header("precision"),
+        f"`python -m vaeimb run --approaches baseline --seeds {' '.join(seeds)} --in-process --precision P` "
+        "(reference setup, MLP, 500 steps of 64, one torch thread).", "",
+        "| precision | seconds (5 trainings + start-up) | mean misclassified |", "|---|---:|---:|",
+        *(f"| {p} | {s:.1f} | {m:.1f} |" for p, s, m in rows), "",
+        f"bf16 − fp32, paired over {d.n_seeds} seeds: {d.mean:+.1f} misclassified (95 % interval "
+        f"{d.ci_low:+.1f} to {d.ci_high:+.1f}). `auto` picks bf16 only where it is faster with equal errors: "
+        f"{'faster here' if rows[1][1] < rows[0][1] else 'slower here, so auto = fp32'}.",
+    ])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -169,7 +203,7 @@ def bench_ray(data_dir: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("which", nargs="+", choices=["sweep", "blog", "ray"])
+    p.add_argument("which", nargs="+", choices=["sweep", "blog", "ray", "precision"])
     p.add_argument("--before", help="commit to time the original protocol's work on (e.g. 4535136)")
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     p.add_argument("--data-dir", default=os.environ.get("VAEIMB_DATA_DIR") or str(ROOT.parent / "shared/data/mnist"))
@@ -178,7 +212,7 @@ def main() -> int:
 
     for which in a.which:
         text = {"sweep": lambda: bench_sweep(a.data_dir), "blog": lambda: bench_blog(a.data_dir, a.before),
-                "ray": lambda: bench_ray(a.data_dir)}[which]()
+                "ray": lambda: bench_ray(a.data_dir), "precision": lambda: bench_precision(a.data_dir)}[which]()
         print(text, flush=True)
         if a.output != "-":
             write_section(a.output, f"scale-{which}", text)

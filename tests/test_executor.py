@@ -284,3 +284,29 @@ def test_ray_two_nodes_survive_a_killed_worker_with_the_same_numbers(ray_cluster
     assert killed, "no Ray worker was busy to kill"
     _same(reference, res)
     assert len(list((tmp_path / "ray" / "classifier").glob("*.npz"))) == 6
+
+
+# --------------------------------------------------------------------------------------
+# The atlas command
+# --------------------------------------------------------------------------------------
+def test_the_atlas_command_writes_its_table_and_provenance_and_resumes(tmp_path, mnist_dir, capsys):
+    from vaeimb.atlas import load_atlas
+    from vaeimb.cli import main
+
+    args = ["atlas", "--pairs", "0:6", "6:0", "--ratios", "5%", "--approaches", "baseline", "oversample",
+            "--seeds", "0", "1", *TINY_FLAGS, "--steps", "30", "--in-process", "--quiet",
+            "--data-dir", str(mnist_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "atlas")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    atlas = load_atlas(tmp_path / "atlas")
+    assert len(atlas.rows) == 2 * 1 * 2 * 2 and atlas.pairs == [(0, 6), (6, 0)] and atlas.ratios == [0.05]
+    assert {r["n_minority"] for r in atlas.rows} == {15} and {r["n_test"] for r in atlas.rows} == {1938}
+    m = atlas.meta
+    assert m["budget"]["steps"] == 30 and m["budget"]["n_majority"] == 300 and m["seeds"] == [0, 1]
+    assert m["environment"]["torch"] and m["environment"]["cpu"] and m["executor"].startswith("in-process")
+    assert m["trained"] == 8 and m["command"].startswith("python -m vaeimb atlas") and not m["failures"]
+    assert "2 pair(s) x 1 ratio(s) x 2 approach(es) x 2 seed(s) = 8 rows" in out
+    assert "oversample vs baseline (paired 95% interval)" in out
+    assert main(args) == 0  # again: everything from the cache, the same table
+    assert load_atlas(tmp_path / "atlas").meta["trained"] == 0
+    assert load_atlas(tmp_path / "atlas").to_csv() == atlas.to_csv()
