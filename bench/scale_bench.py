@@ -8,10 +8,11 @@
   second ``ray start --address``, both started and stopped here) with one Ray worker process
   killed mid-way, checked against the in-process backend's numbers.
 
-- ``precision``: fp32 against bf16 autocast, time and paired errors over five seeds.
+- ``precision``: fp32 against bf16 autocast, time and paired errors over three seeds;
+- ``reference``: the classic approaches now against the shipped reference results, seed by seed.
 
 Each refreshes its own section of BENCHMARKS.md (``scale-sweep``, ``scale-blog``, ``scale-ray``,
-``scale-precision``).
+``scale-precision``, ``scale-reference``).
 
     .venv/bin/python bench/scale_bench.py sweep blog ray precision [--before 4535136] [--output BENCHMARKS.md]
 """
@@ -111,7 +112,7 @@ def bench_precision(data_dir: str) -> str:
 
     from vaeimb.verdict import paired_difference
 
-    seeds = ["0", "1", "2", "3", "4"]
+    seeds = ["0", "1", "2"]
     per = {}
     rows = []
     for prec in ("fp32", "bf16"):
@@ -127,12 +128,46 @@ def bench_precision(data_dir: str) -> str:
         "## Precision: fp32 against bf16 autocast", "", _header("precision"),
         f"`python -m vaeimb run --approaches baseline --seeds {' '.join(seeds)} --in-process --precision P` "
         "(reference setup, MLP, 500 steps of 64, one torch thread).", "",
-        "| precision | seconds (5 trainings + start-up) | mean misclassified |", "|---|---:|---:|",
+        "| precision | seconds (3 trainings + start-up) | mean misclassified |", "|---|---:|---:|",
         *(f"| {p} | {s:.1f} | {m:.1f} |" for p, s, m in rows), "",
         f"bf16 − fp32, paired over {d.n_seeds} seeds: {d.mean:+.1f} misclassified (95 % interval "
         f"{d.ci_low:+.1f} to {d.ci_high:+.1f}). `auto` picks bf16 only where it is faster with equal errors: "
         f"{'faster here' if rows[1][1] < rows[0][1] else 'slower here, so auto = fp32'}.",
     ])
+
+
+def bench_reference_check(data_dir: str) -> str:
+    """The classic approaches on the reference setup (5 seeds, one thread per task) against
+    the shipped reference results, measured before the fused-Adam and channels-last changes."""
+    import csv
+    import io
+    import json
+
+    from vaeimb.reference import REFERENCE_FILE
+    from vaeimb.verdict import paired_difference
+
+    shipped = json.loads(Path(REFERENCE_FILE).read_text())["classifiers"]["mlp"]
+    with tempfile.TemporaryDirectory() as cache:
+        out = Path(cache) / "r.csv"
+        s = timed([sys.executable, "-m", "vaeimb", "reproduce", "--seeds", "0", "1", "2", "3", "4", "--workers", "2",
+                   "--quiet", "--data-dir", data_dir, "--cache-dir", cache, "--csv", str(out)])
+        now: dict = {}
+        for r in csv.DictReader(io.StringIO(out.read_text())):
+            now.setdefault(r["approach"], {})[int(r["seed"])] = float(r["misclassified"])
+    lines = ["## Reference after the speed-ups", "", _header("reference"),
+             "`python -m vaeimb reproduce --seeds 0 1 2 3 4 --workers 2` (clean protocol, MLP, one torch thread per "
+             f"task, {s:.0f} s) against the shipped reference results (code "
+             f"{shipped['environment']['code']}, before fused Adam and channels-last), seed by seed:", "",
+             "| approach | before (per seed) | now (per seed) | now − before, paired 95 % interval |",
+             "|---|---|---|---|"]
+    for name, by_seed in now.items():
+        before = {int(k): v for k, v in shipped["per_seed"].get(name, {}).items()}
+        if not before:
+            continue
+        d = paired_difference(by_seed, before)
+        fmt = lambda m: " ".join(f"{m[k]:.0f}" for k in sorted(m))  # noqa: E731
+        lines.append(f"| {name} | {fmt(before)} | {fmt(by_seed)} | {d.mean:+.1f} ({d.ci_low:+.1f} to {d.ci_high:+.1f}) |")
+    return "\n".join(lines)
 
 
 def _free_port() -> int:
@@ -203,7 +238,7 @@ def bench_ray(data_dir: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("which", nargs="+", choices=["sweep", "blog", "ray", "precision"])
+    p.add_argument("which", nargs="+", choices=["sweep", "blog", "ray", "precision", "reference"])
     p.add_argument("--before", help="commit to time the original protocol's work on (e.g. 4535136)")
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     p.add_argument("--data-dir", default=os.environ.get("VAEIMB_DATA_DIR") or str(ROOT.parent / "shared/data/mnist"))
@@ -212,7 +247,8 @@ def main() -> int:
 
     for which in a.which:
         text = {"sweep": lambda: bench_sweep(a.data_dir), "blog": lambda: bench_blog(a.data_dir, a.before),
-                "ray": lambda: bench_ray(a.data_dir), "precision": lambda: bench_precision(a.data_dir)}[which]()
+                "ray": lambda: bench_ray(a.data_dir), "precision": lambda: bench_precision(a.data_dir),
+                "reference": lambda: bench_reference_check(a.data_dir)}[which]()
         print(text, flush=True)
         if a.output != "-":
             write_section(a.output, f"scale-{which}", text)

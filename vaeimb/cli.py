@@ -406,9 +406,23 @@ def _atlas(a, argv) -> int:
     return _failure_summary(failures)
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a cluster scheduler, ``kill``) stops like Ctrl-C: workers stopped, finished
+    results kept."""
+    import signal
+    import threading
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    _stop_on_sigterm()
     try:
         if a.command == "reproduce":
             return _run_and_report(config_from_args(a, reference=True), a)
