@@ -366,8 +366,8 @@ class _Runner:
                     gkey = self.generator_key(a, seed)
                     deps = (gkey,)
                     if gkey not in out and not self.cache.exists("generator", gkey):
-                        out[gkey] = Task("generator", gkey, cfg, a, seed, threads, precision,
-                                         label=generator_task(a.recipe.gen), where=self.where, total=cfg.vae_steps)
+                        out[gkey] = Task("generator", gkey, cfg, a, seed, threads, precision, label=generator_task(a.recipe.gen),
+                                         where=self.where, total=cfg.vae_steps)
                 ckey = self.classifier_key(a, seed)
                 if ckey not in out and not self.cache.exists("classifier", ckey):
                     out[ckey] = Task("classifier", ckey, cfg, a, seed, threads, precision, deps, label=a.name,
