@@ -292,3 +292,13 @@ def test_cell_state_carries_the_atlas_approach_parameters(hand):
     assert state["cfg_params"] == "threshold.decision.tau=0.5"
     assert parse_param_overrides(state["cfg_params"].splitlines(), ["threshold", "oversample"]) == {
         "threshold": {"decision.tau": 0.5}}
+
+
+def test_the_shipped_atlas_covers_every_pair_with_its_provenance():
+    """The Atlas page's default table: made by the command, every pair, paired seeds."""
+    shipped = atl.load_atlas(atl.SHIPPED_DIR)
+    assert shipped.pairs == list(atl.ALL_PAIRS) and len(shipped.seeds) >= 3
+    assert shipped.meta["command"].startswith("python -m vaeimb atlas") and not shipped.meta["failures"]
+    assert shipped.meta["environment"]["threads"] and shipped.meta["budget"]["steps"]
+    grid = atl.gain_grid(shipped, "vae", "oversample", shipped.ratios[0])
+    assert grid.counts()["cells"] == 90 and (grid.n[~np.isnan(grid.gain)] == len(shipped.seeds)).all()
