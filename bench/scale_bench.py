@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 SWEEP_BUDGET = ["--steps", "250", "--vae-steps", "200"]
 
 
-def _header(what: str) -> str:
+def _header(what: str, how: str = "whole `python -m vaeimb` processes, each on an empty cache.") -> str:
     from vaeimb.bench import utc_now
     from vaeimb.provenance import code_fingerprint, cpu_name
     from vaeimb.training import usable_cores
@@ -44,8 +44,7 @@ def _header(what: str) -> str:
     import torch
 
     return (f"Measured {utc_now()} by `python bench/scale_bench.py {what}` on {cpu_name()} ({usable_cores()} cores), "
-            f"torch {torch.__version__}, vaeimb code {code_fingerprint()}; whole `python -m vaeimb` processes, "
-            "each on an empty cache.")
+            f"torch {torch.__version__}, vaeimb code {code_fingerprint()}; {how}")
 
 
 def timed(cmd: list[str], cwd=ROOT, env=None) -> float:
@@ -221,7 +220,8 @@ def bench_ray(data_dir: str) -> str:
         local_s = time.perf_counter() - t0
     same = atlas_ray.to_csv() == atlas_local.to_csv()
     return "\n".join([
-        "## Scale: Ray, a 200-task atlas slice on a local two-node cluster", "", _header("ray"),
+        "## Scale: Ray, a 200-task atlas slice on a local two-node cluster", "",
+        _header("ray", "`vaeimb.atlas.run_atlas` in one driver process, each backend on an empty cache."),
         f"25 ordered pairs x ratio 5% x {', '.join(approaches)} x seeds {seeds} = 50 VAE fits + 150 classifiers "
         f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.vae_steps} VAE steps). "
         "Two Ray nodes with one CPU each (`ray start --head` and `ray start --address`, same machine), one torch "
