@@ -140,8 +140,10 @@ def test_make_backend_picks_and_refuses(monkeypatch):
 # --------------------------------------------------------------------------------------
 # The CLI: a killed driver resumes, Ctrl-C keeps finished results, bad input is one line
 # --------------------------------------------------------------------------------------
-TINY_FLAGS = ["--n-majority", "300", "--n-minority", "20", "--batch-size", "32", "--vae-steps", "20",
-              "--vae-batch-size", "16", "--checkpoints", "3"]
+#: The tiny budget as flags (``atlas`` takes ratios, so the minority count is added for ``run`` only).
+ATLAS_FLAGS = ["--n-majority", "300", "--batch-size", "32", "--vae-steps", "20", "--vae-batch-size", "16",
+               "--checkpoints", "3"]
+TINY_FLAGS = [*ATLAS_FLAGS, "--n-minority", "20"]
 
 
 def _cli(args, cache, *, env=None, **kw):
@@ -296,7 +298,7 @@ def test_the_atlas_command_writes_its_table_and_provenance_and_resumes(tmp_path,
     from vaeimb.cli import main
 
     args = ["atlas", "--pairs", "0:6", "6:0", "--ratios", "5%", "--approaches", "baseline", "oversample",
-            "--seeds", "0", "1", *TINY_FLAGS, "--steps", "30", "--in-process", "--quiet",
+            "--seeds", "0", "1", *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet",
             "--data-dir", str(mnist_dir), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "atlas")]
     assert main(args) == 0
     out = capsys.readouterr().out
