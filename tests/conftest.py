@@ -89,15 +89,27 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"random test order: rerun it with -p randomly --randomly-seed={seed} (file order: -p no:randomly)")
 
 
-@pytest.fixture(autouse=True)
-def _restore_torch_threads_and_precision():
-    """A test that runs an executor sets this process's torch threads (and maybe the
-    precision); both enter cache keys, so every other test must find them as they were."""
+@pytest.fixture(scope="session")
+def _torch_state():
+    """torch's thread count and the training precision as the session found them."""
     import torch
 
     import vaeimb.training as T
 
-    saved = torch.get_num_threads(), T._threads_set, T._precision
+    return torch.get_num_threads(), T._threads_set, T._precision
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads_and_precision(_torch_state):
+    """A test (or a module fixture) that runs an executor sets this process's torch threads
+    and maybe the precision; both enter cache keys, so every test must start from the
+    session's own values (session fixtures such as ``tiny_run`` were computed with them)."""
+    import torch
+
+    import vaeimb.training as T
+
+    torch.set_num_threads(_torch_state[0])
+    T._threads_set, T._precision = _torch_state[1], _torch_state[2]
     yield
-    torch.set_num_threads(saved[0])
-    T._threads_set, T._precision = saved[1], saved[2]
+    torch.set_num_threads(_torch_state[0])
+    T._threads_set, T._precision = _torch_state[1], _torch_state[2]

@@ -40,9 +40,19 @@ def _same(a, b):
 @pytest.fixture(scope="module")
 def in_process_result(tmp_path_factory, mnist_dir):
     """The reference: in-process, one torch thread (what each pool worker uses on 2 cores)."""
+    import torch
+
+    import vaeimb.training as T
+
+    saved = torch.get_num_threads(), T._threads_set
     cfg = ExperimentConfig(**TINY)
     cache = ResultCache(tmp_path_factory.mktemp("inproc"))
-    return run_experiment(cfg, APPROACHES, [0, 1], cache=cache, data_dir=mnist_dir, executor=X.InProcess(threads=1))
+    try:
+        return run_experiment(cfg, APPROACHES, [0, 1], cache=cache, data_dir=mnist_dir,
+                              executor=X.InProcess(threads=1))
+    finally:  # other tests' keys use the session's thread count
+        torch.set_num_threads(saved[0])
+        T._threads_set = saved[1]
 
 
 def test_local_processes_give_the_in_process_numbers_and_the_driver_writes_the_cache(in_process_result, tmp_path, mnist_dir):
