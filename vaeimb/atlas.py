@@ -242,6 +242,12 @@ class GainGrid:
             return "fewer misclassified test images"
         return f"higher {METRICS[self.metric][0].lower()} (a difference of fractions, 0.01 = 1 point)"
 
+    def winner(self, i: int, j: int) -> str | None:
+        """The approach the paired interval of cell (i, j) separates as better, else None."""
+        if not self.significant[i, j]:
+            return None
+        return self.a if self.low[i, j] > 0 else self.b
+
     def counts(self) -> dict[str, int]:
         """Cells where a is better, b is better, and undecided (of those with data)."""
         have = ~np.isnan(self.gain)
@@ -444,10 +450,8 @@ def cell_sentence(grid: GainGrid, majority: int, minority: int) -> str:
         interval = "no interval (it needs 2 or more seeds)"
     else:
         interval = f"95% interval [{grid.low[i, j]:+.3g}, {grid.high[i, j]:+.3g}]"
-    if grid.significant[i, j]:
-        verdict = f"{grid.a if grid.low[i, j] > 0 else grid.b} is better"
-    else:
-        verdict = "undecided: the interval includes 0"
+    winner = grid.winner(i, j)
+    verdict = f"{winner} is better" if winner else "undecided: the interval includes 0"
     return (f"{pair_label((i, j))} at ratio {ratio_label(grid.ratio)}: mean gain of {grid.a} over {grid.b} "
             f"{grid.gain[i, j]:+.3g} ({grid.unit}), {interval}, {n} seed(s): {verdict}.")
 

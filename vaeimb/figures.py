@@ -345,10 +345,8 @@ def _cell_hover(grid, i: int, j: int) -> str:
         interval = "95% interval: needs 2 or more seeds"
     else:
         interval = f"95% interval: [{grid.low[i, j]:+.4g}, {grid.high[i, j]:+.4g}]"
-    if grid.significant[i, j]:
-        verdict = f"interval excludes 0: {grid.a if grid.low[i, j] > 0 else grid.b} better"
-    else:
-        verdict = "undecided (interval includes 0)"
+    winner = grid.winner(i, j)
+    verdict = f"interval excludes 0: {winner} better" if winner else "undecided (interval includes 0)"
     return (f"<b>majority {i} vs minority {j}</b> at ratio {ratio_label(grid.ratio)}<br>"
             f"mean gain of {grid.a} over {grid.b}: {grid.gain[i, j]:+.4g} ({grid.unit})<br>{interval}<br>"
             f"{int(grid.n[i, j])} seed(s); {label}: {grid.a} {grid.mean_a[i, j]:.4g}, {grid.b} {grid.mean_b[i, j]:.4g}<br>"
