@@ -60,11 +60,6 @@ def _error_text(err: BaseException) -> str:
     return str(err) if isinstance(err, VaeimbError) else f"{type(err).__name__}: {err}"
 
 
-def _is_stop(err: BaseException) -> bool:
-    """Streamlit's rerun/stop exceptions pass through (a closed tab, a changed setting)."""
-    return type(err).__name__ in ("RerunException", "StopException", "ScriptControlException")
-
-
 class Backend:
     """Runs tasks. ``slots``: how many at once; ``threads``: torch threads per task."""
 
@@ -114,7 +109,7 @@ class InProcess(Backend):
         self._cache, self._data_dir, self._mnist = cache, data_dir, mnist
 
     def submit(self, task: Task, deps, emit: Emit) -> None:
-        from .experiment import compute_task
+        from .experiment import _is_stop, compute_task
 
         try:
             record, _ = compute_task(task, self._cache, data_dir=self._data_dir, mnist=self._mnist,
