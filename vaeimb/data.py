@@ -2,7 +2,9 @@
 
 The four original ``.gz`` files are read directly with numpy (fast, and nothing is ever
 written next to them, so a read-only folder works). Only when they are absent does
-torchvision download them, into vaeimb's own cache folder.
+torchvision download them, into vaeimb's own cache folder (or into an existing, empty
+folder the user named: a folder the user named is never created). ``$VAEIMB_MNIST_MIRROR``
+replaces torchvision's MNIST mirrors, e.g. with an internal one on an air-gapped network.
 """
 
 from __future__ import annotations
@@ -10,6 +12,9 @@ from __future__ import annotations
 import functools
 import gzip
 import os
+import re
+import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +25,9 @@ from .errors import DataUnavailableError
 
 DATA_DIR_ENV = "VAEIMB_DATA_DIR"
 CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
+#: Base URL(s) MNIST is downloaded from instead of torchvision's mirrors (whitespace or
+#: comma separated; each serves the four ``.gz`` files as ``<base URL><file name>``).
+MIRROR_ENV = "VAEIMB_MNIST_MIRROR"
 RAW_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -49,10 +57,19 @@ def find_raw_files(root: Path) -> dict[str, Path] | None:
     return None
 
 
+def mnist_mirrors() -> list[str] | None:
+    """The base URLs of ``$VAEIMB_MNIST_MIRROR``, each ending in ``/``; None when unset."""
+    urls = [u for u in re.split(r"[\s,]+", os.environ.get(MIRROR_ENV, "")) if u]
+    return [u if u.endswith("/") else u + "/" for u in urls] or None
+
+
 def _read_idx(path: Path) -> np.ndarray:
     """Parse one gzip'd IDX file (the MNIST container format) into a uint8 array."""
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # not gzip, or cut short (an interrupted copy)
+        raise DataUnavailableError(f"{path} is not a readable gzip file ({err}); replace or delete it.") from None
     magic = int.from_bytes(data[0:4], "big")
     if magic >> 8 != 0x08:  # 0x08 = unsigned byte
         raise DataUnavailableError(f"{path} is not an MNIST IDX file of unsigned bytes.")
@@ -80,23 +97,71 @@ def _missing_message(root: Path, reason: str) -> str:
     return (
         f"MNIST not found and could not be downloaded ({reason}). Put the four original "
         f"files ({files}) under {root}/MNIST/raw/, or set {DATA_DIR_ENV} to a folder that "
-        "holds them (e.g. ../shared/data/mnist)."
+        f"holds them (e.g. ../shared/data/mnist), or set {MIRROR_ENV} to the base URL of a "
+        "mirror that serves them."
     )
 
 
+def _one_line(err: Exception, limit: int = 400) -> str:
+    """An exception as one line: torchvision's download error spans several."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    text = text.replace(": Tried", "; tried").replace(", got: ", ": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: One download at a time in this process (two app sessions pressing Run on a fresh machine).
+_DOWNLOAD_LOCK = threading.Lock()
+_LOCK_NAME = ".mnist-download.lock"
+
+
+def _remove_partial(raw: Path, before: set[str], created: list[Path]) -> None:
+    """After a failed download: delete what it wrote (a file that failed its checksum
+    stays behind otherwise), and the folders it created if they are empty again."""
+    if raw.is_dir():
+        for name in set(os.listdir(raw)) - before:
+            try:
+                (raw / name).unlink()
+            except OSError:
+                pass
+    for folder in created:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's files), or already gone
+            pass
+
+
 def _download(root: Path) -> None:
-    """Let torchvision fetch MNIST into our own cache folder (never a user's data folder)."""
+    """Let torchvision fetch MNIST into ``root`` (vaeimb's cache folder, or an existing
+    folder the user named), from ``$VAEIMB_MNIST_MIRROR`` when set. A failed download
+    leaves nothing that looks like data (and no folder it created)."""
     try:
+        from filelock import FileLock
         from torchvision.datasets import MNIST  # heavy import, only needed here
-    except ImportError as err:  # pragma: no cover - torchvision is a requirement
-        raise DataUnavailableError(_missing_message(root, f"torchvision unavailable: {err}")) from None
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        MNIST(root=str(root), train=True, download=True)
-        MNIST(root=str(root), train=False, download=True)
-    except Exception as err:  # network, permissions, checksum: all mean "no data"
-        first_line = (str(err).strip().splitlines() or [""])[0].rstrip(":")
-        raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {first_line}")) from None
+    except ImportError as err:  # pragma: no cover - both are requirements
+        raise DataUnavailableError(_missing_message(root, f"{err}")) from None
+    mirrors = mnist_mirrors()
+    if mirrors:  # a subclass named MNIST (torchvision's folder name), so the class itself stays as it is
+        MNIST = type("MNIST", (MNIST,), {"mirrors": mirrors})
+    raw = root / "MNIST" / "raw"
+    created = [p for p in (raw, raw.parent, root, *root.parents) if not p.exists()]  # deepest first
+    lock_path = root / _LOCK_NAME
+    with _DOWNLOAD_LOCK:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(lock_path)):  # another process downloading here finishes first
+                if find_raw_files(root) is not None:
+                    return
+                before = set(os.listdir(raw)) if raw.is_dir() else set()
+                try:
+                    MNIST(root=str(root), train=True, download=True)
+                    MNIST(root=str(root), train=False, download=True)
+                except BaseException:
+                    _remove_partial(raw, before, [])
+                    raise
+        except Exception as err:  # network, permissions, checksum: all mean "no data"
+            lock_path.unlink(missing_ok=True)
+            _remove_partial(raw, set(os.listdir(raw)) if raw.is_dir() else set(), created)
+            raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {_one_line(err)}")) from None
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,7 +15,7 @@ import streamlit as st
 
 from vaeimb.cache import ResultCache
 from vaeimb.config import ExperimentConfig
-from vaeimb.data import load_mnist, make_experiment_data, resolve_data_dir
+from vaeimb.data import DATA_DIR_ENV, find_raw_files, load_mnist, make_experiment_data, resolve_data_dir
 from vaeimb.experiment import (
     ExperimentResult, ProgressEvent, all_cached, generator_is_cached, generator_task, load_generator, plan,
     run_experiment,
@@ -62,9 +62,30 @@ def cache_root() -> str:
     return str(ResultCache().root)
 
 
-def data_dir() -> str:
-    """Where MNIST is read from (``VAEIMB_DATA_DIR`` or the user cache)."""
-    return str(resolve_data_dir(None))
+def data_dir() -> str | None:
+    """The MNIST folder the user chose (``VAEIMB_DATA_DIR``), else None.
+
+    Never the resolved default: the core takes a folder it is handed as one the user
+    named (which must exist), while with None it resolves the user cache itself and
+    downloads MNIST there on the first run, as the CLI does.
+    """
+    import os
+
+    return os.environ.get(DATA_DIR_ENV) or None
+
+
+def ensure_mnist() -> None:
+    """Load MNIST before a run draws its progress bars (once per process): the first run
+    on a fresh machine downloads it under a spinner that says so, and a dataset that can
+    be neither found nor downloaded is one ``DataUnavailableError`` (one ``st.error`` via
+    ``errors_shown``), raised before anything trains."""
+    ddir = data_dir()
+    root = resolve_data_dir(ddir)
+    if find_raw_files(root) is None and (ddir is None or root.is_dir()):
+        with st.spinner(f"Downloading MNIST into {root} (first run only)…"):
+            load_mnist(ddir)
+    else:
+        load_mnist(ddir)
 
 
 # --------------------------------------------------------------------------------------
@@ -83,7 +104,8 @@ def recall(key: str):
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str, ddir: str) -> ExperimentResult:
+def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str,
+                   ddir: str | None) -> ExperimentResult:
     return run_experiment(config_from_json(cfg_json), approaches, seeds, cache=ResultCache(root), data_dir=ddir)
 
 
@@ -167,6 +189,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
     """Run (or load) the experiment with live progress; raises VaeimbError on bad input."""
     cfg = settings.config
     n = len(settings.seeds)
+    ensure_mnist()
     with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
         board = ProgressBoard(cfg, settings.approaches, settings.seeds)
         try:
@@ -207,6 +230,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     """Run (or load) every sweep point with one progress bar per point."""
     points = sweep_configs(settings.config, ratios)
     per_point = len(_tasks(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
+    ensure_mnist()
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()
         bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
@@ -263,8 +287,8 @@ def generator_key_for(config: ExperimentConfig, name: str, seed: int) -> str:
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str) -> dict:
-    from vaeimb.experiment import generator_quality_of
+def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str | None) -> dict:
+    from vaeimb.quality import generator_quality_of
 
     return generator_quality_of(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
@@ -277,7 +301,7 @@ def generator_quality(config: ExperimentConfig, name: str, seed: int) -> dict:
 def quality_of_finished(settings: Settings) -> list[dict] | None:
     """Quality against misclassified for the finished experiment of these settings
     (None when it has not run yet); measures what is missing (cached)."""
-    from vaeimb.experiment import measure_quality
+    from vaeimb.quality import measure_quality
     from vaeimb.report import quality_points
 
     result = finished_experiment(settings)
@@ -295,7 +319,7 @@ def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str):
+def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str | None):
     return load_generator(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
 
@@ -305,6 +329,7 @@ def fitted_generator(config: ExperimentConfig, name: str, seed: int):
 
 
 def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int):
+    ensure_mnist()
     with st.status(f"Training the {name} generator for seed {seed}…", expanded=True) as status:
         bar = st.progress(0.0, text=f"{name}: starting")
 
@@ -318,7 +343,7 @@ def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def _experiment_images(cfg_json: str, seed: int, ddir: str):
+def _experiment_images(cfg_json: str, seed: int, ddir: str | None):
     data = make_experiment_data(config_from_json(cfg_json), seed, load_mnist(ddir))
     return data.generator_x, data.train_x[data.train_y == 0]
 
@@ -329,7 +354,7 @@ def experiment_images(config: ExperimentConfig, seed: int):
 
 
 @st.cache_resource(max_entries=8, show_spinner="Encoding images…")
-def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str) -> LatentMap:
+def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str | None) -> LatentMap:
     gen = _generator(cfg_json, name, seed, root, ddir)
     real, majority = _experiment_images(cfg_json, seed, ddir)
     generated = gen.sample(min(len(majority), 1000), seed=seed)
@@ -341,7 +366,7 @@ def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str) 
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _mnist_test_images(ddir: str):
+def _mnist_test_images(ddir: str | None):
     return load_mnist(ddir).test_images
 
 
