@@ -119,7 +119,7 @@ def main() -> int:
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
-    from vaeimb.bench import utc_now
+    from vaeimb.provenance import utc_now
     from vaeimb.provenance import cpu_name
 
     now = utc_now()
@@ -138,7 +138,7 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if a.output != "-":
-        from vaeimb.bench import write_section
+        from bench.common import write_section
 
         write_section(a.output, "dashboard", text)
     return 0

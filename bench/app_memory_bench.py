@@ -103,7 +103,8 @@ def main() -> int:
     p.add_argument("--modes", nargs="+", default=["workers", "in-process"], choices=["workers", "in-process"])
     p.add_argument("--data-dir", default=None)
     a = p.parse_args()
-    from vaeimb.bench import utc_now, write_section
+    from bench.common import write_section
+    from vaeimb.provenance import utc_now
     from vaeimb.provenance import cpu_name
     from vaeimb.training import usable_cores
     from vaeimb_app.settings import DEFAULTS

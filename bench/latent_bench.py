@@ -148,7 +148,8 @@ def main() -> int:
         except StartError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-    from vaeimb.bench import utc_now, write_section
+    from bench.common import write_section
+    from vaeimb.provenance import utc_now
     from vaeimb.provenance import cpu_name
 
     med = statistics.median

@@ -33,11 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SWEEP_BUDGET = ["--steps", "250", "--vae-steps", "200"]
+SWEEP_BUDGET = ["--steps", "250", "--generator-steps", "200"]
 
 
 def _header(what: str, how: str = "whole `python -m vaeimb` processes, each on an empty cache.") -> str:
-    from vaeimb.bench import utc_now
+    from vaeimb.provenance import utc_now
     from vaeimb.provenance import code_fingerprint, cpu_name
     from vaeimb.training import usable_cores
 
@@ -176,13 +176,13 @@ def _free_port() -> int:
 
 
 def bench_ray(data_dir: str) -> str:
-    from vaeimb.atlas import run_atlas
+    from vaeimb.atlas_runs import run_atlas
     from vaeimb.cache import ResultCache
     from vaeimb.config import ExperimentConfig
     from vaeimb.executor import InProcess, RayCluster
 
     ray = str(Path(sys.executable).parent / "ray") if (Path(sys.executable).parent / "ray").exists() else shutil.which("ray")
-    base = ExperimentConfig(n_majority=300, steps=60, batch_size=32, vae_steps=40, vae_batch_size=16, n_checkpoints=2)
+    base = ExperimentConfig(n_majority=300, steps=60, batch_size=32, generator_steps=40, generator_batch_size=16, n_checkpoints=2)
     pairs = [(a, b) for a in range(10) for b in range(10) if a != b][:25]
     approaches, seeds = ["baseline", "oversample", "vae"], [0, 1]  # 25 pairs x 2 seeds x (VAE + 3 classifiers) = 200
     port = _free_port()
@@ -221,9 +221,9 @@ def bench_ray(data_dir: str) -> str:
     same = atlas_ray.to_csv() == atlas_local.to_csv()
     return "\n".join([
         "## Scale: Ray, a 200-task atlas slice on a local two-node cluster", "",
-        _header("ray", "`vaeimb.atlas.run_atlas` in one driver process, each backend on an empty cache."),
+        _header("ray", "`vaeimb.atlas_runs.run_atlas` in one driver process, each backend on an empty cache."),
         f"25 ordered pairs x ratio 5% x {', '.join(approaches)} x seeds {seeds} = 50 VAE fits + 150 classifiers "
-        f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.vae_steps} VAE steps). "
+        f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.generator_steps} VAE steps). "
         "Two Ray nodes with one CPU each (`ray start --head` and `ray start --address`, same machine), one torch "
         "thread per task; one Ray worker process killed with SIGKILL mid-way.", "",
         "| what | value |", "|---|---|",
@@ -243,7 +243,7 @@ def main() -> int:
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     p.add_argument("--data-dir", default=os.environ.get("VAEIMB_DATA_DIR") or str(ROOT.parent / "shared/data/mnist"))
     a = p.parse_args()
-    from vaeimb.bench import write_section
+    from bench.common import write_section
 
     for which in a.which:
         text = {"sweep": lambda: bench_sweep(a.data_dir), "blog": lambda: bench_blog(a.data_dir, a.before),

@@ -21,16 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vaeimb import report  # noqa: E402
-from vaeimb.bench import utc_now  # noqa: E402
+from vaeimb.provenance import utc_now  # noqa: E402
 from vaeimb.cache import ResultCache  # noqa: E402
 from vaeimb.config import ExperimentConfig  # noqa: E402
 from vaeimb.experiment import run_experiment  # noqa: E402
+from vaeimb.generators import LEARNED  # noqa: E402
 from vaeimb.provenance import environment  # noqa: E402
 from vaeimb.recipes import PRESETS  # noqa: E402
 from vaeimb.reference import compact  # noqa: E402
 from vaeimb.verdict import paired_difference  # noqa: E402
 
-LEARNED = ("vae", "cvae", "latent-smote")
 
 
 def _fmt(x, d=1):
@@ -97,8 +97,8 @@ def main(argv=None) -> int:
             warnings.simplefilter("ignore")
             res = run_experiment(cfg, a.approaches, a.seeds, cache=cache, data_dir=a.data_dir, quality=True)
         secs = time.perf_counter() - t
-        out += [f"### {clf.upper()} ({cfg.steps} steps of {cfg.batch_size}; generators {cfg.vae_steps} steps of "
-                f"{cfg.vae_batch_size}; {secs:.0f} s with this cache)", "", "```", report.format_table(res), "```", "",
+        out += [f"### {clf.upper()} ({cfg.steps} steps of {cfg.batch_size}; generators {cfg.generator_steps} steps of "
+                f"{cfg.generator_batch_size}; {secs:.0f} s with this cache)", "", "```", report.format_table(res), "```", "",
                 "Targets:", *targets(res), ""]
         if a.json:
             Path(a.json.replace(".json", f"-{clf}.json")).write_text(report.to_json(res))
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     if a.reference_out:
         Path(a.reference_out).write_text(json.dumps(reference, indent=1, sort_keys=True) + "\n")
     if a.out != "-":
-        from vaeimb.bench import write_section
+        from bench.common import write_section
 
         Path(a.out).parent.mkdir(parents=True, exist_ok=True)
         write_section(a.out, "reference", text)

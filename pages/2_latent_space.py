@@ -59,7 +59,7 @@ if config.leaky:
 st.caption(
     f"{name} with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
     f"{config.minority} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
-    f"{' and the majority training images' if art.uses_majority else ''}, {config.vae_steps} steps."
+    f"{' and the majority training images' if art.uses_majority else ''}, {config.generator_steps} steps."
 )
 
 # --------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 import streamlit as st
 
 from vaeimb import figures
-from vaeimb.links import SWEEP_RATIO_OPTIONS
-from vaeimb.recipes import PRESETS
+from vaeimb_app.links import SWEEP_RATIO_OPTIONS
+from vaeimb.recipes import COMPARISON, PRESETS
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
 from vaeimb_app.settings import errors_shown, page_settings, persistent
@@ -21,7 +21,7 @@ config = settings.config
 
 ratio_options = list(SWEEP_RATIO_OPTIONS)
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))
-st.session_state.setdefault("sweep_approaches", ["baseline", "oversample", "vae"])
+st.session_state.setdefault("sweep_approaches", list(COMPARISON))
 c1, c2 = st.columns(2)
 st.session_state.setdefault("sweep_metric", "misclassified")
 ratios = persistent(c1.multiselect, "Minority ratios", ratio_options, key="sweep_ratios",

@@ -29,7 +29,7 @@ minority ({reference.n_minority} training images, a {reference.ratio:.0%} ratio)
 * Threshold moving was mentioned as a further option.
 
 The original code trained a one-logit MLP for {blog.steps} steps of {blog.batch_size} images and the VAE for
-{blog.vae_steps} steps of {blog.vae_batch_size}.
+{blog.generator_steps} steps of {blog.generator_batch_size}.
 """)
 
 st.header("What the clean protocol changes, and why")
@@ -47,7 +47,7 @@ st.markdown(f"""
 * **One checkpoint.** The original read the error at one moment of training. The learning
   curves here show the error at every checkpoint, so you can see how much it moves.
 * **Training budget.** The clean protocol's budget ({reference.steps} classifier steps of {reference.batch_size},
-  {reference.vae_steps} generator steps) keeps a run interactive on a small CPU; switching to a `blog`
+  {reference.generator_steps} generator steps) keeps a run interactive on a small CPU; switching to a `blog`
   protocol switches to the original's budget, and the sidebar sets any other.
 """)
 st.markdown("**Protocols**")

@@ -15,8 +15,10 @@ from urllib.parse import urlencode
 
 from vaeimb import atlas as atl
 from vaeimb import figures
-from vaeimb.links import as_linked, to_query
+from vaeimb.labels import pair_label, ratio_label
 from vaeimb.metrics import METRICS
+from vaeimb_app.atlas_view import ATLAS_METRICS, cell_state, resolve_view
+from vaeimb_app.links import as_linked, to_query
 from vaeimb_app.atlases import current_atlas, extend_atlas, shipped_dir, user_dir
 from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
 
@@ -35,7 +37,7 @@ if atlas is None or not atlas.rows:
 
 # Check the choices (a link's, or the defaults) against this atlas before the widgets draw them.
 KEYS = ("atlas_a", "atlas_b", "atlas_ratio", "atlas_metric")
-view, warnings = atl.resolve_view(atlas, *(st.session_state.get(k) for k in KEYS))
+view, warnings = resolve_view(atlas, *(st.session_state.get(k) for k in KEYS))
 for warning in warnings:
     st.warning(warning, icon="🔗")
 st.session_state.update(zip(KEYS, view))
@@ -44,8 +46,8 @@ sync_link()  # app.py wrote the URL before this page checked it: name the view s
 c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
 a = persistent(c1.selectbox, "Approach A", atlas.approaches, key="atlas_a")
 b = persistent(c2.selectbox, "Approach B", atlas.approaches, key="atlas_b")
-ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=atl.ratio_label, key="atlas_ratio")
-metric = persistent(c4.radio, "Metric", atl.ATLAS_METRICS, format_func=lambda m: METRICS[m][0],
+ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=ratio_label, key="atlas_ratio")
+metric = persistent(c4.radio, "Metric", ATLAS_METRICS, format_func=lambda m: METRICS[m][0],
                     horizontal=True, key="atlas_metric")
 st.caption(" ".join(atl.provenance(atlas)))
 if a == b:
@@ -60,7 +62,7 @@ def _pick_cell() -> None:
     """A click on the map chooses that pair in the selector below it."""
     pair = figures.clicked_pair(st.session_state.get("atlas_map"))
     if pair is not None:
-        st.session_state["atlas_pair"] = atl.pair_label(pair)
+        st.session_state["atlas_pair"] = pair_label(pair)
 
 
 st.plotly_chart(figures.atlas_heatmap(grid), width="stretch", key="atlas_map", on_select=_pick_cell,
@@ -72,14 +74,14 @@ st.caption(f"Gain in {grid.unit}: positive (blue) where {a} is better, negative 
 for line in st.session_state.pop("_atlas_failures", []):
     st.warning(f"No result for {line}")
 
-cells = [atl.pair_label(p) for p in atlas.pairs]
+cells = [pair_label(p) for p in atlas.pairs]
 if st.session_state.get("atlas_pair") not in cells:
     st.session_state["atlas_pair"] = None
 chosen = st.selectbox("Pair (majority vs minority)", cells, index=None, key="atlas_pair",
                       placeholder="Click a cell on the map, or choose a pair here")
 if chosen is not None:
     maj, mnr = (int(d) for d in chosen.split(" vs "))
-    st.subheader(f"Majority {maj} vs minority {mnr} at ratio {atl.ratio_label(ratio)}")
+    st.subheader(f"Majority {maj} vs minority {mnr} at ratio {ratio_label(ratio)}")
     st.markdown(atl.cell_sentence(grid, maj, mnr))
     rows = atl.cell_detail(atlas, maj, mnr, ratio, a, b, metric)
     st.dataframe(rows, hide_index=True, column_config={
@@ -87,7 +89,7 @@ if chosen is not None:
         "b": st.column_config.NumberColumn(f"B: {b}", format="%.4g"),
         "gain": st.column_config.NumberColumn(f"gain of {a} ({grid.unit})", format="%+.4g"),
     })
-    state = atl.cell_state(atlas, maj, mnr, ratio, [a, b])
+    state = cell_state(atlas, maj, mnr, ratio, [a, b])
     st.markdown(f"[Open {chosen} on the Experiment page in a new tab](./?{urlencode(to_query(state))}) "
                 "(at the atlas's budget and seeds; a link you can share).")
     if st.button("Open it here on the Experiment page", help="Replaces the sidebar settings with this cell's."):
@@ -99,12 +101,12 @@ if chosen is not None:
 with st.expander("Extend this atlas"):
     missing = atl.missing_pairs(atlas, ratio, [a, b])
     if not missing:
-        st.caption(f"Every pair has {a} and {b} for all {len(atlas.seeds)} seeds at ratio {atl.ratio_label(ratio)}.")
+        st.caption(f"Every pair has {a} and {b} for all {len(atlas.seeds)} seeds at ratio {ratio_label(ratio)}.")
     else:
         every = st.checkbox(f"All {len(missing)} missing pairs", key="atlas_extend_all")
         st.session_state["atlas_extend_pairs"] = [p for p in st.session_state.get("atlas_extend_pairs", []) if p in missing]
         pairs = missing if every else st.multiselect(
-            f"Pairs without {a} and {b} at ratio {atl.ratio_label(ratio)}", missing, format_func=atl.pair_label,
+            f"Pairs without {a} and {b} at ratio {ratio_label(ratio)}", missing, format_func=pair_label,
             key="atlas_extend_pairs")
         st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(atlas.seeds)} seeds at the atlas's budget; each "
                    f"pair takes about as long as one Experiment run. The cells are saved in {user_dir()}.")

@@ -66,7 +66,7 @@ def tiny_config() -> ExperimentConfig:
 
 
 TINY = dict(
-    n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20, vae_batch_size=16, n_checkpoints=3,
+    n_majority=300, n_minority=20, steps=30, batch_size=32, generator_steps=20, generator_batch_size=16, n_checkpoints=3,
 )
 
 
@@ -96,20 +96,20 @@ def _torch_state():
 
     import vaeimb.training as T
 
-    return torch.get_num_threads(), T._threads_set, T._precision
+    return torch.get_num_threads(), T._precision
 
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads_and_precision(_torch_state):
-    """A test (or a module fixture) that runs an executor sets this process's torch threads
-    and maybe the precision; both enter cache keys, so every test must start from the
-    session's own values (session fixtures such as ``tiny_run`` were computed with them)."""
+    """A test that trains sets this process's torch threads (the runner applies each task's
+    identity) and maybe the precision; keys come from the task's identity, but every test
+    still starts from the session's own values so no test depends on another's order."""
     import torch
 
     import vaeimb.training as T
 
     torch.set_num_threads(_torch_state[0])
-    T._threads_set, T._precision = _torch_state[1], _torch_state[2]
+    T._precision = _torch_state[1]
     yield
     torch.set_num_threads(_torch_state[0])
-    T._threads_set, T._precision = _torch_state[1], _torch_state[2]
+    T._precision = _torch_state[1]

@@ -15,7 +15,7 @@ APP = "../app.py"
 TIMEOUT = 120
 TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
-    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6, "cfg_n_seeds": 1,
+    "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6, "cfg_n_seeds": 1,
 }
 
 
@@ -206,7 +206,7 @@ def test_a_failing_approach_is_an_error_and_the_others_stay(app, monkeypatch):
     monkeypatch.setattr(VaeGenerator, "_fit", broken)
     app.session_state["cfg_approaches"] = ["baseline", "vae"]
     app.session_state["cfg_steps"] = 29  # a config of its own, so nothing comes from the cache:
-    app.session_state["cfg_vae_steps"] = 19  # neither the classifiers nor the VAE
+    app.session_state["cfg_generator_steps"] = 19  # neither the classifiers nor the VAE
     run_experiment_page(app)
     assert any("vae" in e.value and "simulated out-of-memory" in e.value for e in app.error), app.error
     approaches = list(app.table[0].value["approach"])
@@ -256,7 +256,7 @@ def test_switching_to_the_blog_protocol_takes_the_original_budget(app):
     app.sidebar.selectbox(key="w_cfg_protocol").set_value("blog").run()
     assert not app.exception
     assert (app.session_state["cfg_steps"], app.session_state["cfg_batch_size"]) == (1000, 128)
-    assert (app.session_state["cfg_vae_steps"], app.session_state["cfg_vae_batch_size"]) == (1000, 100)
+    assert (app.session_state["cfg_generator_steps"], app.session_state["cfg_generator_batch_size"]) == (1000, 100)
     assert any(LEAK_WARNING in w.value for w in app.warning)
 
 

@@ -14,7 +14,9 @@ from streamlit.testing.v1 import AppTest
 
 from test_app import button, plotly_figures
 from vaeimb import atlas as atl
-from vaeimb.links import to_query
+from vaeimb import atlas_runs
+from vaeimb_app import atlas_view
+from vaeimb_app.links import to_query
 
 APP = "../app.py"
 PAGE = "pages/5_atlas.py"
@@ -126,7 +128,7 @@ def test_choosing_a_pair_shows_its_seeds_and_opens_it_on_the_experiment_page(ope
     want = atl.cell_detail(tiny_atlas, 3, 8, 0.02, "vae", "oversample")
     assert table["seed"].tolist() == [r["seed"] for r in want] == [0, 1, 2]
     assert table["gain"].tolist() == [r["gain"] for r in want]
-    state = atl.cell_state(tiny_atlas, 3, 8, 0.02, ["vae", "oversample"])
+    state = atlas_view.cell_state(tiny_atlas, 3, 8, 0.02, ["vae", "oversample"])
     assert any(f"](./?{urlencode(to_query(state))})" in m.value for m in at.markdown)
     button(at, "Open it here on the Experiment page").click().run()
     assert not at.exception, at.exception

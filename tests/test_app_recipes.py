@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 APP = "../app.py"
 TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
-    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 4, "cfg_n_seeds": 2,
+    "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 4, "cfg_n_seeds": 2,
 }
 
 

@@ -11,15 +11,17 @@ import pytest
 from scipy import stats
 
 from vaeimb import atlas as atl
+from vaeimb import atlas_runs
+from vaeimb_app import atlas_view
 from vaeimb.atlas import ALL_PAIRS, Atlas, gain_grid, load_atlas, merge_atlases, parse_pairs
 from vaeimb.config import ExperimentConfig, n_minority_from_ratio
 from vaeimb.errors import ConfigError, VaeimbError
-from vaeimb.links import as_linked, from_query, to_query
+from vaeimb_app.links import as_linked, from_query, to_query
 from vaeimb.recipes import parse_param_overrides
 
 BUDGET = {"approach_params": {}, "batch_size": 32, "classifier": "mlp", "latent_dim": 20, "lr": 0.001,
-          "n_checkpoints": 2, "n_majority": 300, "protocol": "clean", "steps": 30, "vae_batch_size": 16,
-          "vae_lr": 0.001, "vae_steps": 20, "validation_fraction": 0.2}
+          "n_checkpoints": 2, "n_majority": 300, "protocol": "clean", "steps": 30, "generator_batch_size": 16,
+          "generator_lr": 0.001, "generator_steps": 20, "validation_fraction": 0.2}
 
 
 def row(maj, mnr, approach, seed, misclassified, ratio=0.02, n_majority=300):
@@ -184,19 +186,19 @@ def test_cell_detail_lists_each_seed_with_the_heatmaps_sign():
 
 # ---- the page's view --------------------------------------------------------------------
 def test_resolve_view_defaults_quietly_and_warns_about_unknown_choices(hand):
-    assert atl.resolve_view(hand) == (("vae", "oversample", 0.02, "misclassified"), [])
-    view, warnings = atl.resolve_view(hand, "unknown", "vae", 0.021, "roc_auc")
+    assert atlas_view.resolve_view(hand) == (("vae", "oversample", 0.02, "misclassified"), [])
+    view, warnings = atlas_view.resolve_view(hand, "unknown", "vae", 0.021, "roc_auc")
     assert view == ("vae", "vae", 0.02, "misclassified")
     assert len(warnings) == 3
     assert "no approach 'unknown'" in warnings[0] and "showing vae as A" in warnings[0]
     assert "no ratio 0.021" in warnings[1] and "showing 2%" in warnings[1]
     assert "Unknown atlas metric" in warnings[2]
     two = merge_atlases(hand, make_atlas({(0, 6): {"vae": [1], "oversample": [2]}}, ratio=0.05))
-    assert atl.resolve_view(two, ratio="0.05")[0][2] == 0.05
-    assert atl.resolve_view(two, ratio=0.04)[0][2] == 0.05  # the nearest
-    assert atl.resolve_view(two, ratio="lots")[1]
+    assert atlas_view.resolve_view(two, ratio="0.05")[0][2] == 0.05
+    assert atlas_view.resolve_view(two, ratio=0.04)[0][2] == 0.05  # the nearest
+    assert atlas_view.resolve_view(two, ratio="lots")[1]
     other = make_atlas({(0, 6): {"baseline": [1], "smote": [2], "cvae": [3]}})
-    assert atl.resolve_view(other)[0][:2] == ("cvae", "baseline")  # no vae/oversample: last and first
+    assert atlas_view.resolve_view(other)[0][:2] == ("cvae", "baseline")  # no vae/oversample: last and first
 
 
 def test_missing_pairs_are_those_lacking_any_approach_or_seed(hand):
@@ -219,8 +221,8 @@ def test_base_config_is_the_atlas_budget(hand):
 
 def test_tasks_per_cell_counts_generators_once_per_seed():
     cfg = ExperimentConfig(**BUDGET)
-    assert atl.tasks_per_cell(cfg, ["vae", "oversample"], [0, 1, 2]) == 9  # vae, its VAE, oversample
-    assert atl.tasks_per_cell(cfg, ["baseline"], [0]) == 1
+    assert atlas_runs.tasks_per_cell(cfg, ["vae", "oversample"], [0, 1, 2]) == 9  # vae, its VAE, oversample
+    assert atlas_runs.tasks_per_cell(cfg, ["baseline"], [0]) == 1
 
 
 # ---- merging --------------------------------------------------------------------------
@@ -259,7 +261,7 @@ def test_provenance_names_the_budget_and_each_source(hand):
     hand.meta.update(executor="in-process, 2 torch thread(s) per task", pairs=[[0, 6]], ratios=[0.02],
                      environment={"machine": "x86_64", "cpu": "AMD EPYC", "vaeimb": "0.1.0", "code": "abc123"})
     lines = atl.provenance(merge_atlases(hand, make_atlas({(1, 2): {"vae": [1]}})))
-    assert lines[0] == ("Budget: MLP classifier, 30 steps (batch 32), VAE 20 steps (batch 16), 300 majority images, "
+    assert lines[0] == ("Budget: MLP classifier, 30 steps (batch 32), generators 20 steps (batch 16), 300 majority images, "
                         "clean protocol; seeds 0, 1, 2.")
     assert len(lines) == 3
     assert "2026-01-01 00:00 UTC" in lines[1] and "AMD EPYC" in lines[1] and "code abc123" in lines[1]
@@ -269,7 +271,7 @@ def test_provenance_names_the_budget_and_each_source(hand):
 # ---- opening a cell on the Experiment page ------------------------------------------------
 @pytest.mark.parametrize("ratio", [0.02, 0.04])
 def test_cell_state_makes_a_link_that_reads_back_without_warnings(hand, ratio):
-    state = atl.cell_state(hand, 3, 8, ratio, ["vae", "oversample", "gen=smote,batches=balanced"])
+    state = atlas_view.cell_state(hand, 3, 8, ratio, ["vae", "oversample", "gen=smote,batches=balanced"])
     assert state["cfg_approaches"] == ["oversample", "vae"]  # the sidebar's order
     assert state["cfg_recipes"] == "gen=smote,batches=balanced"
     query = to_query(state)
@@ -288,7 +290,7 @@ def test_cell_state_makes_a_link_that_reads_back_without_warnings(hand, ratio):
 
 def test_cell_state_carries_the_atlas_approach_parameters(hand):
     hand.meta["budget"] = {**BUDGET, "approach_params": {"threshold": {"decision.tau": 0.5}, "vae": {"data.n_generate": 100}}}
-    state = atl.cell_state(hand, 0, 6, 0.02, ["threshold", "oversample"])
+    state = atlas_view.cell_state(hand, 0, 6, 0.02, ["threshold", "oversample"])
     assert state["cfg_params"] == "threshold.decision.tau=0.5"
     assert parse_param_overrides(state["cfg_params"].splitlines(), ["threshold", "oversample"]) == {
         "threshold": {"decision.tau": 0.5}}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from vaeimb import figures
-from vaeimb.atlas import gain_grid
+from vaeimb.atlas import cell_sentence, cell_words, gain_grid
 from test_atlas import CELLS, make_atlas
 
 
@@ -46,12 +46,15 @@ def test_every_cell_with_data_is_selectable_and_hover_states_its_numbers(grid):
     hover = dict(zip(map(tuple, cells.customdata), cells.text))
     text = hover[(0, 6)]
     assert "majority 0 vs minority 6" in text and "ratio 2%" in text
-    assert "mean gain of vae over oversample: +6 (fewer misclassified test images)" in text
+    assert "mean gain of vae over oversample +6 (fewer misclassified test images)" in text
     assert f"[{grid.low[0, 6]:+.4g}, {grid.high[0, 6]:+.4g}]" in text
     assert "3 seed(s)" in text and "vae 20" in text and "oversample 26" in text
-    assert "excludes 0: vae better" in text
-    assert "excludes 0: oversample better" in hover[(6, 0)]
+    assert "vae is better (the interval excludes 0)" in text
+    assert "oversample is better (the interval excludes 0)" in hover[(6, 0)]
     assert "undecided" in hover[(3, 8)] and "+0.3333" in hover[(3, 8)]
+    for (i, j), hover_text in hover.items():  # the hover says what the cell sentence says
+        gain, interval, verdict = cell_words(grid, i, j)
+        assert all(part in hover_text and part in cell_sentence(grid, i, j) for part in (gain, interval, verdict))
     assert cells.hovertemplate == "%{text}<extra></extra>"
 
 

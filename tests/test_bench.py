@@ -15,8 +15,7 @@ import pytest
 
 from bench.browser import StartError, wait_until_healthy
 
-from vaeimb import bench
-from vaeimb.cli import main as cli_main
+from bench import common, core_bench as bench
 from vaeimb.errors import VaeimbError
 
 
@@ -37,6 +36,7 @@ def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsy
     assert f"<!-- begin core -->\n{printed}\n<!-- end core -->" in text  # what was printed is what was written
     rows = _rows(text)
     expected = {*bench.TARGETS, "VAE training", "peak RSS of the whole benchmark process (MB)"}
+    assert bench.PROCESS_HIT in expected  # `python -m vaeimb run` in a new process, on the bench's cache
     expected |= {f"{a} classifier" for a in ("baseline", "oversample", "vae", "oracle")}
     expected.add("threshold classifier (reuses baseline's model)")
     assert set(rows) == expected
@@ -44,6 +44,18 @@ def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsy
         assert not value.startswith("FAILED"), (what, value)
         assert float(value) >= 0, (what, value)
     assert f"Config: {tiny_config.label()};" in text
+
+
+def test_the_process_hit_command_describes_the_benchmarked_config(tiny_config):
+    """The subprocess must hit the entries the benchmark trained: its flags give back the config."""
+    from vaeimb.cli import build_parser, config_from_args
+
+    cfg = tiny_config.replace(protocol="blog-clean", classifier="cnn", lr=0.002,
+                              approach_params={"threshold": {"decision.tau": 0.5}})
+    cmd = bench.run_command(cfg, ["baseline", "threshold"], data_dir="/data")
+    assert cmd[:4] == [sys.executable, "-m", "vaeimb", "run"] and cmd[-2:] == ["--data-dir", "/data"]
+    a = build_parser().parse_args(cmd[3:])
+    assert config_from_args(a) == cfg and a.approaches == ["baseline", "threshold"] and a.seeds == [0]
 
 
 def test_unwritable_output_is_one_clear_error_before_any_training(tiny_config, tmp_path, mnist_dir, monkeypatch):
@@ -60,9 +72,9 @@ def test_unwritable_output_is_one_clear_error_before_any_training(tiny_config, t
         bench.run_benchmark(tiny_config, data_dir=mnist_dir, output=str(tmp_path))  # a folder
 
 
-def test_cli_bench_with_unwritable_output_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
+def test_core_bench_with_unwritable_output_exits_2_without_traceback(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bench, "measure", lambda *a, **k: pytest.fail("measured before checking the output"))
-    code = cli_main(["bench", "--output", str(tmp_path / "missing" / "BENCH.md")])
+    code = bench.main(["--output", str(tmp_path / "missing" / "BENCH.md")])
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: Cannot write the benchmark table") and err.count("\n") == 1
@@ -70,9 +82,9 @@ def test_cli_bench_with_unwritable_output_exits_2_without_traceback(tmp_path, mo
 
 def test_each_benchmark_refreshes_only_its_own_section(tmp_path):
     out = tmp_path / "BENCH.md"
-    bench.write_section(out, "core", "## Core\n| a | 1 |")
-    bench.write_section(out, "dashboard", "## Dashboard\n| b | 2 |")
-    bench.write_section(out, "core", "## Core\n| a | 3 |")
+    common.write_section(out, "core", "## Core\n| a | 1 |")
+    common.write_section(out, "dashboard", "## Dashboard\n| b | 2 |")
+    common.write_section(out, "core", "## Core\n| a | 3 |")
     text = out.read_text()
     assert text.startswith("# Benchmarks\n") and "| a | 3 |" in text and "| a | 1 |" not in text
     assert "| b | 2 |" in text and text.index("begin core") < text.index("begin dashboard")
@@ -88,7 +100,7 @@ def test_existing_output_is_not_touched_by_the_check(tmp_path):
     assert not fresh.exists()
 
 
-@pytest.mark.filterwarnings("ignore:vae .seed 0. failed:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:vae .seed .. failed:RuntimeWarning")
 def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, monkeypatch):
     from vaeimb.generators.vae import VaeGenerator
 
@@ -104,7 +116,7 @@ def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, mon
         assert rows[what].startswith("FAILED: ") and "simulated out-of-memory" in rows[what], rows[what]
     for what in ("oversample + vae (VAE training included)", "latent slider redraw (decode + 224 px PNG)"):
         assert rows[what].startswith("FAILED: "), rows[what]
-    for what in ("baseline classifier", "oracle classifier", "cache hit (all five, one seed)"):
+    for what in ("baseline classifier", "oracle classifier", "cache hit (all five, one seed)", bench.PROCESS_HIT):
         assert float(rows[what]) >= 0
     assert "| vae classifier | FAILED: " in text and "|  | NO |" in text
 

@@ -14,13 +14,13 @@ from vaeimb.config import ExperimentConfig
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 TINY_FLAGS = ["--n-majority", "300", "--n-minority", "20", "--steps", "10", "--batch-size", "16",
-              "--vae-steps", "5", "--vae-batch-size", "16", "--seeds", "0", "--quiet"]
+              "--generator-steps", "5", "--generator-batch-size", "16", "--seeds", "0", "--quiet"]
 
 
 def _config(argv):
     parser = cli.build_parser()
     a = parser.parse_args(argv)
-    return cli.config_from_args(a, reference=a.command == "reproduce"), cli._specs(a), a.seeds
+    return cli.config_from_args(a), cli._specs(a), a.seeds
 
 
 @pytest.fixture
@@ -51,23 +51,43 @@ def test_run_and_reproduce_build_the_same_config(protocol):
     assert run == rep
     assert run[0] == ExperimentConfig.for_protocol(protocol)
     if protocol != "clean":
-        assert (run[0].steps, run[0].batch_size, run[0].vae_steps, run[0].vae_batch_size) == (1000, 128, 1000, 100)
+        assert (run[0].steps, run[0].batch_size, run[0].generator_steps, run[0].generator_batch_size) == (
+            1000, 128, 1000, 100)
         assert run[0].generator_budget_dict()["batching"] == "cycle"
 
 
 def test_budget_flags_override_the_protocols_budget():
     cfg, specs, seeds = _config(["run", "--protocol", "blog", "--steps", "7", "--batch-size", "9", "--lr", "0.01",
-                                 "--latent-dim", "4", "--vae-steps", "3", "--vae-batch-size", "5",
-                                 "--validation-fraction", "0.3", "--classifier", "cnn", "--approaches", "all",
-                                 "--recipe", "loss=focal", "--param", "threshold.tau=0.5"])
-    assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.latent_dim, cfg.vae_steps, cfg.vae_batch_size) == (7, 9, 0.01, 4, 3, 5)
+                                 "--latent-dim", "4", "--generator-steps", "3", "--generator-batch-size", "5",
+                                 "--generator-lr", "0.02", "--validation-fraction", "0.3", "--classifier", "cnn",
+                                 "--approaches", "all", "--recipe", "loss=focal", "--param", "threshold.tau=0.5"])
+    assert (cfg.steps, cfg.batch_size, cfg.lr, cfg.latent_dim, cfg.generator_steps, cfg.generator_batch_size,
+            cfg.generator_lr) == (7, 9, 0.01, 4, 3, 5, 0.02)
     assert cfg.validation_fraction == 0.3 and cfg.classifier == "cnn" and cfg.protocol == "blog"
     assert cfg.approach_params == {"threshold": {"decision.tau": 0.5}}
     from vaeimb.recipes import PRESETS
 
     assert specs == [*PRESETS, "loss=focal"]
-    sweep, _, _ = _config(["sweep", "--protocol", "blog-clean", "--steps", "7", "--vae-steps", "3"])
-    assert (sweep.protocol, sweep.steps, sweep.vae_steps, sweep.batch_size) == ("blog-clean", 7, 3, 128)
+    sweep, _, _ = _config(["sweep", "--protocol", "blog-clean", "--steps", "7", "--generator-steps", "3"])
+    assert (sweep.protocol, sweep.steps, sweep.generator_steps, sweep.batch_size) == ("blog-clean", 7, 3, 128)
+
+
+def test_the_old_vae_flags_still_work():
+    """Generator budget flags are named for generators; the VAE-named ones are their aliases."""
+    old, _, _ = _config(["run", "--vae-steps", "3", "--vae-batch-size", "5", "--vae-lr", "0.02"])
+    new, _, _ = _config(["run", "--generator-steps", "3", "--generator-batch-size", "5", "--generator-lr", "0.02"])
+    assert old == new and (new.generator_steps, new.generator_batch_size, new.generator_lr) == (3, 5, 0.02)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--steps", "0"], "steps must be int in [1, 200000], got 0."),
+    (["--lr", "lots"], "lr must be float in [1e-06, 1], got 'lots'"),
+    (["--protocol", "leaky"], "invalid choice: 'leaky'"),
+])
+def test_a_bad_setting_is_refused_by_the_parser_in_the_schemas_words(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit:
+        cli.main(["run", *argv])
+    assert exit.value.code == 2 and says in _one_error_line(capsys.readouterr().err)
 
 
 def test_a_failed_run_exits_1_with_one_summary_line(tmp_path, mnist_dir, capsys):
@@ -100,11 +120,59 @@ def test_a_missing_data_dir_is_refused_not_created(tmp_path, capsys, count_train
     assert not missing.exists() and count_training["clf"] == 0
 
 
-def test_unwritable_json_is_refused_before_training(tmp_path, mnist_dir, capsys, count_training):
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if anything trains."""
+    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained before refusing the output"))
+
+
+@pytest.mark.parametrize("flag, where, says", [
+    ("--json", "nowhere/r.json", "does not exist"),
+    ("--csv", "nowhere/r.csv", "does not exist"),
+    ("--json", ".", "it is a folder"),
+    ("--csv", "/proc/r.csv", "cannot write /proc/r.csv"),
+])
+def test_unwritable_json_or_csv_is_refused_before_training(flag, where, says, tmp_path, mnist_dir, capsys,
+                                                           no_training, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     rc = cli.main(["run", *TINY_FLAGS, "--approaches", "baseline", "--data-dir", str(mnist_dir),
-                   "--cache-dir", str(tmp_path), "--json", str(tmp_path / "nowhere" / "r.json")])
-    assert rc == 2 and "does not exist" in _one_error_line(capsys.readouterr().err)
-    assert count_training["clf"] == 0
+                   "--cache-dir", str(tmp_path / "c"), flag, where])
+    assert rc == 2 and says in _one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("out, says", [
+    ("a-file", "is a file"),
+    ("a-file/atlas", "is a file"),
+    ("/proc/atlas", "cannot write /proc/atlas"),
+])
+def test_unwritable_atlas_out_is_refused_before_training(out, says, tmp_path, mnist_dir, capsys, no_training,
+                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("")
+    rc = cli.main(["atlas", "--pairs", "0:6", "--approaches", "baseline", "--steps", "10", "--n-majority", "300",
+                   "--seeds", "0", "--quiet", "--in-process", "--data-dir", str(mnist_dir),
+                   "--cache-dir", str(tmp_path / "c"), "--out", out])
+    assert rc == 2 and says in _one_error_line(capsys.readouterr().err)
+
+
+def test_a_failure_after_training_exits_1_not_2(tmp_path, mnist_dir, capsys, monkeypatch):
+    """Exit 2 means bad input; a failure once the runs are done (here: writing the export) is 1."""
+    from pathlib import Path
+
+    real = Path.write_text
+
+    def full_disk(self, *a, **k):
+        if self.suffix == ".json":
+            raise OSError(28, "No space left on device")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    rc = cli.main(["run", *TINY_FLAGS, "--approaches", "baseline", "--data-dir", str(mnist_dir), "--in-process",
+                   "--cache-dir", str(tmp_path / "c"), "--json", str(tmp_path / "r.json")])
+    cap = capsys.readouterr()
+    line = _one_error_line(cap.err)
+    assert rc == cli.EXIT_FAILED_RUNS == 1
+    assert "cannot write" in line and "No space left on device" in line and "baseline" in cap.out
 
 
 @pytest.mark.parametrize("argv, fragment", [

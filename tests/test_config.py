@@ -15,7 +15,7 @@ def test_defaults_are_the_reference_setup():
 
 def test_blog_config_is_the_original_budget_and_labelled_leaky():
     c = ExperimentConfig.blog().validate()
-    assert (c.steps, c.batch_size, c.vae_steps, c.vae_batch_size, c.latent_dim) == (1000, 128, 1000, 100, 20)
+    assert (c.steps, c.batch_size, c.generator_steps, c.generator_batch_size, c.latent_dim) == (1000, 128, 1000, 100, 20)
     assert c.leaky and c.output_logits == 1 and "LEAKY" in c.label()
     twin = ExperimentConfig.blog(leaky=False)
     assert not twin.leaky and twin.protocol == "blog-clean" and "LEAKY" not in twin.label()
@@ -25,17 +25,20 @@ def test_blog_config_is_the_original_budget_and_labelled_leaky():
     "changes, fragment",
     [
         (dict(majority=3, minority=3), "two different digits"),
-        (dict(majority=10), "integer from 0 to 9"),
-        (dict(minority=-1), "integer from 0 to 9"),
+        (dict(majority=10), r"majority must be int in \[0, 9\], got 10"),
+        (dict(minority=-1), r"minority must be int in \[0, 9\]"),
         (dict(n_majority=0), "from 1 to 5923"),
         (dict(n_minority=0), "from 1 to 5918"),
         (dict(majority=1, minority=5, n_majority=6000, n_minority=5422), "from 1 to 5421"),
         (dict(n_majority=6000), "from 1 to 5923"),
         (dict(n_minority=200, n_majority=100), "must not exceed n_majority"),
-        (dict(protocol="nope"), "Unknown protocol"),
-        (dict(classifier="svm"), "Unknown classifier"),
-        (dict(steps=0), "steps must be an integer"),
-        (dict(lr=0.0), "lr must be a number"),
+        (dict(protocol="nope"), r"protocol must be clean \| blog \| blog-clean, got 'nope'"),
+        (dict(classifier="svm"), r"classifier must be mlp \| cnn, got 'svm'"),
+        (dict(steps=0), r"steps must be int in \[1, 200000\], got 0"),
+        (dict(steps=5.0), r"steps must be int in \[1, 200000\], got 5.0"),
+        (dict(generator_batch_size=0), r"generator_batch_size must be int in \[1, 4096\]"),
+        (dict(lr=0.0), r"lr must be float in \[1e-06, 1\], got 0.0"),
+        (dict(n_majority=300.0), r"n_majority must be int in \[1, 6742\], got 300.0"),
         (dict(protocol="blog", n_majority=2000, n_minority=1000), "only 958"),
     ],
 )
@@ -62,6 +65,29 @@ def test_hash_is_stable_and_sensitive():
     assert stable_hash(a.to_dict()) == stable_hash(b.to_dict())
     assert stable_hash(a.to_dict()) != stable_hash(a.replace(steps=501).to_dict())
     assert ExperimentConfig.from_dict(a.to_dict()) == a
+
+
+def test_from_dict_reads_the_old_generator_budget_names():
+    """Saved configs (the shipped reference results, atlases) say vae_steps, vae_batch_size, vae_lr."""
+    old = {"vae_steps": 7, "vae_batch_size": 5, "vae_lr": 0.01, "steps": 3}
+    c = ExperimentConfig.from_dict(old)
+    assert (c.generator_steps, c.generator_batch_size, c.generator_lr, c.steps) == (7, 5, 0.01, 3)
+    assert ExperimentConfig.from_dict({"vae_steps": 7, "generator_steps": 7}).generator_steps == 7
+    with pytest.raises(ConfigError, match="vae_steps"):
+        ExperimentConfig.from_dict({"vae_steps": 7, "generator_steps": 8})
+
+
+def test_the_shipped_results_load_as_configs():
+    import json
+
+    from vaeimb.atlas import SHIPPED_DIR, base_config, load_atlas
+    from vaeimb.reference import load_reference
+
+    for entry in load_reference()["classifiers"].values():
+        assert "vae_steps" in entry["config"]  # written before the rename
+        ExperimentConfig.from_dict(entry["config"]).validate()
+    assert "vae_steps" in json.loads((SHIPPED_DIR / "atlas.json").read_text())["budget"]
+    assert base_config(load_atlas()).generator_steps == 200
 
 
 def test_from_dict_refuses_unknown_fields_and_round_trips_approach_params():
@@ -100,7 +126,7 @@ def test_generator_dicts_hold_the_leak_and_the_batching():
     assert clean.data_dict() != blog.data_dict()  # seeded draw vs file order, 2 vs 1 logit
 
 
-@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, True, "0.2"])
+@pytest.mark.parametrize("bad", [0, 1, -0.1, 1.5, 0.001, True, "0.2"])
 def test_validation_fraction_must_lie_strictly_between_0_and_1(bad):
     assert ExperimentConfig().validation_fraction == 0.2
     with pytest.raises(ConfigError, match="validation_fraction"):

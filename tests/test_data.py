@@ -8,7 +8,7 @@ import pytest
 
 from vaeimb import data as D
 from vaeimb.config import TEST_COUNTS, TRAIN_COUNTS, ExperimentConfig
-from vaeimb.errors import DataUnavailableError
+from vaeimb.errors import ConfigError, DataUnavailableError
 
 
 def _write_idx(path, arr):
@@ -134,3 +134,26 @@ def test_oracle_pool_absent_when_train_holds_too_few(mnist_dir):
     m = D.load_mnist(mnist_dir)
     d = D.make_experiment_data(ExperimentConfig(majority=1, minority=5, n_majority=6000, n_minority=50), 0, m)
     assert d.oracle_minority_x is None
+
+
+# ---- the validation split (tuned threshold) --------------------------------------------
+def test_validation_split_is_scikit_learns_stratified_split_sorted():
+    from sklearn.model_selection import train_test_split
+
+    y = np.r_[np.zeros(5000, np.int64), np.ones(100, np.int64)]
+    fit, val = D.validation_split(y, 0.2, seed=7)
+    want_fit, want_val = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=7 + 2_147_483)
+    assert np.array_equal(fit, np.sort(want_fit)) and np.array_equal(val, np.sort(want_val))
+    assert (np.diff(fit) > 0).all() and (np.diff(val) > 0).all()
+    assert (y[val] == 1).sum() == 20 and (y[val] == 0).sum() == 1000  # each class keeps its share
+
+
+@pytest.mark.parametrize("y,fraction,message", [
+    (np.r_[np.zeros(10, np.int64), 1], 0.2, "leaves no minority image to train on .1 in the draw.: raise n_minority"),
+    (np.r_[np.zeros(1, np.int64), np.ones(10, np.int64)], 0.2, "leaves no majority image to train on"),
+    (np.r_[np.zeros(5000, np.int64), np.ones(20, np.int64)], 0.01, "holds no minority image .20 in the draw."),
+    (np.r_[np.zeros(2, np.int64), np.ones(2, np.int64)], 0.2, "of 4 images is impossible"),
+])
+def test_a_split_that_would_empty_a_class_is_one_clear_error(y, fraction, message):
+    with pytest.raises(ConfigError, match=message):
+        D.validation_split(y, fraction, seed=0)

@@ -29,13 +29,13 @@ from vaeimb.errors import DataUnavailableError
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 #: The CLI's tiny config (tests/conftest.py's TINY) with three approaches: one generator, two without.
-CLI_TINY = ["--n-majority", "300", "--n-minority", "20", "--steps", "30", "--batch-size", "32", "--vae-steps", "20",
-            "--vae-batch-size", "16", "--checkpoints", "3", "--latent-dim", "6", "--seeds", "0",
+CLI_TINY = ["--n-majority", "300", "--n-minority", "20", "--steps", "30", "--batch-size", "32", "--generator-steps", "20",
+            "--generator-batch-size", "16", "--checkpoints", "3", "--latent-dim", "6", "--seeds", "0",
             "--approaches", "baseline", "oversample", "vae"]
 #: The app's tiny config (tests/test_app.py's TINY), set through session state.
 APP_TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
-    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6, "cfg_n_seeds": 1,
+    "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6, "cfg_n_seeds": 1,
 }
 
 

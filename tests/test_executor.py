@@ -18,10 +18,11 @@ from vaeimb import executor as X
 from vaeimb.cache import ResultCache
 from vaeimb.config import ExperimentConfig
 from vaeimb.experiment import run_experiment
+from vaeimb.tasks import Identity, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The tiny config of tests/conftest.py (every approach trains in well under a second).
-TINY = dict(n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20, vae_batch_size=16, n_checkpoints=3)
+TINY = dict(n_majority=300, n_minority=20, steps=30, batch_size=32, generator_steps=20, generator_batch_size=16, n_checkpoints=3)
 
 APPROACHES = ("baseline", "oversample", "vae")
 
@@ -39,20 +40,10 @@ def _same(a, b):
 
 @pytest.fixture(scope="module")
 def in_process_result(tmp_path_factory, mnist_dir):
-    """The reference: in-process, one torch thread (what each pool worker uses on 2 cores)."""
-    import torch
-
-    import vaeimb.training as T
-
-    saved = torch.get_num_threads(), T._threads_set
+    """The reference: in-process, one torch thread (what each pool worker uses)."""
     cfg = ExperimentConfig(**TINY)
     cache = ResultCache(tmp_path_factory.mktemp("inproc"))
-    try:
-        return run_experiment(cfg, APPROACHES, [0, 1], cache=cache, data_dir=mnist_dir,
-                              executor=X.InProcess(threads=1))
-    finally:  # other tests' keys use the session's thread count
-        torch.set_num_threads(saved[0])
-        T._threads_set = saved[1]
+    return run_experiment(cfg, APPROACHES, [0, 1], cache=cache, data_dir=mnist_dir, executor=X.InProcess(threads=1))
 
 
 def test_local_processes_give_the_in_process_numbers_and_the_driver_writes_the_cache(in_process_result, tmp_path, mnist_dir):
@@ -122,22 +113,26 @@ def test_a_failed_generator_fails_the_tasks_that_need_it(tmp_path):
             self.ran = getattr(self, "ran", []) + [task.key]
             emit("failed", task.key, "diverged")
 
-    gen = X.Task("generator", "g", None, None, 0, 1, label="generator:vae")
-    clf = X.Task("classifier", "c", None, None, 0, 1, deps=("g",), label="vae")
+    gen = Task("generator", "g", None, None, 0, Identity(), label="generator:vae")
+    clf = Task("classifier", "c", None, None, 0, Identity(), deps=("g",), label="vae")
     backend = Failing()
-    failed = X.execute([clf, gen], backend, cache=ResultCache(tmp_path))
+    failed = X.execute([clf, gen], backend, cache=ResultCache(tmp_path), mnist=None)
     assert failed == {"g": "diverged", "c": "its generator failed: diverged"}
     assert backend.ran == ["g"]
 
 
 def test_make_backend_picks_and_refuses(monkeypatch):
     monkeypatch.delenv(X.RAY_ADDRESS_ENV, raising=False)
-    monkeypatch.setattr("vaeimb.training.usable_cores", lambda: 4)
+    monkeypatch.setattr(X, "usable_cores", lambda: 4)
+    monkeypatch.delenv("VAEIMB_THREADS", raising=False)
     pool = X.make_backend()
     assert isinstance(pool, X.LocalProcesses) and pool.workers == 4 and pool.threads == 1
-    assert X.make_backend(2).threads == 2
+    assert X.make_backend(2).threads == 1  # threads per task never depend on the backend
+    assert X.make_backend(in_process=True).identity == pool.identity == X.make_backend(2).identity
+    monkeypatch.setenv("VAEIMB_THREADS", "2")
+    assert X.make_backend().workers == 2 and X.make_backend().threads == 2
     assert isinstance(X.make_backend(in_process=True), X.InProcess)
-    monkeypatch.setattr("vaeimb.training.usable_cores", lambda: 1)
+    monkeypatch.setattr(X, "usable_cores", lambda: 1)
     assert isinstance(X.make_backend(), X.InProcess)
     with pytest.raises(Exception, match="--workers must be 1 or more"):
         X.make_backend(0)
@@ -151,7 +146,7 @@ def test_make_backend_picks_and_refuses(monkeypatch):
 # The CLI: a killed driver resumes, Ctrl-C keeps finished results, bad input is one line
 # --------------------------------------------------------------------------------------
 #: The tiny budget as flags (``atlas`` takes ratios, so the minority count is added for ``run`` only).
-ATLAS_FLAGS = ["--n-majority", "300", "--batch-size", "32", "--vae-steps", "20", "--vae-batch-size", "16",
+ATLAS_FLAGS = ["--n-majority", "300", "--batch-size", "32", "--generator-steps", "20", "--generator-batch-size", "16",
                "--checkpoints", "3"]
 TINY_FLAGS = [*ATLAS_FLAGS, "--n-minority", "20"]
 

@@ -1,10 +1,13 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 import vaeimb.experiment as E
+import vaeimb.executor as X
 import vaeimb.provenance as P
+import vaeimb.runner as R
 import vaeimb.training as T
 from vaeimb.cache import CacheWarning, ResultCache
 from vaeimb.config import ExperimentConfig
@@ -70,13 +73,13 @@ def test_every_run_records_its_provenance(tiny_run):
         for r in by_seed.values():
             env = r.info["environment"]
             assert ENV_KEYS <= set(env)
-            assert env["threads"] == T.torch.get_num_threads() and env["device"] in ("cpu", "cuda")
+            assert env["threads"] == T.threads_from_env() and env["device"] in ("cpu", "cuda")
             assert env["code"] == P.code_fingerprint()
 
 
 def test_misclassified_interval_never_leaves_0_to_n_test():
     """Two seeds far apart give a raw t-interval far outside [0, n_test]: it is clipped."""
-    from tests.test_figures import make_result
+    from test_figures import make_result
 
     res = make_result(ExperimentConfig(n_majority=300, n_minority=20), {"baseline": [0, 40], "vae": [39, 40]})
     s = res.summary()["baseline"]["misclassified"]
@@ -176,7 +179,7 @@ def test_generator_is_fitted_once_per_data_and_seed(cache, tiny_config, mnist_di
     sample = gen.sample(280, seed=0)
     assert sample.shape == (280, 28, 28) and sample.dtype == np.uint8
     assert gen.latent_mu.shape == (20, 20) and gen.kl_per_dim.shape == (20,)
-    E.run_experiment(tiny_config.replace(vae_steps=21), ["vae"], [0], cache=cache, data_dir=mnist_dir, twins=False)
+    E.run_experiment(tiny_config.replace(generator_steps=21), ["vae"], [0], cache=cache, data_dir=mnist_dir, twins=False)
     assert count_training == {"clf": 3, "gen": 2}  # the generator's budget is in its key
 
 
@@ -256,7 +259,7 @@ def test_bad_input_fails_before_training(cache, tiny_config, mnist_dir, count_tr
 
 
 def test_leaky_protocol_is_labelled(cache, mnist_dir):
-    cfg = ExperimentConfig.blog(n_majority=200, n_minority=20, steps=10, batch_size=16, vae_steps=5, n_checkpoints=2)
+    cfg = ExperimentConfig.blog(n_majority=200, n_minority=20, steps=10, batch_size=16, generator_steps=5, n_checkpoints=2)
     r = E.run_experiment(cfg, ["baseline", "vae"], [0], cache=cache, data_dir=mnist_dir)
     assert r.run("vae", 0).info["leaky"] and not r.run("baseline", 0).info["leaky"]
     assert r.leaky_approaches() == ["vae"]
@@ -265,7 +268,7 @@ def test_leaky_protocol_is_labelled(cache, mnist_dir):
 
 
 def test_blog_and_blog_clean_share_everything_but_the_generator(cache, mnist_dir, count_training):
-    kw = dict(n_majority=200, n_minority=20, steps=10, batch_size=16, vae_steps=5, n_checkpoints=2)
+    kw = dict(n_majority=200, n_minority=20, steps=10, batch_size=16, generator_steps=5, n_checkpoints=2)
     leaky, fixed = ExperimentConfig.blog(**kw), ExperimentConfig.blog(leaky=False, **kw)
     a = E.run_experiment(leaky, ["baseline", "oversample", "vae"], [0], cache=cache, data_dir=mnist_dir)
     assert a.twins == {"vae": "oversample"}  # under blog the vae preset balances its batches
@@ -281,13 +284,13 @@ def test_blog_and_blog_clean_share_everything_but_the_generator(cache, mnist_dir
 def test_thread_count_and_code_fingerprint_enter_the_cache_key(cache, tiny_config, mnist_dir, count_training, monkeypatch):
     E.run_experiment(tiny_config, ["baseline"], [0], cache=cache, data_dir=mnist_dir)
     assert count_training["clf"] == 1
-    real = P.compute_identity()
-    monkeypatch.setattr(P, "compute_identity", lambda: {**real, "threads": real["threads"] + 7})
-    E.run_experiment(tiny_config, ["baseline"], [0], cache=cache, data_dir=mnist_dir)
+    real = T.current_identity()
+    E.run_experiment(tiny_config, ["baseline"], [0], cache=cache, data_dir=mnist_dir,
+                     executor=X.InProcess(threads=real.threads + 1))
     assert count_training["clf"] == 2
-    monkeypatch.setattr(P, "compute_identity", lambda: {**real, "device": "elsewhere"})
+    monkeypatch.setattr(R, "current_identity", lambda: replace(real, device="elsewhere"))
     assert not E.all_cached(tiny_config, ["baseline"], [0], cache)
-    monkeypatch.setattr(P, "compute_identity", lambda: real)
+    monkeypatch.setattr(R, "current_identity", lambda: real)
     assert E.all_cached(tiny_config, ["baseline"], [0], cache)
     monkeypatch.setattr(P, "code_fingerprint", lambda: "changed-code")
     assert not E.all_cached(tiny_config, ["baseline"], [0], cache)
@@ -386,15 +389,13 @@ def test_test_labels_are_not_read_before_the_decision(cache, tiny_config, mnist_
         def __getattr__(self, name):
             return getattr(self._read(), name)
 
-    real_make = E.make_experiment_data
+    real_make = R.make_experiment_data
 
     def make(*a, **k):
-        from dataclasses import replace
-
         d = real_make(*a, **k)
         return replace(d, test_y=Guard(d.test_y))
 
-    real_run, real_thr = E._Runner.run, Decision.threshold
+    real_run, real_thr = R.Runner.run, Decision.threshold
 
     def run(self, *a, **k):
         state["pending"] = True  # from the start of each (approach, seed) until its decision is made
@@ -405,8 +406,8 @@ def test_test_labels_are_not_read_before_the_decision(cache, tiny_config, mnist_
         state["pending"] = False
         return out
 
-    monkeypatch.setattr(E, "make_experiment_data", make)
-    monkeypatch.setattr(E._Runner, "run", run)
+    monkeypatch.setattr(R, "make_experiment_data", make)
+    monkeypatch.setattr(R.Runner, "run", run)
     monkeypatch.setattr(Decision, "threshold", thr)
     r = E.run_experiment(tiny_config, ["tuned", "threshold", "gen=smote,decision=tuned"], [0], cache=cache,
                          data_dir=mnist_dir)

@@ -233,7 +233,7 @@ def test_latent_sizes_outside_1_to_256_are_refused(latent_dim):
 # --------------------------------------------------------------------------------------
 APP_TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
-    "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6,
+    "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6,
 }
 
 
@@ -262,8 +262,8 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
     (el,) = at.get("bidi_component")
     assert el.proto.component_name == COMPONENT_NAME
     data = json.loads(el.proto.json)
-    config = ExperimentConfig(n_majority=300, n_minority=20, steps=30, batch_size=32, vae_steps=20,
-                              vae_batch_size=16, n_checkpoints=3, latent_dim=6)
+    config = ExperimentConfig(n_majority=300, n_minority=20, steps=30, batch_size=32, generator_steps=20,
+                              generator_batch_size=16, n_checkpoints=3, latent_dim=6)
     key = f"latent_explorer_{generator_key_for(config, 'vae', 0)}"
     assert el.proto.id.endswith(key)  # one explorer per (generator, seed)
     art = load_generator(config, "vae", 0, cache=ResultCache(tmp_path), data_dir=mnist_dir)

@@ -3,18 +3,21 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vaeimb.links import FIELDS, from_query, to_query
+from vaeimb import schema
+from vaeimb_app.links import fields, from_query, to_query
 
 
 def test_defaults_make_an_empty_link_and_every_field_round_trips():
-    assert to_query({f.state: f.default for f in FIELDS}) == {}
+    assert to_query({f.state: f.default for f in fields()}) == {}
     state = {"cfg_majority": 3, "cfg_minority": 8, "cfg_n_majority": 4000, "cfg_minority_mode": "ratio",
              "cfg_ratio_pct": 0.5, "cfg_approaches": ["vae", "baseline", "cvae"], "cfg_recipes": "gen=smote,loss=la",
              "cfg_params": "threshold.tau=0.5", "cfg_n_seeds": 5, "cfg_classifier": "cnn", "cfg_steps": 300,
-             "cfg_protocol": "blog-clean", "cfg_validation_fraction": 0.25, "latent_generator": "cvae",
+             "cfg_protocol": "blog-clean", "cfg_validation_fraction": 0.25, "cfg_lr": 0.0005,
+             "cfg_generator_steps": 250, "cfg_generator_lr": 0.002, "latent_generator": "cvae",
              "latent_seed": 2, "sweep_ratios": [0.1, 0.01], "sweep_metric": "balanced_error"}
     query = to_query(state)
     assert query["approaches"] == "baseline,vae,cvae"  # canonical (preset) order
+    assert query["generator_steps"] == "250" and query["validation"] == "0.25" and query["lr"] == "0.0005"
     back, warnings = from_query(query)
     assert warnings == []
     assert back == {**state, "cfg_approaches": ["baseline", "vae", "cvae"], "sweep_ratios": [0.01, 0.1]}
@@ -25,6 +28,8 @@ def test_defaults_make_an_empty_link_and_every_field_round_trips():
     ({"seeds": "lots"}, "cfg_n_seeds", 3, "not a number"),
     ({"ratio_pct": "3.3"}, "cfg_ratio_pct", 3.0, "not one of"),
     ({"classifier": "svm"}, "cfg_classifier", "mlp", "not one of"),
+    ({"lr": "0"}, "cfg_lr", 1e-6, "outside [1e-06, 1]"),
+    ({"vae_steps": "0"}, "cfg_generator_steps", 1, "outside [1, 200000]"),
     ({"approaches": "vae,nope"}, "cfg_approaches", ["vae"], "unknown item(s) nope"),
     ({"majority": "6", "minority": "6"}, "cfg_minority", 0, "same digit twice"),
     ({"n_minority": "6000", "n_majority": "100"}, "cfg_n_minority", 100, "exceeds"),
@@ -33,6 +38,22 @@ def test_bad_values_become_the_nearest_valid_with_a_warning(query, key, value, s
     values, warnings = from_query(query)
     assert values[key] == value
     assert any(says in w for w in warnings), warnings
+
+
+def test_every_setting_of_the_schema_is_linked_under_its_url_key():
+    linked = {f.state: f for f in fields()}
+    for s in schema.SETTINGS:
+        f = linked[s.state_key]
+        assert (f.url, f.kind, f.default, f.low, f.high, f.choices) == (
+            s.url_keys[0], s.kind, s.default, s.low, s.high, s.choices)
+
+
+def test_old_links_with_vae_settings_still_open():
+    """Links shared before the generator settings were renamed keep their values."""
+    values, warnings = from_query({"vae_steps": "250", "vae_batch_size": "32", "checkpoints": "5"})
+    assert warnings == []
+    assert values == {"cfg_generator_steps": 250, "cfg_generator_batch_size": 32, "cfg_n_checkpoints": 5}
+    assert to_query(values) == {"generator_steps": "250", "generator_batch_size": "32", "checkpoints": "5"}
 
 
 def test_unknown_parameters_are_ignored_with_a_warning():

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from vaeimb.augmentations import AUGMENTATIONS, get_augmentation, make_augmentation
 from vaeimb.batches import BATCHES, get_batches, make_batches
 from vaeimb.decisions import DECISIONS, DecisionContext, get_decision, make_decision
-from vaeimb.decisions.tuned import TunedOnValidation
+from vaeimb.decisions.tuned import TunedOnValidation, balanced_error_cuts
 from vaeimb.errors import ConfigError
 from vaeimb.losses import LOSSES, LossContext, get_loss, make_loss
 
@@ -220,6 +220,33 @@ def test_tuned_matches_brute_force_balanced_error():
 
     grid = np.concatenate([np.sort(s) - 1e-9, np.sort(s) + 1e-9])
     assert ber(t) <= min(ber(c) for c in grid) + 1e-12
+
+
+def _cuts_by_search(logits, y):
+    """The tuned rule's cuts and scaled errors before scikit-learn's roc_curve gave them."""
+    u = np.unique(logits)
+    cuts = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
+    pos, neg = np.sort(logits[y == 1]), np.sort(logits[y == 0])
+    fn = np.searchsorted(pos, cuts, side="right")
+    fp = len(neg) - np.searchsorted(neg, cuts, side="right")
+    return cuts, fn.astype(np.int64) * len(neg) + fp.astype(np.int64) * len(pos)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_tuned_cuts_from_roc_curve_equal_the_searched_ones(seed):
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 400))
+    y = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(int)
+    y[:2] = [0, 1]
+    s = (rng.normal(size=n) + rng.uniform(0, 3) * y).astype(np.float32).astype(np.float64)
+    if seed % 2:
+        s = np.round(s * 2) / 2  # many equal log-odds, and ties in the balanced error
+    cuts, err = balanced_error_cuts(s, y)
+    want_cuts, want_err = _cuts_by_search(s, y)
+    assert np.array_equal(cuts, want_cuts) and np.array_equal(err, want_err)
+    best = np.flatnonzero(want_err == want_err.min())
+    want = float(want_cuts[best[np.argmin(np.abs(want_cuts[best]))]])
+    assert make_decision("tuned").threshold(dctx(val_logits=s, val_y=y)) == want
 
 
 def test_tuned_refuses_a_validation_split_without_a_class_or_none():

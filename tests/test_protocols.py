@@ -1,7 +1,13 @@
 """Protocol records: what each protocol decides, in one place."""
 
+import dataclasses
+
+import pytest
+
+from vaeimb import schema
 from vaeimb.config import ExperimentConfig
-from vaeimb.protocols import BLOG_BUDGET, CLEAN_BUDGET, PROTOCOLS
+from vaeimb.errors import ConfigError
+from vaeimb.protocols import BLOG, BLOG_BUDGET, PROTOCOLS
 from vaeimb.recipes import build_approach
 
 
@@ -13,12 +19,37 @@ def test_the_three_protocols():
     assert (fixed.draw, fixed.generator_images, fixed.output_logits) == ("file-order", "train", 1)
     assert blog.leaky and not clean.leaky and not fixed.leaky and "LEAKY" in blog.description
     assert clean.family == "clean" and blog.family == fixed.family == "blog"
-    assert dict(blog.budget) == dict(fixed.budget) == BLOG_BUDGET and dict(clean.budget) == CLEAN_BUDGET
+    assert dict(blog.budget) == dict(fixed.budget) == BLOG_BUDGET and dict(clean.budget) == {}  # clean: the defaults
+
+
+def test_blog_clean_is_blog_but_for_the_generators_images():
+    fixed = PROTOCOLS["blog-clean"]
+    assert dataclasses.replace(fixed, name="blog", description=BLOG.description, label=BLOG.label,
+                               generator_images="test") == BLOG
 
 
 def test_blog_budget_is_the_original_codes():
-    assert (BLOG_BUDGET["steps"], BLOG_BUDGET["batch_size"], BLOG_BUDGET["vae_steps"], BLOG_BUDGET["vae_batch_size"],
-            BLOG_BUDGET["lr"]) == (1000, 128, 1000, 100, 1e-3)
+    assert (BLOG_BUDGET["steps"], BLOG_BUDGET["batch_size"], BLOG_BUDGET["generator_steps"],
+            BLOG_BUDGET["generator_batch_size"], BLOG_BUDGET["lr"]) == (1000, 128, 1000, 100, 1e-3)
+
+
+def test_a_protocols_whole_budget_comes_from_the_schema():
+    budget_settings = [s.name for s in schema.SETTINGS if s.budget]
+    for name in PROTOCOLS:
+        assert list(schema.budget(name)) == budget_settings
+    assert schema.budget("clean") == {s: schema.get(s).default for s in budget_settings}
+    assert schema.budget("blog") == schema.budget("blog-clean") == BLOG_BUDGET
+    assert schema.get("steps").protocol_values() == {"blog": 1000, "blog-clean": 1000}
+    assert schema.get("steps").describe_default() == "500; blog, blog-clean: 1000"
+
+
+def test_a_protocol_budget_naming_anything_but_a_budget_setting_is_refused(monkeypatch):
+    for stray, says in (({"n_majority": 10}, "not a budget setting"), ({"vae_steps": 10}, "not a budget setting"),
+                        ({"steps": 0}, r"protocol odd: steps must be int in \[1, 200000\]")):
+        odd = dataclasses.replace(BLOG, name="odd", budget=stray)
+        monkeypatch.setitem(PROTOCOLS, "odd", odd)
+        with pytest.raises(ConfigError, match=says):
+            schema.budget("odd")
 
 
 def test_blog_protocols_train_the_vae_full_batch_in_order():
@@ -29,7 +60,7 @@ def test_blog_protocols_train_the_vae_full_batch_in_order():
     assert ExperimentConfig.blog(leaky=False).generator_budget_dict()["batching"] == "cycle"
     assert ExperimentConfig().generator_budget_dict()["batching"] == "random"
     # with the blog budget one VAE batch (100) holds every minority image (100): a full batch
-    assert ExperimentConfig.blog().vae_batch_size == ExperimentConfig.blog().n_minority
+    assert ExperimentConfig.blog().generator_batch_size == ExperimentConfig.blog().n_minority
 
 
 def test_generated_batches_follow_the_protocol():

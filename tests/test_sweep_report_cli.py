@@ -9,7 +9,7 @@ from vaeimb.config import ExperimentConfig
 from vaeimb.errors import ConfigError
 from vaeimb.sweep import run_sweep, sweep_configs
 
-FAST = dict(steps=8, batch_size=16, vae_steps=5, vae_batch_size=16, n_checkpoints=2)
+FAST = dict(steps=8, batch_size=16, generator_steps=5, generator_batch_size=16, n_checkpoints=2)
 
 
 def test_sweep_configs_convert_ratios_and_validate():
@@ -166,7 +166,7 @@ def test_help_explains_every_option(capsys):
         cli.main(["run", "--help"])
     out = capsys.readouterr().out
     shared = ("--majority", "--minority", "--n-majority", "--approaches", "--recipe", "--param", "--seeds",
-              "--classifier", "--steps", "--batch-size", "--lr", "--latent-dim", "--vae-steps", "--vae-batch-size",
+              "--classifier", "--steps", "--batch-size", "--lr", "--latent-dim", "--generator-steps", "--generator-batch-size",
               "--validation-fraction", "--protocol", "--json", "--csv", "--cache-dir", "--data-dir")
     for opt in shared + ("--n-minority", "--ratio"):
         assert opt in out

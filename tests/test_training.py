@@ -155,14 +155,20 @@ def test_concurrent_training_threads_stay_deterministic():
         assert all(np.array_equal(got[s], alone[s]) for s in (1, 2))
 
 
-def test_thread_cap_from_the_environment(monkeypatch):
+def test_task_threads_come_from_the_environment_not_the_process(monkeypatch):
     import vaeimb.training as T
 
     before = torch.get_num_threads()
-    monkeypatch.setenv("VAEIMB_THREADS", "1")
-    monkeypatch.setattr(T, "_threads_set", False)
+    monkeypatch.delenv("VAEIMB_THREADS", raising=False)
+    assert T.threads_from_env() == 1 and T.current_identity().threads == 1
+    for bad in ("0", "-2", "two", ""):
+        monkeypatch.setenv("VAEIMB_THREADS", bad)
+        assert T.threads_from_env() == 1
+    monkeypatch.setenv("VAEIMB_THREADS", "3")
+    assert T.current_identity().threads == 3
+    assert torch.get_num_threads() == before  # reading the identity sets nothing
     try:
-        T.use_all_cores()
-        assert torch.get_num_threads() == 1
+        T.use_identity(T.current_identity())
+        assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS = {
     "PRESETS": "recipes", "Recipe": "recipes", "build_approach": "recipes", "parse_recipe": "recipes",
@@ -19,7 +19,7 @@ _EXPORTS = {
     "ResultCache": "cache",
     "ExperimentConfig": "config", "n_minority_from_ratio": "config",
     "ConfigError": "errors", "DataUnavailableError": "errors", "VaeimbError": "errors",
-    "ExperimentResult": "experiment", "ProgressEvent": "experiment", "RunResult": "experiment",
+    "ExperimentResult": "results", "ProgressEvent": "tasks", "RunResult": "results",
     "load_generator": "experiment", "run_experiment": "experiment",
     "DEFAULT_RATIOS": "sweep", "SweepResult": "sweep", "run_sweep": "sweep",
     "verdict": "verdict",

@@ -21,9 +21,12 @@ from typing import Iterable
 
 import numpy as np
 
-from .config import ExperimentConfig, n_minority_from_ratio
+from . import schema
+from .config import ExperimentConfig
 from .errors import ConfigError, VaeimbError
+from .labels import pair_label, ratio_label
 from .metrics import METRICS
+from .verdict import paired_difference
 
 FORMAT = 1
 TABLE_FILE = "atlas.csv"
@@ -60,29 +63,6 @@ def parse_pairs(items: Iterable[str]) -> list[tuple[int, int]]:
         if pair not in out:
             out.append(pair)
     return out
-
-
-def cell_label(majority: int, minority: int, ratio: float) -> str:
-    return f"{majority} vs {minority} at {ratio:.3g}"
-
-
-def atlas_jobs(base: ExperimentConfig, pairs, ratios, approaches, seeds):
-    """One ``experiment.Job`` per (pair, ratio), each config validated before anything trains."""
-    from .experiment import Job
-
-    ratios = sorted({float(r) for r in ratios})
-    if not ratios:
-        raise ConfigError("Give at least one ratio.")
-    jobs = []
-    for maj, mnr in pairs:
-        for r in ratios:
-            cfg = base.replace(majority=maj, minority=mnr, n_minority=n_minority_from_ratio(base.n_majority, r))
-            try:
-                cfg.validate()
-            except ConfigError as err:
-                raise ConfigError(f"pair {maj}:{mnr} at ratio {r:g}: {err}") from None
-            jobs.append(Job(cfg, tuple(approaches), tuple(seeds), where=cell_label(maj, mnr, r)))
-    return jobs, ratios
 
 
 @dataclass
@@ -170,49 +150,9 @@ def load_atlas(folder=SHIPPED_DIR) -> Atlas:
         raise VaeimbError(f"the atlas table {folder / TABLE_FILE} is malformed ({type(err).__name__}: {err})") from None
     if meta.get("format") != FORMAT:
         raise VaeimbError(f"the atlas in {folder} has format {meta.get('format')!r}; this vaeimb reads {FORMAT}")
+    if isinstance(meta.get("budget"), dict):
+        meta["budget"] = schema.current_names(meta["budget"])  # an atlas saved with old setting names (vae_steps)
     return Atlas(rows, meta)
-
-
-# --------------------------------------------------------------------------------------
-# Running
-# --------------------------------------------------------------------------------------
-def rows_of(result) -> list[dict]:
-    """The atlas rows of one ExperimentResult (every approach and seed that finished)."""
-    cfg = result.config
-    out = []
-    for name, by_seed in result.runs.items():
-        for seed, run in by_seed.items():
-            row = {"majority": cfg.majority, "minority": cfg.minority, "ratio": round(cfg.ratio, 6),
-                   "n_majority": cfg.n_majority, "n_minority": cfg.n_minority, "approach": name, "seed": seed,
-                   "n_test": int(len(run.test_y)), "threshold_logit": float(run.threshold)}
-            row.update({m: float(run.metrics[m]) for m in ROW_METRICS})
-            out.append(row)
-    return out
-
-
-def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache=None, data_dir=None,
-              executor=None, progress=None, command: str = "") -> tuple[Atlas, list[str]]:
-    """Run every (pair, ratio) through the executor; returns the atlas and the failures."""
-    from .bench import utc_now
-    from .experiment import run_many
-    from .provenance import environment
-
-    jobs, ratios = atlas_jobs(base, pairs, ratios, approaches, seeds)
-    t0 = time.perf_counter()
-    results = run_many(jobs, cache=cache, data_dir=data_dir, progress=progress, executor=executor, twins=False)
-    rows, failures = [], []
-    for job, res in zip(jobs, results):
-        rows += rows_of(res)
-        failures += [f"{job.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
-    budget = {k: v for k, v in base.to_dict().items() if k not in ("majority", "minority", "n_minority")}
-    meta = {
-        "format": FORMAT, "created": utc_now(), "command": command, "seconds": round(time.perf_counter() - t0, 1),
-        "pairs": [list(p) for p in pairs], "ratios": ratios, "approaches": list(approaches), "seeds": list(seeds),
-        "budget": budget, "executor": executor.describe() if executor is not None else "in-process",
-        "environment": environment(), "failures": failures,
-        "trained": sum(len(v) for r in results for v in r.runs.values()) - sum(r.cached for r in results),
-    }
-    return Atlas(rows, meta), failures
 
 
 # --------------------------------------------------------------------------------------
@@ -259,8 +199,6 @@ class GainGrid:
 
 def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclassified") -> GainGrid:
     """The paired gain of approach ``a`` over ``b`` at ``ratio`` for every pair in the atlas."""
-    from .verdict import paired_difference
-
     if metric not in ROW_METRICS:
         raise ConfigError(f"Unknown atlas metric {metric!r}; choose from {', '.join(ROW_METRICS)}.")
     for name in (a, b):
@@ -289,63 +227,9 @@ def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclas
                     arrays["mean_a"], arrays["mean_b"])
 
 
-def cell_state(atlas: Atlas, majority: int, minority: int, ratio: float, approaches: Iterable[str]) -> dict:
-    """App settings (state key -> value) that open this atlas cell on the Experiment page,
-    with the atlas's own budget (``vaeimb.links.to_query`` turns them into a URL).
-
-    Presets go to the approach list and recipes to the recipe box; the ratio is given as a
-    ratio where the sidebar's slider offers it, else as the minority count it stands for,
-    so the page reruns (or loads from the cache) exactly the atlas's runs."""
-    from .links import RATIO_CHOICES_PCT
-    from .recipes import PRESETS
-
-    budget = atlas.meta.get("budget", {})
-    ref = ExperimentConfig()
-    n_majority = int(budget.get("n_majority", ref.n_majority))
-    pct = round(100 * ratio, 6)
-    names = list(dict.fromkeys(approaches))
-    params = budget.get("approach_params") or {}
-    state = {
-        "cfg_majority": majority, "cfg_minority": minority, "cfg_n_majority": n_majority,
-        "cfg_approaches": [n for n in PRESETS if n in names],  # the sidebar's order
-        "cfg_recipes": "\n".join(n for n in names if n not in PRESETS),
-        "cfg_params": "\n".join(f"{spec}.{k}={v}" for spec, kv in params.items() if spec in names
-                                 for k, v in kv.items()),
-        "cfg_n_seeds": max(1, len(atlas.seeds)),
-        "cfg_protocol": budget.get("protocol", ref.protocol),
-        "cfg_classifier": budget.get("classifier", ref.classifier),
-        "cfg_steps": int(budget.get("steps", ref.steps)),
-        "cfg_batch_size": int(budget.get("batch_size", ref.batch_size)),
-        "cfg_vae_steps": int(budget.get("vae_steps", ref.vae_steps)),
-        "cfg_vae_batch_size": int(budget.get("vae_batch_size", ref.vae_batch_size)),
-        "cfg_latent_dim": int(budget.get("latent_dim", ref.latent_dim)),
-        "cfg_n_checkpoints": int(budget.get("n_checkpoints", ref.n_checkpoints)),
-        "cfg_validation_fraction": float(budget.get("validation_fraction", ref.validation_fraction)),
-    }
-    if pct in RATIO_CHOICES_PCT:
-        state.update(cfg_minority_mode="ratio", cfg_ratio_pct=pct)
-    else:
-        state.update(cfg_minority_mode="count", cfg_n_minority=n_minority_from_ratio(n_majority, ratio))
-    return state
-
-
 # --------------------------------------------------------------------------------------
-# The Atlas page
+# Merging, provenance and sentences
 # --------------------------------------------------------------------------------------
-#: The metrics the Atlas page offers.
-ATLAS_METRICS = ("misclassified", "balanced_accuracy")
-#: The view the page opens on when the atlas holds it: the question the project asks.
-DEFAULT_VIEW = ("vae", "oversample", 0.02, "misclassified")
-
-
-def ratio_label(ratio: float) -> str:
-    return f"{100 * ratio:g}%"
-
-
-def pair_label(pair: tuple[int, int]) -> str:
-    return f"{pair[0]} vs {pair[1]}"
-
-
 def _row_key(r: dict) -> tuple:
     return (int(r["majority"]), int(r["minority"]), round(float(r["ratio"]), 6), r["approach"], int(r["seed"]),
             int(r["n_majority"]))
@@ -385,7 +269,7 @@ def provenance(atlas: Atlas) -> list[str]:
     ref = ExperimentConfig()
     get = lambda k: b.get(k, getattr(ref, k))
     lines = [f"Budget: {get('classifier').upper()} classifier, {get('steps')} steps (batch {get('batch_size')}), "
-             f"VAE {get('vae_steps')} steps (batch {get('vae_batch_size')}), {get('n_majority')} majority images, "
+             f"generators {get('generator_steps')} steps (batch {get('generator_batch_size')}), {get('n_majority')} majority images, "
              f"{get('protocol')} protocol; seeds {', '.join(map(str, atlas.seeds))}."]
     for s in atlas.meta.get("sources", [atlas.meta]):
         env = s.get("environment", {})
@@ -396,37 +280,6 @@ def provenance(atlas: Atlas) -> list[str]:
         lines.append(f"Made {s.get('created', 'at an unknown date')}: {n_pairs} pair(s) x {n_ratios} ratio(s) on "
                      f"{where}, {s.get('executor', 'unknown executor')}, {code}.")
     return lines
-
-
-def resolve_view(atlas: Atlas, a=None, b=None, ratio=None, metric=None) -> tuple[tuple[str, str, float, str], list[str]]:
-    """The page's (A, B, ratio, metric) checked against this atlas. None means "not chosen"
-    and takes the default quietly; a value the atlas lacks (a stale or edited link) takes
-    the default (the nearest ratio) with a warning."""
-    if not atlas.rows:
-        raise ConfigError("The atlas has no rows.")
-    names, ratios = atlas.approaches, atlas.ratios
-    d_a, d_b, d_ratio, d_metric = DEFAULT_VIEW
-    if not (d_a in names and d_b in names):
-        d_a, d_b = names[-1], names[0]
-    warnings = []
-    chosen = []
-    for label, value, default in (("A", a, d_a), ("B", b, d_b)):
-        if value is not None and value not in names:
-            warnings.append(f"The atlas has no approach {value!r} (it holds {', '.join(names)}); showing {default} as {label}.")
-            value = None
-        chosen.append(default if value is None else value)
-    try:
-        wanted = d_ratio if ratio is None else float(ratio)
-    except (TypeError, ValueError):
-        wanted = float("nan")
-    near = min(ratios, key=lambda r: abs(r - wanted) if wanted == wanted else 0)
-    if ratio is not None and not math.isclose(near, wanted):
-        warnings.append(f"The atlas has no ratio {ratio!r} (it holds {', '.join(map(ratio_label, ratios))}); "
-                        f"showing {ratio_label(near)}.")
-    if metric is not None and metric not in ATLAS_METRICS:
-        warnings.append(f"Unknown atlas metric {metric!r}; showing {d_metric}.")
-        metric = None
-    return (chosen[0], chosen[1], near, metric or d_metric), warnings
 
 
 def summary_line(grid: GainGrid) -> str:
@@ -440,20 +293,27 @@ def summary_line(grid: GainGrid) -> str:
             f"{c['undecided']} (paired 95% interval, {seeds}).")
 
 
+def cell_words(grid: GainGrid, majority: int, minority: int) -> tuple[str, str, str]:
+    """(mean gain, interval, verdict) of a cell with data, in words: what the cell sentence
+    and the heatmap's hover both say."""
+    i, j = majority, minority
+    if np.isnan(grid.low[i, j]):
+        interval = "no 95% interval (it needs 2 or more seeds)"
+    else:
+        interval = f"95% interval [{grid.low[i, j]:+.4g}, {grid.high[i, j]:+.4g}]"
+    winner = grid.winner(i, j)
+    verdict = f"{winner} is better (the interval excludes 0)" if winner else "undecided (the interval includes 0)"
+    return f"mean gain of {grid.a} over {grid.b} {grid.gain[i, j]:+.4g} ({grid.unit})", interval, verdict
+
+
 def cell_sentence(grid: GainGrid, majority: int, minority: int) -> str:
     """One cell of the grid in words: the mean gain, its interval and what it decides."""
     i, j = majority, minority
     if np.isnan(grid.gain[i, j]):
         return f"{pair_label((i, j))}: no seed has both {grid.a} and {grid.b} at ratio {ratio_label(grid.ratio)}."
+    gain, interval, verdict = cell_words(grid, i, j)
     n = int(grid.n[i, j])
-    if np.isnan(grid.low[i, j]):
-        interval = "no interval (it needs 2 or more seeds)"
-    else:
-        interval = f"95% interval [{grid.low[i, j]:+.3g}, {grid.high[i, j]:+.3g}]"
-    winner = grid.winner(i, j)
-    verdict = f"{winner} is better" if winner else "undecided: the interval includes 0"
-    return (f"{pair_label((i, j))} at ratio {ratio_label(grid.ratio)}: mean gain of {grid.a} over {grid.b} "
-            f"{grid.gain[i, j]:+.3g} ({grid.unit}), {interval}, {n} seed(s): {verdict}.")
+    return f"{pair_label((i, j))} at ratio {ratio_label(grid.ratio)}: {gain}, {interval}, {n} seed(s): {verdict}."
 
 
 def cell_detail(atlas: Atlas, majority: int, minority: int, ratio: float, a: str, b: str,
@@ -486,13 +346,3 @@ def base_config(atlas: Atlas) -> ExperimentConfig:
         raise ConfigError("The atlas does not say which budget it ran (atlas.json has no 'budget'), "
                           "so it cannot be extended; make a new one with python -m vaeimb atlas.")
     return ExperimentConfig.from_dict({k: v for k, v in budget.items() if k not in ("majority", "minority", "n_minority")})
-
-
-def tasks_per_cell(base: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int]) -> int:
-    """Tasks one (pair, ratio) runs: every approach and every generator, per seed (for a
-    progress bar's total)."""
-    from .experiment import plan
-
-    chosen, _ = plan(base, approaches, twins=False)
-    gens = {a.recipe.gen for a in chosen if a.recipe.gen}
-    return (len(chosen) + len(gens)) * len(list(seeds))

@@ -21,6 +21,7 @@ import numpy as np
 from filelock import FileLock
 
 from .data import CACHE_DIR_ENV, user_cache_root
+from .errors import VaeimbError
 
 
 class CacheWarning(UserWarning):
@@ -53,8 +54,6 @@ class ResultCache:
 
     def check_writable(self) -> None:
         """Refuse, before any training, a cache folder that cannot be written."""
-        from .errors import VaeimbError
-
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=self.root)

@@ -1,26 +1,36 @@
-"""Command line: ``python -m vaeimb {reproduce,run,sweep,atlas,bench}``.
+"""Command line: ``python -m vaeimb {reproduce,run,sweep,atlas}`` (or ``vaeimb ...``, the
+console script ``pip install .`` makes).
 
-Bad input ends with a one-line message and exit code 2, never a traceback; a run in
-which any (approach, seed) failed exits 1 with a one-line summary of the failures.
-``--help`` and argument errors answer without importing torch.
+Bad input ends with a one-line message and exit code 2, never a traceback, and before
+anything trains (unwritable outputs included); a run in which any (approach, seed) failed,
+or whose results could not be written, exits 1 with one line. The configuration flags are
+generated from ``vaeimb.schema``. ``--help`` and argument errors answer without importing
+torch.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
-from .config import CLASSIFIERS, ExperimentConfig, n_minority_from_ratio
+from . import schema
+from .cache import ResultCache
+from .config import ExperimentConfig, from_settings, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
-from .executor import RAY_ADDRESS_ENV
-from .protocols import PROTOCOLS
-from .recipes import CLASSIC, PRESETS, RECIPE_KEYS
+from .recipes import CLASSIC, COMPARISON, PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
+from .tasks import RAY_ADDRESS_ENV
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
 EXIT_FAILED_RUNS = 1
 EXIT_BAD_INPUT = 2
+PROG = "python -m vaeimb"
+
+
+class AfterTrainingError(VaeimbError):
+    """A failure once the runs are done (writing an export): exit 1, since exit 2 means bad input."""
 
 
 class _Progress:
@@ -142,35 +152,48 @@ def _executor_flags(p: argparse.ArgumentParser) -> None:
                    "cache key (default %(default)s)")
 
 
-def _config_flags(p: argparse.ArgumentParser, *, counts: bool = True, digits: bool = True) -> None:
-    """The configuration flags ``run``, ``sweep`` and ``atlas`` share. Unset budget flags
-    take the protocol's own budget (``--protocol blog``: the original code's 1000 steps of 128)."""
-    p.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
-                   help="; ".join(f"{k}: {v.description}" for k, v in PROTOCOLS.items()))
-    if digits:
-        p.add_argument("--majority", type=_int, default=0, help="majority digit 0-9 (default %(default)s)")
-        p.add_argument("--minority", type=_int, default=6, help="minority digit 0-9 (default %(default)s)")
-    p.add_argument("--n-majority", type=_int, default=5000, help="majority training images (default %(default)s)")
-    if counts:
-        g = p.add_mutually_exclusive_group()
-        g.add_argument("--n-minority", type=_int, help="minority training images (default 100)")
-        g.add_argument("--ratio", type=_ratio, help="minority ratio n_minority/n_majority, e.g. 0.02 or 2%%")
-    p.add_argument("--classifier", choices=CLASSIFIERS, help="mlp or cnn (default: the protocol's, mlp)")
-    p.add_argument("--steps", type=_int, help="classifier training steps (default: the protocol's)")
-    p.add_argument("--batch-size", type=_int, help="classifier batch size (default: the protocol's)")
-    p.add_argument("--lr", type=_float, help="classifier Adam learning rate (default: the protocol's)")
-    p.add_argument("--latent-dim", type=_int, help="generators' latent size (default: the protocol's)")
-    p.add_argument("--vae-steps", type=_int, help="generators' training steps (default: the protocol's)")
-    p.add_argument("--vae-batch-size", type=_int, help="generators' batch size (default: the protocol's)")
-    p.add_argument("--checkpoints", type=_int, dest="n_checkpoints",
-                   help="test-set evaluations during training, for the learning curve (default: the protocol's, 20)")
-    p.add_argument("--validation-fraction", type=_float,
-                   help="share of the training draw held out by recipes that tune a value (default 0.2)")
+def _setting_type(s: schema.Setting):
+    """argparse ``type`` for an int or float setting: the schema's parse and wording."""
+    def parse(text: str):
+        try:
+            return s.parse(text, "")
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    parse.__name__ = s.kind
+    return parse
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_setting(p, s: schema.Setting) -> None:
+    """One setting's flag (and its old names). Unset budget flags stay None: the protocol's
+    budget fills them in (``config_from_args``)."""
+    kw = {"choices": list(s.choices)} if s.kind == "choice" else {"type": _setting_type(s), "metavar": s.kind.upper()}
+    help = f"{s.help} (default {s.describe_default()})".replace("%", "%%")
+    p.add_argument(*s.cli_flags, dest=s.name, default=None if s.budget else s.default, help=help, **kw)
+
+
+def _config_flags(p: argparse.ArgumentParser, names=None, *, ratio: bool = True) -> None:
+    """The flags of the settings ``names`` (None: every one in ``vaeimb.schema``), which
+    ``run``, ``sweep``, ``atlas`` and ``reproduce`` share; ``ratio`` offers --ratio as the
+    other way to give ``n_minority``."""
+    for s in schema.SETTINGS:
+        if names is not None and s.name not in names:
+            continue
+        if s.name == "n_minority" and ratio:
+            g = p.add_mutually_exclusive_group()
+            _add_setting(g, s)
+            g.add_argument("--ratio", type=_ratio, help="minority ratio n_minority/n_majority, e.g. 0.02 or 2%%")
+        else:
+            _add_setting(p, s)
+
+
+def _all_settings_but(*names: str) -> list[str]:
+    return [s.name for s in schema.SETTINGS if s.name not in names]
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m vaeimb",
+        prog=prog,
         description="Imbalanced MNIST: does generating minority images beat oversampling? "
         "Results are cached on disk, so repeating a command is instant.",
     )
@@ -182,12 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         "all 1938 MNIST test images of 0 and 6) and print the verdict and a table beside the "
         "originally reported numbers (70 oversample, 30 vae).",
     )
-    rep.add_argument("--protocol", choices=list(PROTOCOLS), default="clean",
-                     help="clean (default): random draws per seed, generators on training images, this "
-                     "project's budget; blog: the original code faithfully, INCLUDING ITS LEAK "
-                     "(VAE trained on test images) and its 1000-step budget; blog-clean: the "
-                     "original code with the leak fixed")
-    rep.add_argument("--classifier", choices=CLASSIFIERS, help="mlp or cnn (default: the protocol's, mlp)")
+    _config_flags(rep, ("protocol", "classifier"))
     _approach_flags(rep, CLASSIC)
     _io_flags(rep, REFERENCE_SEEDS)
     _executor_flags(rep)
@@ -205,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "misclassified (mean ± sd over seeds) per ratio and approach.")
     sw.add_argument("--ratios", type=_ratio, nargs="+", default=None,
                     help="minority ratios, e.g. 0.5%% 2%% 0.1 (default: 0.5%% 1%% 2%% 5%% 10%% 25%% 50%%)")
-    _config_flags(sw, counts=False)
-    _approach_flags(sw, ("baseline", "oversample", "vae"))
+    _config_flags(sw, _all_settings_but("n_minority"))
+    _approach_flags(sw, COMPARISON)
     _io_flags(sw, (0,))
     _executor_flags(sw)
 
@@ -220,26 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--ratios", type=_ratio, nargs="+", default=[0.02],
                     help="minority ratios, e.g. 1%% 2%% 5%% (default 2%%)")
     at.add_argument("--out", required=True, metavar="DIR", help="folder to write atlas.csv and atlas.json into")
-    _config_flags(at, counts=False, digits=False)
-    _approach_flags(at, ("baseline", "oversample", "vae"))
+    _config_flags(at, _all_settings_but("majority", "minority", "n_minority"))
+    _approach_flags(at, COMPARISON)
     _io_flags(at, (0, 1, 2))
     _executor_flags(at)
 
-    b = sub.add_parser("bench", help="time training, loading and cache hits; write BENCHMARKS.md",
-                       description="Benchmark one seed of the reference setup per approach, MNIST "
-                       "loading, a cache hit and a latent-slider redraw, with peak memory.")
-    b.add_argument("--data-dir", help="folder holding MNIST/raw/*.gz (default: $VAEIMB_DATA_DIR)")
-    b.add_argument("--output", default="BENCHMARKS.md",
-                   help="markdown file to write (default %(default)s; '-' = stdout only)")
-    b.add_argument("--protocol", choices=list(PROTOCOLS), default="clean", help="protocol to time (default clean)")
     return parser
 
 
 def _specs(a) -> list[str]:
     """Presets from --approaches ('all' = every preset) and recipes from --recipe (each
     parsed as a recipe, so a preset name or a bare word there is refused)."""
-    from .recipes import parse_recipe
-
     for text in a.recipe:
         if "=" not in text:
             raise ConfigError(f"--recipe {text!r} is not a recipe: write key=value items such as "
@@ -249,54 +258,59 @@ def _specs(a) -> list[str]:
     return names + list(a.recipe)
 
 
-def config_from_args(a, *, reference: bool = False) -> ExperimentConfig:
-    """The config a command's flags describe (the protocol's budget for unset flags)."""
-    from .recipes import parse_param_overrides
-
-    changes = {}
-    if not reference:
-        changes.update(n_majority=a.n_majority)
-        if hasattr(a, "majority"):
-            changes.update(majority=a.majority, minority=a.minority)
-        n_min = getattr(a, "n_minority", None)
-        ratio = getattr(a, "ratio", None)
-        if n_min is not None:
-            changes["n_minority"] = n_min
-        elif ratio is not None:
-            changes["n_minority"] = n_minority_from_ratio(a.n_majority, ratio)
-        for flag in ("steps", "batch_size", "lr", "latent_dim", "vae_steps", "vae_batch_size", "n_checkpoints",
-                     "validation_fraction"):
-            if getattr(a, flag, None) is not None:
-                changes[flag] = getattr(a, flag)
-    if getattr(a, "classifier", None) is not None:
-        changes["classifier"] = a.classifier
+def config_from_args(a) -> ExperimentConfig:
+    """The config a command's flags describe: the protocol's budget for unset budget flags
+    (``--protocol blog``: the original code's 1000 steps of 128), the defaults for the rest."""
+    values = {s.name: getattr(a, s.name) for s in schema.SETTINGS if getattr(a, s.name, None) is not None}
+    if getattr(a, "ratio", None) is not None:
+        values["n_minority"] = n_minority_from_ratio(values.get("n_majority", schema.get("n_majority").default), a.ratio)
     if a.param:
-        changes["approach_params"] = parse_param_overrides(a.param, _specs(a), a.protocol)
-    return ExperimentConfig.for_protocol(a.protocol, **changes).validate()
-
-
-def reference_config(protocol: str) -> ExperimentConfig:
-    return ExperimentConfig.for_protocol(protocol)
+        protocol = values.get("protocol", schema.get("protocol").default)
+        values["approach_params"] = parse_param_overrides(a.param, _specs(a), protocol)
+    return from_settings(values).validate()
 
 
 def _write(path: str, text: str) -> None:
     try:
         Path(path).write_text(text)
     except OSError as err:
-        raise VaeimbError(f"cannot write {path}: {err.strerror or err}") from None
+        raise AfterTrainingError(f"cannot write {path}: {err.strerror or err} (the results are cached: "
+                                 "rerun with another path to write them)") from None
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _check_outputs(*paths) -> None:
-    """Refuse an unwritable --json / --csv before anything trains."""
-    for path in paths:
+def _check_outputs(*files, folder=None) -> None:
+    """Refuse an unwritable --json / --csv (``files``) or atlas --out (``folder``) before
+    anything trains: a missing folder, a folder given as a file (or a file as the folder),
+    a folder this user cannot write into."""
+    for path in files:
         if not path:
             continue
-        parent = Path(path).expanduser().resolve().parent
+        p = Path(path).expanduser()
+        if p.is_dir():
+            raise VaeimbError(f"cannot write {path}: it is a folder")
+        parent = p.resolve().parent
         if not parent.is_dir():
             raise VaeimbError(f"cannot write {path}: folder {parent} does not exist")
-        if Path(path).is_dir():
-            raise VaeimbError(f"cannot write {path}: it is a folder")
+        _probe(parent, path)
+    if folder:
+        out = Path(folder).expanduser().resolve()
+        if out.exists() and not out.is_dir():
+            raise VaeimbError(f"--out {folder} is a file; give a folder")
+        existing = next(d for d in (out, *out.parents) if d.exists())
+        if not existing.is_dir():
+            raise VaeimbError(f"cannot write {folder}: {existing} is a file")
+        _probe(existing, folder)
+
+
+def _probe(folder: Path, what: str) -> None:
+    """Create (and drop) a nameless file in ``folder``: the one test of writability that
+    permissions, read-only mounts and /proc all answer truthfully."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise VaeimbError(f"cannot write {what}: {err.strerror or err} ({folder})") from None
 
 
 def _failure_summary(failures: list[str]) -> int:
@@ -310,17 +324,16 @@ def _failure_summary(failures: list[str]) -> int:
 
 def executor_from_args(a):
     """The backend the flags ask for (checked before anything trains)."""
-    from .executor import make_backend
-    from .training import set_precision
+    from .executor import make_backend  # torch: kept off the --help path
+    from .training import set_precision  # torch
 
     set_precision(a.precision)
     return make_backend(a.workers, a.ray, in_process=a.in_process)
 
 
 def _run_and_report(config: ExperimentConfig, a) -> int:
-    from . import report
-    from .cache import ResultCache
-    from .experiment import run_experiment
+    from . import report  # scipy: kept off the --help path
+    from .experiment import run_experiment  # torch
 
     _check_outputs(a.json, a.csv)
     executor = executor_from_args(a)
@@ -345,8 +358,7 @@ def _run_and_report(config: ExperimentConfig, a) -> int:
 
 
 def _sweep(a) -> int:
-    from .cache import ResultCache
-    from .sweep import DEFAULT_RATIOS, run_sweep
+    from .sweep import DEFAULT_RATIOS, run_sweep  # torch: kept off the --help path
 
     _check_outputs(a.json, a.csv)
     cfg = config_from_args(a)
@@ -370,20 +382,19 @@ def _sweep(a) -> int:
 
 
 def _atlas(a, argv) -> int:
-    from .atlas import gain_grid, parse_pairs, run_atlas
-    from .cache import ResultCache
-    from .experiment import plan
+    from .atlas import gain_grid, parse_pairs  # scipy: kept off the --help path
+    from .atlas_runs import run_atlas  # torch
+    from .experiment import plan  # torch
 
     pairs = parse_pairs(a.pairs)
     cfg = config_from_args(a)
     specs = _specs(a)
     plan(cfg, specs, twins=False)
+    _check_outputs(folder=a.out)
     out = Path(a.out).expanduser()
-    if out.exists() and not out.is_dir():
-        raise VaeimbError(f"--out {a.out} is a file; give a folder")
     executor = executor_from_args(a)
     bars = _Progress(not a.quiet, quiet_done=True)
-    command = "python -m vaeimb " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
@@ -391,7 +402,10 @@ def _atlas(a, argv) -> int:
                                         data_dir=a.data_dir, executor=executor, progress=bars, command=command)
         finally:
             bars.close()
-    atlas.write(out)
+    try:
+        atlas.write(out)
+    except VaeimbError as err:
+        raise AfterTrainingError(f"{err} (the runs are cached: rerun with another --out to write them)") from None
     m = atlas.meta
     print(f"Atlas: {len(atlas.pairs)} pair(s) x {len(atlas.ratios)} ratio(s) x {len(atlas.approaches)} approach(es) "
           f"x {len(atlas.seeds)} seed(s) = {len(atlas.rows)} rows; {m['trained']} trained, the rest from the cache; "
@@ -419,23 +433,20 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, stop)
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def main(argv=None, prog: str = PROG) -> int:
+    parser = build_parser(prog)
     a = parser.parse_args(argv)
     _stop_on_sigterm()
     try:
-        if a.command == "reproduce":
-            return _run_and_report(config_from_args(a, reference=True), a)
-        if a.command == "run":
+        if a.command in ("reproduce", "run"):  # reproduce: the reference setup, its flags being protocol and classifier
             return _run_and_report(config_from_args(a), a)
         if a.command == "sweep":
             return _sweep(a)
         if a.command == "atlas":
             return _atlas(a, argv)
-        if a.command == "bench":
-            from .bench import run_benchmark
-
-            return run_benchmark(reference_config(a.protocol), data_dir=a.data_dir, output=a.output)
+    except AfterTrainingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED_RUNS
     except (VaeimbError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -443,3 +454,8 @@ def main(argv=None) -> int:
         print("interrupted: finished (approach, seed) results are kept in the cache", file=sys.stderr)
         return 130
     return 0
+
+
+def main_entry() -> None:
+    """The ``vaeimb`` console script (``[project.scripts]`` in pyproject.toml)."""
+    sys.exit(main(prog="vaeimb"))

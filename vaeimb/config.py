@@ -12,17 +12,16 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import provenance, schema
 from .errors import ConfigError
 from .protocols import PROTOCOLS, Protocol
+from .schema import CLASSIFIERS, TEST_COUNTS, TRAIN_COUNTS  # noqa: F401  (also read from here)
+from .version import __version__
 
-#: Images per digit in MNIST's train and test splits (digits 0-9). Facts of the dataset,
-#: checked against the loaded files in the integration tests.
-TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
-TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
-
-CLASSIFIERS = ("mlp", "cnn")
 #: The minority ratios a sweep runs unless told otherwise (CLI, Sweep page, links).
 DEFAULT_SWEEP_RATIOS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5)
+#: The minority ratios (in percent) the sidebar's slider offers: log-spaced.
+RATIO_CHOICES_PCT = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)
 
 #: Bumped whenever a change makes cached results incomparable with new ones.
 SCHEMA_VERSION = 3
@@ -35,6 +34,10 @@ def n_minority_from_ratio(n_majority: int, ratio: float) -> int:
     return max(1, int(round(ratio * n_majority)))
 
 
+def _default(name: str) -> Any:
+    return schema.get(name).default
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """What to train: the digit pair, the imbalance, the protocol and the training budget.
@@ -43,25 +46,27 @@ class ExperimentConfig:
     on its own, so adding either reuses what already exists. The defaults are the
     reference setup (0 vs 6, 5000 / 100) under the clean protocol's budget;
     ``for_protocol`` starts from another protocol's budget (``blog``: the original code's).
+    Each field but ``approach_params`` is a setting of ``vaeimb.schema``: its default,
+    range and wording come from there.
     """
 
-    majority: int = 0
-    minority: int = 6
-    n_majority: int = 5000
-    n_minority: int = 100
-    protocol: str = "clean"
-    classifier: str = "mlp"
-    steps: int = 500
-    batch_size: int = 64
-    lr: float = 1e-3
-    latent_dim: int = 20
-    vae_steps: int = 400
-    vae_batch_size: int = 64
-    vae_lr: float = 1e-3
-    n_checkpoints: int = 20
+    majority: int = _default("majority")
+    minority: int = _default("minority")
+    n_majority: int = _default("n_majority")
+    n_minority: int = _default("n_minority")
+    protocol: str = _default("protocol")
+    classifier: str = _default("classifier")
+    steps: int = _default("steps")
+    batch_size: int = _default("batch_size")
+    lr: float = _default("lr")
+    latent_dim: int = _default("latent_dim")
+    generator_steps: int = _default("generator_steps")
+    generator_batch_size: int = _default("generator_batch_size")
+    generator_lr: float = _default("generator_lr")
+    n_checkpoints: int = _default("n_checkpoints")
     #: Share of the training draw (stratified) held out as a validation split by recipes
     #: whose parts pick a value (a tuned threshold): they train on the rest.
-    validation_fraction: float = 0.2
+    validation_fraction: float = _default("validation_fraction")
     #: Per-approach parameter overrides, ``{"threshold": {"decision.tau": 0.5}}``: keys are
     #: ``part.param`` with part one of data, gen, batches, aug, loss, decision.
     approach_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -69,9 +74,8 @@ class ExperimentConfig:
     @classmethod
     def for_protocol(cls, protocol: str, **changes: Any) -> "ExperimentConfig":
         """A config that starts from ``protocol``'s own budget (then ``changes``)."""
-        if protocol not in PROTOCOLS:
-            raise ConfigError(f"Unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)}.")
-        return cls(**{**PROTOCOLS[protocol].budget, "protocol": protocol, **changes})
+        _refuse_unknown(cls, changes)
+        return cls(**{**schema.budget(protocol), "protocol": protocol, **changes})
 
     @classmethod
     def blog(cls, leaky: bool = True, **changes: Any) -> "ExperimentConfig":
@@ -122,10 +126,9 @@ class ExperimentConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ExperimentConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ConfigError(f"Unknown config field(s): {sorted(unknown)}.")
+        """A config from ``to_dict``'s output; old setting names (``vae_steps``) are read too."""
+        d = schema.current_names(d)
+        _refuse_unknown(cls, d)
         return cls(**d)
 
     def data_dict(self) -> dict[str, Any]:
@@ -148,64 +151,57 @@ class ExperimentConfig:
         return {k: getattr(self, k) for k in ("classifier", "steps", "batch_size", "lr", "n_checkpoints")}
 
     def generator_budget_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in ("latent_dim", "vae_steps", "vae_batch_size", "vae_lr")}
+        d = {k: getattr(self, k) for k in ("latent_dim", "generator_steps", "generator_batch_size", "generator_lr")}
         d["batching"] = self.protocol_record.generator_batching
         return d
 
     # ---- validation ----------------------------------------------------------------
+    def _check_settings(self, *names: str) -> None:
+        """Each setting (or those named) against its declaration."""
+        for s in schema.SETTINGS:
+            if names and s.name not in names:
+                continue
+            if not hasattr(self, s.name):
+                raise ConfigError(f"The setting {s.name!r} has no field in {type(self).__name__}: add one.")
+            value = getattr(self, s.name)
+            s.check(value, "")
+            if s.kind == "int" and not isinstance(value, int):  # 5.0 would pass the check, and hash apart from 5
+                raise ConfigError(f"{s.name} must be {s.describe()}, got {value!r}.")
+
     def validate(self) -> "ExperimentConfig":
-        """Refuse anything that cannot run, saying what is allowed. Returns self."""
-        for name in ("majority", "minority"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 9:
-                raise ConfigError(f"The {name} digit must be an integer from 0 to 9, got {v!r}.")
+        """Refuse anything that cannot run, saying what is allowed. Returns self.
+
+        Each setting is checked against its declaration (``vaeimb.schema``: one wording
+        everywhere); the rules between settings are written here. A count is checked
+        against what MNIST holds of its digit first, which says more than the schema's range."""
+        self._check_settings("majority", "minority")
         if self.majority == self.minority:
             raise ConfigError(
                 f"Majority and minority must be two different digits (both are {self.majority})."
             )
-        protocol = self.protocol_record
-        if self.classifier not in CLASSIFIERS:
-            raise ConfigError(f"Unknown classifier {self.classifier!r}; choose one of {list(CLASSIFIERS)}.")
         for digit, count, role in (
             (self.majority, self.n_majority, "majority"),
             (self.minority, self.n_minority, "minority"),
         ):
             avail = TRAIN_COUNTS[digit]
-            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= avail:
+            if isinstance(count, int) and not isinstance(count, bool) and not 1 <= count <= avail:
                 raise ConfigError(
                     f"n_{role} must be an integer from 1 to {avail} (MNIST train holds {avail} "
                     f"images of digit {digit}), got {count!r}."
                 )
+        self._check_settings()
         if self.n_minority > self.n_majority:
             raise ConfigError(
                 f"n_minority ({self.n_minority}) must not exceed n_majority ({self.n_majority}): "
                 "swap the digits to study the other direction."
             )
+        protocol = self.protocol_record
         if protocol.leaky and self.n_minority > TEST_COUNTS[self.minority]:
             raise ConfigError(
                 f"The leaky '{protocol.name}' protocol trains generators on test images, and MNIST "
                 f"test holds only {TEST_COUNTS[self.minority]} of digit {self.minority}: use "
                 f"n_minority <= {TEST_COUNTS[self.minority]}."
             )
-        positive_ints = {
-            "steps": (1, 200_000),
-            "batch_size": (2, 4096),
-            "latent_dim": (1, 256),
-            "vae_steps": (1, 200_000),
-            "vae_batch_size": (1, 4096),
-            "n_checkpoints": (1, 200),
-        }
-        for name, (lo, hi) in positive_ints.items():
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ConfigError(f"{name} must be an integer from {lo} to {hi}, got {v!r}.")
-        for name in ("lr", "vae_lr"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
-                raise ConfigError(f"{name} must be a number in (0, 1], got {v!r}.")
-        v = self.validation_fraction
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v < 1:
-            raise ConfigError(f"validation_fraction must be a number in (0, 1), got {v!r}.")
         if not isinstance(self.approach_params, Mapping) or not all(
             isinstance(p, Mapping) for p in self.approach_params.values()
         ):
@@ -213,11 +209,22 @@ class ExperimentConfig:
         return self
 
 
+def from_settings(values: Mapping[str, Any]) -> ExperimentConfig:
+    """The config the faces' setting values describe (the CLI's flags, the sidebar's
+    widgets; ``approach_params`` may be among them): the protocol's budget for the settings
+    not given. Not validated: call ``validate``."""
+    values = dict(values)
+    return ExperimentConfig.for_protocol(values.pop("protocol", schema.get("protocol").default), **values)
+
+
+def _refuse_unknown(cls, d: Mapping[str, Any]) -> None:
+    unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+        raise ConfigError(f"Unknown config field(s): {sorted(unknown)}.")
+
+
 def stable_hash(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts plus the schema version, the package
     version and the fingerprint of the code that decides results (the cache key)."""
-    from . import __version__
-    from .provenance import code_fingerprint
-
-    payload = json.dumps([SCHEMA_VERSION, __version__, code_fingerprint(), *parts], sort_keys=True, default=str)
+    payload = json.dumps([SCHEMA_VERSION, __version__, provenance.code_fingerprint(), *parts], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ExperimentConfig
-from .errors import DataUnavailableError
+from .errors import ConfigError, DataUnavailableError
 
 DATA_DIR_ENV = "VAEIMB_DATA_DIR"
 CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
@@ -260,25 +260,33 @@ def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> E
 
 
 def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation rows) of a training draw: a stratified, seeded split.
+    """(fit rows, validation rows) of a training draw, each sorted: scikit-learn's
+    stratified, seeded ``train_test_split`` holding out ``fraction`` of the rows.
 
-    Each class gives ``round(fraction * n)`` rows, at least one, and keeps at least one
-    for fitting; a class of one image cannot be split (ConfigError naming the fix).
+    Each class must keep at least one image on each side: a class of one image cannot be
+    split, nor one that ``round(fraction * n)`` would empty (ConfigError naming the fix).
     """
-    from .errors import ConfigError
+    y = np.asarray(train_y)
+    classes = ((0, "majority"), (1, "minority"))
+    counts = {c: int((y == c).sum()) for c, _ in classes}
 
-    rng = np.random.default_rng(seed + 2_147_483)
-    fit, val = [], []
-    for c in (0, 1):
-        rows = np.flatnonzero(np.asarray(train_y) == c)
-        n_val = max(1, int(round(fraction * len(rows))))
-        if len(rows) - n_val < 1:
-            role = "minority" if c else "majority"
-            raise ConfigError(
-                f"A validation split of {fraction:.0%} leaves no {role} image to train on "
-                f"({len(rows)} in the draw): raise n_{role} or lower validation_fraction."
-            )
-        rows = rng.permutation(rows)
-        val.append(rows[:n_val])
-        fit.append(rows[n_val:])
-    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
+    def no_training_image(c: int, role: str) -> ConfigError:
+        return ConfigError(f"A validation split of {fraction:.0%} leaves no {role} image to train on "
+                           f"({counts[c]} in the draw): raise n_{role} or lower validation_fraction.")
+
+    for c, role in classes:
+        if counts[c] - max(1, int(round(fraction * counts[c]))) < 1:
+            raise no_training_image(c, role)
+    from sklearn.model_selection import train_test_split  # heavy (about 1 s): only a split needs it
+
+    try:
+        fit, val = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed + 2_147_483)
+    except ValueError as err:  # too few images for a stratified split; scikit-learn says why
+        raise ConfigError(f"A validation split of {fraction:.0%} of {len(y)} images is impossible: {err}") from None
+    for c, role in classes:
+        if not (y[fit] == c).any():
+            raise no_training_image(c, role)
+        if not (y[val] == c).any():
+            raise ConfigError(f"A validation split of {fraction:.0%} holds no {role} image ({counts[c]} in the "
+                              f"draw): raise n_{role} or validation_fraction.")
+    return np.sort(fit), np.sort(val)

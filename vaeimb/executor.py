@@ -11,66 +11,67 @@ Three backends, one contract (``Backend``):
 Workers return records; the driver alone writes the cache, so a cluster needs no shared
 filesystem and a killed driver loses nothing that finished: the same command resumes from
 the cache. A worker that dies costs its task only (the pool retries it once on a fresh
-worker; Ray retries it itself). Each task runs with a fixed torch thread count, which
-enters its cache key: the same config, seed and thread count give the same numbers on
-every backend.
+worker; Ray retries it itself). Each task carries its ``Identity`` (torch threads,
+precision, device), which enters its cache key and which the runner computes with: the
+same config, seed and identity give the same numbers on every backend, so a result
+computed by one backend is a cache hit for the others.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from .cache import MemoryCache
+from .data import load_mnist
 from .errors import ConfigError, VaeimbError
+from .runner import compute_task
+from .tasks import CLUSTER_REQUIREMENTS, RAY_ADDRESS_ENV, Identity, Task, error_text, is_stop
+from .training import current_identity, usable_cores
 
-#: The optional requirements file that installs Ray.
-CLUSTER_REQUIREMENTS = "requirements-cluster.txt"
-RAY_ADDRESS_ENV = "VAEIMB_RAY_ADDRESS"
-
-
-@dataclass(frozen=True)
-class Task:
-    """One cache entry to compute: a generator fit or a classifier training."""
-
-    kind: str  # the cache kind: "generator" | "classifier"
-    key: str
-    config: Any  # ExperimentConfig
-    approach: Any  # recipes.Approach
-    seed: int
-    threads: int  # torch threads the task runs with (part of its key)
-    precision: str = "fp32"  # training precision (part of its key)
-    deps: tuple[str, ...] = ()  # generator entries it reads; their tasks run first
-    label: str = ""  # progress name: the approach, or "generator:NAME"
-    where: str = ""  # which config, for sweeps and atlases
-    total: int = 0  # training steps, for progress
 
 
 #: ``emit(kind, key, *payload)``: "progress" (event), "done" (record, saved), "failed" (message).
 Emit = Callable[..., None]
 
 
-def _error_text(err: BaseException) -> str:
-    return str(err) if isinstance(err, VaeimbError) else f"{type(err).__name__}: {err}"
+def _identity(threads: int | None) -> Identity:
+    """This process's identity (``training.current_identity``), with ``threads`` if given."""
+    identity = current_identity()
+    if threads is not None:
+        if isinstance(threads, bool) or int(threads) < 1:
+            raise ConfigError(f"torch threads per task must be 1 or more, got {threads}.")
+        identity = replace(identity, threads=int(threads))
+    return identity
 
 
 class Backend:
-    """Runs tasks. ``slots``: how many at once; ``threads``: torch threads per task."""
+    """Runs tasks. ``slots``: how many at once; ``identity``: the threads, precision and
+    device every task it runs is planned (and keyed) with."""
 
     name = "backend"
     slots = 1
-    threads = 1
+    identity = Identity()
     #: Whether ``submit`` saves the record itself (in-process: under the cache's lock).
     saves = False
 
-    def start(self, *, cache, data_dir, mnist) -> None:
-        pass
+    @property
+    def threads(self) -> int:
+        return self.identity.threads
+
+    def start(self, *, cache, mnist) -> None:
+        """Called once before the first task; ``mnist`` is the driver's loaded dataset
+        (workers read the same files, never download)."""
 
     def submit(self, task: Task, deps: Mapping[str, dict], emit: Emit) -> None:
         raise NotImplementedError
@@ -96,28 +97,19 @@ class InProcess(Backend):
     saves = True
 
     def __init__(self, threads: int | None = None):
-        from .training import set_threads, use_all_cores
+        self.identity = _identity(threads)
 
-        if threads is not None:
-            set_threads(threads)
-        use_all_cores()
-        import torch
-
-        self.threads = torch.get_num_threads()
-
-    def start(self, *, cache, data_dir, mnist) -> None:
-        self._cache, self._data_dir, self._mnist = cache, data_dir, mnist
+    def start(self, *, cache, mnist) -> None:
+        self._cache, self._mnist = cache, mnist
 
     def submit(self, task: Task, deps, emit: Emit) -> None:
-        from .experiment import _is_stop, compute_task
-
         try:
-            record, _ = compute_task(task, self._cache, data_dir=self._data_dir, mnist=self._mnist,
+            record, _ = compute_task(task, self._cache, mnist=self._mnist,
                                      progress=lambda e: emit("progress", task.key, e))
         except Exception as err:  # one task failing must not lose the others
-            if _is_stop(err):
+            if is_stop(err):
                 raise
-            emit("failed", task.key, _error_text(err))
+            emit("failed", task.key, error_text(err))
             return
         emit("done", task.key, record, True)
 
@@ -130,24 +122,19 @@ WORKER_MARK = "vaeimb-worker"
 
 
 def worker_entry() -> None:
-    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD THREADS [DATA_DIR]``."""
-    from multiprocessing.connection import Connection
-
-    fd, threads, data_dir = sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else ""
-    _worker_main(Connection(int(fd)), int(threads), data_dir or None)
+    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD MNIST_FOLDER``."""
+    fd, mnist_folder = sys.argv[2], sys.argv[3]
+    _worker_main(Connection(int(fd)), mnist_folder)
 
 
-def _worker_main(conn, threads: int, data_dir) -> None:
+def _worker_main(conn, mnist_folder: str) -> None:
     """A pool worker: receives tasks, sends progress and records back. Ctrl-C is the
-    driver's to handle; a worker whose driver is gone stops at its next progress step."""
+    driver's to handle; a worker whose driver is gone stops at its next progress step.
+    MNIST is read from the driver's folder, never downloaded (the driver made sure it is
+    there); each task runs with its own identity (the runner sets threads and precision)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ["VAEIMB_THREADS"] = str(threads)
-    from .cache import MemoryCache
-    from .experiment import compute_task
-    from .training import set_precision, set_threads
-
-    set_threads(threads)
     parent = os.getppid()
+    mnist = None
     while True:
         try:
             msg = conn.recv()
@@ -156,7 +143,6 @@ def _worker_main(conn, threads: int, data_dir) -> None:
         if msg[0] == "stop":
             return
         _, task, deps = msg
-        set_precision(task.precision)
         last = [0.0]
 
         def progress(event, task=task):
@@ -169,10 +155,11 @@ def _worker_main(conn, threads: int, data_dir) -> None:
             conn.send(("progress", task.key, event))
 
         try:
-            record, _ = compute_task(task, MemoryCache(deps), data_dir=data_dir, progress=progress)
+            mnist = mnist if mnist is not None else load_mnist(mnist_folder, download=False)
+            record, _ = compute_task(task, MemoryCache(deps), mnist=mnist, progress=progress)
             conn.send(("done", task.key, record))
         except Exception as err:
-            conn.send(("failed", task.key, _error_text(err)))
+            conn.send(("failed", task.key, error_text(err)))
 
 
 @dataclass
@@ -193,9 +180,9 @@ def _death(exitcode: int | None) -> str:
 
 
 class LocalProcesses(Backend):
-    """A pool of ``workers`` processes on this machine, ``threads`` torch threads each
-    (default: the usable cores shared out). A worker that dies is replaced and its task
-    retried once.
+    """A pool of ``workers`` processes on this machine (default: one per ``threads`` usable
+    cores), each task on ``threads`` torch threads (default ``training.threads_from_env``:
+    1). A worker that dies is replaced and its task retried once.
 
     Workers are fresh ``python`` processes talking over a socket pair (not
     ``multiprocessing``'s spawn, which re-runs the caller's ``__main__``: inside Streamlit,
@@ -204,16 +191,10 @@ class LocalProcesses(Backend):
     name = "local processes"
 
     def __init__(self, workers: int | None = None, threads: int | None = None, retries: int = 1):
-        from .training import usable_cores
-
-        cores = usable_cores()
         if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
             raise ConfigError(f"--workers must be 1 or more, got {workers}.")
-        self.workers = int(workers) if workers is not None else cores
-        wanted = os.environ.get("VAEIMB_THREADS", "").strip()
-        if threads is None and wanted.isdigit() and int(wanted) > 0:
-            threads = int(wanted)
-        self.threads = int(threads) if threads else max(1, cores // self.workers)
+        self.identity = _identity(threads)
+        self.workers = int(workers) if workers is not None else max(1, usable_cores() // self.threads)
         self.slots = self.workers
         self.retries = retries
         self._pool: list[_Worker] = []
@@ -222,22 +203,16 @@ class LocalProcesses(Backend):
     def describe(self) -> str:
         return f"{self.workers} local worker process(es), {self.threads} torch thread(s) each"
 
-    def start(self, *, cache, data_dir, mnist) -> None:
-        from .training import set_threads
-
-        set_threads(self.threads)  # what the driver computes itself shares the workers' keys
-        self._data_dir = "" if data_dir is None else str(Path(data_dir).expanduser().resolve())
+    def start(self, *, cache, mnist) -> None:
+        self._mnist_folder = str(mnist.source)
         self._pool = []
 
     def _spawn(self) -> _Worker:
-        import subprocess
-        from multiprocessing.connection import Connection
-
         ours, theirs = socket.socketpair()
         root = str(Path(__file__).resolve().parents[1])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-c", "from vaeimb.executor import worker_entry; worker_entry()", WORKER_MARK,
-               str(theirs.fileno()), str(self.threads), self._data_dir]
+               str(theirs.fileno()), self._mnist_folder]
         try:
             proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
         finally:
@@ -260,8 +235,6 @@ class LocalProcesses(Backend):
             pass  # it died already: the next poll buries it and retries the task
 
     def poll(self, emit: Emit, timeout: float) -> None:
-        from multiprocessing.connection import wait
-
         ready = set(wait([w.conn for w in self._pool], timeout)) if self._pool else set()
         for worker in list(self._pool):
             if worker.conn not in ready:
@@ -285,8 +258,6 @@ class LocalProcesses(Backend):
 
     def _buried(self, worker: _Worker, emit: Emit) -> None:
         """A dead worker: replace it and retry its task (once), or report the task failed."""
-        import subprocess
-
         try:
             code = worker.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -301,12 +272,10 @@ class LocalProcesses(Backend):
         if self._attempts[task.key] > self.retries:
             emit("failed", task.key, f"its worker process died twice ({why})")
             return
-        emit("progress", task.key, _retry_event(task, why))
+        emit("progress", task.key, task.event("running", f"worker {why}; retrying on a new worker"))
         self.submit(task, deps, emit)
 
     def shutdown(self, *, cancel: bool) -> None:
-        import subprocess
-
         for w in self._pool:
             if cancel or w.task is not None:
                 w.process.terminate()
@@ -325,32 +294,19 @@ class LocalProcesses(Backend):
         self._pool = []
 
 
-def _retry_event(task: Task, why: str):
-    from .experiment import ProgressEvent
-
-    return ProgressEvent(task.label, task.seed, 0, task.total, "running",
-                         f"worker {why}; retrying on a new worker", where=task.where)
-
-
 # --------------------------------------------------------------------------------------
 # Ray
 # --------------------------------------------------------------------------------------
 def _ray_task(task: Task, deps: Mapping[str, dict], mnist) -> dict:
-    """What a Ray worker runs: one task, its record returned to the driver."""
-    os.environ["VAEIMB_THREADS"] = str(task.threads)
-    from .cache import MemoryCache
-    from .experiment import compute_task
-    from .training import set_precision, set_threads
-
-    set_threads(task.threads)
-    set_precision(task.precision)
+    """What a Ray worker runs: one task (with its own identity), its record returned to
+    the driver."""
     record, _ = compute_task(task, MemoryCache(deps), mnist=mnist)
     return record
 
 
 def import_ray():
     try:
-        import ray
+        import ray  # optional: requirements-cluster.txt
     except ImportError:
         raise VaeimbError(f"Ray is not installed: pip install -r {CLUSTER_REQUIREMENTS} "
                           "(or run without --ray / VAEIMB_RAY_ADDRESS)") from None
@@ -378,12 +334,12 @@ class RayCluster(Backend):
 
     name = "ray"
 
-    def __init__(self, address: str, threads: int = 1, retries: int = 3):
+    def __init__(self, address: str, threads: int | None = None, retries: int = 3):
         self.ray = import_ray()
         self.address = str(address).strip()
         if self.address not in ("local", "auto"):
             check_reachable(self.address)
-        self.threads = max(1, int(threads))
+        self.identity = _identity(threads)
         self.retries = retries
         self._refs: dict = {}
         self._started = False
@@ -392,13 +348,8 @@ class RayCluster(Backend):
         where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
         return f"{where}, {self.threads} torch thread(s) per task"
 
-    def start(self, *, cache, data_dir, mnist) -> None:
-        import logging
-
-        from .training import set_threads
-
+    def start(self, *, cache, mnist) -> None:
         ray = self.ray
-        set_threads(self.threads)
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         if not ray.is_initialized():
             ray.init(address=None if self.address == "local" else self.address, include_dashboard=False,
@@ -412,12 +363,9 @@ class RayCluster(Backend):
                                                     retry_exceptions=False)
 
     def submit(self, task: Task, deps, emit: Emit) -> None:
-        from .experiment import ProgressEvent
-
         ref = self._remote.remote(task, dict(deps), self._mnist)
         self._refs[ref] = task
-        emit("progress", task.key, ProgressEvent(task.label, task.seed, 0, task.total, "running",
-                                                 "queued on Ray", where=task.where))
+        emit("progress", task.key, task.event("running", "queued on Ray"))
 
     def poll(self, emit: Emit, timeout: float) -> None:
         ray = self.ray
@@ -430,7 +378,7 @@ class RayCluster(Backend):
                 record = ray.get(ref)
             except Exception as err:  # the task raised, or its workers died more than ``retries`` times
                 cause = getattr(err, "cause", None)
-                emit("failed", task.key, _error_text(cause) if isinstance(cause, BaseException) else
+                emit("failed", task.key, error_text(cause) if isinstance(cause, BaseException) else
                      f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
                 continue
             emit("done", task.key, record, False)
@@ -455,35 +403,30 @@ class RayCluster(Backend):
 def make_backend(workers: int | None = None, ray: str | None = None, *, in_process: bool = False) -> Backend:
     """The backend for the CLI's flags: ``--ray`` (or ``$VAEIMB_RAY_ADDRESS``), else
     ``--workers N`` processes, else in-process on a one-core machine and one worker per
-    core otherwise."""
-    from .training import usable_cores
-
+    core otherwise. Every backend runs tasks with the same identity (threads from
+    ``$VAEIMB_THREADS``, default 1), so they share cache entries."""
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ConfigError(f"--workers must be 1 or more, got {workers}.")
     ray = ray or (None if in_process or workers is not None else os.environ.get(RAY_ADDRESS_ENV) or None)
     if ray:
-        threads = os.environ.get("VAEIMB_THREADS", "").strip()
-        return RayCluster(ray, threads=int(threads) if threads.isdigit() and int(threads) > 0 else 1)
+        return RayCluster(ray)
     if in_process or (workers is None and usable_cores() < 2):
         return InProcess()
     return LocalProcesses(workers)
 
 
-def execute(tasks: Iterable[Task], backend: Backend, *, cache, data_dir=None, mnist=None,
-            progress: Callable | None = None) -> dict[str, str]:
+def execute(tasks: Iterable[Task], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
     """Run ``tasks`` on ``backend``, each after the generators it reads. The driver writes
-    every returned record to ``cache`` the moment it arrives. Returns {key: message} for
-    the tasks that failed (a task whose generator failed fails with it)."""
-    from .experiment import ProgressEvent
-
+    every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
+    loaded dataset (its folder is what workers read). Returns {key: message} for the
+    tasks that failed (a task whose generator failed fails with it)."""
     waiting = {t.key: t for t in tasks}
     running: dict[str, Task] = {}
     failed: dict[str, str] = {}
 
     def tell(task: Task, status: str, message: str = "") -> None:
         if progress is not None:
-            done = task.total if status == "done" else 0
-            progress(ProgressEvent(task.label, task.seed, done, task.total, status, message, where=task.where))
+            progress(task.event(status, message))
 
     def on_event(kind: str, key: str, *payload) -> None:
         if kind == "progress":
@@ -502,7 +445,7 @@ def execute(tasks: Iterable[Task], backend: Backend, *, cache, data_dir=None, mn
 
     if not waiting:
         return failed
-    backend.start(cache=cache, data_dir=data_dir, mnist=mnist)
+    backend.start(cache=cache, mnist=mnist)
     try:
         while waiting or running:
             for task in list(waiting.values()):

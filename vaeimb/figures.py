@@ -6,15 +6,18 @@ on its data and reused outside the app (a notebook, a report).
 
 from __future__ import annotations
 
+import io
 from typing import Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 
-from .experiment import ExperimentResult, RunResult
+from .atlas import cell_words
+from .labels import ratio_label
+from .results import ExperimentResult, RunResult
 from .latent import LatentMap
 from .metrics import METRICS
-from .report import reported_misclassified
+from .report import QUALITY_METRICS, reported_misclassified
 from .sweep import SweepResult
 
 #: One colour per approach, stable across charts (Plotly's default qualitative palette).
@@ -272,8 +275,6 @@ def image_grid(images: np.ndarray, n_cols: int, *, pad: int = 2, factor: int = 2
 
 def png_bytes(image: np.ndarray, factor: int = 1) -> bytes:
     """A uint8 or [0, 1] image as PNG bytes (for downloads or HTML)."""
-    import io
-
     from PIL import Image
 
     buf = io.BytesIO()
@@ -311,8 +312,6 @@ def metric_label(metric: str) -> str:
 def quality_scatter(points: list[dict], metric: str) -> go.Figure:
     """Generator quality (x) against the classifier's misclassified count (y), one point
     per (generator preset, seed): does a better generator make a better classifier?"""
-    from .report import QUALITY_METRICS
-
     fig = go.Figure()
     for name in dict.fromkeys(p["approach"] for p in points):
         pts = [p for p in points if p["approach"] == name]
@@ -338,19 +337,10 @@ ATLAS_COLOURS = ("#b2182b", "#f7f7f7", "#2166ac")
 
 
 def _cell_hover(grid, i: int, j: int) -> str:
-    from .atlas import ratio_label
-
-    label = METRICS[grid.metric][0]
-    if np.isnan(grid.low[i, j]):
-        interval = "95% interval: needs 2 or more seeds"
-    else:
-        interval = f"95% interval: [{grid.low[i, j]:+.4g}, {grid.high[i, j]:+.4g}]"
-    winner = grid.winner(i, j)
-    verdict = f"interval excludes 0: {winner} better" if winner else "undecided (interval includes 0)"
-    return (f"<b>majority {i} vs minority {j}</b> at ratio {ratio_label(grid.ratio)}<br>"
-            f"mean gain of {grid.a} over {grid.b}: {grid.gain[i, j]:+.4g} ({grid.unit})<br>{interval}<br>"
-            f"{int(grid.n[i, j])} seed(s); {label}: {grid.a} {grid.mean_a[i, j]:.4g}, {grid.b} {grid.mean_b[i, j]:.4g}<br>"
-            f"{verdict}")
+    gain, interval, verdict = cell_words(grid, i, j)
+    return (f"<b>majority {i} vs minority {j}</b> at ratio {ratio_label(grid.ratio)}<br>{gain}<br>{interval}<br>"
+            f"{int(grid.n[i, j])} seed(s); {METRICS[grid.metric][0]}: {grid.a} {grid.mean_a[i, j]:.4g}, "
+            f"{grid.b} {grid.mean_b[i, j]:.4g}<br>{verdict}")
 
 
 def atlas_heatmap(grid) -> go.Figure:

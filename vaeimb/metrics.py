@@ -22,37 +22,57 @@ METRICS: dict[str, tuple[str, bool]] = {
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """2x2 counts, rows = true class, columns = predicted class, 0 = majority, 1 = minority
-    (scikit-learn's, with both labels fixed so a one-class prediction stays 2x2)."""
-    from sklearn.metrics import confusion_matrix as sk_confusion
-
-    return sk_confusion(np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64), labels=[0, 1])
+    (scikit-learn's ``confusion_matrix(..., labels=[0, 1])``: a one-class prediction stays 2x2)."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    return np.bincount(2 * y_true + y_pred, minlength=4).reshape(2, 2)
 
 
 def classification_metrics(y_true: np.ndarray, logit: np.ndarray, threshold: float = 0.0) -> dict[str, float]:
     """Every metric of ``METRICS`` for minority log-odds ``logit`` cut at ``threshold``.
 
-    The formulas are scikit-learn's and imbalanced-learn's (the libraries our users
-    trust); a metric that is undefined (e.g. precision with no minority prediction) is 0,
-    and ROC AUC with one class in ``y_true`` is NaN.
+    scikit-learn's and imbalanced-learn's definitions (tests/test_metrics.py checks them
+    against both), computed from the confusion counts: a cache hit computes them for every
+    run and importing those libraries would take longer than the whole hit. A metric that
+    is undefined (e.g. precision with no minority prediction) is 0, and ROC AUC, balanced
+    accuracy and G-mean with one class in ``y_true`` are NaN.
     """
-    from imblearn.metrics import geometric_mean_score
-    from sklearn import metrics as sk
-
     y_true = np.asarray(y_true, dtype=np.int64)
     score = np.asarray(logit, dtype=np.float64)
     y_pred = (score > threshold).astype(np.int64)
-    both = len(np.unique(y_true)) == 2
-    # imbalanced-learn's binary G-mean: no `average` argument (its issue #1096).
+    (tn, fp), (fn, tp) = confusion_matrix(y_true, y_pred).tolist()
+    n_neg, n_pos = tn + fp, fn + tp
+    both = n_neg > 0 and n_pos > 0
+    nan = float("nan")
+    recall = tp / n_pos if n_pos else 0.0
+    specificity = tn / n_neg if n_neg else 0.0
     return {
-        "misclassified": float((y_pred != y_true).sum()),
-        "accuracy": float(sk.accuracy_score(y_true, y_pred)),
-        "balanced_accuracy": float(sk.balanced_accuracy_score(y_true, y_pred)) if both else float("nan"),
-        "minority_recall": float(sk.recall_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "minority_precision": float(sk.precision_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "minority_f1": float(sk.f1_score(y_true, y_pred, pos_label=1, zero_division=0)),
-        "g_mean": float(geometric_mean_score(y_true, y_pred, pos_label=1)) if both else float("nan"),
-        "roc_auc": float(sk.roc_auc_score(y_true, score)) if both else float("nan"),
+        "misclassified": float(fp + fn),
+        "accuracy": (tp + tn) / len(y_true),
+        "balanced_accuracy": (recall + specificity) / 2 if both else nan,
+        "minority_recall": recall,
+        "minority_precision": tp / (tp + fp) if tp + fp else 0.0,
+        "minority_f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
+        "g_mean": _geometric_mean(specificity, recall) if both else nan,
+        "roc_auc": roc_auc(y_true, score) if both else nan,
     }
+
+
+def _geometric_mean(*rates: float) -> float:
+    """imbalanced-learn's G-mean of the class recalls, to the last bit: exp of the mean log."""
+    with np.errstate(divide="ignore"):  # a zero recall: log 0 = -inf, and the G-mean is 0
+        return float(np.exp(np.mean(np.log(np.asarray(rates, np.float64)))))
+
+
+def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (both classes present): the share of (minority, majority)
+    pairs the score orders correctly, a tie counting one half (Mann-Whitney U / n1 n0;
+    scikit-learn's ``roc_auc_score`` up to rounding). Counted in integers, divided once."""
+    values, group = np.unique(score, return_inverse=True)
+    pos = np.bincount(group[y_true == 1], minlength=len(values))
+    neg = np.bincount(group[y_true == 0], minlength=len(values))
+    neg_below = np.cumsum(neg) - neg
+    twice_u = int(np.sum(pos * (2 * neg_below + neg)))
+    return twice_u / (2 * int(pos.sum()) * int(neg.sum()))
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Every part of a recipe (generator, loss, decision, ...) lists its parameters as ``Param``s.
 Validation, CLI ``--param`` parsing, sidebar widgets and cache keys all read that one
-declaration, so an out-of-range value gets the same wording wherever it comes from.
+declaration, so an out-of-range value gets the same wording wherever it comes from. The
+experiment's own settings (steps, batch size, ...) are ``Param``s too: ``vaeimb.schema``.
 """
 
 from __future__ import annotations
@@ -57,12 +58,13 @@ class Param:
             else:
                 value = t
         except ValueError:
-            raise ConfigError(f"{owner}: {self.name} must be {self.describe()}, got {text!r}.") from None
+            raise ConfigError(f"{_prefix(owner)}{self.name} must be {self.describe()}, got {text!r}.") from None
         return self.check(value, owner)
 
     def check(self, value: Any, owner: str) -> Any:
-        """The value, normalised (int for "int", float for "float"), or a ConfigError."""
-        bad = ConfigError(f"{owner}: {self.name} must be {self.describe()}, got {value!r}.")
+        """The value, normalised (int for "int", float for "float"), or a ConfigError
+        (``owner`` names where the value came from; empty: the name alone)."""
+        bad = ConfigError(f"{_prefix(owner)}{self.name} must be {self.describe()}, got {value!r}.")
         if value is None:
             if self.optional:
                 return None
@@ -88,6 +90,10 @@ class Param:
         if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             raise bad
         return value
+
+
+def _prefix(owner: str) -> str:
+    return f"{owner}: " if owner else ""
 
 
 def resolve(params: Sequence[Param], overrides: Mapping[str, Any], owner: str) -> dict[str, Any]:

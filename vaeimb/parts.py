@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Mapping
 
 from .params import Param, resolve
+from .errors import ConfigError
 
 
 class Part:
@@ -44,8 +45,6 @@ def registry(*classes: type[Part]) -> dict[str, type[Part]]:
 
 
 def lookup(table: Mapping[str, type[Part]], name: str, kind: str) -> type[Part]:
-    from .errors import ConfigError
-
     try:
         return table[name]
     except KeyError:

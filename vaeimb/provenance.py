@@ -1,63 +1,92 @@
 """Where a result was computed: code fingerprint, versions, threads, device.
 
-The fingerprint enters every cache key, so a change to any module that decides numbers
-is never served stale results; the environment travels in every run's ``info`` and in
-the exports.
+The fingerprint enters every cache key, so a change to the code of any module that decides
+numbers is never served stale results (while reformatting it, or editing a comment or a
+docstring, keeps them); the environment travels in every run's ``info`` and in the exports.
 """
 
 from __future__ import annotations
 
+import ast
+import datetime
 import functools
 import hashlib
 import os
 import platform
 from pathlib import Path
+from typing import Iterable
+
+from .version import __version__
+from .tasks import Identity
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 #: Modules (files or folders) whose code decides the numbers. Reports, figures, the CLI
 #: and the app only show them.
 RESULT_MODULES = (
     "config.py", "protocols.py", "params.py", "parts.py", "recipes.py", "data.py", "models.py",
-    "training.py", "experiment.py", "metrics.py",
+    "training.py", "runner.py", "metrics.py",
     "generators", "losses", "decisions", "augmentations", "batches",
 )
 
 
 @functools.lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """A short hash of the source of every module in ``RESULT_MODULES``."""
+    """A short hash of the parsed code of every module in ``RESULT_MODULES``."""
+    return fingerprint_of(PACKAGE_DIR, RESULT_MODULES)
+
+
+def fingerprint_of(package_dir: str | os.PathLike, modules: Iterable[str]) -> str:
+    """A short hash of the parsed code of ``modules`` (files or folders of ``package_dir``).
+
+    It hashes what Python runs, not the text: reformatting a module or editing a comment or
+    a docstring keeps the hash, any change to the code (a default, an operator) changes it.
+    """
+    root = Path(package_dir)
     h = hashlib.sha256()
-    for name in RESULT_MODULES:
-        path = PACKAGE_DIR / name
-        files = sorted(path.rglob("*.py")) if path.is_dir() else [path]
-        for f in files:
-            if f.is_file():
-                h.update(str(f.relative_to(PACKAGE_DIR)).encode())
-                h.update(f.read_bytes())
+    for name in modules:
+        path = root / name
+        if not path.exists():
+            raise FileNotFoundError(f"code fingerprint: {path} does not exist (see RESULT_MODULES)")
+        for f in sorted(path.rglob("*.py")) if path.is_dir() else [path]:
+            h.update(f"{f.relative_to(root).as_posix()}\0{code_text(f)}\0".encode())
     return h.hexdigest()[:12]
 
 
-def compute_identity() -> dict:
-    """What, beyond the config, changes a trained model's numbers on this machine: the
-    torch thread count (reductions are ordered by thread), the device type and the
-    training precision."""
-    import torch
-
-    from .training import pick_device, precision, use_all_cores
-
-    use_all_cores()
-    return {"threads": torch.get_num_threads(), "device": pick_device().type, "precision": precision()}
+def code_text(path: str | os.PathLike) -> str:
+    """The syntax tree of one Python file as text, without comments, docstrings or layout."""
+    return _dump(ast.parse(Path(path).read_bytes(), filename=str(path)))
 
 
-def environment() -> dict:
-    """Versions and machine facts recorded beside every result."""
+def _dump(node) -> str:
+    """Like ``ast.dump`` without positions, but leaving out bare-string statements (they do
+    nothing: docstrings) and empty fields (None, []), so the text stays the same across
+    Python versions that add optional fields (3.12's ``type_params``)."""
+    if isinstance(node, ast.Constant):
+        return f"Constant({node.value!r})"
+    if isinstance(node, ast.AST):
+        fields = (f"{k}={_dump(v)}" for k, v in ast.iter_fields(node) if v is not None and v != [])
+        return f"{type(node).__name__}({', '.join(fields)})"
+    if isinstance(node, list):
+        return f"[{', '.join(_dump(x) for x in node if not _is_docstring(x))}]"
+    return repr(node)
+
+
+def _is_docstring(node) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
+def utc_now() -> str:
+    """The timestamp results, atlases and benchmark sections are stamped with."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def environment(identity: Identity) -> dict:
+    """Versions and machine facts recorded beside every result computed with ``identity``."""
     import numpy
-    import torch
-
-    from . import __version__
+    import torch  # heavy: provenance is imported on torch-free paths (the CLI's --help)
 
     return {
-        **compute_identity(),
+        **identity.key(),
         "vaeimb": __version__,
         "code": code_fingerprint(),
         "torch": torch.__version__,

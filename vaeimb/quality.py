@@ -14,6 +14,7 @@ not draw (``heldout_minority``); the test split is never used for any of this.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 import warnings
@@ -23,15 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy import linalg
-from scipy.spatial.distance import cdist
 from torch import nn
 
 from .cache import ResultCache
-from .config import stable_hash
-from .data import Mnist
+from .config import ExperimentConfig, stable_hash
+from .data import Mnist, load_mnist
 from .errors import ConfigError
-from .training import Progress, pick_device, seeded_init, to_tensor, use_all_cores
+from .provenance import PACKAGE_DIR, fingerprint_of
+from .recipes import Approach, build_approach
+from .results import ExperimentResult
+from .runner import Runner
+from .tasks import is_stop
+from .training import Progress, pick_device, seeded_init, to_tensor, use_identity
 
 JUDGE_KIND = "judge"
 #: Bump when the judge's architecture or training loop changes (it is part of the cache key).
@@ -129,7 +133,6 @@ def judge_settings(max_train: int | None = None, epochs: int = JUDGE_EPOCHS, see
 
 def _train_judge(mnist: Mnist, settings: dict, progress: Progress) -> tuple[dict, dict[str, np.ndarray]]:
     """Adam on shuffled mini-batches of MNIST train (all ten digits), then one pass over test."""
-    use_all_cores()
     device = pick_device()
     seed = settings["seed"]
     n = len(mnist.train_images)
@@ -217,6 +220,8 @@ def _as_points(x: np.ndarray, what: str) -> np.ndarray:
 
 def _by_row_blocks(a: np.ndarray, b: np.ndarray, fn, chunk: int = 1024) -> np.ndarray:
     """``fn(distances(a_chunk, b))`` row block by row block, so memory stays bounded."""
+    from scipy.spatial.distance import cdist  # heavy: a run that measures no quality never needs it
+
     return np.concatenate([fn(cdist(a[i : i + chunk], b)) for i in range(0, len(a), chunk)]) if len(a) else np.zeros(0)
 
 
@@ -261,6 +266,8 @@ def _checked_sqrtm(a: np.ndarray, scale: float) -> np.ndarray | None:
     accurate to round-off (measured: relative residual 1e-15, same value as an eigh-based
     formula to 1e-6). So the warning is silenced and the residual checked instead.
     """
+    from scipy import linalg  # heavy: a run that measures no quality never needs it
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         root = linalg.sqrtm(a)
@@ -374,3 +381,60 @@ def generator_quality(
         "n_generated": int(n),
         "n_reference": int(n),
     }
+
+
+# --------------------------------------------------------------------------------------
+# Quality of an experiment's generators (cached beside its results)
+# --------------------------------------------------------------------------------------
+def measure_quality(result: ExperimentResult, *, cache: ResultCache | None = None, data_dir=None,
+                    runner: Runner | None = None) -> None:
+    """Fill ``result.quality`` for every (generator, seed) of the result (cached), with
+    ``runner`` (the result's config, cache and identity; default: one for ``cache``)."""
+    runner = runner or Runner(result.config, cache if cache is not None else ResultCache(), data_dir=data_dir)
+    for name, a in result.recipes.items():
+        if not a.recipe.gen:
+            continue
+        for seed in result.runs.get(name, {}):
+            if (a.recipe.gen, seed) in result.quality:
+                continue
+            try:
+                result.quality[(a.recipe.gen, seed)] = quality_of(runner, a, seed)
+            except Exception as err:  # a quality figure must never lose the finished results
+                if is_stop(err):
+                    raise
+                warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
+
+
+def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
+    """Precision, recall, Frechet distance and memorisation of the approach's generated
+    images against real minority images this experiment did not draw (MNIST train)."""
+    key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity.key())
+
+    def compute():
+        use_identity(runner.identity)
+        mnist = load_mnist(runner.data_dir)
+        judge = load_judge(mnist, runner.cache)
+        data, _ = runner.fit_data(a, seed)
+        gen = runner.generator(a, seed)
+        samples = gen.sample(runner.n_generate(a, data), seed=seed)
+        exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
+        held = heldout_minority(mnist, runner.config.minority, exclude, 1000, seed)
+        return {"quality": generator_quality(judge, samples, data.generator_x, held, seed=seed)}, {}
+
+    rec, _ = runner.cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
+    return dict(rec["meta"]["quality"])
+
+
+def generator_quality_of(config: ExperimentConfig, name: str, seed: int, *, cache: ResultCache | None = None,
+                         data_dir=None) -> dict:
+    """The quality figures of generator ``name`` for (config, seed) (fits it if needed)."""
+    config.validate()
+    approach = build_approach(f"gen={name}", config.protocol_record)
+    return quality_of(Runner(config, cache if cache is not None else ResultCache(), data_dir=data_dir), approach, seed)
+
+
+@functools.lru_cache(maxsize=1)
+def quality_fingerprint() -> str:
+    """The quality measures' own code, hashed like the result fingerprint (outside it:
+    changing them re-measures quality without retraining anything)."""
+    return fingerprint_of(PACKAGE_DIR, ("quality.py",))

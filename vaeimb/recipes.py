@@ -17,22 +17,22 @@ from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError
 from .params import Param, resolve
+from .parts import lookup
 from .protocols import PROTOCOLS, Protocol
+from .sources import SOURCES
 
 #: The recipe's keys, in the order a recipe is written.
 RECIPE_KEYS = ("data", "gen", "batches", "aug", "loss", "decision")
-#: Parameters of the data part (the other parts declare their own).
-DATA_PARAMS = (
-    Param("n_generate", None, "int", 0, 200_000, optional=True,
-          help="generated minority images to add (none = up to the majority count)"),
-)
+#: The data sources a recipe may name with ``data=`` (``gen=`` turns ``real`` into the
+#: source that adds the generator's images).
+WRITTEN_SOURCES = tuple(n for n, c in SOURCES.items() if not c.uses_generator)
 
 
 @dataclass(frozen=True)
 class Recipe:
     """Which part of each family a classifier is trained with (names from the registries)."""
 
-    data: str = "real"  # "real", or "oracle": n_majority REAL minority images (a bound)
+    data: str = "real"  # a source of ``WRITTEN_SOURCES``: "real", or "oracle" (a bound)
     gen: str | None = None  # a generator adding minority images to the real ones
     batches: str = "random"
     aug: str = "none"
@@ -49,14 +49,17 @@ class Recipe:
         items = [f"{k}={getattr(self, k)}" for k in RECIPE_KEYS if getattr(self, k) != getattr(default, k)]
         return ",".join(items) or "data=real"
 
+    @property
+    def source(self) -> str:
+        """The data source's registry name (``real`` with a generator is ``generated``)."""
+        return "generated" if self.gen and self.data == "real" else self.data
+
     def twin(self) -> "Recipe":
         """The same recipe with real data only: what the generator's contribution is measured against."""
         return replace(self, gen=None)
 
     def describe(self) -> str:
-        data = {"real": "real images", "oracle": "n_majority REAL minority images (a bound)"}[self.data]
-        if self.gen:
-            data += f" + {self.gen}-generated minority images"
+        data = SOURCES[self.source].label.format(gen=self.gen)
         parts = [data, f"{self.batches} batches"]
         if self.aug != "none":
             parts.append(f"{self.aug} augmentation")
@@ -83,10 +86,10 @@ def parse_recipe(text: str) -> Recipe:
         if key in values:
             raise ConfigError(f"Recipe key {key!r} given twice in {text!r}.")
         values[key] = None if (key == "gen" and value.lower() == "none") else value
-    if values.get("data", "real") not in ("real", "oracle"):
-        raise ConfigError(f"data must be 'real' or 'oracle', got {values['data']!r}.")
-    if values.get("data") == "oracle" and values.get("gen"):
-        raise ConfigError("data=oracle already has n_majority real minority images: drop gen=.")
+    if values.get("data", "real") not in WRITTEN_SOURCES:
+        raise ConfigError(f"data must be one of {', '.join(WRITTEN_SOURCES)}, got {values['data']!r}.")
+    if values.get("data", "real") != "real" and values.get("gen"):
+        raise ConfigError(f"data={values['data']} takes no generator images: drop gen=.")
     return Recipe(**values)
 
 
@@ -141,11 +144,17 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 )}
 #: The approaches the original experiment compared, plus the bound: the app's default.
 CLASSIC = ("baseline", "threshold", "oversample", "vae", "oracle")
+#: The question a sweep and an atlas ask unless told otherwise: does the VAE beat
+#: oversampling (and plain training)?
+COMPARISON = ("baseline", "oversample", "vae")
 
 
 def part_class(kind: str, name: str):
-    """The registered class of a part (imports its family, and torch, on first use)."""
-    if kind == "gen":
+    """The registered class of a part. Each family is imported on first use: parts need
+    torch, and this module is on the torch-free paths (the CLI's --help, the first paint)."""
+    if kind == "data":
+        table = SOURCES
+    elif kind == "gen":
         from .generators import GENERATORS as table
     elif kind == "batches":
         from .batches import BATCHES as table
@@ -157,17 +166,14 @@ def part_class(kind: str, name: str):
         from .decisions import DECISIONS as table
     else:
         raise KeyError(kind)
-    from .parts import lookup
-
-    label = {"gen": "generator", "batches": "batch policy", "aug": "augmentation"}.get(kind, kind)
+    label = {"data": "data source", "gen": "generator", "batches": "batch policy", "aug": "augmentation"}.get(kind, kind)
     return lookup(table, name, label)
 
 
 def part_params(recipe: Recipe) -> dict[str, tuple[Param, ...]]:
     """Every part's declared parameters, by recipe key (data first)."""
-    out: dict[str, tuple[Param, ...]] = {}
+    out: dict[str, tuple[Param, ...]] = {"data": part_class("data", recipe.source).params}
     if recipe.gen:
-        out["data"] = DATA_PARAMS
         out["gen"] = part_class("gen", recipe.gen).params
     for kind in ("batches", "aug", "loss", "decision"):
         out[kind] = part_class(kind, getattr(recipe, kind)).params
@@ -189,11 +195,11 @@ class Approach:
 
     @property
     def is_bound(self) -> bool:
-        return self.recipe.data == "oracle"
+        return SOURCES[self.recipe.source].is_bound
 
     def part(self, kind: str):
         """An instance of the part of family ``kind`` with this approach's values."""
-        name = self.recipe.gen if kind == "gen" else getattr(self.recipe, kind)
+        name = {"gen": self.recipe.gen, "data": self.recipe.source}.get(kind) or getattr(self.recipe, kind)
         return part_class(kind, name)(**self.values.get(kind, {}))
 
     def key(self, *, training: bool = False) -> dict:
@@ -253,7 +259,8 @@ def twin_of(approach: Approach, protocol: str | Protocol = "clean") -> Approach:
     """The generator-free twin: a preset with exactly that recipe when one exists."""
     proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
     recipe = approach.recipe.twin()
-    values = {k: v for k, v in approach.values.items() if k not in ("gen", "data")}
+    values = {k: v for k, v in approach.values.items() if k != "gen"}
+    values["data"] = {}  # the real draw: the generated source's parameters go with the generator
     for name, preset in PRESETS.items():
         if preset.resolve(proto) == recipe:
             twin = build_approach(name, proto)

@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 
 from .errors import VaeimbError
+from .generators import LEARNED
 from .metrics import spread
+from .verdict import paired_difference, verdict
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference_results.json"
 
@@ -59,8 +61,6 @@ def per_seed_of(entry: dict) -> dict[str, dict[int, float]]:
 
 def reference_verdict(entry: dict):
     """The paired verdict of one classifier's shipped results."""
-    from .verdict import verdict
-
     per = per_seed_of(entry)
     pairs = {p: t for p, t in entry.get("twins", {}).items() if p in per and t in per}
     return verdict(per, bounds=entry.get("bounds", ["oracle"]), leaky=entry.get("leaky", []), pairs=pairs or None)
@@ -78,10 +78,6 @@ def reference_rows(entry: dict) -> list[dict]:
     return sorted(rows, key=lambda r: r["misclassified"])
 
 
-#: Generators that learn a model (the others copy or interpolate real images).
-LEARNED_GENERATORS = ("vae", "cvae", "latent-smote")
-
-
 def generator_findings(entry: dict) -> tuple[str, list[str]]:
     """Does a learned generator earn its keep? A headline and one line per learned-generator
     preset: its paired difference to its generator-free twin and the seeds it wins.
@@ -90,13 +86,11 @@ def generator_findings(entry: dict) -> tuple[str, list[str]]:
     also says whether the paired interval separates them, so a run of wins is never sold
     as a distinguishable gain.
     """
-    from .verdict import paired_difference
-
     per = per_seed_of(entry)
     lines, winners = [], []
     for preset, twin in entry.get("twins", {}).items():
         recipe = entry.get("recipes", {}).get(preset, "")
-        gen = next((g for g in LEARNED_GENERATORS if f"gen={g}," in recipe + ","), None)
+        gen = next((g for g in LEARNED if f"gen={g}," in recipe + ","), None)
         if gen is None or preset not in per or twin not in per:
             continue
         d = paired_difference(per[preset], per[twin])

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 
-from .experiment import ExperimentResult
 from .metrics import METRICS
+from .results import ExperimentResult
 
 #: The original post's numbers: misclassified test images out of 1938, one seed.
 REPORTED_MISCLASSIFIED = {"oversample": 70, "vae": 30}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from typing import Callable, Iterable, Optional
 
 from .cache import ResultCache
 from .config import DEFAULT_SWEEP_RATIOS, ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError
-from .experiment import ExperimentResult, ProgressEvent
+from .experiment import Job, run_many
+from .results import ExperimentResult
+from .tasks import ProgressEvent
 from .metrics import METRICS
+from .recipes import COMPARISON
 
 DEFAULT_RATIOS = DEFAULT_SWEEP_RATIOS
 
@@ -66,18 +71,18 @@ class SweepResult:
             out.append(f"FAILED: {f}")
         return "\n".join(out)
 
-    def to_json_dict(self) -> dict:
-        from .provenance import environment
+    def environment(self) -> dict:
+        """Where the runs were computed (the provenance every run carries)."""
+        return next((r.info.get("environment", {}) for _, res in self.points for by_seed in res.runs.values()
+                     for r in by_seed.values()), {})
 
+    def to_json_dict(self) -> dict:
         return {"rows": self.rows("misclassified"),
                 "balanced_accuracy": self.rows("balanced_accuracy"),
-                "failures": self.failures(), "environment": environment(),
+                "failures": self.failures(), "environment": self.environment(),
                 "config": self.points[0][1].config.to_dict() if self.points else None}
 
     def to_csv(self) -> str:
-        import csv
-        import io
-
         rows = self.rows("misclassified")
         buf = io.StringIO()
         if rows:
@@ -98,7 +103,7 @@ class SweepResult:
 def run_sweep(
     config: ExperimentConfig,
     ratios: Iterable[float] = DEFAULT_RATIOS,
-    approaches: Iterable[str] = ("baseline", "oversample", "vae"),
+    approaches: Iterable[str] = COMPARISON,
     seeds: Iterable[int] = (0,),
     *,
     cache: ResultCache | None = None,
@@ -108,8 +113,6 @@ def run_sweep(
 ) -> SweepResult:
     """Run (or load from the cache) the experiment at every ratio, all ratios' tasks in one
     pool on ``executor`` (``vaeimb.executor``; default in-process)."""
-    from .experiment import Job, run_many
-
     points = sweep_configs(config, ratios)
     jobs = [Job(cfg, tuple(approaches), tuple(seeds), where=f"ratio {r:g}") for r, cfg in points]
     index = {job.where: i for i, job in enumerate(jobs)}

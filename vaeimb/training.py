@@ -14,12 +14,15 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from .augmentations.none import NoAugmentation
+from .losses.base import LossContext
 from .models import make_classifier, minority_logit
+from .tasks import Identity
+from .errors import ConfigError
 
 #: ``progress(done, total)``: called during training; it may raise to abort the run.
 Progress = Optional[Callable[[int, int], None]]
 
-_threads_set = False
 #: Weight initialisation draws from torch's global RNG; two sessions training at once (two
 #: browser tabs share one process) must not interleave their seeding and initialisation.
 _INIT_LOCK = threading.Lock()
@@ -48,24 +51,26 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def use_all_cores() -> None:
-    """Give torch every core this process may use, or ``$VAEIMB_THREADS`` of them.
+#: Torch threads per task: ``$VAEIMB_THREADS``, else one.
+THREADS_ENV = "VAEIMB_THREADS"
 
-    Capping the threads helps when several trainings share the machine (app sessions,
-    parallel CI). A worker process is given its share by ``set_threads`` instead.
+
+def threads_from_env() -> int:
+    """Torch threads every task runs with: ``$VAEIMB_THREADS`` (a positive integer), else 1.
+
+    One rule for every backend: a task's thread count never depends on where it runs, so
+    in-process, local worker processes and Ray compute the same cache entry; parallelism
+    comes from running tasks side by side (one worker per core).
     """
-    if not _threads_set:
-        wanted = os.environ.get("VAEIMB_THREADS", "").strip()
-        set_threads(int(wanted) if wanted.isdigit() and int(wanted) > 0 else usable_cores())
+    wanted = os.environ.get(THREADS_ENV, "").strip()
+    return int(wanted) if wanted.isdigit() and int(wanted) > 0 else 1
 
 
 def set_threads(n: int) -> None:
-    """Fix torch's thread count for this process. The count enters every cache key
-    (reductions are ordered by thread), so a worker of an executor and its driver set the
-    same one: the same config, seed and thread count give the same numbers anywhere."""
-    global _threads_set
-    torch.set_num_threads(max(1, int(n)))
-    _threads_set = True
+    """Fix torch's thread count for this process (the one place that does). The count
+    enters every cache key (reductions are ordered by thread)."""
+    if torch.get_num_threads() != max(1, int(n)):
+        torch.set_num_threads(max(1, int(n)))
 
 
 #: ``--precision``: fp32; bf16 autocast (CPU with native bf16, or GPU); auto = what
@@ -86,8 +91,6 @@ def set_precision(name: str) -> str:
     resolved one (``auto`` -> fp32 or bf16)."""
     global _precision
     if name not in PRECISIONS:
-        from .errors import ConfigError
-
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}.")
     _precision = auto_precision(pick_device()) if name == "auto" else name
     return _precision
@@ -95,6 +98,20 @@ def set_precision(name: str) -> str:
 
 def precision() -> str:
     return _precision
+
+
+def current_identity() -> Identity:
+    """The identity a task started from this process gets: ``threads_from_env()`` torch
+    threads, the precision set by ``--precision``, and the device ``pick_device`` chooses."""
+    return Identity(threads=threads_from_env(), precision=precision(), device=pick_device().type)
+
+
+def use_identity(identity: Identity) -> None:
+    """Compute with ``identity``'s threads and precision (the runner calls this before it
+    trains anything, so an entry's numbers match its key whichever process computes it)."""
+    global _precision
+    set_threads(identity.threads)
+    _precision = identity.precision
 
 
 def autocast(device: torch.device):
@@ -177,13 +194,12 @@ def train_classifier(
     """Adam on batches chosen by the ``batches`` policy, minority rows augmented by
     ``augmentation``, scored by ``loss`` on the minority log-odds.
 
+    ``augmentation`` defaults to the ``none`` part (the batch as drawn).
     ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
     an evaluation set is passed here, so nothing in training can read one.
     """
-    from .losses.base import LossContext
-
-    use_all_cores()
     device = pick_device()
+    augmentation = augmentation if augmentation is not None else NoAugmentation()
     model = fast_layout(seeded_init(seed, lambda: make_classifier(classifier, n_outputs), device))
     opt = adam(model.parameters(), lr)
     gen = torch.Generator().manual_seed(seed + 7919)
@@ -202,8 +218,7 @@ def train_classifier(
     for step in range(1, steps + 1):
         idx = batches.indices(batch_size, gen).to(device)
         xb, yb = x[idx], y[idx]
-        if augmentation is not None:
-            xb = augmentation(xb, yb, aug_gen)
+        xb = augmentation(xb, yb, aug_gen)
         with autocast(device):
             logit = minority_logit(model(xb))
         value = loss(logit.float(), yb, LossContext(step=step, **counts))

@@ -9,7 +9,8 @@ A winner is only named when the paired interval excludes 0; a bound (the oracle,
 data we do not have) is reported as the data limit and never as the best; a number from a
 leaky protocol is always shown with " (LEAKY)" next to its name.
 
-Pure numpy/scipy: the CLI, the report and the Results page all call :func:`verdict`.
+Plain numpy, and scipy's paired t-test (imported on first use): the CLI, the report and the Results
+page all call :func:`verdict`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .errors import ConfigError
 
@@ -107,6 +107,8 @@ def seeds_needed(mean: float, sd: float, confidence: float = 0.95) -> int | None
     """
     if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0.0:
         return None
+    from scipy import stats  # heavy (about 0.4 s): a one-seed run's verdict never gets here
+
     n = np.arange(2, MAX_SEEDS_NEEDED + 1)
     half = stats.t.ppf((1.0 + confidence) / 2.0, n - 1) * sd / np.sqrt(n)
     ok = np.flatnonzero(half < abs(mean))
@@ -122,16 +124,18 @@ def paired_difference(
 ) -> PairedDiff:
     """Paired Student-t analysis of ``a − b`` over the seeds both have.
 
-    Matches ``scipy.stats.ttest_rel`` (p-value and ``confidence_interval``) whenever the
-    differences vary. Degenerate cases, decided here: all differences equal and nonzero ->
-    interval [d, d], p 0, distinguishable (as scipy); all differences 0 -> interval [0, 0],
-    p 1 (scipy says NaN), not distinguishable. Fewer than 2 common seeds -> NaN interval and
+    The interval and the p-value are ``scipy.stats.ttest_rel``'s whenever the differences
+    vary. Degenerate cases, decided here: all differences equal and nonzero -> interval
+    [d, d], p 0, distinguishable (as scipy); all differences 0 -> interval [0, 0], p 1
+    (scipy says NaN), not distinguishable. Fewer than 2 common seeds -> NaN interval and
     p-value, not distinguishable, seeds_needed None.
     """
     confidence = _check_confidence(confidence)
     a, b = _clean("a", a), _clean("b", b)
     common = sorted(set(a) & set(b))
-    d = np.array([a[s] - b[s] for s in common], dtype=np.float64)
+    a_common = np.array([a[s] for s in common], dtype=np.float64)
+    b_common = np.array([b[s] for s in common], dtype=np.float64)
+    d = a_common - b_common
     n = len(d)
     better = -d if not higher_is_better else d  # > 0 where a beats b
     wins, losses = int((better > 0).sum()), int((better < 0).sum())
@@ -142,14 +146,15 @@ def paired_difference(
     if n == 1:
         return PairedDiff(mean, _NAN, _NAN, _NAN, wins, ties, losses, 1, _NAN, False, None, confidence)
     sd = float(d.std(ddof=1))
-    df = n - 1
-    se = sd / math.sqrt(n)
-    half = float(stats.t.ppf((1.0 + confidence) / 2.0, df)) * se
-    if se > 0:
-        p = float(2.0 * stats.t.sf(abs(mean) / se, df))
-    else:
+    if sd > 0:
+        from scipy import stats  # heavy (about 0.4 s): a one-seed run's verdict never gets here
+
+        test = stats.ttest_rel(a_common, b_common)
+        ci = test.confidence_interval(confidence)
+        low, high, p = float(ci.low), float(ci.high), float(test.pvalue)
+    else:  # every difference is the same: the t statistic is d / 0 (or 0 / 0)
+        low = high = mean
         p = 0.0 if mean != 0.0 else 1.0
-    low, high = mean - half, mean + half
     distinguishable = bool(low > 0.0 or high < 0.0)
     return PairedDiff(
         mean, sd, low, high, wins, ties, losses, n, p, distinguishable, seeds_needed(mean, sd, confidence), confidence

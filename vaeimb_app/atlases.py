@@ -13,14 +13,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from vaeimb.atlas import (
-    META_FILE, SHIPPED_DIR, TABLE_FILE, Atlas, base_config, cell_label, load_atlas, merge_atlases, run_atlas,
-    tasks_per_cell,
-)
+from vaeimb.atlas import META_FILE, SHIPPED_DIR, TABLE_FILE, Atlas, base_config, load_atlas, merge_atlases
+from vaeimb.atlas_runs import run_atlas, tasks_per_cell
+from vaeimb.labels import cell_label
 from vaeimb.cache import ResultCache
 from vaeimb.errors import ConfigError, VaeimbError
 
-from .runs import app_executor, cache_root, data_dir
+from .runs import app_executor, cache_root, data_dir, ensure_mnist
 
 #: Overrides the shipped atlas's folder (the tests point it at a tiny atlas).
 ATLAS_DIR_ENV = "VAEIMB_ATLAS_DIR"
@@ -97,6 +96,7 @@ def current_atlas() -> Loaded:
 def extend_atlas(atlas: Atlas, user: Atlas | None, pairs, ratio: float, approaches) -> list[str]:
     """Run the missing cells at the atlas's own budget and seeds with a progress bar, and
     merge them into the user's atlas; returns the failures (one line each)."""
+    ensure_mnist()  # a first download says so, and a refused one is one error, before the progress box
     base = base_config(atlas)
     seeds = atlas.seeds
     approaches = list(dict.fromkeys(approaches))

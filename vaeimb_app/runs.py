@@ -20,6 +20,7 @@ from vaeimb.experiment import (
     ExperimentResult, ProgressEvent, all_cached, generator_is_cached, generator_task, load_generator, plan,
     run_experiment,
 )
+from vaeimb.generators import LEARNED
 from vaeimb.latent import LatentMap, latent_map
 from vaeimb.sweep import SweepResult, run_sweep, sweep_configs
 
@@ -40,21 +41,13 @@ def app_executor():
     from vaeimb.executor import InProcess, LocalProcesses
     from vaeimb.training import usable_cores
 
-    from vaeimb.training import set_threads
-
     wanted = os.environ.get("VAEIMB_APP_WORKERS", "").strip()
     workers = int(wanted) if wanted.isdigit() else min(usable_cores(), APP_MAX_WORKERS)
     if workers < 1 or (not wanted and usable_cores() < 2):
         backend = InProcess()
     else:
         backend = LocalProcesses(workers)
-    # The thread count is part of every cache key: what this server looks up (finished
-    # runs, generators for the Latent page) must use the workers' count.
-    set_threads(backend.threads)
     return backend
-
-
-app_executor()
 
 
 def cache_root() -> str:
@@ -269,14 +262,8 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 # --------------------------------------------------------------------------------------
 # VAE, data and latent map (heavy objects, shared across reruns)
 # --------------------------------------------------------------------------------------
-def _latent_generators() -> tuple[str, ...]:
-    from vaeimb.generators import GENERATORS
-
-    return tuple(n for n, g in GENERATORS.items() if g.has_latent)
-
-
 #: Generators the Latent space page can explore (those with a latent space).
-LATENT_GENERATORS = _latent_generators()
+LATENT_GENERATORS = LEARNED
 
 
 def generator_key_for(config: ExperimentConfig, name: str, seed: int) -> str:

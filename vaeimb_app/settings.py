@@ -3,10 +3,15 @@
 Widgets are created with ``key=`` only and their defaults are written to session state
 first, so a page, a test or a preset can set any value before the first run without
 Streamlit's "default value and session state" warning.
+
+The experiment settings' widgets, state keys (``cfg_<name>``) and defaults come from
+``vaeimb.schema``; the digit pair, the minority count or ratio, the approaches, the seeds and
+the recipe and parameter boxes are drawn here by hand.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from contextlib import contextmanager
@@ -14,52 +19,34 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from vaeimb.config import CLASSIFIERS, TRAIN_COUNTS, ExperimentConfig, n_minority_from_ratio, stable_hash
+from vaeimb import schema
+from vaeimb.config import RATIO_CHOICES_PCT, TRAIN_COUNTS, ExperimentConfig, from_settings, n_minority_from_ratio, stable_hash
 from vaeimb.errors import ConfigError, VaeimbError
-from vaeimb.links import RATIO_CHOICES_PCT  # log-spaced percentages: one list for the slider and for links
 from vaeimb.protocols import PROTOCOLS
-from vaeimb.recipes import CLASSIC, PRESETS, RECIPE_KEYS
+from vaeimb.recipes import PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
 
-_REFERENCE = ExperimentConfig()
+from .links import fields, from_query, to_query
 
-#: Session-state key -> default. The reference setup, one seed, every approach.
-DEFAULTS = {
-    "cfg_majority": _REFERENCE.majority,
-    "cfg_minority": _REFERENCE.minority,
-    "cfg_n_majority": _REFERENCE.n_majority,
-    "cfg_minority_mode": "count",
-    "cfg_n_minority": _REFERENCE.n_minority,
-    "cfg_ratio_pct": 2.0,
-    "cfg_approaches": list(CLASSIC),
-    "cfg_recipes": "",
-    "cfg_params": "",
-    "cfg_n_seeds": 3,
-    "cfg_classifier": _REFERENCE.classifier,
-    "cfg_steps": _REFERENCE.steps,
-    "cfg_latent_dim": _REFERENCE.latent_dim,
-    "cfg_protocol": _REFERENCE.protocol,
-    "cfg_batch_size": _REFERENCE.batch_size,
-    "cfg_vae_steps": _REFERENCE.vae_steps,
-    "cfg_vae_batch_size": _REFERENCE.vae_batch_size,
-    "cfg_n_checkpoints": _REFERENCE.n_checkpoints,
-    "cfg_validation_fraction": _REFERENCE.validation_fraction,
-}
+
+def defaults() -> dict:
+    """Session-state key -> default for every sidebar setting: the reference setup (the
+    schema's defaults) and the sidebar's own choices (their links' defaults: three seeds,
+    the classic approaches)."""
+    return {f.state: list(f.default) if isinstance(f.default, list) else f.default
+            for f in fields() if f.state.startswith("cfg_")}
+
+
+#: ``defaults()`` as the schema stood at import (read by the bench scripts).
+DEFAULTS = defaults()
 
 #: A small, fast setup for demos and the browser test (``VAEIMB_APP_PRESET=tiny``).
 APP_PRESETS = {
     "tiny": {
         "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
-        "cfg_vae_steps": 20, "cfg_vae_batch_size": 16, "cfg_n_checkpoints": 3,
+        "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3,
     },
 }
 PRESET_ENV = "VAEIMB_APP_PRESET"
-
-
-PROTOCOL_LABELS = {
-    "clean": "clean (honest default)",
-    "blog": "blog — LEAKY: VAE trained on TEST images",
-    "blog-clean": "blog-clean (original code, leak fixed)",
-}
 
 
 @dataclass(frozen=True)
@@ -81,9 +68,7 @@ def init_state() -> None:
     """Write defaults once per session: an optional preset from the environment, then the
     settings of the link the session was opened with (a bad value becomes the nearest valid
     one and a warning)."""
-    from vaeimb.links import from_query
-
-    values = dict(DEFAULTS)
+    values = defaults()
     if not st.session_state.get("_cfg_initialised"):
         values.update(APP_PRESETS.get(os.environ.get(PRESET_ENV, "").strip(), {}))
         linked, warnings = from_query(st.query_params.to_dict())
@@ -98,8 +83,6 @@ def init_state() -> None:
 def sync_link() -> None:
     """Put the current settings (and the page's own choices) in the URL: a copied link
     opens the same view for someone else. Called by app.py after the page has run."""
-    from vaeimb.links import to_query
-
     wanted = to_query(st.session_state)
     if st.query_params.to_dict() != wanted:
         st.query_params.from_dict(wanted)
@@ -125,12 +108,11 @@ def budget_for_protocol_switch(old: str, new: str) -> dict:
 
     Switching between protocol families switches the training budget to the new
     protocol's own (the original code's 1000 steps of 128 for blog); staying within a
-    family keeps whatever budget the user set. Budgets come from the protocol records.
+    family keeps whatever budget the user set. Budgets: ``vaeimb.schema.budget``.
     """
     if old in PROTOCOLS and PROTOCOLS[old].family == PROTOCOLS[new].family:
         return {}
-    budget = PROTOCOLS[new].budget
-    return {f"cfg_{k}": budget[k] for k in ("classifier", "steps", "batch_size", "vae_steps", "vae_batch_size")}
+    return {schema.get(name).state_key: value for name, value in schema.budget(new).items()}
 
 
 def _sync(key: str) -> None:
@@ -151,25 +133,60 @@ def persistent(widget, label: str, *args, key: str, **kwargs):
     return widget(label, *args, key=f"w_{key}", on_change=_sync, args=(key,), **kwargs)
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _draw(container, s: schema.Setting) -> None:
+    """One setting's widget, as its declaration says."""
+    kw = {"key": s.state_key, "help": _sentence(s.help) if s.help else None}
+    if s.widget == "number":
+        num = int if s.kind == "int" else float
+        kw.update(min_value=num(s.low), max_value=num(s.high))
+        if s.step is not None:
+            kw["step"] = num(s.step)
+        if s.kind == "float":
+            kw["format"] = "%g"
+        persistent(container.number_input, s.label, **kw)
+    elif s.widget == "select":
+        persistent(container.selectbox, s.label, list(s.choices), format_func=s.choice_label, **kw)
+    elif s.widget == "radio":
+        persistent(container.radio, s.label, list(s.choices), format_func=s.choice_label, horizontal=True, **kw)
+    else:
+        raise ValueError(f"setting {s.name}: unknown widget {s.widget!r}")
+
+
+def _draw_section(container, section: str) -> None:
+    """The widgets of a sidebar section, in the schema's order; settings that share a row
+    go side by side."""
+    shown = [s for s in schema.SETTINGS if s.widget is not None and s.section == section]
+    for _, row in itertools.groupby(shown, key=lambda s: s.row or s.name):
+        row = list(row)
+        cells = container.columns(len(row)) if len(row) > 1 else [container]
+        for cell, s in zip(cells, row):
+            _draw(cell, s)
+
+
 def render_sidebar() -> None:
     """Draw the shared settings in the sidebar (called by app.py on every page)."""
     init_state()
     sb = st.sidebar
     sb.header("Experiment settings")
+    majority, minority, n_majority, n_minority = (schema.get(n) for n in ("majority", "minority", "n_majority", "n_minority"))
     c1, c2 = sb.columns(2)
-    persistent(c1.selectbox, "Majority digit", range(10), key="cfg_majority")
-    persistent(c2.selectbox, "Minority digit", range(10), key="cfg_minority", help="Must differ from the majority digit.")
-    maj, mnr = st.session_state.cfg_majority, st.session_state.cfg_minority
+    persistent(c1.selectbox, majority.label, range(10), key=majority.state_key)
+    persistent(c2.selectbox, minority.label, range(10), key=minority.state_key, help="Must differ from the majority digit.")
+    maj, mnr = st.session_state[majority.state_key], st.session_state[minority.state_key]
     persistent(
         sb.number_input,
-        "Majority count", min_value=1, step=100, key="cfg_n_majority",
+        n_majority.label, min_value=1, step=n_majority.step, key=n_majority.state_key,
         help=f"Training images of the majority digit; MNIST train holds {TRAIN_COUNTS[maj]} of digit {maj}.",
     )
     persistent(sb.radio, "Minority given as", ("count", "ratio"), horizontal=True, key="cfg_minority_mode")
     if st.session_state.cfg_minority_mode == "count":
         persistent(
             sb.number_input,
-            "Minority count", min_value=1, step=10, key="cfg_n_minority",
+            n_minority.label, min_value=1, step=n_minority.step, key=n_minority.state_key,
             help=f"Training images of the minority digit; MNIST train holds {TRAIN_COUNTS[mnr]} of digit {mnr}.",
         )
     else:
@@ -179,7 +196,7 @@ def render_sidebar() -> None:
             format_func=lambda p: f"{p:g}%",
         )
         try:
-            n = n_minority_from_ratio(int(st.session_state.cfg_n_majority), st.session_state.cfg_ratio_pct / 100)
+            n = n_minority_from_ratio(int(st.session_state[n_majority.state_key]), st.session_state.cfg_ratio_pct / 100)
             sb.caption(f"= {n} minority training images")
         except ConfigError:
             pass
@@ -193,36 +210,21 @@ def render_sidebar() -> None:
         help="Each seed redraws the training set and retrains every approach on it (paired "
         "seeds); spread = sd over seeds, and the verdict's intervals need 2 or more.",
     )
-    c1, c2 = sb.columns(2)
-    persistent(c1.radio, "Classifier", CLASSIFIERS, key="cfg_classifier", horizontal=True)
-    persistent(c2.number_input, "Training steps", min_value=1, step=100, key="cfg_steps")
-    persistent(sb.number_input, "VAE latent size", min_value=1, max_value=256, key="cfg_latent_dim")
-    persistent(
-        sb.selectbox,
-        "Protocol", list(PROTOCOLS), key="cfg_protocol", format_func=PROTOCOL_LABELS.get,
-        help="\n".join(f"- **{k}**: {p.description}" for k, p in PROTOCOLS.items()),
-    )
-    with sb.expander("Advanced"):
-        persistent(st.number_input, "Batch size", min_value=2, key="cfg_batch_size")
-        persistent(st.number_input, "VAE training steps", min_value=1, step=100, key="cfg_vae_steps")
-        persistent(st.number_input, "VAE batch size", min_value=1, key="cfg_vae_batch_size")
-        persistent(st.number_input, "Learning-curve checkpoints", min_value=1, max_value=200, key="cfg_n_checkpoints")
-        persistent(st.number_input, "Validation fraction", min_value=0.01, max_value=0.99, step=0.05,
-                   key="cfg_validation_fraction",
-                   help="Share of the training draw held out (stratified) by recipes that tune a value, "
-                   "e.g. the tuned threshold; those recipes train on the rest.")
-        persistent(st.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
-                   placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
-                   help=RECIPE_HELP)
-        persistent(st.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
-                   placeholder="threshold.tau=0.5",
-                   help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
-                   "focal.gamma=1. They enter the cache key and the exports.")
+    _draw_section(sb, "main")
+    advanced = sb.expander("Advanced")
+    _draw_section(advanced, "advanced")
+    persistent(advanced.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
+               placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
+               help=RECIPE_HELP)
+    persistent(advanced.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
+               placeholder="threshold.tau=0.5",
+               help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
+               "focal.gamma=1. They enter the cache key and the exports.")
     sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 
 def reset_to_defaults() -> None:
-    for key, value in DEFAULTS.items():
+    for key, value in defaults().items():
         st.session_state[key] = value
 
 
@@ -234,24 +236,13 @@ def current_settings() -> Settings:
     approaches = tuple(a for a in PRESETS if a in s.cfg_approaches) + recipes
     seeds = tuple(range(int(s.cfg_n_seeds)))
     try:
-        from vaeimb.recipes import parse_param_overrides, parse_recipe
-
         for r in recipes:
             parse_recipe(r)
         param_lines = [line.strip() for line in str(s.cfg_params).splitlines() if line.strip()]
-        n_majority = int(s.cfg_n_majority)
+        values = {setting.name: s[setting.state_key] for setting in schema.SETTINGS}
         if s.cfg_minority_mode == "ratio":
-            n_minority = n_minority_from_ratio(n_majority, float(s.cfg_ratio_pct) / 100)
-        else:
-            n_minority = int(s.cfg_n_minority)
-        config = ExperimentConfig(
-            majority=int(s.cfg_majority), minority=int(s.cfg_minority),
-            n_majority=n_majority, n_minority=n_minority,
-            protocol=s.cfg_protocol, classifier=s.cfg_classifier, steps=int(s.cfg_steps),
-            batch_size=int(s.cfg_batch_size), latent_dim=int(s.cfg_latent_dim),
-            vae_steps=int(s.cfg_vae_steps), vae_batch_size=int(s.cfg_vae_batch_size),
-            n_checkpoints=int(s.cfg_n_checkpoints), validation_fraction=float(s.cfg_validation_fraction),
-        )
+            values["n_minority"] = n_minority_from_ratio(int(values["n_majority"]), float(s.cfg_ratio_pct) / 100)
+        config = from_settings(values)
         if param_lines:
             config = config.replace(approach_params=parse_param_overrides(param_lines, approaches, config.protocol))
         config.validate()

@@ -13,5 +13,8 @@ class NoAugmentation(Augmentation):
     name = "none"
     description = "No augmentation: the images as drawn."
 
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return x
+
     def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x

@@ -19,6 +19,7 @@ class BalancedBatches(BatchPolicy):
     """``max(1, batch_size // 2)`` majority rows, then as many minority rows."""
 
     name = "balanced"
+    balances = True
     description = "Half of every batch from each class (the minority images repeat)."
     cite = "Buda et al., A systematic study of the class imbalance problem in CNNs, Neural Networks 2018"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -12,6 +13,9 @@ from ..parts import Part
 
 class BatchPolicy(Part):
     kind = "batches"
+    #: Whether batches hold the classes in equal shares (the decision's prior then is
+    #: the balanced one, not the training set's).
+    balances: ClassVar[bool] = False
 
     def prepare(self, y: np.ndarray) -> None:
         """Called once with the training labels (1 = minority) before the first batch."""

@@ -13,18 +13,25 @@ from .base import Decision, DecisionContext
 
 
 def balanced_error_cuts(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every distinct cut of ``logits`` and its balanced error ``(fn/n_1 + fp/n_0) / 2``.
+    """Every distinct cut of ``logits`` (both classes present) and its balanced error
+    ``(fn/n_1 + fp/n_0) / 2``, the cuts in ascending order.
 
-    The cuts are the midpoints between consecutive distinct sorted values, plus one below
-    the smallest (all minority) and one above the largest (all majority). The error comes
-    back scaled to the integer ``fn * n_0 + fp * n_1`` so that ties compare exactly.
+    The cuts are the points of scikit-learn's ``roc_curve``: the midpoints between
+    consecutive distinct values, plus one below the smallest (all minority) and one above
+    the largest (all majority). The error comes back scaled to the integer
+    ``fn * n_0 + fp * n_1`` so that ties compare exactly.
     """
-    u = np.unique(logits)
-    cuts = np.concatenate([[u[0] - 1.0], (u[:-1] + u[1:]) / 2, [u[-1] + 1.0]])
-    pos, neg = np.sort(logits[y == 1]), np.sort(logits[y == 0])
-    fn = np.searchsorted(pos, cuts, side="right")  # minority with log-odds <= cut
-    fp = len(neg) - np.searchsorted(neg, cuts, side="right")  # majority with log-odds > cut
-    return cuts, fn.astype(np.int64) * len(neg) + fp.astype(np.int64) * len(pos)
+    from sklearn.metrics import roc_curve  # heavy (about 1 s): only this rule needs it
+
+    n_pos, n_neg = int((y == 1).sum()), int((y == 0).sum())
+    fpr, tpr, values = roc_curve(y, logits, drop_intermediate=False)
+    # values: inf (nothing is minority), then the distinct log-odds in descending order; the
+    # curve's "minority where log-odds >= value" is "log-odds > cut" halfway down to the next.
+    v = values[1:]
+    cuts = np.concatenate([[v[0] + 1.0], (v[:-1] + v[1:]) / 2, [v[-1] - 1.0]])
+    fn = n_pos - np.rint(tpr * n_pos).astype(np.int64)
+    fp = np.rint(fpr * n_neg).astype(np.int64)
+    return cuts[::-1], (fn * n_neg + fp * n_pos)[::-1]
 
 
 class TunedOnValidation(Decision):

@@ -20,6 +20,9 @@ GENERATORS = registry(
     SmoteGenerator,
     AugmentGenerator,
 )
+#: Generators that learn a model with a latent space (the others copy or interpolate
+#: real images): the Latent page explores them, the findings judge them.
+LEARNED = tuple(name for name, cls in GENERATORS.items() if cls.has_latent)
 
 
 def get_generator(name: str) -> type[Generator]:

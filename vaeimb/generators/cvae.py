@@ -15,7 +15,7 @@ from torch import nn
 
 from ..models import conv_decoder, conv_encoder, kl_per_dimension, vae_loss
 from ..params import Param
-from ..training import pick_device, seeded_init, to_tensor, use_all_cores
+from ..training import pick_device, seeded_init, to_tensor
 from .base import (
     FitBudget, FitData, GeneratorError, LatentGenerator, Progress, mixed_batch_indices,
 )
@@ -82,7 +82,6 @@ class CvaeGenerator(LatentGenerator):
         if len(data.majority) == 0 and self.values["minority_fraction"] < 1.0:
             raise GeneratorError("generator 'cvae' learns from majority images too and got none; "
                                  "set cvae.minority_fraction=1 to train on the minority alone.")
-        use_all_cores()
         device = pick_device()
         model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim), device)
         gen = torch.Generator().manual_seed(seed + BATCH_SEED)

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..models import ConvVAE, kl_per_dimension, vae_loss
-from ..training import pick_device, seeded_init, to_tensor, use_all_cores
+from ..training import pick_device, seeded_init, to_tensor
 from .base import (
     FitBudget, FitData, LatentGenerator, Progress, batch_indices,
 )
@@ -33,7 +33,6 @@ class VaeGenerator(LatentGenerator):
     cite = "Kingma & Welling, Auto-Encoding Variational Bayes, ICLR 2014"
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
-        use_all_cores()
         device = pick_device()
         model = seeded_init(seed, lambda: ConvVAE(budget.latent_dim), device)
         gen = torch.Generator().manual_seed(seed + BATCH_SEED)

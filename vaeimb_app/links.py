@@ -4,6 +4,9 @@ Pure functions (no Streamlit): ``to_query`` writes the values that differ from t
 defaults, ``from_query`` reads a link back into settings and, for anything malformed or out
 of range, keeps the nearest valid value and says so — a shared link never ends in a
 traceback. The app calls both on every page (``vaeimb_app.settings``).
+
+The experiment settings' fields come from ``vaeimb.schema`` (URL key, old keys still read,
+range or choices, default); the sidebar's own choices and each page's are declared here.
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .atlas import ATLAS_METRICS, DEFAULT_VIEW
-from .config import CLASSIFIERS, DEFAULT_SWEEP_RATIOS, TRAIN_COUNTS, ExperimentConfig
-from .protocols import PROTOCOLS
-from .recipes import CLASSIC, PRESETS
+from vaeimb import schema
+from vaeimb.config import DEFAULT_SWEEP_RATIOS, RATIO_CHOICES_PCT, TRAIN_COUNTS
+from vaeimb.recipes import CLASSIC, COMPARISON, PRESETS
 
-_REF = ExperimentConfig()
-RATIO_CHOICES_PCT = (0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 50.0, 75.0, 100.0)
+from .atlas_view import ATLAS_METRICS, DEFAULT_VIEW
+
 #: The ratios the Sweep page offers: the slider's and the default sweep's.
 SWEEP_RATIO_OPTIONS = tuple(sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_SWEEP_RATIOS}))
 
@@ -33,6 +35,8 @@ class Field:
     low: float | None = None
     high: float | None = None
     choices: tuple = ()
+    #: Old URL keys still read (links shared before a rename).
+    aliases: tuple = ()
 
     def encode(self, value: Any) -> str:
         if self.kind == "choices":
@@ -99,32 +103,24 @@ def _f(url, state, kind, default, low=None, high=None, choices=()):
     return Field(url, state, kind, default, low, high, tuple(choices))
 
 
-#: Every setting a link carries: the sidebar's, then each page's own choices.
-FIELDS: tuple[Field, ...] = (
-    _f("majority", "cfg_majority", "choice", _REF.majority, choices=range(10)),
-    _f("minority", "cfg_minority", "choice", _REF.minority, choices=range(10)),
-    _f("n_majority", "cfg_n_majority", "int", _REF.n_majority, 1, max(TRAIN_COUNTS)),
+def _setting_field(s: schema.Setting) -> Field:
+    url, *aliases = s.url_keys
+    return Field(url, s.state_key, s.kind, s.default, s.low, s.high, tuple(s.choices), tuple(aliases))
+
+
+#: The sidebar's own choices beside the experiment settings, then each page's.
+PAGE_FIELDS: tuple[Field, ...] = (
     _f("minority_as", "cfg_minority_mode", "choice", "count", choices=("count", "ratio")),
-    _f("n_minority", "cfg_n_minority", "int", _REF.n_minority, 1, max(TRAIN_COUNTS)),
     _f("ratio_pct", "cfg_ratio_pct", "choice", 2.0, choices=RATIO_CHOICES_PCT),
     _f("approaches", "cfg_approaches", "choices", list(CLASSIC), choices=PRESETS),
     _f("recipes", "cfg_recipes", "text", ""),
     _f("params", "cfg_params", "text", ""),
     _f("seeds", "cfg_n_seeds", "int", 3, 1, 10),
-    _f("classifier", "cfg_classifier", "choice", _REF.classifier, choices=CLASSIFIERS),
-    _f("steps", "cfg_steps", "int", _REF.steps, 1, 200_000),
-    _f("latent_dim", "cfg_latent_dim", "int", _REF.latent_dim, 1, 256),
-    _f("protocol", "cfg_protocol", "choice", _REF.protocol, choices=PROTOCOLS),
-    _f("batch_size", "cfg_batch_size", "int", _REF.batch_size, 2, 4096),
-    _f("vae_steps", "cfg_vae_steps", "int", _REF.vae_steps, 1, 200_000),
-    _f("vae_batch_size", "cfg_vae_batch_size", "int", _REF.vae_batch_size, 1, 4096),
-    _f("checkpoints", "cfg_n_checkpoints", "int", _REF.n_checkpoints, 1, 200),
-    _f("validation", "cfg_validation_fraction", "float", _REF.validation_fraction, 0.01, 0.99),
     _f("generator", "latent_generator", "choice", "vae", choices=("vae", "cvae", "latent-smote")),
     _f("seed", "latent_seed", "int", 0, 0, 9),
     _f("projection", "latent_map_method", "choice", "pca", choices=("pca", "tsne")),
     _f("sweep_ratios", "sweep_ratios", "choices", list(DEFAULT_SWEEP_RATIOS), choices=SWEEP_RATIO_OPTIONS),
-    _f("sweep_approaches", "sweep_approaches", "choices", ["baseline", "oversample", "vae"], choices=PRESETS),
+    _f("sweep_approaches", "sweep_approaches", "choices", list(COMPARISON), choices=PRESETS),
     _f("sweep_metric", "sweep_metric", "choice", "misclassified", choices=("misclassified", "balanced_error")),
     # the Atlas page checks approaches and ratio against the atlas it shows
     _f("atlas_a", "atlas_a", "text", DEFAULT_VIEW[0]),
@@ -132,13 +128,22 @@ FIELDS: tuple[Field, ...] = (
     _f("atlas_ratio", "atlas_ratio", "float", DEFAULT_VIEW[2], 0.0001, 1.0),
     _f("atlas_metric", "atlas_metric", "choice", DEFAULT_VIEW[3], choices=ATLAS_METRICS),
 )
-_BY_URL = {f.url: f for f in FIELDS}
+
+
+def fields() -> tuple[Field, ...]:
+    """Every setting a link carries: the experiment settings (read from the schema now, so
+    a setting added there is linked), then the sidebar's and the pages' own."""
+    return (*(_setting_field(s) for s in schema.SETTINGS), *PAGE_FIELDS)
+
+
+def _by_url() -> dict[str, Field]:
+    return {key: f for f in fields() for key in (f.url, *f.aliases)}
 
 
 def to_query(state: Mapping[str, Any]) -> dict[str, str]:
     """The URL parameters of the settings in ``state`` that differ from the defaults."""
     out = {}
-    for f in FIELDS:
+    for f in fields():
         if f.state in state and state[f.state] != f.default:
             value = state[f.state]
             if f.kind == "choices":
@@ -151,9 +156,10 @@ def from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Settings (state key -> value) from URL parameters, and one warning per value that
     was malformed, out of range, unknown or inconsistent (the nearest valid one is used)."""
     values, warnings = {}, []
+    by_url = _by_url()
     for key, raw in query.items():
         text = raw[-1] if isinstance(raw, (list, tuple)) else str(raw)
-        f = _BY_URL.get(key)
+        f = by_url.get(key)
         if f is None:
             warnings.append(f"link setting {key!r} is not known here; ignored.")
             continue
@@ -169,13 +175,14 @@ def _make_consistent(values: dict[str, Any]) -> list[str]:
     """Cross-field rules a single value cannot break: two different digits, counts MNIST
     train holds, no more minority than majority images."""
     out = []
-    maj = values.get("cfg_majority", _REF.majority)
-    mnr = values.get("cfg_minority", _REF.minority)
+    ref = schema.defaults()
+    maj = values.get("cfg_majority", ref["majority"])
+    mnr = values.get("cfg_minority", ref["minority"])
     if maj == mnr:
-        mnr = next(d for d in (_REF.minority, *range(10)) if d != maj)
+        mnr = next(d for d in (ref["minority"], *range(10)) if d != maj)
         values["cfg_minority"] = mnr
         out.append(f"link has the same digit twice ({maj}); using minority {mnr}.")
-    n_maj = values.get("cfg_n_majority", _REF.n_majority)
+    n_maj = values.get("cfg_n_majority", ref["n_majority"])
     if n_maj > TRAIN_COUNTS[maj]:
         values["cfg_n_majority"] = n_maj = TRAIN_COUNTS[maj]
         out.append(f"link asks for more images of digit {maj} than MNIST train holds; using {n_maj}.")
@@ -191,9 +198,9 @@ def as_linked(state: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     nearest valid one, with a warning), those equal to the defaults included (a link leaves
     them out). Lets a page open another one in the same session as a link would."""
     values, warnings = from_query(to_query(state))
-    defaults = {f.state: list(f.default) if isinstance(f.default, list) else f.default for f in FIELDS if f.state in state}
+    defaults = {f.state: list(f.default) if isinstance(f.default, list) else f.default for f in fields() if f.state in state}
     return {**defaults, **values}, warnings
 
 
 def link_keys() -> Iterable[str]:
-    return (f.state for f in FIELDS)
+    return (f.state for f in fields())

@@ -1,0 +1,128 @@
+"""Results: one approach trained with one seed, and all runs of one config over seeds.
+
+What the runner returns and the reports, figures, verdict and pages read. Summaries keep
+the spread and the seed count; the verdict compares approaches seed by seed (paired).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import ExperimentConfig
+from .metrics import METRICS, Spread, confusion_matrix, sigmoid, spread
+from .recipes import Approach
+from .verdict import verdict as paired_verdict
+
+
+@dataclass
+class RunResult:
+    """One approach trained with one seed, evaluated on the whole test set."""
+
+    approach: str
+    seed: int
+    threshold: float  # on the minority log-odds
+    checkpoint_steps: np.ndarray  # (C,)
+    checkpoint_logits: np.ndarray  # (C, n_test) minority log-odds; last row = final model
+    test_y: np.ndarray  # (n_test,) 1 = minority
+    test_index: np.ndarray  # (n_test,) positions in MNIST's test split
+    metrics: dict[str, float]
+    info: dict = field(default_factory=dict)  # counts, recipe, threshold, provenance, ...
+    #: Validation errors at each checkpoint (recipes with a validation split), else None.
+    val_curve: np.ndarray | None = None
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.checkpoint_logits[-1]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Predicted minority probability of each test image (final model)."""
+        return sigmoid(self.logits)
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return (self.logits > self.threshold).astype(np.int64)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        return confusion_matrix(self.test_y, self.predictions)
+
+    @property
+    def curve_errors(self) -> np.ndarray:
+        """Misclassified test images at each checkpoint (the learning curve)."""
+        return ((self.checkpoint_logits > self.threshold) != self.test_y[None, :]).sum(1)
+
+    @property
+    def misclassified(self) -> np.ndarray:
+        """Positions (in this run's test set) of the misclassified images."""
+        return np.flatnonzero(self.predictions != self.test_y)
+
+    @property
+    def threshold_probability(self) -> float:
+        return float(sigmoid(self.threshold))
+
+
+@dataclass
+class ExperimentResult:
+    """All runs of one config; ``failures`` keeps what broke without losing the rest."""
+
+    config: ExperimentConfig
+    approaches: tuple[str, ...]
+    seeds: tuple[int, ...]
+    runs: dict[str, dict[int, RunResult]]
+    failures: dict[str, dict[int, str]] = field(default_factory=dict)
+    cached: int = 0  # how many (approach, seed) classifiers came from the cache
+    #: The resolved recipes, by approach name (twins included).
+    recipes: dict[str, Approach] = field(default_factory=dict)
+    #: Generator preset -> its generator-free twin (run beside it).
+    twins: dict[str, str] = field(default_factory=dict)
+    #: (generator name, seed) -> quality figures (``vaeimb.quality``), when computed.
+    quality: dict[tuple[str, int], dict] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, dict[str, Spread]]:
+        """Per approach that produced results: each metric's spread over seeds; counts'
+        intervals are clipped to the possible range [0, n_test]."""
+        n = self.n_test
+        out = {}
+        for name, by_seed in self.runs.items():
+            if not by_seed:
+                continue
+            out[name] = {
+                m: spread([r.metrics[m] for r in by_seed.values()],
+                          bounds=(0.0, float(n)) if m == "misclassified" and n else (0.0, 1.0))
+                for m in METRICS
+            }
+        return out
+
+    def run(self, approach: str, seed: int) -> RunResult:
+        return self.runs[approach][seed]
+
+    @property
+    def n_test(self) -> int | None:
+        """Size of the test set (None when no run finished)."""
+        return next((len(r.test_y) for by_seed in self.runs.values() for r in by_seed.values()), None)
+
+    def per_seed(self, metric: str = "misclassified") -> dict[str, dict[int, float]]:
+        return {name: {s: r.metrics[metric] for s, r in by_seed.items()} for name, by_seed in self.runs.items() if by_seed}
+
+    def leaky_approaches(self) -> list[str]:
+        proto = self.config.protocol_record
+        return [n for n, a in self.recipes.items() if a.leaky(proto)]
+
+    def verdict(self, metric: str = "misclassified"):
+        """The paired verdict (``vaeimb.verdict``): the best realistic approach, every other
+        one's paired difference to it, the oracle as the data limit, and each generator's
+        own contribution against its generator-free twin."""
+        per_seed = self.per_seed(metric)
+        if not per_seed:
+            return None
+        bounds = [n for n, a in self.recipes.items() if a.is_bound]
+        higher = METRICS[metric][1]
+        pairs = {p: t for p, t in self.twins.items() if p in per_seed}
+        if not [n for n in per_seed if n not in bounds]:
+            return None
+        return paired_verdict(per_seed, bounds=bounds, leaky=self.leaky_approaches(), higher_is_better=higher,
+                       pairs=pairs or None, metric=metric if metric == "misclassified" else METRICS[metric][0])
+
