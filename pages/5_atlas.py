@@ -17,6 +17,7 @@ from vaeimb import atlas as atl
 from vaeimb import figures
 from vaeimb.labels import pair_label, ratio_label
 from vaeimb.metrics import METRICS
+from vaeimb.provenance import code_note
 from vaeimb_app.atlas_view import ATLAS_METRICS, cell_state, resolve_view
 from vaeimb_app.links import as_linked, to_query
 from vaeimb_app.atlases import current_atlas, extend_atlas, shipped_dir, user_dir
@@ -50,6 +51,10 @@ ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=rat
 metric = persistent(c4.radio, "Metric", ATLAS_METRICS, format_func=lambda m: METRICS[m][0],
                     horizontal=True, key="atlas_metric")
 st.caption(" ".join(atl.provenance(atlas)))
+for source in atlas.meta.get("sources", [atlas.meta]):
+    note = code_note(source.get("environment", {}).get("code"), f"Atlas rows made {source.get('created', '')}".strip())
+    if note:
+        st.info(note, icon="ℹ️")
 if a == b:
     st.info("Choose two different approaches for A and B.")
     st.stop()

@@ -267,3 +267,19 @@ def test_protocol_budget_switches_only_between_families():
     assert budget_for_protocol_switch("clean", "clean") == {}
     assert budget_for_protocol_switch("blog-clean", "clean")["cfg_steps"] == 500
     assert budget_for_protocol_switch("clean", "blog-clean")["cfg_batch_size"] == 128
+
+
+def test_about_page_says_when_the_shipped_results_come_from_other_code(app, monkeypatch):
+    import vaeimb.provenance as P
+    from vaeimb.reference import load_reference
+
+    shipped = {e["environment"]["code"] for e in load_reference()["classifiers"].values()}
+    monkeypatch.setattr(P, "code_fingerprint", lambda: "running-code")
+    app.run()
+    app.switch_page("pages/4_about.py").run()
+    notes = [m.value for m in app.info if "the code running here is running-code" in m.value]
+    assert len(notes) == len(load_reference()["classifiers"]) and all(any(c in n for c in shipped) for n in notes)
+    for code in shipped:  # running the code that made them: no note about them
+        monkeypatch.setattr(P, "code_fingerprint", lambda: code)
+        app.switch_page("pages/4_about.py").run()
+        assert not any(f"made by code {code};" in m.value for m in app.info)

@@ -169,3 +169,14 @@ def test_extending_runs_the_missing_pair_and_keeps_it(open_atlas, tiny_atlas, tm
     assert not np.isnan(shown_gain(at)[1, 7])
     assert "All 86 missing pairs" in [c.label for c in at.checkbox]
     assert sum("Made " in part for c in at.caption for part in c.value.split(". ")) == 2  # both sources named
+
+
+def test_the_page_says_when_its_rows_come_from_other_code(open_atlas, tiny_atlas, monkeypatch):
+    import vaeimb.provenance as P
+
+    made_by = tiny_atlas.meta["environment"]["code"]
+    monkeypatch.setattr(P, "code_fingerprint", lambda: made_by)
+    assert not any("the code running here" in m.value for m in open_atlas().info)
+    monkeypatch.setattr(P, "code_fingerprint", lambda: "running-code")
+    notes = [m.value for m in open_atlas().info if "the code running here is running-code" in m.value]
+    assert len(notes) == 1 and made_by in notes[0]

@@ -76,3 +76,13 @@ def test_markdown_table_lists_every_approach_best_first_with_quality():
     assert table[2].startswith("| oracle | 12.0 ± 2.0 |") and "10, 12, 14" in table[2]
     assert table[3].startswith("| vae | 43.3 ± 12.6 |") and table[3].endswith("| 0.50 | 0.25 | 12.0 |")
     assert table[4].startswith("| baseline |") and table[4].endswith("|  |  |  |")
+
+
+def test_code_note_names_both_code_ids_only_when_they_differ(monkeypatch):
+    import vaeimb.provenance as P
+
+    here = P.code_fingerprint()
+    assert P.code_note(here) is None
+    note = P.code_note("0123456789ab", "The shipped MLP results")
+    assert note.startswith("The shipped MLP results were made by code 0123456789ab") and here in note
+    assert "unknown code id" in P.code_note(None)

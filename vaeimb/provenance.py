@@ -107,3 +107,15 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def code_note(made_by: str | None, what: str = "These results") -> str | None:
+    """A sentence for a shipped result made by another code id than the one running here
+    (None when they agree): its numbers are still what that code computed, but a rerun here
+    computes new entries and may differ as another seed would."""
+    here = code_fingerprint()
+    if made_by == here:
+        return None
+    made = f"code {made_by}" if made_by else "an unknown code id"
+    return (f"{what} were made by {made}; the code running here is {here}. They are shown as made; "
+            "rerunning them here computes new results, which may differ as another seed would.")
