@@ -134,7 +134,7 @@ def test_run_any_config(tmp_path, mnist_dir, capsys):
     (["run", "--validation-fraction", "1.5"], "validation_fraction"),
     (["run", "--seeds", "-3"], "Seeds"),
     (["run", "--ratio", "3"], "ratio must be in"),
-    (["run", "--steps", "many"], "expected an integer"),
+    (["run", "--steps", "many"], "steps must be int in [1, 200000], got 'many'"),
     (["run", "--classifier", "svm"], "invalid choice"),
     (["reproduce", "--protocol", "leaky"], "invalid choice"),
     (["frobnicate"], "invalid choice"),

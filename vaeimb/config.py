@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from . import provenance, schema
 from .errors import ConfigError
 from .protocols import PROTOCOLS, Protocol
-from .schema import CLASSIFIERS, TEST_COUNTS, TRAIN_COUNTS  # noqa: F401  (also read from here)
+from .schema import TEST_COUNTS, TRAIN_COUNTS
 from .version import __version__
 
 #: The minority ratios a sweep runs unless told otherwise (CLI, Sweep page, links).

@@ -32,9 +32,9 @@ pytestmark = pytest.mark.e2e
 
 SHOTS = TEST_ARTIFACTS / "screenshots"
 TINY_WIDGETS = {  # label -> value, typed into the sidebar like a user would
-    "Majority count": 300, "Minority count": 20, "Seeds": 1, "Training steps": 30, "VAE latent size": 6,
+    "Majority count": 300, "Minority count": 20, "Seeds": 1, "Training steps": 30, "Generator latent size": 6,
 }
-TINY_ADVANCED = {"Batch size": 32, "VAE training steps": 20, "VAE batch size": 16, "Learning-curve checkpoints": 3}
+TINY_ADVANCED = {"Batch size": 32, "Generator training steps": 20, "Generator batch size": 16, "Learning-curve checkpoints": 3}
 RECIPE = "gen=smote,batches=balanced"  # a custom recipe; its generator-free twin is oversample
 
 
