@@ -4,6 +4,7 @@ import torch
 from vaeimb.losses import make_loss
 from vaeimb.losses.base import LossContext
 from vaeimb.models import CNN, MLP, ConvVAE, kl_per_dimension, make_classifier, minority_logit, vae_loss
+from vaeimb.quality import JudgeNet
 
 
 def test_classifiers_shapes():
@@ -45,3 +46,24 @@ def test_vae_shapes_and_loss():
     assert out.shape == (3, 28, 28) and out.min() >= 0 and out.max() <= 1
     kl = kl_per_dimension(torch.zeros(2, 7), torch.zeros(2, 7))
     assert torch.allclose(kl, torch.zeros(7))
+
+
+def test_weight_names_stay_those_of_cached_models():
+    """Cached generators and the cached judge are loaded by these names: the shared conv
+    layers must not rename them (or every cache entry would need a refit)."""
+    assert [k for k in ConvVAE(4).state_dict() if k.endswith("weight")] == [
+        "encoder.0.weight", "encoder.2.weight", "fc_mu.weight", "fc_logvar.weight", "fc_dec.weight",
+        "decoder.0.weight", "decoder.2.weight"]
+    assert [k for k in CNN(2).state_dict() if k.endswith("weight")] == [
+        "features.0.weight", "features.2.weight", "head.0.weight", "head.2.weight"]
+    assert [k for k in JudgeNet().state_dict() if k.endswith("weight")] == [
+        "body.0.weight", "body.2.weight", "body.5.weight", "head.weight"]
+
+
+def test_the_vae_decoder_is_the_shared_layout_with_the_vae_weights():
+    torch.manual_seed(0)
+    vae = ConvVAE(4)
+    z = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.equal(vae.decoder_sequential()(z).view(-1, 28, 28), vae.decode_logits(z))
+        assert vae.decoder_sequential()[0] is vae.fc_dec

@@ -12,10 +12,12 @@ import torch
 import torch.nn.functional as F
 
 from vaeimb.augmentations import AUGMENTATIONS, get_augmentation, make_augmentation
+from vaeimb.augmentations.affine_ops import AFFINE_PARAMS, random_affine
 from vaeimb.batches import BATCHES, get_batches, make_batches
 from vaeimb.decisions import DECISIONS, DecisionContext, get_decision, make_decision
 from vaeimb.decisions.tuned import TunedOnValidation, balanced_error_cuts
 from vaeimb.errors import ConfigError
+from vaeimb.generators import make_generator
 from vaeimb.losses import LOSSES, LossContext, get_loss, make_loss
 
 ALL = {"loss": LOSSES, "decision": DECISIONS, "augmentation": AUGMENTATIONS, "batches": BATCHES}
@@ -84,6 +86,16 @@ def test_loss_cross_param_checks(name, values, words):
 def test_affine_scale_order_checked():
     with pytest.raises(ConfigError, match="augmentation 'affine': scale_low .* must not exceed"):
         make_augmentation("affine", scale_low=1.2, scale_high=1.1)
+
+
+def test_the_affine_augmentation_and_generator_share_one_declaration_and_transform():
+    values = dict(degrees=25.0, translate=0.2, scale_low=0.8, scale_high=1.3)
+    aug, gen = make_augmentation("affine", **values), make_generator("augment", **values)
+    assert aug.params is gen.params is AFFINE_PARAMS and aug.values == gen.values
+    x = torch.rand(5, 28, 28, generator=torch.Generator().manual_seed(1))
+    want = random_affine(x, torch.Generator().manual_seed(2), degrees=25.0, translate=0.2, scale=(0.8, 1.3))
+    assert torch.equal(aug.jitter(x, torch.Generator().manual_seed(2)), want)
+    assert torch.equal(gen.jitter(x, torch.Generator().manual_seed(2)), want)
 
 
 def test_make_passes_values_and_keys():

@@ -29,18 +29,24 @@ class MLP(nn.Module):
         return self.net(x)
 
 
+def conv_features(kernel_size: int = 3) -> nn.Sequential:
+    """(n, 1, 28, 28) -> (n, 32*7*7): two stride-2 conv layers (16, 32 channels) with ReLU,
+    flattened; the original experiment's layout, which every conv model here starts with."""
+    return nn.Sequential(
+        nn.Conv2d(1, 16, kernel_size, stride=2, padding=1),  # 14x14
+        nn.ReLU(),
+        nn.Conv2d(16, 32, kernel_size, stride=2, padding=1),  # 7x7
+        nn.ReLU(),
+        nn.Flatten(),
+    )
+
+
 class CNN(nn.Module):
     """Two small conv layers and a linear head: cheaper than the MLP and a bit stronger."""
 
     def __init__(self, n_outputs: int = 2):
         super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 14x14
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # 7x7
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        self.features = conv_features(3)
         self.head = nn.Sequential(nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Linear(128, n_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,14 +69,9 @@ def minority_logit(output: torch.Tensor) -> torch.Tensor:
 
 
 def conv_encoder() -> nn.Sequential:
-    """(n, 1, 28, 28) -> (n, 32*7*7) features: the VAE's encoder, shared by its successors."""
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 4, stride=2, padding=1),  # 14x14
-        nn.ReLU(),
-        nn.Conv2d(16, 32, 4, stride=2, padding=1),  # 7x7
-        nn.ReLU(),
-        nn.Flatten(),
-    )
+    """(n, 1, 28, 28) -> (n, 32*7*7) features: the VAE's encoder (4x4 kernels, as the
+    transposed convs of its decoder), shared by its successors."""
+    return conv_features(4)
 
 
 def conv_decoder(in_features: int) -> nn.Sequential:
@@ -92,21 +93,13 @@ class ConvVAE(nn.Module):
     def __init__(self, latent_dim: int = 20):
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, 16, 4, stride=2, padding=1),  # 14x14
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 4, stride=2, padding=1),  # 7x7
-            nn.ReLU(),
-            nn.Flatten(),
-        )
+        self.encoder = conv_encoder()
         self.fc_mu = nn.Linear(32 * 7 * 7, latent_dim)
         self.fc_logvar = nn.Linear(32 * 7 * 7, latent_dim)
-        self.fc_dec = nn.Linear(latent_dim, 32 * 7 * 7)
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
-            nn.ReLU(),
-            nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
-        )
+        # conv_decoder's layers under the names cached results have: fc_dec, then decoder.0-2
+        linear, _, _, *convs = conv_decoder(latent_dim)
+        self.fc_dec = linear
+        self.decoder = nn.Sequential(*convs)
 
     def decoder_sequential(self) -> nn.Sequential:
         """The decoder as one ``nn.Sequential`` of plain layers (Linear, ReLU, Unflatten,

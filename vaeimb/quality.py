@@ -30,6 +30,7 @@ from .cache import ResultCache
 from .config import ExperimentConfig, stable_hash
 from .data import Mnist, load_mnist
 from .errors import ConfigError
+from .models import conv_features
 from .provenance import PACKAGE_DIR, fingerprint_of
 from .recipes import Approach, build_approach
 from .results import ExperimentResult
@@ -56,15 +57,7 @@ class JudgeNet(nn.Module):
 
     def __init__(self, feature_dim: int = FEATURE_DIM):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, stride=2, padding=1),  # 14x14
-            nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1),  # 7x7
-            nn.ReLU(),
-            nn.Flatten(),
-            nn.Linear(32 * 7 * 7, feature_dim),
-            nn.ReLU(),
-        )
+        self.body = nn.Sequential(*conv_features(3), nn.Linear(32 * 7 * 7, feature_dim), nn.ReLU())
         self.head = nn.Linear(feature_dim, 10)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

@@ -27,11 +27,25 @@ AFFINE_PARAMS = (
 )
 
 
-def check_affine(values: dict, owner: str) -> None:
-    """One wording for the one cross-parameter rule."""
-    if values["scale_low"] > values["scale_high"]:
-        raise ConfigError(f"{owner}: scale_low ({values['scale_low']:g}) must not exceed "
-                          f"scale_high ({values['scale_high']:g}).")
+class AffineJitter:
+    """What a part that jitters images with ``random_affine`` shares (a mixin placed before
+    its ``Part`` base: the augmentation and the generator): the parameters, the one
+    cross-parameter rule, and the call with those parameters."""
+
+    params = AFFINE_PARAMS
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        v = self.values
+        if v["scale_low"] > v["scale_high"]:
+            raise ConfigError(f"{self.kind} '{self.name}': scale_low ({v['scale_low']:g}) must not exceed "
+                              f"scale_high ({v['scale_high']:g}).")
+
+    def jitter(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """``random_affine`` of ``x`` with this part's parameters."""
+        v = self.values
+        return random_affine(x, generator, degrees=v["degrees"], translate=v["translate"],
+                             scale=(v["scale_low"], v["scale_high"]))
 
 
 def random_affine(

@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..augmentations.affine_ops import AFFINE_PARAMS, check_affine, random_affine
+from ..augmentations.affine_ops import AffineJitter
 from ..training import to_tensor
-from .base import FitBudget, FitData, Generator, Progress
-from .vae import quantise
+from .base import FitBudget, FitData, Generator, Progress, quantise
 
 
-class AugmentGenerator(Generator):
+class AugmentGenerator(AffineJitter, Generator):
     """Affine-jittered copies of the minority images; its state is just those images.
 
     Every real image is copied equally often (a seeded permutation, repeated), so no image
@@ -26,11 +25,6 @@ class AugmentGenerator(Generator):
     name = "augment"
     description = "Random affine copies (rotate, shift, scale) of the real minority images."
     cite = "Simard, Steinkraus & Platt, Best Practices for CNNs Applied to Visual Document Analysis, ICDAR 2003"
-    params = AFFINE_PARAMS
-
-    def __init__(self, **values):
-        super().__init__(**values)
-        check_affine(self.values, f"generator '{self.name}'")
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         self.minority = np.asarray(data.minority, np.uint8).copy()
@@ -39,10 +33,7 @@ class AugmentGenerator(Generator):
     def _sample(self, n: int, *, seed: int) -> np.ndarray:
         gen = torch.Generator().manual_seed(seed)
         source = np.resize(torch.randperm(len(self.minority), generator=gen).numpy(), n)
-        v = self.values
-        x = random_affine(to_tensor(self.minority[source], torch.device("cpu")), gen, degrees=v["degrees"],
-                          translate=v["translate"], scale=(v["scale_low"], v["scale_high"]))
-        return quantise(x)
+        return quantise(self.jitter(to_tensor(self.minority[source], torch.device("cpu")), gen))
 
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
         return {}, {"minority": self.minority}

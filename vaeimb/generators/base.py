@@ -18,11 +18,18 @@ import numpy as np
 import torch
 
 from ..errors import VaeimbError
+from ..models import kl_per_dimension
+from ..params import Param
 from ..parts import Part
-from ..training import adam, autocast, fast_layout, standard_layout
+from ..training import adam, autocast, fast_layout, standard_layout, to_tensor
 
 #: ``progress(done, total)``; it may raise to abort the fit.
 Progress = Optional[Callable[[int, int], None]]
+
+#: Seed offsets of a learned generator's batch draws, its reparameterisation noise and its samples.
+BATCH_SEED, NOISE_SEED, SAMPLE_SEED = 104729, 15485863, 32452843
+#: Images decoded per forward pass when sampling.
+DECODE_CHUNK = 1024
 
 
 class GeneratorError(VaeimbError):
@@ -190,12 +197,49 @@ class LatentGenerator(Generator):
         self.losses = np.asarray(arrays["losses"], np.float32)
 
     @abstractmethod
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images (n, 28, 28) -> latent means (n, latent_dim), float32."""
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Minority images (n, 28, 28) in [0, 1] -> (latent means, log-variances), the
+        log-variances None for a deterministic code."""
 
     @abstractmethod
+    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent codes (n, latent_dim) -> logits of minority images (n, 28, 28)."""
+
+    @torch.no_grad()
+    def _summarise(self, minority: np.ndarray) -> None:
+        """``latent_mu`` and ``kl_per_dim`` of the minority images the model was fitted on."""
+        mu, logvar = self._posterior(to_tensor(minority, torch.device("cpu")))
+        self.latent_mu = mu.numpy()
+        no_kl = logvar is None  # a deterministic code: no posterior, no KL
+        self.kl_per_dim = np.zeros(self.latent_dim, np.float32) if no_kl else kl_per_dimension(mu, logvar).numpy()
+
+    @torch.no_grad()
+    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+        """Decoded from z ~ N(0, I), drawn from the sample seed."""
+        gen = torch.Generator().manual_seed(seed + SAMPLE_SEED)
+        return self._images(torch.cat([torch.randn((min(DECODE_CHUNK, n - i), self.latent_dim), generator=gen)
+                                       for i in range(0, n, DECODE_CHUNK)]))
+
+    @torch.no_grad()
+    def _images(self, z: torch.Tensor) -> np.ndarray:
+        """uint8 images decoded from the codes ``z``, ``DECODE_CHUNK`` at a time."""
+        return quantise(torch.cat([torch.sigmoid(self._decode_logits(z[i : i + DECODE_CHUNK]))
+                                   for i in range(0, len(z), DECODE_CHUNK)]))
+
+    @torch.no_grad()
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (n, 28, 28) -> latent means (n, latent_dim), float32."""
+        self._check_fitted()
+        if len(images) == 0:
+            return np.zeros((0, self.latent_dim), np.float32)
+        return self._posterior(to_tensor(images, torch.device("cpu")))[0].numpy()
+
+    @torch.no_grad()
     def decode(self, z: np.ndarray) -> np.ndarray:
         """Latent codes (n, latent_dim) -> minority images in [0, 1], float32 (n, 28, 28)."""
+        self._check_fitted()
+        z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
+        return torch.sigmoid(self._decode_logits(z)).numpy()
 
     @abstractmethod
     def decoder_module(self):
@@ -209,6 +253,11 @@ class LatentGenerator(Generator):
 
 
 # ---- helpers the learned generators share ---------------------------------------------
+def quantise(images: torch.Tensor) -> np.ndarray:
+    """Images in [0, 1] -> uint8 like real MNIST pixels (so cached samples are bit-identical)."""
+    return images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
+
+
 #: How a learned generator picks each step's batch (``FitBudget.batching``).
 BATCHINGS = ("random", "cycle")
 
@@ -242,6 +291,30 @@ def mixed_batch_indices(
     if batch_size - k < 1:
         return mino, torch.zeros(0, dtype=torch.long)
     return mino, batch_indices(step, n_majority, batch_size - k, batching, generator)
+
+
+#: The parameter of a generator that learns from both classes (``mixed_batches``).
+MINORITY_FRACTION = Param("minority_fraction", 0.5, "float", 0.05, 1.0,
+                          help="Share of minority images in each training batch (the rest are majority images).")
+
+
+def mixed_batches(name: str, data: FitData, budget: FitBudget, minority_fraction: float, seed: int,
+                  device: torch.device) -> Callable[[int], tuple[torch.Tensor, int]]:
+    """Training step (1-based) -> (a class-mixed batch of ``data``'s images on ``device``, how
+    many of its rows, first, are minority images), drawn by ``mixed_batch_indices`` from the
+    batch seed. A GeneratorError naming the fix when there are no majority images to mix in."""
+    if len(data.majority) == 0 and minority_fraction < 1.0:
+        raise GeneratorError(f"generator '{name}' learns from majority images too and got none; "
+                             f"set {name}.minority_fraction=1 to train on the minority alone.")
+    gen = torch.Generator().manual_seed(seed + BATCH_SEED)
+    xs = (to_tensor(data.minority, device), to_tensor(data.majority, device))
+
+    def batch(step: int) -> tuple[torch.Tensor, int]:
+        i_min, i_maj = mixed_batch_indices(step - 1, len(xs[0]), len(xs[1]), budget.batch_size, minority_fraction,
+                                           budget.batching, gen)
+        return torch.cat([xs[0][i_min.to(device)], xs[1][i_maj.to(device)]]), len(i_min)
+
+    return batch
 
 
 def module_arrays(module: torch.nn.Module, prefix: str = "state/") -> dict[str, np.ndarray]:

@@ -13,13 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..models import conv_decoder, conv_encoder, kl_per_dimension, vae_loss
-from ..params import Param
-from ..training import pick_device, seeded_init, to_tensor
+from ..models import conv_decoder, conv_encoder, vae_loss
+from ..training import pick_device, seeded_init
 from .base import (
-    FitBudget, FitData, GeneratorError, LatentGenerator, Progress, mixed_batch_indices,
+    MINORITY_FRACTION, NOISE_SEED, FitBudget, FitData, LatentGenerator, Progress, mixed_batches,
 )
-from .vae import BATCH_SEED, NOISE_SEED, SAMPLE_SEED, quantise
 
 #: The class index of the minority in the one-hot condition (majority is 0).
 MINORITY = 1
@@ -73,58 +71,29 @@ class CvaeGenerator(LatentGenerator):
     cite = ("Sohn, Lee & Yan, Learning Structured Output Representation using Deep Conditional "
             "Generative Models, NeurIPS 2015")
     uses_majority = True
-    params = (
-        Param("minority_fraction", 0.5, "float", 0.05, 1.0,
-              help="Share of minority images in each training batch (the rest are majority images)."),
-    )
+    params = (MINORITY_FRACTION,)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
-        if len(data.majority) == 0 and self.values["minority_fraction"] < 1.0:
-            raise GeneratorError("generator 'cvae' learns from majority images too and got none; "
-                                 "set cvae.minority_fraction=1 to train on the minority alone.")
         device = pick_device()
+        batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
         model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim), device)
-        gen = torch.Generator().manual_seed(seed + BATCH_SEED)
         noise = torch.Generator(device=device).manual_seed(seed + NOISE_SEED)
-        xs = (to_tensor(data.minority, device), to_tensor(data.majority, device))
 
         def batch_loss(step: int) -> torch.Tensor:
-            i_min, i_maj = mixed_batch_indices(step - 1, len(xs[0]), len(xs[1]), budget.batch_size,
-                                               self.values["minority_fraction"], budget.batching, gen)
-            x = torch.cat([xs[0][i_min.to(device)], xs[1][i_maj.to(device)]])
-            c = torch.cat([one_hot(MINORITY, len(i_min), device), one_hot(1 - MINORITY, len(i_maj), device)])
+            x, k = batches(step)
+            c = torch.cat([one_hot(MINORITY, k, device), one_hot(1 - MINORITY, len(x) - k, device)])
             logits, mu, logvar = model(x, c, noise)
             return vae_loss(logits, x, mu, logvar)
 
         self._train(model, budget, batch_loss, progress)
-        with torch.no_grad():
-            mu, logvar = self.model.encode(to_tensor(data.minority, torch.device("cpu")),
-                                           one_hot(MINORITY, len(data.minority)))
-        self.latent_mu = mu.numpy()
-        self.kl_per_dim = kl_per_dimension(mu, logvar).numpy()
+        self._summarise(data.minority)
 
-    @torch.no_grad()
-    def _sample(self, n: int, *, seed: int) -> np.ndarray:
-        gen = torch.Generator().manual_seed(seed + SAMPLE_SEED)
-        out = []
-        for i in range(0, n, 1024):
-            z = torch.randn((min(1024, n - i), self.latent_dim), generator=gen)
-            out.append(torch.sigmoid(self.model.decode_logits(z, one_hot(MINORITY, len(z)))))
-        return quantise(torch.cat(out))
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded as minority images (the label the Latent space page explores)."""
+        return self.model.encode(x, one_hot(MINORITY, len(x)))
 
-    @torch.no_grad()
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """Latent means of ``images`` encoded as minority images (the label the page explores)."""
-        self._check_fitted()
-        if len(images) == 0:
-            return np.zeros((0, self.latent_dim), np.float32)
-        return self.model.encode(to_tensor(images, torch.device("cpu")), one_hot(MINORITY, len(images)))[0].numpy()
-
-    @torch.no_grad()
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        return torch.sigmoid(self.model.decode_logits(z, one_hot(MINORITY, len(z)))).numpy()
+    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_logits(z, one_hot(MINORITY, len(z)))
 
     def decoder_module(self) -> nn.Sequential:
         """Maps (n, latent_dim + 2) = [z, one-hot] to logits (n, 1, 28, 28)."""

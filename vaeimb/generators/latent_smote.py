@@ -15,13 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import conv_decoder, conv_encoder
-from ..params import Param
-from ..training import pick_device, seeded_init, to_tensor
-from .base import (
-    FitBudget, FitData, GeneratorError, LatentGenerator, Progress, mixed_batch_indices,
-)
+from ..training import pick_device, seeded_init
+from .base import MINORITY_FRACTION, FitBudget, FitData, LatentGenerator, Progress, mixed_batches
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
-from .vae import BATCH_SEED, quantise
 
 
 class ConvAutoencoder(nn.Module):
@@ -61,54 +57,30 @@ class LatentSmoteGenerator(LatentGenerator):
     description = "DeepSMOTE-style: autoencoder on both classes, SMOTE between minority latent codes, decoded."
     cite = "Dablain, Krawczyk & Chawla, DeepSMOTE, IEEE TNNLS 2022"
     uses_majority = True
-    params = (
-        K_NEIGHBORS,
-        Param("minority_fraction", 0.5, "float", 0.05, 1.0,
-              help="Share of minority images in each autoencoder batch (the rest are majority images)."),
-    )
+    params = (K_NEIGHBORS, MINORITY_FRACTION)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         check_neighbors(self.name, self.values["k_neighbors"], len(data.minority))
-        if len(data.majority) == 0 and self.values["minority_fraction"] < 1.0:
-            raise GeneratorError("generator 'latent-smote' learns from majority images too and got none; "
-                                 "set latent-smote.minority_fraction=1 to train on the minority alone.")
         device = pick_device()
+        batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
         model = seeded_init(seed, lambda: ConvAutoencoder(budget.latent_dim), device)
-        gen = torch.Generator().manual_seed(seed + BATCH_SEED)
-        xs = (to_tensor(data.minority, device), to_tensor(data.majority, device))
 
         def batch_loss(step: int) -> torch.Tensor:
-            i_min, i_maj = mixed_batch_indices(step - 1, len(xs[0]), len(xs[1]), budget.batch_size,
-                                               self.values["minority_fraction"], budget.batching, gen)
-            x = torch.cat([xs[0][i_min.to(device)], xs[1][i_maj.to(device)]])
+            x, _ = batches(step)
             return reconstruction_loss(model(x), x)
 
         self._train(model, budget, batch_loss, progress)
-        self.latent_mu = self.encode_unchecked(data.minority)
-        self.kl_per_dim = np.zeros(self.latent_dim, np.float32)
+        self._summarise(data.minority)
 
-    @torch.no_grad()
-    def encode_unchecked(self, images: np.ndarray) -> np.ndarray:
-        if len(images) == 0:
-            return np.zeros((0, self.latent_dim), np.float32)
-        return self.model.encode(to_tensor(images, torch.device("cpu"))).numpy()
+    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return self.model.encode(x), None
+
+    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.model.decode_logits(z)
 
     def _sample(self, n: int, *, seed: int) -> np.ndarray:
-        z = smote_new_rows(self.latent_mu, n, self.values["k_neighbors"], seed)
-        with torch.no_grad():
-            images = torch.cat([self.model.decode_logits(torch.from_numpy(z[i : i + 1024])).sigmoid()
-                                for i in range(0, n, 1024)])
-        return quantise(images)
-
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        return self.encode_unchecked(images)
-
-    @torch.no_grad()
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        self._check_fitted()
-        z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        return self.model.decode_logits(z).sigmoid().numpy()
+        """SMOTE between the minority's codes, decoded."""
+        return self._images(torch.from_numpy(smote_new_rows(self.latent_mu, n, self.values["k_neighbors"], seed)))
 
     def decoder_module(self) -> nn.Sequential:
         self._check_fitted()
