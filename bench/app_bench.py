@@ -24,6 +24,8 @@ sys.path.insert(0, str(ROOT))
 from bench.browser import (  # noqa: E402
     CHROMIUM, MAIN, app_server, chromium_page, go_to, wait_for_charts, wait_idle,
 )
+from bench.common import markdown_table, publish  # noqa: E402
+from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
 
 TARGETS = {
     "server: finished experiment page rerun after a page switch (s)": 1.0,
@@ -119,9 +121,6 @@ def main() -> int:
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)
     res = {**measure_server(cache_dir), **measure(cache_dir, a.chromium)}
-    from vaeimb.provenance import utc_now
-    from vaeimb.provenance import cpu_name
-
     now = utc_now()
     lines = ["## Dashboard", "", f"Measured {now} on {cpu_name()} ({len(os.sched_getaffinity(0))} cores) by "
              "`python bench/app_bench.py`: the real `streamlit run app.py` "
@@ -130,17 +129,10 @@ def main() -> int:
              "script alone (Streamlit's AppTest, median of five). The browser rows include the "
              "websocket round trip and rendering: the redraw waits for the results table and for "
              "every one of the page's Plotly charts to be drawn. The latent explorer is measured by "
-             "`python bench/latent_bench.py`.", "",
-             "| what | value | target | ok |", "|---|---:|---:|:---:|"]
-    for k, v in res.items():
-        tgt = TARGETS[k]
-        lines.append(f"| {k} | {v:.3f} | < {tgt:g} | {'yes' if v < tgt else 'NO'} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if a.output != "-":
-        from bench.common import write_section
-
-        write_section(a.output, "dashboard", text)
+             "`python bench/latent_bench.py`.", ""]
+    lines += markdown_table(["what", "value", "target", "ok"], [
+        (k, f"{v:.3f}", f"< {TARGETS[k]:g}", "yes" if v < TARGETS[k] else "NO") for k, v in res.items()], "lrrc")
+    publish(a.output, "dashboard", "\n".join(lines) + "\n")
     return 0
 
 

@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.browser import CHROMIUM, MAIN, app_server, chromium_page, wait_idle  # noqa: E402
+from bench.common import markdown_table, publish  # noqa: E402
+from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
 
 TARGETS = {"peak during the Run": 1024, "after the Run": 600}
 
@@ -103,9 +105,7 @@ def main() -> int:
     p.add_argument("--modes", nargs="+", default=["workers", "in-process"], choices=["workers", "in-process"])
     p.add_argument("--data-dir", default=None)
     a = p.parse_args()
-    from bench.common import write_section
-    from vaeimb.provenance import utc_now
-    from vaeimb.provenance import cpu_name
+    # heavy (torch, streamlit), and this process only drives the measured server: loaded after the arguments
     from vaeimb.training import usable_cores
     from vaeimb_app.settings import DEFAULTS
 
@@ -119,20 +119,16 @@ def main() -> int:
         "Server memory = the Streamlit process's VmRSS, sampled every 0.2 s; 'after' 10 s after the results "
         "are drawn. Workers = what the worker processes held on top, at the peak (they exit after the run).",
         "",
-        "| training | server idle (MB) | server peak during Run (MB) | target | server after Run (MB) | target "
-        "| server + workers peak (MB) | Run (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for mode, r in rows.items():
-        ok_peak = "yes" if r["peak"] <= TARGETS["peak during the Run"] else "NO"
-        ok_after = "yes" if r["after"] <= TARGETS["after the Run"] else "NO"
-        label = "worker processes (default)" if mode == "workers" else "in-process (before)"
-        lines.append(f"| {label} | {r['idle']:.0f} | {r['peak']:.0f} | ≤ 1024: {ok_peak} | {r['after']:.0f} "
-                     f"| ≤ 600: {ok_after} | {r['peak_all']:.0f} | {r['seconds']:.0f} |")
-    text = "\n".join(lines)
-    print(text)
-    if a.output != "-":
-        write_section(a.output, "app-memory", text)
+    header = ["training", "server idle (MB)", "server peak during Run (MB)", "target", "server after Run (MB)",
+              "target", "server + workers peak (MB)", "Run (s)"]
+    peak, after = TARGETS["peak during the Run"], TARGETS["after the Run"]
+    lines += markdown_table(header, [
+        ("worker processes (default)" if mode == "workers" else "in-process (before)", f"{r['idle']:.0f}",
+         f"{r['peak']:.0f}", f"≤ {peak}: {'yes' if r['peak'] <= peak else 'NO'}", f"{r['after']:.0f}",
+         f"≤ {after}: {'yes' if r['after'] <= after else 'NO'}", f"{r['peak_all']:.0f}", f"{r['seconds']:.0f}")
+        for mode, r in rows.items()])
+    publish(a.output, "app-memory", "\n".join(lines))
     return 0
 
 

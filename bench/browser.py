@@ -110,6 +110,16 @@ def app_server(env: Mapping[str, str | None], log: Path, *, timeout: float = 60.
                 proc.wait()
 
 
+def playwright_api():
+    """``playwright.sync_api``, or None after saying how to install it (on stderr)."""
+    try:
+        import playwright.sync_api as api  # optional: only the browser benchmarks need it
+    except ImportError:
+        print("error: playwright is not installed: pip install -r requirements-dev.txt", file=sys.stderr)
+        return None
+    return api
+
+
 @contextlib.contextmanager
 def chromium_page(executable: str | os.PathLike = CHROMIUM, *, width: int = 1400, height: int = 1800,
                   timeout_ms: float = 30_000):

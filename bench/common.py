@@ -50,6 +50,13 @@ def write_section(path: str | os.PathLike, name: str, text: str) -> None:
     path.write_text(new if new.endswith("\n") else new + "\n")
 
 
+def publish(output: str | os.PathLike, name: str, text: str) -> None:
+    """Print a benchmark's section and refresh it in the markdown file ``output`` ('-': print only)."""
+    print(text, flush=True)
+    if str(output) != "-":
+        write_section(output, name, text)
+
+
 def check_writable(output: str | os.PathLike) -> None:
     """Fail before minutes of measuring when the table could not be written afterwards."""
     path = Path(output)

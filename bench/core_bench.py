@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from bench.common import Failed, check_writable, one_line, peak_rss_mb, write_section  # noqa: E402
+from bench.common import Failed, check_writable, markdown_table, one_line, peak_rss_mb, write_section  # noqa: E402
 from vaeimb import schema  # noqa: E402
 from vaeimb.cache import ResultCache  # noqa: E402
 from vaeimb.config import ExperimentConfig  # noqa: E402
@@ -156,19 +156,18 @@ def format_markdown(config: ExperimentConfig, timings: dict[str, float | Failed]
         f"Config: {config.label()}; classifier {config.steps} steps of {config.batch_size}, "
         f"VAE {config.generator_steps} steps of {config.generator_batch_size}; one seed, empty cache.",
         "",
-        "| what | seconds | target | ok |",
-        "|---|---:|---:|:---:|",
     ]
+    rows = []
     for k, v in timings.items():
         tgt = TARGETS.get(k)
         target = "" if tgt is None else f"< {tgt:g}"
         if isinstance(v, Failed):
-            lines.append(f"| {k} | FAILED: {one_line(v)} | {target} | NO |")
-            continue
-        ok = "" if tgt is None else ("yes" if v < tgt else "NO")
-        lines.append(f"| {k} | {v:.3f} | {target} | {ok} |")
-    lines.append(f"| peak RSS of the whole benchmark process (MB) | {peak_mb:.0f} | < 1536 | {'yes' if peak_mb < 1536 else 'NO'} |")
-    return "\n".join(lines) + "\n"
+            rows.append((k, f"FAILED: {one_line(v)}", target, "NO"))
+        else:
+            rows.append((k, f"{v:.3f}", target, "" if tgt is None else ("yes" if v < tgt else "NO")))
+    rows.append(("peak RSS of the whole benchmark process (MB)", f"{peak_mb:.0f}", "< 1536",
+                 "yes" if peak_mb < 1536 else "NO"))
+    return "\n".join(lines + markdown_table(["what", "seconds", "target", "ok"], rows, "lrrc")) + "\n"
 
 
 def run_benchmark(config: ExperimentConfig, data_dir=None, output: str | os.PathLike | None = "BENCHMARKS.md") -> int:

@@ -28,7 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.browser import CHROMIUM, StartError, app_server, chromium_page, wait_idle  # noqa: E402
+from bench.browser import CHROMIUM, StartError, app_server, chromium_page, playwright_api, wait_idle  # noqa: E402
+from bench.common import markdown_table, publish  # noqa: E402
+from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
 
 N = 20
 EXPLORER = '[data-testid="latent-explorer"]'
@@ -129,10 +131,7 @@ def main() -> int:
     ap.add_argument("--output", default=str(Path(__file__).resolve().parents[1] / "BENCHMARKS.md"),
                     help="markdown file whose 'Latent explorer' section to refresh ('-': print only)")
     args = ap.parse_args()
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        print("error: playwright is not installed: pip install -r requirements-dev.txt", file=sys.stderr)
+    if playwright_api() is None:
         return 1
     with tempfile.TemporaryDirectory() as cache:
         log = Path(tempfile.mkdtemp(prefix="latent-bench-")) / "streamlit.log"
@@ -148,10 +147,6 @@ def main() -> int:
         except StartError as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-    from bench.common import write_section
-    from vaeimb.provenance import utc_now
-    from vaeimb.provenance import cpu_name
-
     med = statistics.median
     now = utc_now()
     met = med(r["drags"]) <= 20 and med(r["keys"]) <= 20 and r["sent_during_drag"] == 0
@@ -160,20 +155,18 @@ def main() -> int:
         f"Measured {now} on {cpu_name()} by `python bench/latent_bench.py`: the real app (tiny preset) in "
         "headless Chromium, latency from the input event to the new canvas image measured with "
         "`performance.now()` in the page; reruns counted as messages from the browser on the app's websocket.", "",
-        "| latent explorer (headless Chromium, tiny preset) | median | max | reruns |",
-        "|---|---:|---:|---:|",
-        f"| key press -> canvas, decoded in the browser ({N} presses) | {med(r['keys']):.1f} ms "
-        f"| {max(r['keys']):.1f} ms | 1 per release |",
-        f"| drag step -> canvas, decoded in the browser ({N} steps) | {med(r['drags']):.1f} ms | {max(r['drags']):.1f} ms "
-        f"| {r['sent_during_drag']} during the drag ({r['sent_after_release']} message(s) after release) |",
-        f"| key press -> image, server-side fragment ({len(server_ms)} presses) | {med(server_ms):.0f} ms "
-        f"| {max(server_ms):.0f} ms | 1 per step |",
+        *markdown_table(["latent explorer (headless Chromium, tiny preset)", "median", "max", "reruns"], [
+            (f"key press -> canvas, decoded in the browser ({N} presses)", f"{med(r['keys']):.1f} ms",
+             f"{max(r['keys']):.1f} ms", "1 per release"),
+            (f"drag step -> canvas, decoded in the browser ({N} steps)", f"{med(r['drags']):.1f} ms",
+             f"{max(r['drags']):.1f} ms",
+             f"{r['sent_during_drag']} during the drag ({r['sent_after_release']} message(s) after release)"),
+            (f"key press -> image, server-side fragment ({len(server_ms)} presses)", f"{med(server_ms):.0f} ms",
+             f"{max(server_ms):.0f} ms", "1 per step"),
+        ]),
         "", f"Target: <= 20 ms per step, 0 reruns while dragging -> {'met' if met else 'NOT met'}.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.output != "-":
-        write_section(args.output, "latent", text)
+    publish(args.output, "latent", "\n".join(lines) + "\n")
     return 0
 
 

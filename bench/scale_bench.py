@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import markdown_table, publish  # noqa: E402
+
 SWEEP_BUDGET = ["--steps", "250", "--generator-steps", "200"]
 
 
@@ -68,7 +70,7 @@ def bench_sweep(data_dir: str) -> str:
         "## Scale: sweep on local processes", "", _header("sweep"),
         f"`python -m vaeimb sweep --seeds 0 1 2 {' '.join(SWEEP_BUDGET)}`: the 7 default ratios x baseline, "
         "oversample, vae x 3 seeds (21 VAE fits + 63 classifiers; the vae recipe's twin is the baseline).", "",
-        "| backend | seconds |", "|---|---:|", *(f"| {label} | {s:.1f} |" for label, s in rows), "",
+        *markdown_table(["backend", "seconds"], [(label, f"{s:.1f}") for label, s in rows]), "",
         f"Speedup {speedup:.2f}x; target >= 1.8x: {'met' if speedup >= 1.8 else 'MISSED'}.",
     ])
 
@@ -93,11 +95,10 @@ def bench_blog(data_dir: str, before: str | None) -> str:
             rows.append((label, timed([sys.executable, "-m", "vaeimb", *args, *flags, "--cache-dir", cache])))
     lines = ["## Scale: the original protocol's work", "", _header("blog"),
              f"`python -m vaeimb {' '.join(a for a in args if a != data_dir and a != '--data-dir')}`: one VAE fit "
-             "(1000 steps of 100) and two classifiers (1000 steps of 128), including Python start-up and imports.", "",
-             "| run | seconds | vs before |", "|---|---:|---:|"]
+             "(1000 steps of 100) and two classifiers (1000 steps of 128), including Python start-up and imports.", ""]
     ref = rows[0][1] if before else None
-    for label, s in rows:
-        lines.append(f"| {label} | {s:.1f} | {'' if ref is None else f'{s / ref:.2f}x'} |")
+    lines += markdown_table(["run", "seconds", "vs before"],
+                            [(label, f"{s:.1f}", "" if ref is None else f"{s / ref:.2f}x") for label, s in rows])
     if ref is not None:
         best = min(s for _, s in rows[1:])
         lines += ["", f"Best now / before = {best / ref:.2f}; target <= 0.6: {'met' if best / ref <= 0.6 else 'MISSED'}."]
@@ -127,8 +128,8 @@ def bench_precision(data_dir: str) -> str:
         "## Precision: fp32 against bf16 autocast", "", _header("precision"),
         f"`python -m vaeimb run --approaches baseline --seeds {' '.join(seeds)} --in-process --precision P` "
         "(reference setup, MLP, 500 steps of 64, one torch thread).", "",
-        "| precision | seconds (3 trainings + start-up) | mean misclassified |", "|---|---:|---:|",
-        *(f"| {p} | {s:.1f} | {m:.1f} |" for p, s, m in rows), "",
+        *markdown_table(["precision", "seconds (3 trainings + start-up)", "mean misclassified"],
+                        [(p, f"{s:.1f}", f"{m:.1f}") for p, s, m in rows]), "",
         f"bf16 − fp32, paired over {d.n_seeds} seeds: {d.mean:+.1f} misclassified (95 % interval "
         f"{d.ci_low:+.1f} to {d.ci_high:+.1f}). `auto` picks bf16 only where it is faster with equal errors: "
         f"{'faster here' if rows[1][1] < rows[0][1] else 'slower here, so auto = fp32'}.",
@@ -156,17 +157,17 @@ def bench_reference_check(data_dir: str) -> str:
     lines = ["## Reference after the speed-ups", "", _header("reference"),
              "`python -m vaeimb reproduce --seeds 0 1 2 3 4 --workers 2` (clean protocol, MLP, one torch thread per "
              f"task, {s:.0f} s) against the shipped reference results (code "
-             f"{shipped['environment']['code']}, before fused Adam and channels-last), seed by seed:", "",
-             "| approach | before (per seed) | now (per seed) | now − before, paired 95 % interval |",
-             "|---|---|---|---|"]
+             f"{shipped['environment']['code']}, before fused Adam and channels-last), seed by seed:", ""]
+    rows = []
     for name, by_seed in now.items():
         before = {int(k): v for k, v in shipped["per_seed"].get(name, {}).items()}
         if not before:
             continue
         d = paired_difference(by_seed, before)
         fmt = lambda m: " ".join(f"{m[k]:.0f}" for k in sorted(m))  # noqa: E731
-        lines.append(f"| {name} | {fmt(before)} | {fmt(by_seed)} | {d.mean:+.1f} ({d.ci_low:+.1f} to {d.ci_high:+.1f}) |")
-    return "\n".join(lines)
+        rows.append((name, fmt(before), fmt(by_seed), f"{d.mean:+.1f} ({d.ci_low:+.1f} to {d.ci_high:+.1f})"))
+    header = ["approach", "before (per seed)", "now (per seed)", "now − before, paired 95 % interval"]
+    return "\n".join(lines + markdown_table(header, rows, "llll"))
 
 
 def _free_port() -> int:
@@ -226,13 +227,14 @@ def bench_ray(data_dir: str) -> str:
         f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.generator_steps} VAE steps). "
         "Two Ray nodes with one CPU each (`ray start --head` and `ray start --address`, same machine), one torch "
         "thread per task; one Ray worker process killed with SIGKILL mid-way.", "",
-        "| what | value |", "|---|---|",
-        f"| killed | {killed[0] if killed else 'NOTHING (no busy worker found)'} |",
-        f"| failures | {len(failures)} |",
-        f"| cache entries written by the driver | {entries} (200 expected) |",
-        f"| atlas table identical to the in-process backend's | {'yes' if same else 'NO'} |",
-        f"| Ray wall time (s) | {ray_s:.1f} |",
-        f"| in-process wall time, 1 thread (s) | {local_s:.1f} |",
+        *markdown_table(["what", "value"], [
+            ("killed", killed[0] if killed else "NOTHING (no busy worker found)"),
+            ("failures", len(failures)),
+            ("cache entries written by the driver", f"{entries} (200 expected)"),
+            ("atlas table identical to the in-process backend's", "yes" if same else "NO"),
+            ("Ray wall time (s)", f"{ray_s:.1f}"),
+            ("in-process wall time, 1 thread (s)", f"{local_s:.1f}"),
+        ], "ll"),
     ])
 
 
@@ -243,15 +245,11 @@ def main() -> int:
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     p.add_argument("--data-dir", default=os.environ.get("VAEIMB_DATA_DIR") or str(ROOT.parent / "shared/data/mnist"))
     a = p.parse_args()
-    from bench.common import write_section
-
     for which in a.which:
         text = {"sweep": lambda: bench_sweep(a.data_dir), "blog": lambda: bench_blog(a.data_dir, a.before),
                 "ray": lambda: bench_ray(a.data_dir), "precision": lambda: bench_precision(a.data_dir),
                 "reference": lambda: bench_reference_check(a.data_dir)}[which]()
-        print(text, flush=True)
-        if a.output != "-":
-            write_section(a.output, f"scale-{which}", text)
+        publish(a.output, f"scale-{which}", text)
     return 0
 
 

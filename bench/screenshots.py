@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.browser import (  # noqa: E402
-    CHROMIUM, MAIN, StartError, app_server, chromium_page, go_to, screenshot, wait_for_charts, wait_idle,
+    CHROMIUM, MAIN, StartError, app_server, chromium_page, go_to, playwright_api, screenshot, wait_for_charts,
+    wait_idle,
 )
 
 #: The sweep shown: 2 % is the reference setup itself (a cache hit after Run), 10 % and 25 %
@@ -97,10 +98,8 @@ def main() -> int:
     ap.add_argument("--tiny", action="store_true",
                     help="the tiny preset (VAEIMB_APP_PRESET=tiny) instead of the reference setup: a quick check")
     a = ap.parse_args()
-    try:
-        from playwright.sync_api import TimeoutError as PageTimeout
-    except ImportError:
-        print("error: playwright is not installed: pip install -r requirements-dev.txt", file=sys.stderr)
+    api = playwright_api()
+    if api is None:
         return 1
     from vaeimb.cache import default_cache_dir
 
@@ -113,7 +112,7 @@ def main() -> int:
     except StartError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except PageTimeout as err:
+    except api.TimeoutError as err:
         print(f"error: the page did not get there in time ({str(err).splitlines()[0]}); "
               f"raise --timeout, or see the server log {log}", file=sys.stderr)
         return 1

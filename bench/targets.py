@@ -29,6 +29,7 @@ from vaeimb.generators import LEARNED  # noqa: E402
 from vaeimb.provenance import environment  # noqa: E402
 from vaeimb.recipes import PRESETS  # noqa: E402
 from vaeimb.reference import compact  # noqa: E402
+from vaeimb.training import current_identity  # noqa: E402
 from vaeimb.verdict import paired_difference  # noqa: E402
 
 
@@ -81,7 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--reference-out", default=None,
                    help="also write the compact results the About page reads (vaeimb/reference_results.json)")
     a = p.parse_args(argv)
-    env = environment()
+    env = environment(current_identity())
     now = utc_now()
     out = [f"## Reference benchmark: every preset, {len(a.seeds)} paired seeds",
            "", f"Measured {now} by `python bench/targets.py` on {env['cpu']}, {env['threads']} torch thread(s), "

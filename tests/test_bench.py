@@ -16,6 +16,7 @@ import pytest
 from bench.browser import StartError, wait_until_healthy
 
 from bench import common, core_bench as bench
+from vaeimb.cli import build_parser, config_from_args
 from vaeimb.errors import VaeimbError
 
 
@@ -48,8 +49,6 @@ def test_tiny_benchmark_writes_every_row(tiny_config, tmp_path, mnist_dir, capsy
 
 def test_the_process_hit_command_describes_the_benchmarked_config(tiny_config):
     """The subprocess must hit the entries the benchmark trained: its flags give back the config."""
-    from vaeimb.cli import build_parser, config_from_args
-
     cfg = tiny_config.replace(protocol="blog-clean", classifier="cnn", lr=0.002,
                               approach_params={"threshold": {"decision.tau": 0.5}})
     cmd = bench.run_command(cfg, ["baseline", "threshold"], data_dir="/data")
