@@ -5,6 +5,7 @@ import stat
 
 import numpy as np
 import pytest
+from sklearn.model_selection import train_test_split
 
 from vaeimb import data as D
 from vaeimb.config import TEST_COUNTS, TRAIN_COUNTS, ExperimentConfig
@@ -138,8 +139,6 @@ def test_oracle_pool_absent_when_train_holds_too_few(mnist_dir):
 
 # ---- the validation split (tuned threshold) --------------------------------------------
 def test_validation_split_is_scikit_learns_stratified_split_sorted():
-    from sklearn.model_selection import train_test_split
-
     y = np.r_[np.zeros(5000, np.int64), np.ones(100, np.int64)]
     fit, val = D.validation_split(y, 0.2, seed=7)
     want_fit, want_val = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=7 + 2_147_483)
