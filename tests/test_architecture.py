@@ -15,13 +15,13 @@ PACKAGE = ROOT / "vaeimb"
 #: The README's picture: a module may import only modules of its own layer or below.
 LAYERS = {
     0: ("version", "errors", "params", "parts", "protocols", "tasks", "labels", "provenance", "config", "schema"),
-    1: ("data", "cache", "models", "metrics", "stats", "verdict", "training", "sources", "generators", "losses",
+    1: ("resources", "data", "cache", "models", "metrics", "stats", "verdict", "training", "sources", "generators", "losses",
         "decisions", "augmentations", "batches", "latent", "latent_js"),
     2: ("recipes", "results", "atlas"),
     3: ("runner",),
     4: ("executor",),
     5: ("experiment", "quality", "sweep", "atlas_runs"),
-    6: ("report", "figures", "reference", "cli", "__main__", "__init__"),
+    6: ("report", "figures", "reference", "shipped", "cli", "__main__", "__init__"),
 }
 #: Why a module of the package may be imported inside a function: torch (or scipy) kept off
 #: the torch-free paths (the CLI's --help, the app's first paint). Each such import names

@@ -41,7 +41,7 @@ def test_text_round_trip_short_and_twin():
     ("gen=", "not key=value"),
     ("colour=red", "Unknown recipe key 'colour'"),
     ("loss=ce,loss=la", "given twice"),
-    ("data=fake", "data must be 'real' or 'oracle'"),
+    ("data=fake", "data must be one of real, oracle"),
     ("data=oracle,gen=vae", "drop gen="),
 ])
 def test_unparsable_recipes_are_refused_with_one_line(text, fragment):
@@ -109,7 +109,7 @@ def test_twins_are_the_generator_free_presets():
     assert custom.name == "focal"
     odd = twin_of(build_approach("gen=vae,loss=focal", overrides={"loss.gamma": 1.0}))
     assert odd.name == "gen=vae,loss=focal w/o generator" and odd.recipe == Recipe(loss="focal")
-    assert odd.values["loss"]["gamma"] == 1.0 and "gen" not in odd.values and "data" not in odd.values
+    assert odd.values["loss"]["gamma"] == 1.0 and "gen" not in odd.values and odd.values["data"] == {}
 
 
 def test_overrides_checked_by_the_parts_declaration():
@@ -150,3 +150,21 @@ def test_parse_param_overrides():
                             (["threshold.nope=1"], "declared by no part")):
         with pytest.raises(ConfigError, match=fragment):
             parse_param_overrides(items, ["threshold", "vae"])
+
+
+def test_data_sources_answer_the_runners_questions():
+    """Each recipe names its source by registry; the source says what it is, not the runner."""
+    from vaeimb.config import ExperimentConfig
+    from vaeimb.sources import SOURCES
+
+    assert {build_approach(n).recipe.source for n in ("baseline", "vae", "oracle")} == set(SOURCES)
+    oracle, vae = build_approach("oracle").part("data"), build_approach("vae").part("data")
+    assert build_approach("oracle").is_bound and not build_approach("vae").is_bound
+    assert vae.uses_generator and not oracle.uses_generator
+    assert vae.n_generate(5000, 100) == 4900
+    assert build_approach("vae", overrides={"data.n_generate": 1000}).part("data").n_generate(5000, 100) == 1000
+    assert oracle.unavailable(ExperimentConfig()) is None
+    too_many = ExperimentConfig(majority=1, minority=5, n_majority=6000, n_minority=100)
+    assert "MNIST train holds 5421" in oracle.unavailable(too_many)
+    assert build_approach("oversample").part("batches").balances and not build_approach("baseline").part("batches").balances
+

@@ -126,7 +126,7 @@ def test_best_is_first_sentence_and_diffs_are_against_it():
     assert sentences[0].startswith("Best by mean: threshold, 31.0 misclassified (mean of 5 seeds)")
     assert "not separable from vae" in sentences[0]
     over = next(s for s in sentences if s.startswith("oversample:"))
-    assert "threshold better in 5 of 5 seeds" in over and over.endswith("distinguishable.")
+    assert "threshold better in 5 of 5 seeds" in over and "\u2014 distinguishable (adjusted p < 0.001)" in over
     vae = next(s for s in sentences if s.startswith("vae:"))
     assert "not distinguishable with 5 seeds" in vae and f"about {v.diffs['vae'].seeds_needed} seeds" in vae
 
@@ -179,16 +179,16 @@ def test_to_dict_shape_and_json():
     runs["augment-gen"] = _seeded([45, 47, 50, 44, 42])
     v = verdict(runs, leaky=["vae"], pairs={"vae": "oversample", "augment-gen": "augment", "never-run": "x"})
     d = json.loads(json.dumps(v.to_dict(), allow_nan=False))
-    assert set(d) == {"best", "n_seeds", "oracle_ratio", "approaches", "generator_contribution"}
+    assert set(d) == {"best", "n_seeds", "oracle_ratio", "approaches", "generator_contribution", "correction"}
     assert d["best"] == "threshold" and d["n_seeds"] == 5
     assert set(d["approaches"]) == set(runs)
     for entry in d["approaches"].values():
-        assert set(entry) == FIELDS | {"is_bound", "leaky"}
+        assert set(entry) == FIELDS | {"is_bound", "leaky", "p_adjusted", "separated"}
     best = d["approaches"]["threshold"]
     assert (best["paired_diff_mean"], best["ci_low"], best["ci_high"], best["p_value"]) == (0.0, 0.0, 0.0, 1.0)
     assert set(d["generator_contribution"]) == {"vae", "augment-gen"}
     for entry in d["generator_contribution"].values():
-        assert set(entry) == FIELDS | {"twin"}
+        assert set(entry) == FIELDS | {"twin", "p_adjusted", "separated"}
     assert d["generator_contribution"]["augment-gen"]["twin"] == "augment"
     assert "generator_contribution" not in verdict(runs).to_dict()
 
@@ -219,3 +219,46 @@ def test_bad_input_raises_clear_value_error(per_seed, kwargs, match):
     with pytest.raises(ValueError, match=match) as err:
         verdict(per_seed, **kwargs)
     assert isinstance(err.value, ConfigError) and "\n" not in str(err.value)
+
+
+def test_corrected_decisions_match_statsmodels_on_both_families():
+    """Every realistic approach against the best is one family, the generators' own
+    contributions a second; each decided by Holm (and BH) exactly as statsmodels decides."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(3)
+    for trial in range(30):
+        base = rng.normal(50, 10, 5)
+        per_seed = {name: dict(enumerate(base + rng.normal(shift, rng.uniform(1, 8), 5)))
+                    for name, shift in (("best", -6), ("a", 0), ("b", 2), ("c", 5), ("d", 9), ("vae", 1), ("cvae", 3))}
+        per_seed["oracle"] = dict(enumerate(base - 30))
+        pairs = {"vae": "a", "cvae": "b"}
+        for method, theirs in (("holm", "holm"), ("bh", "fdr_bh"), ("none", None)):
+            v = verdict(per_seed, bounds=("oracle",), pairs=pairs, correction=method)
+            others = [n for n in per_seed if n not in ("oracle", v.best)]
+            raw = [v.diffs[n].p_value for n in others]
+            reject = [p < 0.05 for p in raw] if theirs is None else list(multipletests(raw, 0.05, theirs)[0])
+            assert [v.separated(n) for n in others] == reject
+            raw_gen = [v.generator_contribution[p].p_value for p in pairs]
+            reject_gen = [p < 0.05 for p in raw_gen] if theirs is None else list(multipletests(raw_gen, 0.05, theirs)[0])
+            assert [v.contribution_separated(p) for p in pairs] == reject_gen
+            exported = v.to_dict()
+            for n in others:
+                assert exported["approaches"][n]["p_value"] == pytest.approx(v.diffs[n].p_value)
+                assert exported["approaches"][n]["separated"] == v.separated(n)
+            assert exported["approaches"]["oracle"]["p_adjusted"] is None and exported["correction"] == method
+
+
+def test_an_interval_excluding_zero_is_not_a_winner_after_the_correction():
+    best = [10, 12, 11, 13, 12]
+    per_seed = {"best": dict(enumerate(best))}
+    for name, extra in (("c1", [1, 3, 0, 2, 2]), ("c2", [2, 0, 3, 1, 2]), ("c3", [0, 2, 2, 3, 1])):
+        per_seed[name] = dict(enumerate(np.add(best, extra)))
+    v = verdict(per_seed, bounds=())
+    for name in ("c1", "c2", "c3"):
+        assert v.diffs[name].distinguishable and 0.01 < v.diffs[name].p_value < 0.05  # each alone: "separated"
+        assert not v.separated(name)  # three of them: Holm's adjusted p is about 0.1
+    text = "\n".join(v.sentences())
+    assert text.count("not after the correction") == 3 and "Holm" in text and "no winner yet" in text
+    uncorrected = verdict(per_seed, bounds=(), correction="none")
+    assert all(uncorrected.separated(n) for n in ("c1", "c2", "c3"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import VaeimbError
 from .generators import LEARNED
 from .metrics import spread
+from .stats import DEFAULT_CORRECTION, family
 from .verdict import paired_difference, verdict
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference_results.json"
@@ -78,36 +79,40 @@ def reference_rows(entry: dict) -> list[dict]:
     return sorted(rows, key=lambda r: r["misclassified"])
 
 
-def generator_findings(entry: dict) -> tuple[str, list[str]]:
+def generator_findings(entry: dict, correction: str = DEFAULT_CORRECTION) -> tuple[str, list[str]]:
     """Does a learned generator earn its keep? A headline and one line per learned-generator
     preset: its paired difference to its generator-free twin and the seeds it wins.
 
     The issue's bar is "better than its twin in at least 4 of 5 paired seeds"; the headline
-    also says whether the paired interval separates them, so a run of wins is never sold
-    as a distinguishable gain.
+    also says whether the paired interval separates them after the correction over the
+    generators compared (one family), so a run of wins is never sold as a distinguishable gain.
     """
     per = per_seed_of(entry)
-    lines, winners = [], []
+    diffs = {}
     for preset, twin in entry.get("twins", {}).items():
         recipe = entry.get("recipes", {}).get(preset, "")
         gen = next((g for g in LEARNED if f"gen={g}," in recipe + ","), None)
-        if gen is None or preset not in per or twin not in per:
-            continue
-        d = paired_difference(per[preset], per[twin])
+        if gen is not None and preset in per and twin in per:
+            diffs[preset] = (twin, paired_difference(per[preset], per[twin]))
+    if not diffs:
+        return "No learned generator was measured.", []
+    fam = family({p: d.p_value for p, (_, d) in diffs.items()}, correction)
+    lines, winners = [], []
+    for preset, (twin, d) in diffs.items():
+        separated = fam.of(preset)[2]
         lines.append(f"{preset} vs its twin {twin}: {d.mean:+.1f} misclassified "
                      f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}], the generator better in {d.wins} of {d.n_seeds} seeds"
-                     + (" — distinguishable." if d.distinguishable else " — not distinguishable."))
+                     + (" — distinguishable." if separated else " — not distinguishable."))
         if d.n_seeds and d.wins >= 0.8 * d.n_seeds:
-            winners.append((preset, twin, d))
-    if not lines:
-        return "No learned generator was measured.", lines
+            winners.append((preset, twin, d, separated))
+    lines.append(f"Decided together, after {fam.sentence()}.")
     if not winners:
         return ("No learned generator beats its own generator-free twin in at least 4 of 5 paired seeds: what "
                 "helps is the batches, the augmentation or the threshold around the generator, not the "
                 "generator."), lines
     parts = [f"{p} beats its twin {t} in {d.wins} of {d.n_seeds} paired seeds ({d.mean:+.1f} misclassified "
-             f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}], {'distinguishable' if d.distinguishable else 'not yet distinguishable'})"
-             for p, t, d in winners]
+             f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}], {'distinguishable' if sep else 'not yet distinguishable'})"
+             for p, t, d, sep in winners]
     return "; ".join(parts) + ". Every other learned generator does not.", lines
 
 

@@ -13,6 +13,7 @@ import numpy as np
 from .config import ExperimentConfig
 from .metrics import METRICS, Spread, confusion_matrix, sigmoid, spread
 from .recipes import Approach
+from .stats import DEFAULT_CORRECTION
 from .verdict import verdict as paired_verdict
 
 
@@ -111,7 +112,7 @@ class ExperimentResult:
         proto = self.config.protocol_record
         return [n for n, a in self.recipes.items() if a.leaky(proto)]
 
-    def verdict(self, metric: str = "misclassified"):
+    def verdict(self, metric: str = "misclassified", correction: str = DEFAULT_CORRECTION):
         """The paired verdict (``vaeimb.verdict``): the best realistic approach, every other
         one's paired difference to it, the oracle as the data limit, and each generator's
         own contribution against its generator-free twin."""
@@ -124,5 +125,6 @@ class ExperimentResult:
         if not [n for n in per_seed if n not in bounds]:
             return None
         return paired_verdict(per_seed, bounds=bounds, leaky=self.leaky_approaches(), higher_is_better=higher,
-                       pairs=pairs or None, metric=metric if metric == "misclassified" else METRICS[metric][0])
+                              pairs=pairs or None, metric=metric if metric == "misclassified" else METRICS[metric][0],
+                              correction=correction)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import stats
 from .errors import ConfigError
 
 #: Largest seed count :func:`paired_difference` will suggest; beyond it ``seeds_needed`` is None.
@@ -211,6 +212,19 @@ class Verdict:
     bound_ratios: dict[str, float | None]
     generator_contribution: dict[str, PairedDiff] | None = None
     twins: dict[str, str] | None = None
+    #: The realistic approaches' comparisons with the best, decided together (``stats``).
+    family: stats.Family | None = None
+    #: The generators' contributions against their twins: a second family.
+    contribution_family: stats.Family | None = None
+    correction: str = stats.DEFAULT_CORRECTION
+
+    def separated(self, name: str) -> bool:
+        """Whether ``name``'s difference to the best is separated after the correction."""
+        return self.family is not None and name in self.family.names and self.family.of(name)[2]
+
+    def contribution_separated(self, preset: str) -> bool:
+        fam = self.contribution_family
+        return fam is not None and preset in fam.names and fam.of(preset)[2]
 
     @property
     def oracle_ratio(self) -> float | None:
@@ -230,17 +244,28 @@ class Verdict:
             "best": self.best,
             "n_seeds": self.n_seeds,
             "oracle_ratio": _num(self.oracle_ratio),
+            "correction": self.correction,
             "approaches": {
-                name: {**diff.to_dict(), "is_bound": name in self.bounds, "leaky": name in self.leaky}
+                name: {**diff.to_dict(), **self._adjusted(self.family, name),
+                       "is_bound": name in self.bounds, "leaky": name in self.leaky}
                 for name, diff in self.diffs.items()
             },
         }
         if self.generator_contribution is not None:
             out["generator_contribution"] = {
-                preset: {**diff.to_dict(), "twin": self.twins[preset]}
+                preset: {**diff.to_dict(), **self._adjusted(self.contribution_family, preset), "twin": self.twins[preset]}
                 for preset, diff in self.generator_contribution.items()
             }
         return out
+
+    @staticmethod
+    def _adjusted(fam: stats.Family | None, name: str) -> dict:
+        """The member's adjusted p-value and corrected decision (None outside the family:
+        the best itself, a bound)."""
+        if fam is None or name not in fam.names:
+            return {"p_adjusted": None, "separated": None}
+        _, adjusted, separated = fam.of(name)
+        return {"p_adjusted": _num(adjusted), "separated": separated}
 
     # --- words -------------------------------------------------------------------------
 
@@ -265,7 +290,12 @@ class Verdict:
 
     def _beaten(self, name: str) -> bool:
         d = self.diffs[name]
-        return d.distinguishable and ((d.mean < 0) if self.higher_is_better else (d.mean > 0))
+        return self.separated(name) and ((d.mean < 0) if self.higher_is_better else (d.mean > 0))
+
+    @staticmethod
+    def _p(name: str, fam: stats.Family) -> str:
+        p = fam.of(name)[1]
+        return "n/a" if math.isnan(p) else (f"= {p:.3f}" if p >= 0.001 else "< 0.001")
 
     def _seeds(self, n: int) -> str:
         return "1 seed" if n == 1 else f"{n} seeds"
@@ -300,7 +330,8 @@ class Verdict:
                     f"{', '.join(unseparated)}: no single winner yet."
                 )
         if others and self.n_seeds >= 2:
-            out.append(f"Differences are approach \u2212 {best}, with {pct} paired t intervals over shared seeds.")
+            out.append(f"Differences are approach \u2212 {best}, with {pct} paired t intervals over shared seeds; "
+                       f"separated means after {self.family.sentence()}.")
         for name in others:
             out.append(self._comparison(name))
         for bound in self.bounds:
@@ -325,8 +356,11 @@ class Verdict:
         head = f"{label}: {self._interval(d)} vs {best}, {best} better in {d.losses} of {d.n_seeds} seeds"
         if d.ties:
             head += f" ({d.ties} tied)"
+        if self.separated(name):
+            return f"{head} \u2014 distinguishable (adjusted p {self._p(name, self.family)})."
         if d.distinguishable:
-            return f"{head} \u2014 distinguishable."
+            return (f"{head}: its interval excludes 0, but not after the correction for the {self.family.n_tests} "
+                    f"comparisons (adjusted p {self._p(name, self.family)}).")
         return f"{head}: not distinguishable with {d.n_seeds} seeds ({self._seeds_hint(d)})."
 
     def _contribution(self, preset: str, d: PairedDiff) -> str:
@@ -338,9 +372,14 @@ class Verdict:
             return f"{head}: not measured, no shared seeds."
         if d.n_seeds == 1:
             return f"{head}: {self._v(d.mean, True)} on 1 seed; an interval needs 2+ seeds."
-        if d.distinguishable:
+        if self.contribution_separated(preset):
             helps = (d.mean > 0) == self.higher_is_better
-            return f"{head}: {self._interval(d)}, distinguishable \u2014 the generator {'helps' if helps else 'hurts'}."
+            return (f"{head}: {self._interval(d)}, distinguishable (adjusted p {self._p(preset, self.contribution_family)}, "
+                    f"{stats.describe(self.correction)} over {self.contribution_family.n_tests} generator(s)) "
+                    f"\u2014 the generator {'helps' if helps else 'hurts'}.")
+        if d.distinguishable:
+            return (f"{head}: {self._interval(d)}, its interval excludes 0 but not after the correction over "
+                    f"{self.contribution_family.n_tests} generators (adjusted p {self._p(preset, self.contribution_family)}).")
         return (
             f"{head}: {self._interval(d)}, not distinguishable with {d.n_seeds} seeds ({self._seeds_hint(d)})."
         )
@@ -356,6 +395,7 @@ def verdict(
     pairs: Mapping[str, str] | None = None,
     metric: str = "misclassified",
     digits: int | None = None,
+    correction: str = stats.DEFAULT_CORRECTION,
 ) -> Verdict:
     """Judge approaches from per-seed results (approach -> {seed: value}).
 
@@ -363,6 +403,11 @@ def verdict(
     order on a tie); every approach, bounds included, gets its paired difference to the best.
     ``bounds`` / ``leaky`` / ``pairs`` may name approaches that did not run. ``digits`` for
     the sentences defaults to 1 for values above 1 (counts) and 3 otherwise (rates).
+
+    Two families are each decided together after ``correction`` (``vaeimb.stats``): every
+    realistic approach against the best (the oracle is a bound, not a comparison), and the
+    generators' contributions against their twins. An approach is separated only when its
+    adjusted p-value is below 1 - ``confidence``.
     """
     confidence = _check_confidence(confidence)
     if not per_seed:
@@ -386,10 +431,15 @@ def verdict(
     ratios = {b: (means[best] / means[b] if means[b] > 0 else None) for b in bounds}
     if digits is None:
         digits = 1 if max(abs(m) for m in means.values()) > 1 else 3
-    gen = twins = None
+    stats.check_correction(correction)
+    alpha = 1.0 - confidence
+    others = [name for name in realistic if name != best]
+    family = stats.family({name: diffs[name].p_value for name in others}, correction, alpha)
+    gen = twins = gen_family = None
     if pairs is not None:
         gen = contribution(clean, pairs, confidence, higher_is_better=higher_is_better)
         twins = {preset: pairs[preset] for preset in gen}
+        gen_family = stats.family({preset: d.p_value for preset, d in gen.items()}, correction, alpha)
     return Verdict(
         best=best,
         n_seeds=len(clean[best]),
@@ -405,4 +455,7 @@ def verdict(
         bound_ratios=ratios,
         generator_contribution=gen,
         twins=twins,
+        family=family,
+        contribution_family=gen_family,
+        correction=correction,
     )

@@ -1,0 +1,135 @@
+"""Statistics every view shares: corrections for the many comparisons a page makes, and
+the gap closed between oversampling and the oracle.
+
+A page that stars 90 atlas cells, or a verdict that compares ten approaches with the best,
+makes many tests at once: at an uncorrected 95 % each, chance alone stars about 5 % of
+them. Every view therefore decides on *adjusted* p-values of one family of comparisons:
+
+- ``holm`` (default): Holm's step-down correction (Holm 1979). It controls the family-wise
+  error: the chance of *any* false separation in the family stays at most alpha.
+- ``bh``: Benjamini & Hochberg (1995). It controls the false discovery rate: on average at
+  most a share alpha of the separations shown are false. More of them, for a map read as a
+  whole (offered on the Atlas page).
+- ``none``: each comparison at its own alpha (what earlier versions showed).
+
+Both corrections are a few lines of numpy here, not statsmodels' ``multipletests``:
+importing statsmodels costs 0.7 s, which every cached verdict would pay; the tests check
+these against ``multipletests`` on random p-values.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .errors import ConfigError
+
+#: Correction name -> how a view says it applied it.
+CORRECTIONS = {
+    "holm": "Holm's correction (family-wise error <= {alpha:g})",
+    "bh": "Benjamini-Hochberg's correction (false discovery rate <= {alpha:g})",
+    "none": "no correction (each comparison at {alpha:g})",
+}
+DEFAULT_CORRECTION = "holm"
+
+
+def check_correction(name: str) -> str:
+    if name not in CORRECTIONS:
+        raise ConfigError(f"Unknown correction {name!r}; choose one of {', '.join(CORRECTIONS)}.")
+    return name
+
+
+def adjust(p_values: Sequence[float], method: str = DEFAULT_CORRECTION) -> np.ndarray:
+    """Adjusted p-values of one family (NaN stays NaN and is not counted in the family).
+
+    ``holm``: p_(i) * (m - i + 1), made monotone from the smallest up, capped at 1;
+    ``bh``: p_(i) * m / i, made monotone from the largest down, capped at 1; ``none``: as is.
+    """
+    check_correction(method)
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = ~np.isnan(p)
+    m = int(ok.sum())
+    if m == 0 or method == "none":
+        out[ok] = p[ok]
+        return out
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(p[idx], kind="stable")]
+    ranked = p[order]
+    i = np.arange(1, m + 1)
+    if method == "holm":
+        adj = np.maximum.accumulate(np.minimum(1.0, ranked * (m - i + 1)))
+    else:
+        adj = np.minimum.accumulate(np.minimum(1.0, ranked * m / i)[::-1])[::-1]
+    out[order] = adj
+    return out
+
+
+def expected_by_chance(n_tests: int, alpha: float = 0.05, method: str = DEFAULT_CORRECTION) -> str:
+    """What chance alone would give among ``n_tests`` comparisons with no real difference,
+    in words, for the sentence under a view."""
+    check_correction(method)
+    if n_tests <= 0:
+        return "no comparison was made"
+    if method == "none":
+        return f"chance alone would separate about {n_tests * alpha:.1f} of these {n_tests} comparisons"
+    if method == "holm":
+        return (f"with no real difference, the chance of even one false separation among these {n_tests} "
+                f"comparisons is at most {alpha:.0%}")
+    return f"on average at most {alpha:.0%} of the separations shown are false (of {n_tests} comparisons)"
+
+
+def describe(method: str, alpha: float = 0.05) -> str:
+    return CORRECTIONS[check_correction(method)].format(alpha=alpha)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One family of comparisons decided together: each member's raw and adjusted p-value
+    and whether it is separated at ``alpha`` after the correction."""
+
+    names: tuple
+    p_raw: np.ndarray
+    p_adjusted: np.ndarray
+    method: str
+    alpha: float = 0.05
+
+    @property
+    def separated(self) -> np.ndarray:
+        return np.nan_to_num(self.p_adjusted, nan=1.0) < self.alpha
+
+    def of(self, name) -> tuple[float, float, bool]:
+        """(raw p, adjusted p, separated) of one member."""
+        i = self.names.index(name)
+        return float(self.p_raw[i]), float(self.p_adjusted[i]), bool(self.separated[i])
+
+    @property
+    def n_tests(self) -> int:
+        return int((~np.isnan(self.p_raw)).sum())
+
+    def sentence(self) -> str:
+        """Which correction decided this family, and what chance alone would give."""
+        return f"{describe(self.method, self.alpha)}; {expected_by_chance(self.n_tests, self.alpha, self.method)}"
+
+
+def family(p_values: Mapping, method: str = DEFAULT_CORRECTION, alpha: float = 0.05) -> Family:
+    """Decide a family of comparisons ``{name: raw p}`` together."""
+    names = tuple(p_values)
+    raw = np.array([np.nan if p_values[n] is None else float(p_values[n]) for n in names], dtype=float)
+    return Family(names, raw, adjust(raw, method), method, alpha)
+
+
+def gap_closed(errors: Mapping[int, float], oversample: Mapping[int, float], oracle: Mapping[int, float]) -> dict[int, float]:
+    """Per seed: how much of the gap between oversampling and the oracle an approach closes,
+    (oversample - approach) / (oversample - oracle). 0 = no better than oversampling, 1 = as
+    good as real minority data, below 0 = worse than oversampling. Seeds where the oracle
+    is not better than oversampling (no gap to close) are left out."""
+    out = {}
+    for seed in set(errors) & set(oversample) & set(oracle):
+        gap = float(oversample[seed]) - float(oracle[seed])
+        if gap > 0 and not math.isnan(gap) and not math.isnan(float(errors[seed])):
+            out[seed] = (float(oversample[seed]) - float(errors[seed])) / gap
+    return out
