@@ -60,10 +60,12 @@ def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache
         rows += rows_of(res)
         failures += [f"{job.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
     budget = {k: v for k, v in base.to_dict().items() if k not in ("majority", "minority", "n_minority")}
+    _, pairs_of = plan(base, approaches)  # each generator preset's generator-free twin
+    twins = {preset: twin for preset, twin in pairs_of.items() if twin in approaches}
     meta = {
         "format": FORMAT, "created": utc_now(), "command": command, "seconds": round(time.perf_counter() - t0, 1),
         "pairs": [list(p) for p in pairs], "ratios": ratios, "approaches": list(approaches), "seeds": list(seeds),
-        "budget": budget, "executor": executor.describe() if executor is not None else "in-process",
+        "twins": twins, "budget": budget, "executor": executor.describe() if executor is not None else "in-process",
         "environment": environment(executor.identity if executor is not None else current_identity()), "failures": failures,
         "trained": sum(len(v) for r in results for v in r.runs.values()) - sum(r.cached for r in results),
     }
