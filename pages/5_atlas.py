@@ -6,8 +6,10 @@ st.title("Atlas of digit pairs")
 st.markdown(
     "Each cell is one experiment: a majority digit (row) against a rare minority digit (column) "
     "at one minority ratio, run over several paired seeds. Its colour is the mean gain of approach "
-    "**A** over approach **B**; a star marks the cells whose paired 95 % interval excludes 0. "
-    "Click a cell for its seeds and a link that opens it on the Experiment page."
+    "**A** over approach **B**; a star marks the cells a paired test separates after the correction for the "
+    "many cells a map compares. Ask which remedy wins (any A against any B), or whether a generator itself "
+    "helps (a generator against its generator-free twin). Click a cell for its seeds, the command that "
+    "recomputes it and a link that opens it on the Experiment page."
 )
 
 # The first screen is drawn above; the heavy imports (torch, via the figures) load meanwhile.
@@ -16,9 +18,11 @@ from urllib.parse import urlencode
 from vaeimb import atlas as atl
 from vaeimb import figures
 from vaeimb.labels import pair_label, ratio_label
-from vaeimb.metrics import METRICS
 from vaeimb.provenance import code_note
-from vaeimb_app.atlas_view import ATLAS_METRICS, cell_state, resolve_view
+from vaeimb.atlas import METRIC_LABELS
+from vaeimb_app.atlas_view import (
+    CORRECTION_LABELS, QUESTIONS, cell_state, generator_view, metrics_of, resolve_view,
+)
 from vaeimb_app.links import as_linked, to_query
 from vaeimb_app.atlases import current_atlas, extend_atlas, shipped_dir, user_dir
 from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
@@ -38,18 +42,40 @@ if atlas is None or not atlas.rows:
 
 # Check the choices (a link's, or the defaults) against this atlas before the widgets draw them.
 KEYS = ("atlas_a", "atlas_b", "atlas_ratio", "atlas_metric")
+for key, default in (("atlas_question", "remedy"), ("atlas_correction", "holm")):
+    st.session_state.setdefault(key, default)
 view, warnings = resolve_view(atlas, *(st.session_state.get(k) for k in KEYS))
 for warning in warnings:
     st.warning(warning, icon="🔗")
 st.session_state.update(zip(KEYS, view))
 sync_link()  # app.py wrote the URL before this page checked it: name the view shown
 
-c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
-a = persistent(c1.selectbox, "Approach A", atlas.approaches, key="atlas_a")
-b = persistent(c2.selectbox, "Approach B", atlas.approaches, key="atlas_b")
+question = persistent(st.radio, "Question", tuple(QUESTIONS), format_func=QUESTIONS.get, key="atlas_question")
+gen_view = generator_view(atlas, st.session_state.get("atlas_a"))
+if question == "generator" and gen_view is None:
+    st.info("This atlas holds no generator preset beside its generator-free twin; showing any A against any B.")
+    question = "remedy"
+c1, c2, c3, c4, c5 = st.columns([2, 2, 1, 2, 2])
+if question == "generator":
+    st.session_state["atlas_a"], st.session_state["atlas_b"] = gen_view
+    a = persistent(c1.selectbox, "Generator", list(atlas.twins), key="atlas_a",
+                   help="Each generator preset against its generator-free twin: the same recipe with real data only.")
+    b = atlas.twins[a]
+    st.session_state["atlas_b"] = b
+    c2.markdown(f"**Twin (B)**  \n{b}")
+else:
+    a = persistent(c1.selectbox, "Approach A", atlas.approaches, key="atlas_a")
+    b = persistent(c2.selectbox, "Approach B", atlas.approaches, key="atlas_b")
 ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=ratio_label, key="atlas_ratio")
-metric = persistent(c4.radio, "Metric", ATLAS_METRICS, format_func=lambda m: METRICS[m][0],
-                    horizontal=True, key="atlas_metric")
+metric = persistent(c4.radio, "Metric", metrics_of(atlas), format_func=METRIC_LABELS.get, key="atlas_metric",
+                    help="Errors: misclassified test images. Gap closed: (errors of oversample − errors of A) / "
+                    "(errors of oversample − errors of the oracle), per seed: 0 = no better than oversampling, "
+                    "1 = as good as real minority data; comparable across pairs.")
+correction = persistent(c5.selectbox, "Correction", tuple(CORRECTION_LABELS), format_func=CORRECTION_LABELS.get,
+                        key="atlas_correction",
+                        help="The map makes one paired test per cell: with 90 cells, chance alone stars about 4.5 "
+                        "of them at an uncorrected 95 %. Holm keeps the chance of any false star at 5 %; "
+                        "Benjamini-Hochberg keeps false stars at 5 % of those shown.")
 st.caption(" ".join(atl.provenance(atlas)))
 for source in atlas.meta.get("sources", [atlas.meta]):
     note = code_note(source.get("environment", {}).get("code"), f"Atlas rows made {source.get('created', '')}".strip())
@@ -60,7 +86,7 @@ if a == b:
     st.stop()
 
 with errors_shown():
-    grid = atl.gain_grid(atlas, a, b, ratio, metric)
+    grid = atl.gain_grid(atlas, a, b, ratio, metric, correction)
 
 
 def _pick_cell() -> None:
@@ -73,8 +99,9 @@ def _pick_cell() -> None:
 st.plotly_chart(figures.atlas_heatmap(grid), width="stretch", key="atlas_map", on_select=_pick_cell,
                 selection_mode="points")
 st.markdown(f"**{atl.summary_line(grid)}**")
-st.caption(f"Gain in {grid.unit}: positive (blue) where {a} is better, negative (red) where {b} is. "
-           "Seeds are paired: each seed is one training draw both approaches share. Grey cells have no data.")
+st.caption(f"Gain in {grid.unit}: positive (blue) where {a} is better, negative (red) where {b} is; a star "
+           f"marks a cell separated after the correction. Seeds are paired: each seed is one training draw both "
+           "approaches share. Grey cells have no data.")
 
 for line in st.session_state.pop("_atlas_failures", []):
     st.warning(f"No result for {line}")
@@ -88,6 +115,10 @@ if chosen is not None:
     maj, mnr = (int(d) for d in chosen.split(" vs "))
     st.subheader(f"Majority {maj} vs minority {mnr} at ratio {ratio_label(ratio)}")
     st.markdown(atl.cell_sentence(grid, maj, mnr))
+    st.code(atl.cell_command(atlas, maj, mnr, ratio, [a, b]), language="bash")
+    st.caption("This command recomputes the cell: on a machine of the CPU family in the atlas's provenance it "
+               "gives these counts exactly; on another, a generator's counts move as another seed would "
+               "(generator training is not bit-reproducible across CPU families), the others stay.")
     rows = atl.cell_detail(atlas, maj, mnr, ratio, a, b, metric)
     st.dataframe(rows, hide_index=True, column_config={
         "a": st.column_config.NumberColumn(f"A: {a}", format="%.4g"),

@@ -134,16 +134,16 @@ def test_gain_grid_is_b_minus_a_for_misclassified_with_paired_intervals(hand):
     assert g.n[0, 6] == 3 and g.n[1, 2] == 0
     assert np.isnan(np.diag(g.gain)).all()
     assert np.isnan(g.gain).sum() == 97  # only the three cells hold data
-    assert g.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3}
+    assert g.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3, "raw_a_better": 1, "raw_b_better": 1}
     swapped = gain_grid(hand, "oversample", "vae", 0.02)
     np.testing.assert_allclose(swapped.gain, -g.gain)
-    assert swapped.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3}
+    assert swapped.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3, "raw_a_better": 1, "raw_b_better": 1}
 
 
 def test_gain_grid_of_a_higher_is_better_metric_keeps_the_sign(hand):
     g = gain_grid(hand, "vae", "oversample", 0.02, "balanced_accuracy")
     assert g.gain[0, 6] == pytest.approx(0.006)  # A - B: positive where A is better
-    assert g.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3}
+    assert g.counts() == {"a_better": 1, "b_better": 1, "undecided": 1, "cells": 3, "raw_a_better": 1, "raw_b_better": 1}
 
 
 def test_gain_grid_pairs_only_the_seeds_both_ran():
@@ -164,8 +164,9 @@ def test_gain_grid_refuses_what_the_atlas_lacks(hand, args, says):
 
 def test_summary_and_cell_sentences_say_what_the_grid_holds(hand):
     g = gain_grid(hand, "vae", "oversample", 0.02)
-    assert atl.summary_line(g) == ("vae better on 1 pairs, oversample better on 1, undecided on 1 "
-                                   "(paired 95% interval, 3 seeds).")
+    assert atl.summary_line(g).startswith("vae beats oversample on 1 pairs after Holm's correction, loses on 1, "
+                                          "undecided on 1 (paired t-tests, 3 seeds, errors).")
+    assert "chance of even one false separation among these 3 comparisons is at most 5%" in atl.summary_line(g)
     assert "+6 " in atl.cell_sentence(g, 0, 6) and "vae is better" in atl.cell_sentence(g, 0, 6)
     assert "oversample is better" in atl.cell_sentence(g, 6, 0)
     assert "undecided" in atl.cell_sentence(g, 3, 8)
@@ -192,7 +193,7 @@ def test_resolve_view_defaults_quietly_and_warns_about_unknown_choices(hand):
     assert len(warnings) == 3
     assert "no approach 'unknown'" in warnings[0] and "showing vae as A" in warnings[0]
     assert "no ratio 0.021" in warnings[1] and "showing 2%" in warnings[1]
-    assert "Unknown atlas metric" in warnings[2]
+    assert "cannot show metric 'roc_auc'" in warnings[2]
     two = merge_atlases(hand, make_atlas({(0, 6): {"vae": [1], "oversample": [2]}}, ratio=0.05))
     assert atlas_view.resolve_view(two, ratio="0.05")[0][2] == 0.05
     assert atlas_view.resolve_view(two, ratio=0.04)[0][2] == 0.05  # the nearest
@@ -304,3 +305,59 @@ def test_the_shipped_atlas_covers_every_pair_with_its_provenance():
     assert shipped.meta["environment"]["threads"] and shipped.meta["budget"]["steps"]
     grid = atl.gain_grid(shipped, "vae", "oversample", shipped.ratios[0])
     assert grid.counts()["cells"] == 90 and (grid.n[~np.isnan(grid.gain)] == len(shipped.seeds)).all()
+
+
+def test_the_map_decides_its_cells_together_as_statsmodels_does():
+    """Every cell's paired t-test (scipy), adjusted over the cells of the map by
+    statsmodels' multipletests: the stars are exactly its rejections."""
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(7)
+    cells = {}
+    for pair in ALL_PAIRS[:40]:
+        base = rng.integers(20, 80, 3)
+        cells[pair] = {"vae": list(base), "oversample": list(base + rng.integers(-4, 12, 3))}
+    atlas = make_atlas(cells)
+    pairs = sorted(cells)
+    raw = np.array([stats.ttest_rel(cells[p]["oversample"], cells[p]["vae"]).pvalue for p in pairs])
+    raw = np.where(np.isnan(raw), 1.0, raw)  # equal differences on every seed: never a star here
+    for method, theirs in (("holm", "holm"), ("bh", "fdr_bh")):
+        g = gain_grid(atlas, "vae", "oversample", 0.02, correction=method)
+        ours = np.array([g.significant[p] for p in pairs])
+        finite = ~np.isnan(np.array([g.p_raw[p] for p in pairs]))
+        reject = multipletests(raw[finite], 0.05, theirs)[0]
+        assert list(ours[finite]) == list(reject)
+        assert not ours[~finite].any()
+    none = gain_grid(atlas, "vae", "oversample", 0.02, correction="none")
+    assert none.counts()["a_better"] + none.counts()["b_better"] >= g.counts()["a_better"] + g.counts()["b_better"]
+    assert "chance alone would separate about 2.0 of these 40" in atl.summary_line(none)
+
+
+def test_gap_closed_is_a_metric_where_oversample_and_the_oracle_ran():
+    cells = {(0, 6): {"vae": [40, 70, 30], "oversample": [70, 60, 50], "oracle": [10, 20, 10],
+                      "augment": [10, 20, 30]}}
+    atlas = make_atlas(cells)
+    assert atl.GAP_CLOSED in atlas.metrics() and atl.GAP_CLOSED not in make_atlas(CELLS).metrics()
+    assert atlas.per_seed("vae", 0.02, atl.GAP_CLOSED) == {(0, 6): {0: 0.5, 1: -0.25, 2: 0.5}}
+    assert atlas.per_seed("oracle", 0.02, atl.GAP_CLOSED) == {(0, 6): {0: 1.0, 1: 1.0, 2: 1.0}}
+    g = gain_grid(atlas, "augment", "vae", 0.02, atl.GAP_CLOSED)
+    assert g.gain[0, 6] == pytest.approx(np.mean([1 - 0.5, 1 + 0.25, 0.5 - 0.5]))  # higher is better
+    assert "gap between oversample and the oracle" in g.unit
+    with pytest.raises(ConfigError, match="cannot|Unknown atlas metric"):
+        gain_grid(make_atlas(CELLS), "vae", "oversample", 0.02, atl.GAP_CLOSED)
+
+
+def test_generator_view_pairs_each_generator_with_its_twin():
+    meta = {"format": atl.FORMAT, "budget": dict(BUDGET), "twins": {"vae": "baseline", "cvae": "baseline"}}
+    atlas = make_atlas({(0, 6): {"vae": [1, 2], "baseline": [2, 3], "oversample": [3, 4]}}, meta=meta)
+    assert atlas.twins == {"vae": "baseline"}  # cvae did not run
+    assert atlas_view.generator_view(atlas, None) == ("vae", "baseline")
+    assert atlas_view.generator_view(atlas, "oversample") == ("vae", "baseline")
+    assert atlas_view.generator_view(make_atlas(CELLS), None) is None
+
+
+def test_cell_command_names_the_cell_its_budget_and_seeds(hand):
+    cmd = atl.cell_command(hand, 0, 6, 0.02, ["vae", "oversample"])
+    assert cmd.startswith("python -m vaeimb run --majority 0 --minority 6 --n-majority 300 --n-minority 6 ")
+    assert "--steps 30" in cmd and "--generator-steps 20" in cmd and "--checkpoints 2" in cmd
+    assert cmd.endswith("--approaches vae oversample --seeds 0 1 2")

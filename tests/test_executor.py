@@ -315,7 +315,36 @@ def test_the_atlas_command_writes_its_table_and_provenance_and_resumes(tmp_path,
     assert m["environment"]["torch"] and m["environment"]["cpu"] and m["executor"].startswith("in-process")
     assert m["trained"] == 8 and m["command"].startswith("python -m vaeimb atlas") and not m["failures"]
     assert "2 pair(s) x 1 ratio(s) x 2 approach(es) x 2 seed(s) = 8 rows" in out
-    assert "oversample vs baseline (paired 95% interval)" in out
+    assert "oversample vs baseline (paired t-tests, Holm's correction over the pairs)" in out
     assert main(args) == 0  # again: everything from the cache, the same table
     assert load_atlas(tmp_path / "atlas").meta["trained"] == 0
     assert load_atlas(tmp_path / "atlas").to_csv() == atlas.to_csv()
+
+
+def test_a_cell_of_the_atlas_is_reproduced_to_the_count_by_its_run_command(tmp_path, mnist_dir):
+    """The command the cell detail shows recomputes the cell: the same counts, seed by seed
+    (same machine, so the same CPU family), here on another backend than the atlas's."""
+    import csv
+    import shlex
+
+    from vaeimb.atlas import cell_command, load_atlas
+    from vaeimb.cli import main
+
+    args = ["atlas", "--pairs", "3:8", "--ratios", "5%", "--approaches", "baseline", "vae", "--seeds", "0", "1",
+            *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet", "--data-dir", str(mnist_dir),
+            "--cache-dir", str(tmp_path / "atlas-cache"), "--out", str(tmp_path / "atlas")]
+    assert main(args) == 0
+    atlas = load_atlas(tmp_path / "atlas")
+    command = cell_command(atlas, 3, 8, 0.05, ["vae", "baseline"])
+    env_part, _, run_part = command.partition(" python -m vaeimb ")
+    assert env_part == f"VAEIMB_THREADS={atlas.meta['environment']['threads']}" and run_part.startswith("run ")
+    env = {"VAEIMB_THREADS": env_part.split("=")[1], "VAEIMB_DATA_DIR": str(mnist_dir)}
+    proc = _cli([*shlex.split(run_part), "--workers", "2", "--quiet", "--csv", str(tmp_path / "cell.csv")],
+                tmp_path / "fresh-cache", env=env)
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    rows = list(csv.DictReader((tmp_path / "cell.csv").open()))
+    again = {(r["approach"], int(r["seed"])): float(r["misclassified"]) for r in rows}
+    shipped = {(r["approach"], r["seed"]): r["misclassified"] for r in atlas.rows}
+    assert again == shipped and len(shipped) == 4
+

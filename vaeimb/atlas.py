@@ -21,10 +21,11 @@ from typing import Iterable
 import numpy as np
 
 from . import schema
-from .config import ExperimentConfig
+from .config import ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
 from .labels import pair_label, ratio_label
 from .metrics import METRICS
+from .stats import DEFAULT_CORRECTION, adjust, check_correction, describe, expected_by_chance, gap_closed
 from .verdict import paired_difference
 
 FORMAT = 1
@@ -37,6 +38,12 @@ ROW_METRICS = ("misclassified", "balanced_accuracy", "minority_recall", "minorit
 COLUMNS = ("majority", "minority", "ratio", "n_majority", "n_minority", "approach", "seed", "n_test",
            *ROW_METRICS, "threshold_logit")
 ALL_PAIRS = tuple((a, b) for a in range(10) for b in range(10) if a != b)
+#: A derived metric: how much of the gap between oversampling and the oracle an approach
+#: closes (``stats.gap_closed``): comparable across pairs, unlike a count of errors.
+GAP_CLOSED = "gap_closed"
+GAP_ENDS_ORDER = ("oversample", "oracle")
+GAP_ENDS = set(GAP_ENDS_ORDER)
+METRIC_LABELS = {"misclassified": "errors", "balanced_accuracy": "balanced accuracy", GAP_CLOSED: "gap closed"}
 
 
 def parse_pairs(items: Iterable[str]) -> list[tuple[int, int]]:
@@ -87,8 +94,26 @@ class Atlas:
     def seeds(self) -> list[int]:
         return sorted({int(r["seed"]) for r in self.rows})
 
+    @property
+    def twins(self) -> dict[str, str]:
+        """Each generator preset of the atlas -> its generator-free twin (when both ran)."""
+        return {p: t for p, t in self.meta.get("twins", {}).items() if p in self.approaches and t in self.approaches}
+
+    def metrics(self) -> tuple[str, ...]:
+        """What a view can compare: the stored metrics, and the gap closed where the atlas
+        holds the two approaches that define it."""
+        have = set(self.approaches)
+        return ROW_METRICS + ((GAP_CLOSED,) if GAP_ENDS <= have else ())
+
     def per_seed(self, approach: str, ratio: float, metric: str) -> dict[tuple[int, int], dict[int, float]]:
-        """(majority, minority) -> {seed: value} of one approach at one ratio."""
+        """(majority, minority) -> {seed: value} of one approach at one ratio (``gap_closed``:
+        computed per seed from the misclassified counts, ``stats.gap_closed``)."""
+        if metric == GAP_CLOSED:
+            if not GAP_ENDS <= set(self.approaches):
+                raise ConfigError(f"The gap closed needs {' and '.join(sorted(GAP_ENDS))} in the atlas.")
+            errors, over, oracle = (self.per_seed(n, ratio, "misclassified") for n in (approach, *GAP_ENDS_ORDER))
+            return {pair: gap_closed(by_seed, over.get(pair, {}), oracle.get(pair, {}))
+                    for pair, by_seed in errors.items()}
         out: dict[tuple[int, int], dict[int, float]] = {}
         for r in self.rows:
             if r["approach"] == approach and math.isclose(float(r["ratio"]), ratio):
@@ -161,7 +186,8 @@ def load_atlas(folder=SHIPPED_DIR) -> Atlas:
 class GainGrid:
     """10 x 10 arrays (rows: majority digit, columns: minority digit; NaN where no data):
     the mean paired gain of ``a`` over ``b`` (positive = ``a`` better), its 95 % interval,
-    the seeds both ran, and whether the interval excludes 0."""
+    the seeds both ran, the raw and adjusted p-values, and whether the cell is separated
+    after ``correction`` over every cell of the map (one family, ``vaeimb.stats``)."""
 
     a: str
     b: str
@@ -174,45 +200,66 @@ class GainGrid:
     significant: np.ndarray
     mean_a: np.ndarray
     mean_b: np.ndarray
+    p_raw: np.ndarray
+    p_adjusted: np.ndarray
+    correction: str = DEFAULT_CORRECTION
+    alpha: float = 0.05
 
     @property
     def unit(self) -> str:
         if self.metric == "misclassified":
             return "fewer misclassified test images"
+        if self.metric == GAP_CLOSED:
+            return "more of the gap between oversample and the oracle closed (1 = all of it)"
         return f"higher {METRICS[self.metric][0].lower()} (a difference of fractions, 0.01 = 1 point)"
 
     def winner(self, i: int, j: int) -> str | None:
-        """The approach the paired interval of cell (i, j) separates as better, else None."""
+        """The approach cell (i, j) separates as better after the correction, else None."""
         if not self.significant[i, j]:
             return None
-        return self.a if self.low[i, j] > 0 else self.b
+        return self.a if self.gain[i, j] > 0 else self.b
 
     def counts(self) -> dict[str, int]:
-        """Cells where a is better, b is better, and undecided (of those with data)."""
+        """Cells where a is better, b is better, and undecided (of those with data), after
+        the correction; ``raw_*``: the same at each cell's own uncorrected 95 %."""
         have = ~np.isnan(self.gain)
-        better = self.significant & (self.low > 0)
-        worse = self.significant & (self.high < 0)
-        return {"a_better": int(better.sum()), "b_better": int(worse.sum()),
-                "undecided": int((have & ~self.significant).sum()), "cells": int(have.sum())}
+        raw = np.nan_to_num(self.p_raw, nan=1.0) < self.alpha
+        return {"a_better": int((self.significant & (self.gain > 0)).sum()),
+                "b_better": int((self.significant & (self.gain < 0)).sum()),
+                "undecided": int((have & ~self.significant).sum()), "cells": int(have.sum()),
+                "raw_a_better": int((raw & have & (self.gain > 0)).sum()),
+                "raw_b_better": int((raw & have & (self.gain < 0)).sum())}
+
+    def chance(self) -> str:
+        """Which correction decided the map and what chance alone would give, in words."""
+        n = int((~np.isnan(self.p_raw)).sum())
+        return f"{describe(self.correction, self.alpha)}: {expected_by_chance(n, self.alpha, self.correction)}"
 
 
-def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclassified") -> GainGrid:
-    """The paired gain of approach ``a`` over ``b`` at ``ratio`` for every pair in the atlas."""
-    if metric not in ROW_METRICS:
-        raise ConfigError(f"Unknown atlas metric {metric!r}; choose from {', '.join(ROW_METRICS)}.")
+def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclassified",
+              correction: str = DEFAULT_CORRECTION, confidence: float = 0.95) -> GainGrid:
+    """The paired gain of approach ``a`` over ``b`` at ``ratio`` for every pair in the atlas;
+    a cell is separated when its paired t-test's p-value, adjusted by ``correction`` over
+    every cell with data, is below 1 - ``confidence``."""
+    if metric not in atlas.metrics():
+        raise ConfigError(f"Unknown atlas metric {metric!r}; choose from {', '.join(atlas.metrics())}.")
+    check_correction(correction)
     for name in (a, b):
         if name not in atlas.approaches:
             raise ConfigError(f"The atlas has no approach {name!r}; it holds {', '.join(atlas.approaches)}.")
     if not any(math.isclose(ratio, r) for r in atlas.ratios):
         raise ConfigError(f"The atlas has no ratio {ratio:g}; it holds {', '.join(f'{r:g}' for r in atlas.ratios)}.")
-    higher = METRICS[metric][1]
+    higher = True if metric == GAP_CLOSED else METRICS[metric][1]
     va, vb = atlas.per_seed(a, ratio, metric), atlas.per_seed(b, ratio, metric)
     shape = (10, 10)
-    arrays = {k: np.full(shape, np.nan) for k in ("gain", "low", "high", "mean_a", "mean_b")}
+    arrays = {k: np.full(shape, np.nan) for k in ("gain", "low", "high", "mean_a", "mean_b", "p_raw")}
     n = np.zeros(shape, np.int64)
-    sig = np.zeros(shape, bool)
-    for pair in set(va) & set(vb):
-        d = paired_difference(va[pair], vb[pair], higher_is_better=higher)
+    for pair in sorted(set(va) & set(vb)):
+        if not va[pair] or not vb[pair]:
+            continue
+        d = paired_difference(va[pair], vb[pair], confidence, higher_is_better=higher)
+        if d.n_seeds == 0:
+            continue
         sign = 1.0 if higher else -1.0  # gain > 0: a better
         lo, hi = sign * d.ci_low, sign * d.ci_high
         i, j = pair
@@ -221,9 +268,12 @@ def gain_grid(atlas: Atlas, a: str, b: str, ratio: float, metric: str = "misclas
         arrays["mean_a"][i, j] = float(np.mean(list(va[pair].values())))
         arrays["mean_b"][i, j] = float(np.mean(list(vb[pair].values())))
         n[i, j] = d.n_seeds
-        sig[i, j] = d.distinguishable
+        arrays["p_raw"][i, j] = d.p_value
+    alpha = 1.0 - confidence
+    p_adj = adjust(arrays["p_raw"].ravel(), correction).reshape(shape)
+    sig = np.nan_to_num(p_adj, nan=1.0) < alpha
     return GainGrid(a, b, float(ratio), metric, arrays["gain"], arrays["low"], arrays["high"], n, sig,
-                    arrays["mean_a"], arrays["mean_b"])
+                    arrays["mean_a"], arrays["mean_b"], arrays["p_raw"], p_adj, correction, alpha)
 
 
 # --------------------------------------------------------------------------------------
@@ -282,14 +332,20 @@ def provenance(atlas: Atlas) -> list[str]:
 
 
 def summary_line(grid: GainGrid) -> str:
-    """How many pairs each approach wins, in one sentence (only decided cells count)."""
+    """How many pairs each approach wins after the correction, in one sentence, with what
+    the uncorrected intervals would have said and what chance alone gives."""
     c = grid.counts()
     if not c["cells"]:
         return f"No pair has both {grid.a} and {grid.b} at ratio {ratio_label(grid.ratio)}."
     ns = grid.n[~np.isnan(grid.gain)]
     seeds = f"{ns.min()} seeds" if ns.min() == ns.max() else f"{ns.min()}-{ns.max()} seeds"
-    return (f"{grid.a} better on {c['a_better']} pairs, {grid.b} better on {c['b_better']}, undecided on "
-            f"{c['undecided']} (paired 95% interval, {seeds}).")
+    after = "with no correction" if grid.correction == "none" else f"after {describe(grid.correction, grid.alpha).split(' (')[0]}"
+    out = (f"{grid.a} beats {grid.b} on {c['a_better']} pairs {after}, loses on {c['b_better']}, undecided on "
+           f"{c['undecided']} (paired t-tests, {seeds}, {METRIC_LABELS.get(grid.metric, grid.metric)}).")
+    if grid.correction != "none":
+        out += (f" Each cell at its own uncorrected 95 %: better on {c['raw_a_better']}, worse on "
+                f"{c['raw_b_better']}.")
+    return out + f" {grid.chance()[0].upper()}{grid.chance()[1:]}."
 
 
 def cell_words(grid: GainGrid, majority: int, minority: int) -> tuple[str, str, str]:
@@ -301,7 +357,10 @@ def cell_words(grid: GainGrid, majority: int, minority: int) -> tuple[str, str, 
     else:
         interval = f"95% interval [{grid.low[i, j]:+.4g}, {grid.high[i, j]:+.4g}]"
     winner = grid.winner(i, j)
-    verdict = f"{winner} is better (the interval excludes 0)" if winner else "undecided (the interval includes 0)"
+    p = grid.p_adjusted[i, j]
+    adj = "no p-value" if np.isnan(p) else ("adjusted p < 0.001" if p < 0.001 else f"adjusted p = {p:.3f}")
+    how = "uncorrected" if grid.correction == "none" else describe(grid.correction).split(" (")[0]
+    verdict = f"{winner} is better ({adj}, {how})" if winner else f"undecided ({adj}, {how})"
     return f"mean gain of {grid.a} over {grid.b} {grid.gain[i, j]:+.4g} ({grid.unit})", interval, verdict
 
 
@@ -345,3 +404,26 @@ def base_config(atlas: Atlas) -> ExperimentConfig:
         raise ConfigError("The atlas does not say which budget it ran (atlas.json has no 'budget'), "
                           "so it cannot be extended; make a new one with python -m vaeimb atlas.")
     return ExperimentConfig.from_dict({k: v for k, v in budget.items() if k not in ("majority", "minority", "n_minority")})
+
+
+def cell_command(atlas: Atlas, majority: int, minority: int, ratio: float, approaches: Iterable[str]) -> str:
+    """The ``run`` command that recomputes one cell of the atlas: its pair, minority count,
+    approaches, seeds and every budget setting, with the torch thread count it was made
+    with. On a machine of the CPU family in the atlas's provenance it gives the atlas's
+    counts exactly (tested); on another family, generator-based counts move as another seed
+    would (generator training is not bit-reproducible across CPU families)."""
+    budget = {**schema.defaults(atlas.meta.get("budget", {}).get("protocol")), **atlas.meta.get("budget", {})}
+    n_majority = int(budget["n_majority"])
+    args = ["--majority", majority, "--minority", minority, "--n-majority", n_majority,
+            "--n-minority", n_minority_from_ratio(n_majority, ratio)]
+    for s in schema.SETTINGS:
+        if s.name not in ("majority", "minority", "n_majority", "n_minority") and s.name in budget:
+            args += [s.cli_flags[0], budget[s.name]]
+    names = list(dict.fromkeys(approaches))
+    args += ["--approaches", *names, "--seeds", *atlas.seeds]
+    for spec, values in (budget.get("approach_params") or {}).items():
+        if spec in names:
+            args += [a for k, v in values.items() for a in ("--param", f"{spec}.{k}={v}")]
+    threads = next((s.get("environment", {}).get("threads") for s in atlas.meta.get("sources", [atlas.meta])), None)
+    prefix = f"VAEIMB_THREADS={threads} " if threads else ""
+    return prefix + "python -m vaeimb run " + " ".join(f"{a:g}" if isinstance(a, float) else str(a) for a in args)

@@ -418,8 +418,9 @@ def _atlas(a, argv) -> int:
     for ratio in atlas.ratios:
         for other in names[1:]:
             c = gain_grid(atlas, other, names[0], ratio).counts()
-            print(f"  ratio {ratio:g}: {other} vs {names[0]} (paired 95% interval): better on {c['a_better']}, "
-                  f"worse on {c['b_better']}, undecided on {c['undecided']} of {c['cells']} pairs")
+            print(f"  ratio {ratio:g}: {other} vs {names[0]} (paired t-tests, Holm's correction over the pairs): "
+                  f"better on {c['a_better']}, worse on {c['b_better']}, undecided on {c['undecided']} of "
+                  f"{c['cells']} pairs (uncorrected: better on {c['raw_a_better']}, worse on {c['raw_b_better']})")
     print(f"wrote {out / 'atlas.csv'} and {out / 'atlas.json'}", file=sys.stderr)
     return _failure_summary(failures)
 

@@ -8,17 +8,40 @@ import math
 from typing import Iterable
 
 from vaeimb import schema
-from vaeimb.atlas import Atlas
+from vaeimb.atlas import GAP_CLOSED, Atlas
 from vaeimb.config import RATIO_CHOICES_PCT, n_minority_from_ratio
 from vaeimb.errors import ConfigError
 from vaeimb.labels import ratio_label
 from vaeimb.recipes import PRESETS
 
 
-#: The metrics the Atlas page offers.
-ATLAS_METRICS = ("misclassified", "balanced_accuracy")
+#: The metrics the Atlas page offers (the gap closed where the atlas holds its two ends).
+ATLAS_METRICS = ("misclassified", "balanced_accuracy", GAP_CLOSED)
 #: The view the page opens on when the atlas holds it: the question the project asks.
 DEFAULT_VIEW = ("vae", "oversample", 0.02, "misclassified")
+#: The two questions the page answers: any A against any B, or a generator against its
+#: generator-free twin.
+QUESTIONS = {"remedy": "Which remedy wins? (any A against any B)",
+             "generator": "Does the generator itself help? (a generator against its generator-free twin)"}
+#: The corrections a page offers (``vaeimb.stats``); Holm by default.
+CORRECTION_LABELS = {"holm": "Holm (family-wise)", "bh": "Benjamini-Hochberg (false discoveries)",
+                     "none": "none (each cell at 95 %)"}
+
+
+def metrics_of(atlas: Atlas) -> list[str]:
+    """The page's metrics this atlas can show."""
+    return [m for m in ATLAS_METRICS if m in atlas.metrics()]
+
+
+def generator_view(atlas: Atlas, generator: str | None) -> tuple[str, str] | None:
+    """(generator preset, its twin) the "does the generator help?" question shows: the one
+    asked for when the atlas holds it with its twin, else the first such preset; None when
+    the atlas holds no generator beside its twin."""
+    twins = atlas.twins
+    if not twins:
+        return None
+    name = generator if generator in twins else next(iter(twins))
+    return name, twins[name]
 
 
 def resolve_view(atlas: Atlas, a=None, b=None, ratio=None, metric=None) -> tuple[tuple[str, str, float, str], list[str]]:
@@ -46,8 +69,9 @@ def resolve_view(atlas: Atlas, a=None, b=None, ratio=None, metric=None) -> tuple
     if ratio is not None and not math.isclose(near, wanted):
         warnings.append(f"The atlas has no ratio {ratio!r} (it holds {', '.join(map(ratio_label, ratios))}); "
                         f"showing {ratio_label(near)}.")
-    if metric is not None and metric not in ATLAS_METRICS:
-        warnings.append(f"Unknown atlas metric {metric!r}; showing {d_metric}.")
+    if metric is not None and metric not in metrics_of(atlas):
+        warnings.append(f"The atlas cannot show metric {metric!r} (it can: {', '.join(metrics_of(atlas))}); "
+                        f"showing {d_metric}.")
         metric = None
     return (chosen[0], chosen[1], near, metric or d_metric), warnings
 

@@ -17,8 +17,9 @@ from typing import Any, Iterable, Mapping
 from vaeimb import schema
 from vaeimb.config import DEFAULT_SWEEP_RATIOS, RATIO_CHOICES_PCT, TRAIN_COUNTS
 from vaeimb.recipes import CLASSIC, COMPARISON, PRESETS
+from vaeimb.stats import CORRECTIONS, DEFAULT_CORRECTION
 
-from .atlas_view import ATLAS_METRICS, DEFAULT_VIEW
+from .atlas_view import ATLAS_METRICS, DEFAULT_VIEW, QUESTIONS
 
 #: The ratios the Sweep page offers: the slider's and the default sweep's.
 SWEEP_RATIO_OPTIONS = tuple(sorted({*(p / 100 for p in RATIO_CHOICES_PCT), *DEFAULT_SWEEP_RATIOS}))
@@ -127,6 +128,8 @@ PAGE_FIELDS: tuple[Field, ...] = (
     _f("atlas_b", "atlas_b", "text", DEFAULT_VIEW[1]),
     _f("atlas_ratio", "atlas_ratio", "float", DEFAULT_VIEW[2], 0.0001, 1.0),
     _f("atlas_metric", "atlas_metric", "choice", DEFAULT_VIEW[3], choices=ATLAS_METRICS),
+    _f("atlas_question", "atlas_question", "choice", "remedy", choices=tuple(QUESTIONS)),
+    _f("atlas_correction", "atlas_correction", "choice", DEFAULT_CORRECTION, choices=tuple(CORRECTIONS)),
 )
 
 
