@@ -5,6 +5,7 @@ import streamlit as st
 from vaeimb import figures
 from vaeimb_app.links import SWEEP_RATIO_OPTIONS
 from vaeimb.recipes import COMPARISON, PRESETS
+from vaeimb.stats import GAP_CLOSED
 from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
 from vaeimb_app.settings import errors_shown, page_settings, persistent
@@ -47,6 +48,8 @@ if sweep is None:
 
 for line in sweep.failures():
     st.warning(f"No result for {line}")
+if metric == GAP_CLOSED and not sweep.rows(GAP_CLOSED):
+    st.info("The gap closed runs from oversample (0) to the oracle (1): add both to the approaches above.")
 st.plotly_chart(figures.sweep_figure(sweep, metric), width="stretch")
 st.caption("Lines: mean over seeds; shaded band: ± one standard deviation (needs 2+ seeds). "
            "Lower is better. The x axis is logarithmic.")

@@ -2,6 +2,7 @@ import csv
 import io
 import json
 
+import numpy as np
 import pytest
 
 from vaeimb import cli, report
@@ -175,3 +176,25 @@ def test_help_explains_every_option(capsys):
     out = capsys.readouterr().out
     for opt in shared + ("--ratios",):
         assert opt in out
+
+
+def test_gap_closed_in_the_tables_and_the_sweep():
+    """The gap closed between oversample and the oracle, per approach and seed, reaches the
+    table rows, the display rows and the sweep (computed from the misclassified counts)."""
+    from test_figures import make_result
+
+    from vaeimb import report
+    from vaeimb.stats import GAP_CLOSED, GAP_LABEL
+    from vaeimb.sweep import SweepResult
+
+    res = make_result(ExperimentConfig(n_majority=300, n_minority=20),
+                      {"oversample": [7, 6, 5], "vae": [4, 7, 3], "oracle": [1, 2, 1]})
+    gap = res.gap_closed()
+    assert gap["vae"].mean == pytest.approx(np.mean([0.5, -0.25, 0.5])) and gap["oracle"].mean == 1.0
+    rows = {r["approach"]: r for r in report.summary_rows(res)}
+    assert rows["vae"]["gap_closed_mean"] == pytest.approx(gap["vae"].mean)
+    shown = {r["approach"]: r for r in report.display_rows(res)}
+    assert shown["vae"][GAP_LABEL] == gap["vae"].format(2)
+    sweep_rows = SweepResult([(0.02, res)]).rows(GAP_CLOSED)
+    assert {r["approach"]: r["mean"] for r in sweep_rows}["vae"] == pytest.approx(gap["vae"].mean)
+    assert make_result(ExperimentConfig(), {"vae": [1, 2]}).gap_closed() == {}

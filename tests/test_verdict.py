@@ -179,7 +179,7 @@ def test_to_dict_shape_and_json():
     runs["augment-gen"] = _seeded([45, 47, 50, 44, 42])
     v = verdict(runs, leaky=["vae"], pairs={"vae": "oversample", "augment-gen": "augment", "never-run": "x"})
     d = json.loads(json.dumps(v.to_dict(), allow_nan=False))
-    assert set(d) == {"best", "n_seeds", "oracle_ratio", "approaches", "generator_contribution", "correction"}
+    assert set(d) == {"best", "n_seeds", "oracle_ratio", "approaches", "generator_contribution", "correction", "gap_closed"}
     assert d["best"] == "threshold" and d["n_seeds"] == 5
     assert set(d["approaches"]) == set(runs)
     for entry in d["approaches"].values():
@@ -262,3 +262,16 @@ def test_an_interval_excluding_zero_is_not_a_winner_after_the_correction():
     assert text.count("not after the correction") == 3 and "Holm" in text and "no winner yet" in text
     uncorrected = verdict(per_seed, bounds=(), correction="none")
     assert all(uncorrected.separated(n) for n in ("c1", "c2", "c3"))
+
+
+def test_the_verdict_states_the_gap_closed_between_oversample_and_the_oracle():
+    per_seed = {"baseline": {0: 60, 1: 50, 2: 70}, "oversample": {0: 70, 1: 60, 2: 50},
+                "augment-posthoc": {0: 40, 1: 70, 2: 30}, "oracle": {0: 10, 1: 20, 2: 10}}
+    v = verdict(per_seed)
+    g = v.gap["augment-posthoc"]
+    assert g.mean == pytest.approx(np.mean([0.5, -0.25, 0.5])) and g.n == 3
+    assert "oversample" not in v.gap and "oracle" not in v.gap  # the ends themselves are 0 and 1
+    line = v.sentences()[-1]
+    assert line.startswith("Gap closed between oversample (0) and the oracle (1)") and "augment-posthoc +0.25" in line
+    assert v.to_dict()["gap_closed"]["baseline"]["n_seeds"] == 3
+    assert verdict({k: v for k, v in per_seed.items() if k != "oracle"}, bounds=()).gap is None

@@ -25,7 +25,9 @@ from .config import ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
 from .labels import pair_label, ratio_label
 from .metrics import METRICS
-from .stats import DEFAULT_CORRECTION, adjust, check_correction, describe, expected_by_chance, gap_closed
+from .stats import (
+    DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, adjust, check_correction, describe, expected_by_chance, gap_closed,
+)
 from .verdict import paired_difference
 
 FORMAT = 1
@@ -40,8 +42,7 @@ COLUMNS = ("majority", "minority", "ratio", "n_majority", "n_minority", "approac
 ALL_PAIRS = tuple((a, b) for a in range(10) for b in range(10) if a != b)
 #: A derived metric: how much of the gap between oversampling and the oracle an approach
 #: closes (``stats.gap_closed``): comparable across pairs, unlike a count of errors.
-GAP_CLOSED = "gap_closed"
-GAP_ENDS_ORDER = ("oversample", "oracle")
+GAP_ENDS_ORDER = (GAP_FROM, GAP_TO)
 GAP_ENDS = set(GAP_ENDS_ORDER)
 METRIC_LABELS = {"misclassified": "errors", "balanced_accuracy": "balanced accuracy", GAP_CLOSED: "gap closed"}
 

@@ -7,7 +7,7 @@ on its data and reused outside the app (a notebook, a report).
 from __future__ import annotations
 
 import io
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -15,9 +15,12 @@ import plotly.graph_objects as go
 from .atlas import cell_words
 from .labels import ratio_label
 from .results import ExperimentResult, RunResult
-from .latent import LatentMap
 from .metrics import METRICS
 from .report import QUALITY_METRICS, reported_misclassified
+from .stats import GAP_CLOSED, GAP_LABEL
+
+if TYPE_CHECKING:  # annotations only: both load torch, which the Experiment page's server never needs
+    from .latent import LatentMap
 from .sweep import SweepResult
 
 #: One colour per approach, stable across charts (Plotly's default qualitative palette).
@@ -35,6 +38,7 @@ REPORTED_COLOUR = "#7f7f7f"
 SWEEP_METRICS = {
     "misclassified": ("Misclassified test images", "misclassified"),
     "balanced_error": ("Balanced error (1 - balanced accuracy)", "balanced_accuracy"),
+    GAP_CLOSED: (GAP_LABEL, GAP_CLOSED),
 }
 
 
@@ -183,7 +187,7 @@ def sweep_figure(sweep: SweepResult, metric: str = "misclassified") -> go.Figure
         x = np.array([r["ratio"] for r in pts])
         mean = np.array([r["mean"] for r in pts], dtype=np.float64)
         std = np.nan_to_num(np.array([r["std"] for r in pts], dtype=np.float64))
-        if source != metric:  # balanced error = 1 - balanced accuracy; the sd is unchanged
+        if source == "balanced_accuracy":  # balanced error = 1 - balanced accuracy; the sd is unchanged
             mean = 1.0 - mean
         colour = approach_colour(name)
         if any(r["n_seeds"] > 1 for r in pts):

@@ -11,6 +11,7 @@ import numpy as np
 
 from .metrics import METRICS
 from .results import ExperimentResult
+from .stats import GAP_LABEL
 
 #: The original post's numbers: misclassified test images out of 1938, one seed.
 REPORTED_MISCLASSIFIED = {"oversample": 70, "vae": 30}
@@ -50,6 +51,7 @@ def _threshold_text(result: ExperimentResult, name: str) -> str:
 def summary_rows(result: ExperimentResult) -> list[dict]:
     """One row per approach with results: mean, sd and 95 % CI of every metric."""
     rows = []
+    gap = result.gap_closed()
     for name, stats in result.summary().items():
         a = result.recipes.get(name)
         row = {
@@ -66,6 +68,10 @@ def summary_rows(result: ExperimentResult) -> list[dict]:
             row[f"{m}_std"] = _num(s.std)
             row[f"{m}_ci_low"] = _num(s.ci_low)
             row[f"{m}_ci_high"] = _num(s.ci_high)
+        if name in gap:
+            g = gap[name]
+            row.update(gap_closed_mean=_num(g.mean), gap_closed_std=_num(g.std), gap_closed_ci_low=_num(g.ci_low),
+                       gap_closed_ci_high=_num(g.ci_high))
         rows.append(row)
     return rows
 
@@ -73,12 +79,15 @@ def summary_rows(result: ExperimentResult) -> list[dict]:
 def display_rows(result: ExperimentResult) -> list[dict]:
     """Human-readable rows ("mean ± sd") for a table on screen."""
     rows = []
+    gap = result.gap_closed()
     for name, stats in result.summary().items():
         row = {"approach": name + (" (LEAKY)" if _leaky(result, name) else "")}
         for m, s in stats.items():
             row[METRICS[m][0]] = s.format(1 if m == "misclassified" else 3)
         mis = stats["misclassified"]
         row["95% CI (misclassified)"] = "n/a" if mis.n < 2 else f"[{mis.ci_low:.1f}, {mis.ci_high:.1f}]"
+        if gap:
+            row[GAP_LABEL] = gap[name].format(2) if name in gap else ""
         row["Threshold (minority prob.)"] = _threshold_text(result, name)
         rep = reported_misclassified(result, name)
         row["Reported (original)"] = "" if rep is None else str(rep)

@@ -13,7 +13,7 @@ import numpy as np
 from .config import ExperimentConfig
 from .metrics import METRICS, Spread, confusion_matrix, sigmoid, spread
 from .recipes import Approach
-from .stats import DEFAULT_CORRECTION
+from .stats import DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, gap_closed
 from .verdict import verdict as paired_verdict
 
 
@@ -106,7 +106,19 @@ class ExperimentResult:
         return next((len(r.test_y) for by_seed in self.runs.values() for r in by_seed.values()), None)
 
     def per_seed(self, metric: str = "misclassified") -> dict[str, dict[int, float]]:
+        """Approach -> {seed: value}; ``gap_closed`` (``vaeimb.stats``) is derived per seed
+        from the misclassified counts where oversample and the oracle ran."""
+        if metric == GAP_CLOSED:
+            errors = self.per_seed("misclassified")
+            if GAP_FROM not in errors or GAP_TO not in errors:
+                return {}
+            return {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO]) for n, e in errors.items()}
         return {name: {s: r.metrics[metric] for s, r in by_seed.items()} for name, by_seed in self.runs.items() if by_seed}
+
+    def gap_closed(self) -> dict[str, Spread]:
+        """Each approach's gap closed between oversample (0) and the oracle (1): mean, sd and
+        95 % interval over seeds ({} when either end did not run)."""
+        return {n: spread(list(v.values())) for n, v in self.per_seed(GAP_CLOSED).items() if v}
 
     def leaky_approaches(self) -> list[str]:
         proto = self.config.protocol_record

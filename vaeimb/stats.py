@@ -28,6 +28,11 @@ import numpy as np
 from .errors import ConfigError
 
 #: Correction name -> how a view says it applied it.
+#: The gap closed runs from oversampling (0) to the oracle's real minority data (1).
+GAP_FROM, GAP_TO = "oversample", "oracle"
+GAP_CLOSED = "gap_closed"
+GAP_LABEL = "Gap closed (0 = oversample, 1 = oracle)"
+
 CORRECTIONS = {
     "holm": "Holm's correction (family-wise error <= {alpha:g})",
     "bh": "Benjamini-Hochberg's correction (false discovery rate <= {alpha:g})",

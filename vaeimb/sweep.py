@@ -15,6 +15,7 @@ from .results import ExperimentResult
 from .tasks import ProgressEvent
 from .metrics import METRICS
 from .recipes import COMPARISON
+from .stats import GAP_CLOSED
 
 DEFAULT_RATIOS = DEFAULT_SWEEP_RATIOS
 
@@ -44,12 +45,12 @@ class SweepResult:
 
     def rows(self, metric: str = "misclassified") -> list[dict]:
         """One row per (ratio, approach): the metric's mean, sd and 95 % CI over seeds."""
-        if metric not in METRICS:
-            raise ConfigError(f"Unknown metric {metric!r}; choose from {', '.join(METRICS)}.")
+        if metric not in METRICS and metric != GAP_CLOSED:
+            raise ConfigError(f"Unknown metric {metric!r}; choose from {', '.join([*METRICS, GAP_CLOSED])}.")
         rows = []
         for ratio, res in self.points:
-            for name, stats in res.summary().items():
-                s = stats[metric]
+            summary = res.gap_closed() if metric == GAP_CLOSED else {n: s[metric] for n, s in res.summary().items()}
+            for name, s in summary.items():
                 rows.append({
                     "ratio": ratio, "n_minority": res.config.n_minority, "approach": name,
                     "metric": metric, "mean": s.mean, "std": s.std, "ci_low": s.ci_low,

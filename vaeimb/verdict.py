@@ -23,6 +23,7 @@ import numpy as np
 
 from . import stats
 from .errors import ConfigError
+from .metrics import Spread, spread
 
 #: Largest seed count :func:`paired_difference` will suggest; beyond it ``seeds_needed`` is None.
 MAX_SEEDS_NEEDED = 1000
@@ -217,6 +218,9 @@ class Verdict:
     #: The generators' contributions against their twins: a second family.
     contribution_family: stats.Family | None = None
     correction: str = stats.DEFAULT_CORRECTION
+    #: Each realistic approach's gap closed between oversample (0) and the oracle (1) over
+    #: seeds (``stats.gap_closed``), when both ends ran and the metric is a count of errors.
+    gap: dict[str, Spread] | None = None
 
     def separated(self, name: str) -> bool:
         """Whether ``name``'s difference to the best is separated after the correction."""
@@ -251,6 +255,9 @@ class Verdict:
                 for name, diff in self.diffs.items()
             },
         }
+        if self.gap:
+            out["gap_closed"] = {name: {"mean": _num(s.mean), "ci_low": _num(s.ci_low), "ci_high": _num(s.ci_high),
+                                        "n_seeds": s.n} for name, s in self.gap.items()}
         if self.generator_contribution is not None:
             out["generator_contribution"] = {
                 preset: {**diff.to_dict(), **self._adjusted(self.contribution_family, preset), "twin": self.twins[preset]}
@@ -345,7 +352,22 @@ class Verdict:
             out.append(line + ".")
         for preset, diff in (self.generator_contribution or {}).items():
             out.append(self._contribution(preset, diff))
+        if self.gap:
+            out.append(self._gap_line())
         return out
+
+    def _gap_line(self) -> str:
+        """Each approach's share of the gap between oversample and the oracle it closes."""
+        def num(x: float) -> str:
+            return f"{x:+.2f}".replace("-", "\u2212")
+
+        def one(name: str, s: Spread) -> str:
+            if s.n < 2:
+                return f"{self.label(name)} {num(s.mean)}"
+            return f"{self.label(name)} {num(s.mean)} [{num(s.ci_low)}, {num(s.ci_high)}]"
+        order = sorted(self.gap, key=lambda n: -self.gap[n].mean)
+        return (f"Gap closed between {stats.GAP_FROM} (0) and the {stats.GAP_TO} (1), mean [95 % interval] over "
+                f"seeds: " + ", ".join(one(n, self.gap[n]) for n in order) + ".")
 
     def _comparison(self, name: str) -> str:
         d, label, best = self.diffs[name], self.label(name), self.label(self.best)
@@ -440,6 +462,10 @@ def verdict(
         gen = contribution(clean, pairs, confidence, higher_is_better=higher_is_better)
         twins = {preset: pairs[preset] for preset in gen}
         gen_family = stats.family({preset: d.p_value for preset, d in gen.items()}, correction, alpha)
+    gap = None
+    if metric == "misclassified" and stats.GAP_FROM in clean and stats.GAP_TO in clean:
+        gaps = {n: stats.gap_closed(clean[n], clean[stats.GAP_FROM], clean[stats.GAP_TO]) for n in realistic}
+        gap = {n: spread(list(v.values())) for n, v in gaps.items() if v and n != stats.GAP_FROM}
     return Verdict(
         best=best,
         n_seeds=len(clean[best]),
@@ -458,4 +484,5 @@ def verdict(
         family=family,
         contribution_family=gen_family,
         correction=correction,
+        gap=gap,
     )

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 from vaeimb import schema
 from vaeimb.config import DEFAULT_SWEEP_RATIOS, RATIO_CHOICES_PCT, TRAIN_COUNTS
 from vaeimb.recipes import CLASSIC, COMPARISON, PRESETS
-from vaeimb.stats import CORRECTIONS, DEFAULT_CORRECTION
+from vaeimb.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
 
 from .atlas_view import ATLAS_METRICS, DEFAULT_VIEW, QUESTIONS
 
@@ -122,7 +122,7 @@ PAGE_FIELDS: tuple[Field, ...] = (
     _f("projection", "latent_map_method", "choice", "pca", choices=("pca", "tsne")),
     _f("sweep_ratios", "sweep_ratios", "choices", list(DEFAULT_SWEEP_RATIOS), choices=SWEEP_RATIO_OPTIONS),
     _f("sweep_approaches", "sweep_approaches", "choices", list(COMPARISON), choices=PRESETS),
-    _f("sweep_metric", "sweep_metric", "choice", "misclassified", choices=("misclassified", "balanced_error")),
+    _f("sweep_metric", "sweep_metric", "choice", "misclassified", choices=("misclassified", "balanced_error", GAP_CLOSED)),
     # the Atlas page checks approaches and ratio against the atlas it shows
     _f("atlas_a", "atlas_a", "text", DEFAULT_VIEW[0]),
     _f("atlas_b", "atlas_b", "text", DEFAULT_VIEW[1]),
