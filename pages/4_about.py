@@ -68,7 +68,7 @@ st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["cle
 
 st.header("What the reference benchmark found")
 from vaeimb.errors import VaeimbError  # noqa: E402
-from vaeimb.provenance import code_note  # noqa: E402
+from vaeimb.provenance import code_note, family_note  # noqa: E402
 from vaeimb.reference import generator_findings, load_reference, reference_rows, reference_verdict  # noqa: E402
 
 try:
@@ -83,9 +83,10 @@ else:
         st.subheader(f"{clf.upper()}")
         st.caption(f"{entry['label']} · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
                    f"torch {env.get('torch', '?')}, vaeimb {env.get('vaeimb', '?')} (code {env.get('code', '?')})")
-        note = code_note(env.get("code"), f"The shipped {clf.upper()} results")
-        if note:
-            st.info(note, icon="ℹ️")
+        for note in (code_note(env.get("code"), f"The shipped {clf.upper()} results"),
+                     family_note(env.get("cpu_family"), f"The shipped {clf.upper()} results")):
+            if note:
+                st.info(note, icon="ℹ️")
         head, lines = generator_findings(entry)
         st.markdown(f"**{head}**")
         st.markdown("\n".join(f"- {line}" for line in lines))

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from vaeimb import atlas as atl
 from vaeimb import figures
 from vaeimb.labels import pair_label, ratio_label
-from vaeimb.provenance import code_note
+from vaeimb.provenance import code_note, family_note
 from vaeimb.atlas import METRIC_LABELS
 from vaeimb_app.atlas_view import (
     CORRECTION_LABELS, QUESTIONS, cell_state, generator_view, metrics_of, resolve_view,
@@ -78,9 +78,10 @@ correction = persistent(c5.selectbox, "Correction", tuple(CORRECTION_LABELS), fo
                         "Benjamini-Hochberg keeps false stars at 5 % of those shown.")
 st.caption(" ".join(atl.provenance(atlas)))
 for source in atlas.meta.get("sources", [atlas.meta]):
-    note = code_note(source.get("environment", {}).get("code"), f"Atlas rows made {source.get('created', '')}".strip())
-    if note:
-        st.info(note, icon="ℹ️")
+    env, what = source.get("environment", {}), f"Atlas rows made {source.get('created', '')}".strip()
+    for note in (code_note(env.get("code"), what), family_note(env.get("cpu_family"), what)):
+        if note:
+            st.info(note, icon="ℹ️")
 if a == b:
     st.info("Choose two different approaches for A and B.")
     st.stop()

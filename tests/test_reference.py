@@ -86,3 +86,15 @@ def test_code_note_names_both_code_ids_only_when_they_differ(monkeypatch):
     note = P.code_note("0123456789ab", "The shipped MLP results")
     assert note.startswith("The shipped MLP results were made by code 0123456789ab") and here in note
     assert "unknown code id" in P.code_note(None)
+
+
+def test_cpu_family_reads_vendor_family_and_model(monkeypatch):
+    import vaeimb.provenance as P
+
+    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
+    assert P.cpu_family(info) == "AuthenticAMD 25/17"
+    assert P.cpu_family("") == __import__("platform").machine()
+    assert P.family_note(P.cpu_family()) is None and P.family_note(None) is None
+    monkeypatch.setattr(P, "cpu_family", lambda cpuinfo=None: "GenuineIntel 6/143")
+    note = P.family_note("AuthenticAMD 25/17", "The shipped atlas")
+    assert note.startswith("The shipped atlas were made on CPU family AuthenticAMD 25/17; this machine is GenuineIntel")

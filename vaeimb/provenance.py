@@ -94,6 +94,7 @@ def environment(identity: Identity) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu": cpu_name(),
+        "cpu_family": cpu_family(),
         "pid_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
     }
 
@@ -107,6 +108,38 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def cpu_family(cpuinfo: str | None = None) -> str:
+    """The CPU family results are reproducible within: vendor, family and model number
+    (``GenuineIntel 6/143``, ``AuthenticAMD 25/17``) from /proc/cpuinfo, else the machine.
+    Generator training is not bit-reproducible across families: a generator-based count
+    made on another family moves as another seed would; classifier-only counts stay."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read(8192)
+        except OSError:
+            cpuinfo = ""
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("vendor_id", "cpu family", "model") and key.strip() not in fields:
+            fields[key.strip()] = value.strip()
+    if "vendor_id" not in fields:
+        return platform.machine()
+    return f"{fields['vendor_id']} {fields.get('cpu family', '?')}/{fields.get('model', '?')}"
+
+
+def family_note(made_on: str | None, what: str = "These results") -> str | None:
+    """A sentence when results were made on another CPU family than this machine's (None
+    when the same, or unknown)."""
+    here = cpu_family()
+    if not made_on or made_on == here:
+        return None
+    return (f"{what} were made on CPU family {made_on}; this machine is {here}. Rerun here, approaches with a "
+            "generator may give other counts, as another seed would (generator training is not bit-reproducible "
+            "across CPU families); the others give the same.")
 
 
 def code_note(made_by: str | None, what: str = "These results") -> str | None:
