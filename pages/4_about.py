@@ -84,7 +84,7 @@ else:
         st.caption(f"{entry['label']} · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
                    f"torch {env.get('torch', '?')}, vaeimb {env.get('vaeimb', '?')} (code {env.get('code', '?')})")
         for note in (code_note(env.get("code"), f"The shipped {clf.upper()} results"),
-                     family_note(env.get("cpu_family"), f"The shipped {clf.upper()} results")):
+                     family_note(env, f"The shipped {clf.upper()} results")):
             if note:
                 st.info(note, icon="ℹ️")
         head, lines = generator_findings(entry)

@@ -79,7 +79,7 @@ correction = persistent(c5.selectbox, "Correction", tuple(CORRECTION_LABELS), fo
 st.caption(" ".join(atl.provenance(atlas)))
 for source in atlas.meta.get("sources", [atlas.meta]):
     env, what = source.get("environment", {}), f"Atlas rows made {source.get('created', '')}".strip()
-    for note in (code_note(env.get("code"), what), family_note(env.get("cpu_family"), what)):
+    for note in (code_note(env.get("code"), what), family_note(env, what)):
         if note:
             st.info(note, icon="ℹ️")
 if a == b:

@@ -94,7 +94,9 @@ def test_cpu_family_reads_vendor_family_and_model(monkeypatch):
     info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
     assert P.cpu_family(info) == "AuthenticAMD 25/17"
     assert P.cpu_family("") == __import__("platform").machine()
-    assert P.family_note(P.cpu_family()) is None and P.family_note(None) is None
+    assert P.family_note({"cpu_family": P.cpu_family()}) is None and P.family_note({}) is None
+    assert P.family_note({"cpu": P.cpu_name()}) is None  # results older than the field: by CPU name
     monkeypatch.setattr(P, "cpu_family", lambda cpuinfo=None: "GenuineIntel 6/143")
-    note = P.family_note("AuthenticAMD 25/17", "The shipped atlas")
-    assert note.startswith("The shipped atlas were made on CPU family AuthenticAMD 25/17; this machine is GenuineIntel")
+    note = P.family_note({"cpu_family": "AuthenticAMD 25/17", "cpu": "AMD EPYC"}, "The shipped rows")
+    assert note.startswith("The shipped rows were made on CPU AuthenticAMD 25/17; this machine is GenuineIntel")
+    assert "AMD EPYC" in P.family_note({"cpu": "AMD EPYC"}) or P.cpu_name() == "AMD EPYC"

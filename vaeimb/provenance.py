@@ -131,13 +131,19 @@ def cpu_family(cpuinfo: str | None = None) -> str:
     return f"{fields['vendor_id']} {fields.get('cpu family', '?')}/{fields.get('model', '?')}"
 
 
-def family_note(made_on: str | None, what: str = "These results") -> str | None:
-    """A sentence when results were made on another CPU family than this machine's (None
-    when the same, or unknown)."""
-    here = cpu_family()
-    if not made_on or made_on == here:
+def family_note(env: dict, what: str = "These results") -> str | None:
+    """A sentence when results (their ``environment``) were made on another CPU family
+    than this machine's; None when the same or unknown. Results older than the
+    ``cpu_family`` field are compared by CPU name."""
+    if env.get("cpu_family"):
+        made_on, here = env["cpu_family"], cpu_family()
+    elif env.get("cpu"):
+        made_on, here = env["cpu"], cpu_name()
+    else:
         return None
-    return (f"{what} were made on CPU family {made_on}; this machine is {here}. Rerun here, approaches with a "
+    if made_on == here:
+        return None
+    return (f"{what} were made on CPU {made_on}; this machine is {here}. Rerun here, approaches with a "
             "generator may give other counts, as another seed would (generator training is not bit-reproducible "
             "across CPU families); the others give the same.")
 
