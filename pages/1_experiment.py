@@ -10,10 +10,13 @@ st.markdown(
     "ratio, and read how this differs from the original blog post."
 )
 
-# The first screen is drawn above; the heavy imports (torch) load while the user reads it.
+# The first screen is drawn above. This page never loads torch itself (a Run trains in a
+# child process, or in-process on one core): the results are numpy, the charts plotly.
 from vaeimb import figures
+from vaeimb.provenance import code_note
 from vaeimb.report import display_rows, to_csv, to_json
-from vaeimb_app.runs import finished_experiment, mnist_test_images, train_experiment
+from vaeimb.shipped import label as shipped_label
+from vaeimb_app.runs import mnist_test_images, shown_experiment, train_experiment
 from vaeimb_app.settings import class_names, errors_shown, page_settings
 
 settings = page_settings()
@@ -25,10 +28,16 @@ if st.button("Run", type="primary", help="Trains what is not cached yet; cached 
         train_experiment(settings)
 
 with errors_shown():
-    result = finished_experiment(settings)
+    result, shipped = shown_experiment(settings)
 if result is None:
     st.info("No results for these settings yet: press **Run**.")
     st.stop()
+if shipped is not None:  # the app's default settings, nothing run here yet
+    st.info(f"{shipped_label(shipped)} Press **Run** to recompute them on this machine; your own results "
+            "then replace these.", icon=":material/inventory_2:")
+    note = code_note(shipped.get("code"), "These shipped results")
+    if note:
+        st.warning(note)
 
 for name, by_seed in result.failures.items():
     for seed, message in by_seed.items():

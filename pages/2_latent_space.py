@@ -5,11 +5,13 @@ import streamlit as st
 
 from vaeimb import figures, latent
 from vaeimb.latent_js import BadDecoderWeights, UnsupportedDecoder, browser_decoder
+from vaeimb.provenance import code_note
 from vaeimb.report import QUALITY_METRICS
+from vaeimb.shipped import made_by
 from vaeimb_app.latent_explorer import cached_decoder_spec, explorer_data, latent_explorer
 from vaeimb_app.runs import (
-    LATENT_GENERATORS, experiment_images, fitted_generator, generator_cached, generator_key_for, generator_quality,
-    latent_map_for, quality_of_finished, train_generator_with_progress,
+    experiment_images, fitted_generator, generator_key_for, generator_quality, generator_source, latent_generators,
+    latent_map_for, quality_of_finished, shipped_generator_for, train_generator_with_progress,
 )
 from vaeimb_app.settings import errors_shown, generators_of, page_settings
 
@@ -24,6 +26,7 @@ st.markdown(
 settings = page_settings()
 config = settings.config
 
+LATENT_GENERATORS = latent_generators()
 with errors_shown():
     used = [g for g in generators_of(settings) if g in LATENT_GENERATORS]
 options = used + [g for g in LATENT_GENERATORS if g not in used]
@@ -35,19 +38,28 @@ c1, c2 = st.columns(2)
 name = c1.selectbox("Generator", options, key="latent_generator",
                     help="Generators with a latent space; those your chosen approaches use come first.")
 seed = c2.selectbox("Seed (each seed has its own training draw and generator)", settings.seeds, key="latent_seed")
-if not generator_cached(config, name, seed):
+source = generator_source(config, name, seed)
+if source is None:
     st.info(f"The {name} generator for these settings is not trained yet. Press **Run** on the Experiment "
             f"page (with an approach that uses it), or train only the generator here.")
     if not st.button(f"Train the {name} generator", type="primary"):
         st.stop()
     with errors_shown():
         train_generator_with_progress(config, name, seed)
+    source = "cache"
+elif source == "shipped":  # the app's default settings, nothing trained here yet
+    provenance = shipped_generator_for(config, name, seed)
+    st.info(f"Shipped {name} generator: {made_by(provenance)}. Press **Run** on the Experiment page to train "
+            "your own here.", icon=":material/inventory_2:")
+    note = code_note(provenance.get("code"), f"The shipped {name} generator's weights")
+    if note:
+        st.warning(note)
 
 with errors_shown():
-    art = fitted_generator(config, name, seed)
+    art = fitted_generator(config, name, seed, source)
     real_minority, majority = experiment_images(config, seed)
 
-gen_key = generator_key_for(config, name, seed)
+gen_key = generator_key_for(config, name, seed, source)
 
 # Under the leaky 'blog' protocol the VAE's "real" images are TEST images: say so wherever they appear.
 REAL = "real TEST images (the leak)" if config.leaky else "real training images"
@@ -156,7 +168,7 @@ st.subheader("Where generated images fall")
 c1, c2 = st.columns([1, 3])
 method = c1.radio("Projection", ("pca", "tsne"), format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get,
                   key="latent_map_method")
-lmap = latent_map_for(config, name, seed, method)
+lmap = latent_map_for(config, name, seed, method, source)
 followed = tuple(np.round(code, 4).tolist())
 if st.session_state.get("latent_followed_code") != followed:
     # a new code from the decoder above: ring its nearest real minority image on the map
@@ -214,7 +226,7 @@ if st.button("Measure this generator's quality", key="measure_quality"):
     st.session_state[f"quality_{gen_key}"] = True
 if st.session_state.get(f"quality_{gen_key}"):
     with errors_shown(stop=False), st.spinner("Measuring (the judge network trains once, about 30 s)…"):
-        q = generator_quality(config, name, seed)
+        q = generator_quality(config, name, seed, source)
         cols = st.columns(5)
         cols[0].metric("Precision", f"{q['precision']:.3f}")
         cols[1].metric("Recall", f"{q['recall']:.3f}")

@@ -283,3 +283,97 @@ def test_about_page_says_when_the_shipped_results_come_from_other_code(app, monk
         monkeypatch.setattr(P, "code_fingerprint", lambda: code)
         app.switch_page("pages/4_about.py").run()
         assert not any(f"made by code {code};" in m.value for m in app.info)
+
+
+# ---- results on first view: the shipped results of the default settings ---------------
+@pytest.fixture
+def default_app(monkeypatch, tmp_path, mnist_dir):
+    """A fresh install: the app's default settings, an empty cache, nothing trained."""
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "fresh-cache"))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def test_a_fresh_install_shows_the_shipped_results_labelled(default_app):
+    from vaeimb import shipped
+    from vaeimb.report import display_rows
+
+    at = default_app.run()
+    assert not at.exception, at.exception
+    provenance = shipped.load_provenance()
+    label = next(i.value for i in at.info if i.value.startswith("Shipped results:"))
+    assert label.startswith(shipped.label(provenance))
+    for part in (provenance["made"], provenance["cpu"], "python bench/ship_default.py", provenance["code"]):
+        assert part in label
+    assert not any("press **Run**" in i.value and "No results" in i.value for i in at.info)
+    assert any(b.label == "Run" for b in at.button)  # to recompute them here
+    expected = display_rows(shipped.load_result())
+    assert at.table[0].value["Misclassified test images"].tolist() == [r["Misclassified test images"] for r in expected]
+    assert len(at.get("plotly_chart")) == 7 and at.image  # the charts and the gallery of mistakes
+
+
+def test_shipped_results_say_when_the_running_code_differs(default_app, monkeypatch):
+    import vaeimb.provenance as P
+    from vaeimb import shipped
+
+    made = shipped.load_provenance()["code"]
+    monkeypatch.setattr(P, "code_fingerprint", lambda: made)
+    at = default_app.run()
+    assert not any("the code running here" in w.value for w in at.warning)
+    monkeypatch.setattr(P, "code_fingerprint", lambda: "running-code")
+    at.run()
+    (note,) = [w.value for w in at.warning if "the code running here is running-code" in w.value]
+    assert note.startswith(f"These shipped results were made by code {made};")
+
+
+def test_the_users_own_results_replace_the_shipped_ones(default_app):
+    """An exported Run of the default settings (as a Run's child process writes it) wins."""
+    from vaeimb import shipped
+    from vaeimb_app import runs
+
+    at = default_app.run()
+    assert any(i.value.startswith("Shipped results:") for i in at.info)
+    own = shipped.load_result()
+    own.runs["baseline"][0].metrics["misclassified"] = 999.0  # recognisably ours
+    settings = runs.Settings(own.config, own.approaches, own.seeds)
+    shipped.save_result(own, runs.exported_folder(settings), shipped.made_here("the app's Run"))
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # a new session on the same cache
+    assert not fresh.exception, fresh.exception
+    assert not any(i.value.startswith("Shipped results:") for i in fresh.info)
+    from vaeimb.report import display_rows
+
+    shown = fresh.table[0].value["Misclassified test images"].tolist()
+    assert shown == [r["Misclassified test images"] for r in display_rows(own)]
+    assert shown != [r["Misclassified test images"] for r in display_rows(shipped.load_result())]
+
+
+def test_the_latent_page_explores_the_shipped_vae(default_app):
+    at = default_app.run()
+    at.switch_page("pages/2_latent_space.py").run()
+    assert not at.exception, at.exception
+    assert any(i.value.startswith("Shipped vae generator: made ") for i in at.info)
+    assert not any("not trained yet" in i.value for i in at.info)
+    assert at.get("plotly_chart")  # the latent map, from the shipped weights
+
+
+def test_the_first_page_draws_the_shipped_results_without_torch(tmp_path, mnist_dir):
+    """The server loads torch only to train or explore a generator: not for the first page,
+    nor for a Run that trains in a child process (start-up time and memory, issue #17)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from streamlit.testing.v1 import AppTest; "
+            f"at = AppTest.from_file({str(root / 'app.py')!r}, default_timeout=120).run(); "
+            "assert not at.exception, at.exception; assert at.table, 'no results shown'; "
+            "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))")
+    env = {**os.environ, "VAEIMB_CACHE_DIR": str(tmp_path / "cache"), "VAEIMB_DATA_DIR": str(mnist_dir),
+           "VAEIMB_APP_WORKERS": "2"}
+    env.pop("VAEIMB_APP_PRESET", None)
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -21,7 +21,7 @@ LAYERS = {
     3: ("runner",),
     4: ("executor",),
     5: ("experiment", "quality", "sweep", "atlas_runs"),
-    6: ("report", "figures", "reference", "shipped", "cli", "__main__", "__init__"),
+    6: ("report", "figures", "reference", "shipped", "offload", "offload_child", "cli", "__main__", "__init__"),
 }
 #: Why a module of the package may be imported inside a function: torch (or scipy) kept off
 #: the torch-free paths (the CLI's --help, the app's first paint). Each such import names

@@ -21,7 +21,7 @@ from .stats import GAP_CLOSED, GAP_LABEL
 
 if TYPE_CHECKING:  # annotations only: both load torch, which the Experiment page's server never needs
     from .latent import LatentMap
-from .sweep import SweepResult
+    from .sweep import SweepResult
 
 #: One colour per approach, stable across charts (Plotly's default qualitative palette).
 APPROACH_COLOURS = {

@@ -4,50 +4,78 @@ The core disk cache (``vaeimb.cache.ResultCache``) makes every finished (approac
 instant to reload; on top of it, finished results are kept in session state and the
 heavy objects (VAE models, data draws, latent maps) in ``st.cache_resource``, so switching
 pages or back to a finished config redraws without touching the disk again.
+
+The server stays small: the Experiment page draws with numpy and plotly and never loads
+torch (about 0.5 GB resident with the default wheel) unless it trains in-process. A Run
+trains in a child process (``vaeimb.offload``) that exports the finished result into
+``<cache>/app-results/``, which this server reads back; on one core, or when memory is
+short (``app_workers``), it trains in-process instead. The app's default settings show the
+results shipped in ``vaeimb/shipped/default/`` until the user's own replace them.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
-from typing import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 import streamlit as st
 
+from vaeimb import resources, shipped
 from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
+from vaeimb.config import ExperimentConfig, stable_hash
 from vaeimb.data import DATA_DIR_ENV, find_raw_files, load_mnist, make_experiment_data, resolve_data_dir
-from vaeimb.experiment import (
-    ExperimentResult, ProgressEvent, all_cached, generator_is_cached, generator_task, load_generator, plan,
-    run_experiment,
-)
-from vaeimb.generators import LEARNED
-from vaeimb.latent import LatentMap, latent_map
-from vaeimb.sweep import SweepResult, run_sweep, sweep_configs
+from vaeimb.provenance import code_fingerprint
+from vaeimb.results import ExperimentResult
+from vaeimb.tasks import ProgressEvent
 
 from .settings import Settings, config_from_json, config_json
 
+if TYPE_CHECKING:  # annotations only: both load torch
+    from vaeimb.latent import LatentMap
+    from vaeimb.sweep import SweepResult
+
 _STORE = "_finished_results"
 _STORE_SIZE = 8
-#: Worker processes the app trains in (at most; fewer on smaller machines).
+#: Training processes the app uses at most (fewer on smaller machines: ``app_workers``).
 APP_MAX_WORKERS = 4
+#: ``VAEIMB_APP_WORKERS=N`` sets the number of training processes (0 = in the server).
+WORKERS_ENV = "VAEIMB_APP_WORKERS"
+#: The server's resident memory drawing a finished default Run, and one training
+#: process's peak (torch with the default CUDA wheel, MNIST, a default task), in MB:
+#: measured by ``bench/app_memory_bench.py`` (BENCHMARKS.md, "app-memory").
+SERVER_MB = 350
+TRAINING_PROCESS_MB = 1000
+#: Where a Run's finished results are exported, under the cache folder.
+APP_RESULTS = "app-results"
+
+
+def app_workers() -> int:
+    """How many processes a Run trains in; 0 = in the server itself.
+
+    ``$VAEIMB_APP_WORKERS`` when set; else one per usable core, as many as fit in the
+    memory this process may use (its cgroup limit, else the available memory) beside the
+    server, at most ``APP_MAX_WORKERS`` (``vaeimb.resources.app_workers``): on one core or
+    when not even one fits, in-process.
+    """
+    wanted = os.environ.get(WORKERS_ENV, "").strip()
+    if wanted.isdigit():
+        return int(wanted)
+    return resources.app_workers(resources.usable_cores(), resources.memory_limit_bytes(),
+                                 per_worker_mb=TRAINING_PROCESS_MB, server_mb=SERVER_MB, max_workers=APP_MAX_WORKERS)
 
 
 def app_executor():
-    """Where the app trains: worker processes (the server's memory returns to its idle
-    size after a run), one per core up to ``APP_MAX_WORKERS``; in-process on one core.
-    ``VAEIMB_APP_WORKERS=0`` forces in-process."""
-    import os
+    """Where the Sweep and Atlas pages train: ``app_workers()`` worker processes, or
+    in-process when that is 0."""
+    from vaeimb.executor import InProcess, LocalProcesses  # torch: loaded only when something trains
 
-    from vaeimb.executor import InProcess, LocalProcesses
-    from vaeimb.training import usable_cores
-
-    wanted = os.environ.get("VAEIMB_APP_WORKERS", "").strip()
-    workers = int(wanted) if wanted.isdigit() else min(usable_cores(), APP_MAX_WORKERS)
-    if workers < 1 or (not wanted and usable_cores() < 2):
-        backend = InProcess()
-    else:
-        backend = LocalProcesses(workers)
-    return backend
+    workers = app_workers()
+    if workers < 1:
+        resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
+        return InProcess()
+    return LocalProcesses(workers)
 
 
 def cache_root() -> str:
@@ -62,8 +90,6 @@ def data_dir() -> str | None:
     named (which must exist), while with None it resolves the user cache itself and
     downloads MNIST there on the first run, as the CLI does.
     """
-    import os
-
     return os.environ.get(DATA_DIR_ENV) or None
 
 
@@ -96,22 +122,82 @@ def recall(key: str):
     return st.session_state.get(_STORE, {}).get(key)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=4, show_spinner=False)
 def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str,
                    ddir: str | None) -> ExperimentResult:
+    from vaeimb.experiment import run_experiment  # torch: only the in-process app reads the cache itself
+
     return run_experiment(config_from_json(cfg_json), approaches, seeds, cache=ResultCache(root), data_dir=ddir)
 
 
+def exported_folder(settings: Settings) -> Path:
+    """Where a Run of these settings exports its finished result: one folder per settings,
+    code id and identity (threads, device), so a code change never shows stale numbers."""
+    key = stable_hash(settings.key, code_fingerprint(), os.environ.get("VAEIMB_THREADS", "").strip(),
+                      os.environ.get("VAEIMB_DEVICE", "").strip().lower())
+    return Path(cache_root()) / APP_RESULTS / key[:20]
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _exported(folder: str, stamp: float) -> ExperimentResult:
+    return shipped.load_result(folder)
+
+
+def exported_experiment(settings: Settings) -> ExperimentResult | None:
+    """The result a Run of these settings exported (read without torch), else None."""
+    folder = exported_folder(settings)
+    try:
+        stamp = (folder / shipped.RESULT_JSON).stat().st_mtime
+    except OSError:
+        return None
+    return _exported(str(folder), stamp)
+
+
 def finished_experiment(settings: Settings) -> ExperimentResult | None:
-    """The result of the current settings if it exists already (memory, then disk), else None."""
+    """The user's own result of the current settings if it exists already (memory, then a
+    Run's export; when the app trains in-process, torch is loaded anyway and the disk cache
+    is read too), else None."""
     result = recall(settings.key)
     if result is not None:
         return result
-    cache = ResultCache(cache_root())
-    if all_cached(settings.config, settings.approaches, settings.seeds, cache):
-        result = _load_finished(config_json(settings.config), settings.approaches, settings.seeds, cache_root(), data_dir())
+    result = exported_experiment(settings)
+    if result is None and app_workers() < 1:
+        from vaeimb.experiment import all_cached  # torch: see _load_finished
+
+        if all_cached(settings.config, settings.approaches, settings.seeds, ResultCache(cache_root())):
+            result = _load_finished(config_json(settings.config), settings.approaches, settings.seeds, cache_root(),
+                                    data_dir())
+    if result is not None:
         remember(settings.key, result)
     return result
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _shipped_default() -> tuple[ExperimentResult, dict] | None:
+    if not shipped.exists(shipped.DEFAULT_DIR):
+        return None
+    return shipped.load_result(shipped.DEFAULT_DIR), shipped.load_provenance(shipped.DEFAULT_DIR)
+
+
+def shipped_for(settings: Settings) -> tuple[ExperimentResult, dict] | None:
+    """(the shipped result, its provenance) when the settings are exactly the ones it was
+    made with (the app's defaults), else None. Shared by every session: never modify it."""
+    found = _shipped_default()
+    if found is None or settings.config is None:
+        return None
+    result = found[0]
+    if (result.config, result.approaches, result.seeds) != (settings.config, settings.approaches, settings.seeds):
+        return None
+    return found
+
+
+def shown_experiment(settings: Settings) -> tuple[ExperimentResult | None, dict | None]:
+    """What the Experiment page shows: the user's own result (provenance None), else the
+    shipped one for the default settings (with its provenance), else (None, None)."""
+    own = finished_experiment(settings)
+    if own is not None:
+        return own, None
+    return shipped_for(settings) or (None, None)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,18 +213,17 @@ def _task_label(task: str, config: ExperimentConfig) -> str:
 
 def _tasks(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
     """What will be trained, in run order: generators first, then every approach (twins too)."""
-    chosen, _ = plan(config, approaches)
-    gens = [generator_task(a.recipe.gen) for a in chosen if a.recipe.gen]
-    return list(dict.fromkeys(gens)) + [a.name for a in chosen]
+    from vaeimb.offload_child import task_names  # torch: only the in-process app asks here; the child plans its own
+
+    return task_names(config, approaches)
 
 
 class ProgressBoard:
     """One progress bar per (task, seed) inside the current container, fed by ProgressEvents."""
 
-    def __init__(self, config: ExperimentConfig, approaches, seeds):
+    def __init__(self, config: ExperimentConfig, tasks: Iterable[str], seeds):
         self.config = config
         self.now = st.empty()
-        tasks = _tasks(config, approaches)
         self.bars = {
             (task, seed): st.progress(0.0, text=f"{task} · seed {seed}: waiting") for seed in seeds for task in tasks
         }
@@ -179,25 +264,53 @@ class ProgressBoard:
 
 
 def train_experiment(settings: Settings) -> ExperimentResult:
-    """Run (or load) the experiment with live progress; raises VaeimbError on bad input."""
+    """Run (or load) the experiment with live progress; raises VaeimbError on bad input.
+
+    With ``app_workers() >= 1`` it trains in a child process (``vaeimb.offload``), so this
+    server never loads torch; with 0, here."""
     cfg = settings.config
     n = len(settings.seeds)
+    workers = app_workers()
     ensure_mnist()
     with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
-        board = ProgressBoard(cfg, settings.approaches, settings.seeds)
+        boards: list[ProgressBoard] = []
+
+        def on_plan(tasks: list[str]) -> None:
+            boards.append(ProgressBoard(cfg, tasks, settings.seeds))
+
+        def on_progress(e: ProgressEvent) -> None:
+            boards[-1](e)
+            if workers < 1 and e.status in ("done", "failed"):
+                resources.trim_heap()  # between tasks: the next one starts from a compact heap
+
         try:
-            result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
-                                    data_dir=data_dir(), progress=board, executor=app_executor())
+            if workers < 1:
+                from vaeimb.executor import InProcess  # torch: this server trains
+                from vaeimb.experiment import run_experiment
+
+                on_plan(_tasks(cfg, settings.approaches))
+                resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
+                resources.trim_heap()  # and starts from a compact one (the page drawn before left garbage)
+                result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
+                                        data_dir=data_dir(), progress=on_progress, executor=InProcess())
+            else:
+                from vaeimb.offload import run_in_child
+
+                result = run_in_child(cfg, settings.approaches, settings.seeds, exported_folder(settings),
+                                      cache_root=cache_root(), data_dir=data_dir(), workers=workers,
+                                      progress=on_progress, on_plan=on_plan)
         except Exception:
             status.update(label="Training stopped", state="error", expanded=True)
             raise
-        board.finish(result)
+        if boards:
+            boards[-1].finish(result)
         trained = sum(len(v) for v in result.runs.values()) - result.cached
         status.update(
             label=f"Finished: {result.cached} loaded from cache, {max(trained, 0)} trained",
             state="complete", expanded=False,
         )
     remember(settings.key, result)
+    resources.trim_heap()
     return result
 
 
@@ -211,6 +324,9 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
     result = recall(key)
     if result is not None:
         return result
+    from vaeimb.experiment import all_cached  # torch: the Sweep page reads and trains in this server
+    from vaeimb.sweep import run_sweep, sweep_configs
+
     cache = ResultCache(cache_root())
     points = sweep_configs(settings.config, ratios)
     if all(all_cached(cfg, approaches, settings.seeds, cache) for _, cfg in points):
@@ -221,6 +337,8 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
 
 def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     """Run (or load) every sweep point with one progress bar per point."""
+    from vaeimb.sweep import run_sweep, sweep_configs  # torch: see finished_sweep
+
     points = sweep_configs(settings.config, ratios)
     per_point = len(_tasks(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
     ensure_mnist()
@@ -260,16 +378,20 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 
 
 # --------------------------------------------------------------------------------------
-# VAE, data and latent map (heavy objects, shared across reruns)
+# VAE, data and latent map (heavy objects, shared across reruns; the Latent page loads torch)
 # --------------------------------------------------------------------------------------
-#: Generators the Latent space page can explore (those with a latent space).
-LATENT_GENERATORS = LEARNED
+def latent_generators() -> tuple[str, ...]:
+    """Generators the Latent space page can explore (those with a latent space)."""
+    from vaeimb.generators import LEARNED  # torch: the Latent page's own
+
+    return LEARNED
 
 
-def generator_key_for(config: ExperimentConfig, name: str, seed: int) -> str:
-    """A short, stable identity of (config, generator, seed) for widget keys."""
-    from vaeimb.config import stable_hash
-
+def generator_key_for(config: ExperimentConfig, name: str, seed: int, source: str = "cache") -> str:
+    """A short, stable identity of (config, generator, seed) for widget keys and the cached
+    decoder spec; the shipped generator has its own (the user's own replaces it)."""
+    if source == "shipped":
+        return stable_hash(config.to_dict(), name, seed, source)[:12]
     return stable_hash(config.to_dict(), name, seed)[:12]
 
 
@@ -280,42 +402,78 @@ def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str | None) -
     return generator_quality_of(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
 
-def generator_quality(config: ExperimentConfig, name: str, seed: int) -> dict:
-    """Quality figures of one generator (cached on disk and in memory)."""
+def generator_quality(config: ExperimentConfig, name: str, seed: int, source: str = "cache") -> dict:
+    """Quality figures of one generator (cached on disk and in memory); a shipped
+    generator's are the ones shipped with it."""
+    if source == "shipped":
+        found = _shipped_default()
+        figures = None if found is None else found[0].quality.get((name, seed))
+        if figures is not None:
+            return figures
     return _quality(config_json(config), name, seed, cache_root(), data_dir())
 
 
 def quality_of_finished(settings: Settings) -> list[dict] | None:
-    """Quality against misclassified for the finished experiment of these settings
-    (None when it has not run yet); measures what is missing (cached)."""
-    from vaeimb.quality import measure_quality
+    """Quality against misclassified for the experiment the Experiment page shows for these
+    settings (None when it has not run yet); measures what is missing (cached)."""
     from vaeimb.report import quality_points
 
-    result = finished_experiment(settings)
+    result, provenance = shown_experiment(settings)
     if result is None:
         return None
     if not any(a.recipe.gen for a in result.recipes.values()):
         return []
-    with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
-        measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
+    if provenance is None:  # the user's own: measure what is missing (a shipped one has it all)
+        from vaeimb.quality import measure_quality
+
+        with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
+            measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
     return quality_points(result)
 
 
 def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:
+    from vaeimb.experiment import generator_is_cached  # torch: see latent_generators
+
     return generator_is_cached(config, name, seed, ResultCache(cache_root()))
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
-def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str | None):
+def shipped_generator_for(config: ExperimentConfig, name: str, seed: int) -> dict | None:
+    """The provenance of the shipped fitted generator ``name`` of ``seed`` when ``config``
+    is the one it was fitted for (the app's defaults), else None."""
+    found = _shipped_default()
+    if found is None or found[0].config != config or not shipped.has_generator(shipped.DEFAULT_DIR, name, seed):
+        return None
+    return found[1]
+
+
+def generator_source(config: ExperimentConfig, name: str, seed: int) -> str | None:
+    """Where the Latent page gets the generator: "cache" (the user's own), "shipped" (the
+    app's defaults, nothing trained yet) or None (it must be trained first)."""
+    if generator_cached(config, name, seed):
+        return "cache"
+    if shipped_generator_for(config, name, seed) is not None:
+        return "shipped"
+    return None
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str | None, source: str = "cache"):
+    if source == "shipped":
+        return shipped.load_generator(shipped.DEFAULT_DIR, name, seed)
+    from vaeimb.experiment import load_generator  # torch: see latent_generators
+
     return load_generator(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
 
-def fitted_generator(config: ExperimentConfig, name: str, seed: int):
-    """The fitted generator ``name`` of (config, seed) from the cache; fits it only if absent."""
-    return _generator(config_json(config), name, seed, cache_root(), data_dir())
+def fitted_generator(config: ExperimentConfig, name: str, seed: int, source: str = "cache"):
+    """The fitted generator ``name`` of (config, seed): the user's from the cache (fitted
+    only if absent), or the shipped one (``source="shipped"``)."""
+    return _generator(config_json(config), name, seed, cache_root(), data_dir(), source)
 
 
 def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int):
+    from vaeimb.experiment import load_generator  # torch: see latent_generators
+
     ensure_mnist()
     with st.status(f"Training the {name} generator for seed {seed}…", expanded=True) as status:
         bar = st.progress(0.0, text=f"{name}: starting")
@@ -329,7 +487,7 @@ def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int
     return gen
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _experiment_images(cfg_json: str, seed: int, ddir: str | None):
     data = make_experiment_data(config_from_json(cfg_json), seed, load_mnist(ddir))
     return data.generator_x, data.train_x[data.train_y == 0]
@@ -337,25 +495,31 @@ def _experiment_images(cfg_json: str, seed: int, ddir: str | None):
 
 def experiment_images(config: ExperimentConfig, seed: int):
     """(the generators' minority images, the majority training images) of (config, seed)."""
+    ensure_mnist()
     return _experiment_images(config_json(config), seed, data_dir())
 
 
-@st.cache_resource(max_entries=8, show_spinner="Encoding images…")
-def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str | None) -> LatentMap:
-    gen = _generator(cfg_json, name, seed, root, ddir)
+@st.cache_resource(max_entries=4, show_spinner="Encoding images…")
+def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str | None,
+                source: str = "cache") -> LatentMap:
+    from vaeimb.latent import latent_map  # torch: see latent_generators
+
+    gen = _generator(cfg_json, name, seed, root, ddir, source)
     real, majority = _experiment_images(cfg_json, seed, ddir)
     generated = gen.sample(min(len(majority), 1000), seed=seed)
     return latent_map(gen, real, generated, majority, method=method, seed=seed)
 
 
-def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str) -> LatentMap:
-    return _latent_map(config_json(config), name, seed, method, cache_root(), data_dir())
+def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str, source: str = "cache") -> LatentMap:
+    return _latent_map(config_json(config), name, seed, method, cache_root(), data_dir(), source)
 
 
-@st.cache_resource(max_entries=2, show_spinner=False)
+@st.cache_resource(max_entries=1, show_spinner=False)
 def _mnist_test_images(ddir: str | None):
     return load_mnist(ddir).test_images
 
 
 def mnist_test_images():
+    """MNIST's test images (downloaded first on a fresh machine, under a spinner)."""
+    ensure_mnist()
     return _mnist_test_images(data_dir())
