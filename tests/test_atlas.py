@@ -305,6 +305,11 @@ def test_the_shipped_atlas_covers_every_pair_with_its_provenance():
     assert shipped.meta["environment"]["threads"] and shipped.meta["budget"]["steps"]
     grid = atl.gain_grid(shipped, "vae", "oversample", shipped.ratios[0])
     assert grid.counts()["cells"] == 90 and (grid.n[~np.isnan(grid.gain)] == len(shipped.seeds)).all()
+    # the reference budget, and both of the page's questions answerable
+    budget = shipped.meta["budget"]
+    assert (budget["steps"], budget["batch_size"], budget["generator_steps"], budget["generator_batch_size"]) == (500, 64, 400, 64)
+    assert {"baseline", "threshold", "oversample", "vae", "augment-posthoc", "oracle"} <= set(shipped.approaches)
+    assert shipped.twins == {"vae": "baseline"} and atl.GAP_CLOSED in shipped.metrics()
 
 
 def test_the_map_decides_its_cells_together_as_statsmodels_does():
