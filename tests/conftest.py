@@ -17,6 +17,8 @@ from vaeimb.cache import ResultCache  # noqa: E402
 from vaeimb.config import ExperimentConfig  # noqa: E402
 from vaeimb.data import find_raw_files  # noqa: E402
 
+from tiny_setup import TINY  # noqa: E402
+
 
 def _mnist_dir() -> Path | None:
     for cand in (os.environ.get("VAEIMB_DATA_DIR"), ROOT.parent / "shared" / "data" / "mnist"):
@@ -65,9 +67,6 @@ def tiny_config() -> ExperimentConfig:
     return ExperimentConfig(**TINY)
 
 
-TINY = dict(
-    n_majority=300, n_minority=20, steps=30, batch_size=32, generator_steps=20, generator_batch_size=16, n_checkpoints=3,
-)
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,10 @@ from vaeimb.config import ExperimentConfig
 from vaeimb.experiment import run_experiment
 from vaeimb.tasks import Identity, Task
 
+from tiny_setup import TINY
+
 ROOT = Path(__file__).resolve().parents[1]
 #: The tiny config of tests/conftest.py (every approach trains in well under a second).
-TINY = dict(n_majority=300, n_minority=20, steps=30, batch_size=32, generator_steps=20, generator_batch_size=16, n_checkpoints=3)
 
 APPROACHES = ("baseline", "oversample", "vae")
 

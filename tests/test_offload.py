@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TINY
+from tiny_setup import TINY
 from vaeimb.cache import ResultCache
 from vaeimb.config import ExperimentConfig
 from vaeimb.errors import ConfigError
