@@ -31,7 +31,7 @@ def test_colours_are_the_gains_centred_on_zero(grid):
     assert "vae better" in heat.colorbar.title.text and "oversample better" in heat.colorbar.title.text
 
 
-def test_stars_mark_exactly_the_cells_whose_interval_excludes_zero(grid):
+def test_stars_mark_exactly_the_cells_separated_after_the_correction(grid):
     _, stars, _ = traces(figures.atlas_heatmap(grid))
     marked = sorted(zip(stars.y, stars.x))  # (row = majority, column = minority)
     assert marked == [(0, 6), (6, 0)]
@@ -81,3 +81,13 @@ def test_single_seed_cells_say_they_have_no_interval():
 ])
 def test_clicked_pair_reads_the_cell_from_a_selection_event(event, pair):
     assert figures.clicked_pair(event) == pair
+
+
+def test_the_star_legend_names_the_correction():
+    hand = make_atlas(CELLS)
+    for correction, words in (("holm", "separated after Holm's correction"),
+                              ("bh", "separated after Benjamini-Hochberg's correction"),
+                              ("none", "95% interval excludes 0 (no correction)")):
+        fig = figures.atlas_heatmap(gain_grid(hand, "vae", "oversample", 0.02, correction=correction))
+        _, stars, _ = traces(fig)
+        assert stars.name == words

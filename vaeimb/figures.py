@@ -17,7 +17,7 @@ from .labels import ratio_label
 from .results import ExperimentResult, RunResult
 from .metrics import METRICS
 from .report import QUALITY_METRICS, reported_misclassified
-from .stats import GAP_CLOSED, GAP_LABEL
+from .stats import GAP_CLOSED, GAP_LABEL, describe
 
 if TYPE_CHECKING:  # annotations only: both load torch, which the Experiment page's server never needs
     from .latent import LatentMap
@@ -347,9 +347,16 @@ def _cell_hover(grid, i: int, j: int) -> str:
             f"{grid.b} {grid.mean_b[i, j]:.4g}<br>{verdict}")
 
 
+def star_legend(grid) -> str:
+    """What a star on the map means: separated after the correction the grid applied."""
+    if grid.correction == "none":
+        return "95% interval excludes 0 (no correction)"
+    return f"separated after {describe(grid.correction).split(' (')[0]}"
+
+
 def atlas_heatmap(grid) -> go.Figure:
     """The atlas's 10 x 10 map (rows: majority digit, columns: minority digit) of the paired
-    gain of A over B, centred on 0; a star marks each cell whose 95 % interval excludes 0.
+    gain of A over B, centred on 0; a star marks each cell separated after the grid's correction.
 
     Plotly cannot select heatmap cells, so an invisible marker per cell with data carries
     the hover text and the cell's (majority, minority) as ``customdata``: clicking a cell
@@ -367,7 +374,7 @@ def atlas_heatmap(grid) -> go.Figure:
     ))
     sig = np.argwhere(np.asarray(grid.significant, bool) & have)
     fig.add_trace(go.Scatter(
-        x=sig[:, 1], y=sig[:, 0], mode="markers", name="95% interval excludes 0", hoverinfo="skip",
+        x=sig[:, 1], y=sig[:, 0], mode="markers", name=star_legend(grid), hoverinfo="skip",
         marker=dict(symbol="star", size=15, color="white", line=dict(color="black", width=1.5)),
         unselected=dict(marker=dict(opacity=1)),
     ))
