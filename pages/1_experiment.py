@@ -55,7 +55,8 @@ if verdict is not None:
     st.markdown("\n".join(f"- {line}" for line in lines[1:]))
     st.caption("Seeds are paired: each seed is one training draw shared by every approach, so each "
                "difference is taken seed by seed (95 % paired t interval). A winner is named only when "
-               "that interval excludes zero. The oracle trains on real minority images the others do "
+               "the paired test separates it after Holm's correction for the comparisons the verdict makes. "
+               "The oracle trains on real minority images the others do "
                "not have: it is the data limit, never the winner.")
 if result.twins:
     st.caption("Generator-free twins run beside each generator preset: "

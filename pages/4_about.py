@@ -111,9 +111,17 @@ st.markdown("""
 * **Learning curves** — test errors during training. A curve that is still falling means more
   steps would help; a noisy one means a single-checkpoint reading is unreliable.
 * **Verdict** — differences are paired seed by seed (one training draw per seed, shared by
-  every approach); a winner is named only when the 95 % interval of the paired difference
-  excludes zero. "About N seeds would separate them" is the seed count at which the observed
-  difference and spread would give such an interval.
+  every approach); a winner is named only when the paired test separates it after **Holm's
+  correction** for the many comparisons a verdict makes (every approach against the best is
+  one family, every generator against its generator-free twin another), so chance alone
+  rarely names one. "About N seeds would separate them" is the seed count at which the
+  observed difference and spread would give a 95 % interval that excludes zero. The **gap
+  closed** is how much of the distance between oversampling (0) and the oracle's real
+  minority images (1) an approach covers, per seed: comparable across digit pairs.
+* **Numbers from another machine** — every result records its code id and CPU. Shipped
+  results made by another code id, or on another CPU family, say so: classifier-only counts
+  reproduce across CPU families, but a generator's training is not bit-reproducible across
+  them, so a generator-based count made elsewhere moves as another seed would.
 * **Latent space** — the sliders decode a point of a generator's latent space in your browser;
   the map shows whether generated images sit among the real minority images (good) or apart
   from them; the quality figures and the scatter ask whether a better generator makes a better
