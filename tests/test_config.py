@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 
@@ -84,10 +85,15 @@ def test_the_shipped_results_load_as_configs():
     from vaeimb.reference import load_reference
 
     for entry in load_reference()["classifiers"].values():
-        assert "vae_steps" in entry["config"]  # written before the rename
-        ExperimentConfig.from_dict(entry["config"]).validate()
-    assert "vae_steps" in json.loads((SHIPPED_DIR / "atlas.json").read_text())["budget"]
-    assert base_config(load_atlas()).generator_steps == 200
+        assert ExperimentConfig.from_dict(entry["config"]).validate().generator_steps == 400
+    assert base_config(load_atlas(SHIPPED_DIR)).generator_steps == 400  # the reference budget
+    # results written before the rename (vae_steps, ...) still load
+    tiny = Path(__file__).parent / "data" / "atlas_tiny"
+    assert "vae_steps" in json.loads((tiny / "atlas.json").read_text())["budget"]
+    assert base_config(load_atlas(tiny)).generator_steps == 20
+    old = {**ExperimentConfig().to_dict(), "vae_steps": 123}
+    del old["generator_steps"]
+    assert ExperimentConfig.from_dict(old).generator_steps == 123
 
 
 def test_from_dict_refuses_unknown_fields_and_round_trips_approach_params():
