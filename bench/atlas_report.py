@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import markdown_table, write_section  # noqa: E402
+from bench.common import markdown_table, publish  # noqa: E402
 from vaeimb.atlas import GAP_CLOSED, SHIPPED_DIR, gain_grid, load_atlas, provenance  # noqa: E402
 from vaeimb.provenance import utc_now  # noqa: E402
 from vaeimb.recipes import build_approach  # noqa: E402
@@ -76,10 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--atlas", default=str(SHIPPED_DIR))
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     a = p.parse_args(argv)
-    text = report(load_atlas(a.atlas))
-    print(text)
-    if a.output != "-":
-        write_section(a.output, "atlas", text)
+    publish(a.output, "atlas", report(load_atlas(a.atlas)))
     return 0
 
 

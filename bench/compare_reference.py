@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.common import markdown_table, write_section  # noqa: E402
+from bench.common import markdown_table, publish  # noqa: E402
 from vaeimb.provenance import utc_now  # noqa: E402
 
 
@@ -62,10 +62,7 @@ def main(argv=None) -> int:
             f"after ({after.get('measured', '?')}) on the same machine and thread count. "
             + ("Every per-seed count is identical." if not n_moved else
                f"{n_moved} approach(es) moved: " + "; ".join(f"{c}: {', '.join(m)}" for c, m in moved.items() if m) + ".")]
-    text = "\n".join(head + lines + ([f"", a.note] if a.note else [])) + "\n"
-    print(text)
-    if a.output != "-":
-        write_section(a.output, "reference-before-after", text)
+    publish(a.output, "reference-before-after", "\n".join(head + lines + (["", a.note] if a.note else [])) + "\n")
     return 0
 
 
