@@ -25,7 +25,8 @@ PARTS = [cls for table in ALL.values() for cls in table.values()]
 
 
 def ctx(n_maj=5000, n_min=100, n_min_real=None, step=1, steps=100) -> LossContext:
-    return LossContext(n_maj, n_min, n_min if n_min_real is None else n_min_real, step, steps)
+    real = n_min if n_min_real is None else n_min_real
+    return LossContext(counts=(n_maj, n_min), counts_real=(n_maj, real), step=step, steps=steps)
 
 
 def two_logits(n=64, seed=0):
@@ -191,9 +192,9 @@ def test_count_based_losses_refuse_an_empty_class():
 # --- decisions -----------------------------------------------------------------------------
 
 
-def dctx(**kw) -> DecisionContext:
-    base = dict(n_majority=5000, n_minority_real=100, n_minority=100, balanced_batches=False)
-    return DecisionContext(**{**base, **kw})
+def dctx(n_majority=5000, n_minority_real=100, n_minority=100, balanced_batches=False, **kw) -> DecisionContext:
+    return DecisionContext(counts_real=(n_majority, n_minority_real), counts=(n_majority, n_minority),
+                           balanced_batches=balanced_batches, **kw)
 
 
 def test_argmax_and_posthoc_thresholds():

@@ -26,6 +26,12 @@ class Part:
     def __init__(self, **values: Any):
         self.values: dict[str, Any] = resolve(self.params, values, f"{self.kind} '{self.name}'")
 
+    @classmethod
+    def unsupported(cls, n_classes: int) -> str | None:
+        """Why this part cannot serve a task of ``n_classes`` classes (None when it can).
+        Checked when a run is planned, before anything trains."""
+        return None
+
     def key(self) -> dict[str, Any]:
         """What identifies this part in a cache key: its name and every parameter value."""
         return {"name": self.name, **self.values}

@@ -14,14 +14,14 @@ from .base import Augmentation
 
 
 class RandomAffine(AffineJitter, Augmentation):
-    """Minority rows through ``random_affine``; majority rows untouched."""
+    """Minority rows (labels 1..K-1) through ``random_affine``; majority rows (label 0) untouched."""
 
     name = "affine"
     description = "Rotate, shift and scale each minority image a little, anew in every batch."
     cite = "Simard et al., Best practices for CNNs applied to visual document analysis, ICDAR 2003"
 
     def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        rows = torch.nonzero(y == 1).flatten()
+        rows = torch.nonzero(y != 0).flatten()
         out = x.clone()
         out[rows] = self.jitter(x[rows], generator)
         return out

@@ -1,9 +1,11 @@
-"""Class-balanced batches: half of every batch from each class, drawn with replacement.
+"""Class-balanced batches: an equal share of every batch from each class, drawn with
+replacement.
 
-The simplest re-sampling remedy for imbalance (random over-sampling of the minority within
-each batch; cf. Buda et al., "A systematic study of the class imbalance problem in
-convolutional neural networks", Neural Networks 2018). The draws are exactly those of
-``training.train_classifier`` with ``balanced=True``.
+The simplest re-sampling remedy for imbalance (random over-sampling of the minority classes
+within each batch; cf. Buda et al., "A systematic study of the class imbalance problem in
+convolutional neural networks", Neural Networks 2018). For two classes the draws are
+exactly those of ``training.train_classifier`` with ``balanced=True``: half of the batch
+from the majority, then half from the minority.
 """
 
 from __future__ import annotations
@@ -16,24 +18,29 @@ from .base import BatchPolicy
 
 
 class BalancedBatches(BatchPolicy):
-    """``max(1, batch_size // 2)`` majority rows, then as many minority rows."""
+    """``max(1, batch_size // K)`` rows of each class, class by class in label order."""
 
     name = "balanced"
     balances = True
-    description = "Half of every batch from each class (the minority images repeat)."
+    description = "An equal share of every batch from each class (half each of two; the minority images repeat)."
     cite = "Buda et al., A systematic study of the class imbalance problem in CNNs, Neural Networks 2018"
 
-    def prepare(self, y) -> None:
-        super().prepare(y)
-        self._pools = [torch.from_numpy(np.flatnonzero(self._y == c)) for c in (0, 1)]
-        for c, pool in zip(("majority", "minority"), self._pools):
+    def prepare(self, y, n_classes: int | None = None) -> None:
+        super().prepare(y, n_classes)
+        k = n_classes if n_classes is not None else max(2, int(self._y.max(initial=0)) + 1)
+        if len(self._y) and not (0 <= self._y.min() and self._y.max() < k):
+            raise ValueError(f"batches '{self.name}': labels must lie in 0..{k - 1}, "
+                             f"got {self._y.min()}..{self._y.max()}.")
+        self._pools = [torch.from_numpy(np.flatnonzero(self._y == c)) for c in range(k)]
+        for c, pool in enumerate(self._pools):
             if len(pool) == 0:
+                what = ("majority", "minority")[c] if k == 2 else f"class-{c}"
                 raise ConfigError(
-                    f"batches '{self.name}' need at least one {c} training image; the training set has none."
+                    f"batches '{self.name}' need at least one {what} training image; the training set has none."
                 )
 
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         if not hasattr(self, "_pools"):
             raise RuntimeError(f"batches '{self.name}': call prepare(y) before drawing batches.")
-        half = max(1, batch_size // 2)
-        return torch.cat([p[torch.randint(len(p), (half,), generator=generator)] for p in self._pools])
+        share = max(1, batch_size // len(self._pools))
+        return torch.cat([p[torch.randint(len(p), (share,), generator=generator)] for p in self._pools])

@@ -17,8 +17,10 @@ class BatchPolicy(Part):
     #: the balanced one, not the training set's).
     balances: ClassVar[bool] = False
 
-    def prepare(self, y: np.ndarray) -> None:
-        """Called once with the training labels (1 = minority) before the first batch."""
+    def prepare(self, y: np.ndarray, n_classes: int | None = None) -> None:
+        """Called once with the training labels (0 = majority, 1..K-1 = the minority
+        classes) before the first batch. ``n_classes``: K when known (else the largest
+        label + 1, at least 2), so that a class without any image is noticed."""
         self._y = np.asarray(y)
 
     @abstractmethod

@@ -1,4 +1,5 @@
-"""Decision rules: where to cut the minority log-odds, one module each (see ``base.Decision``)."""
+"""Decision rules: per-class offsets on the logits (two classes: where to cut the minority
+log-odds), one module each (see ``base.Decision``)."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ from typing import Any
 
 from ..parts import lookup, registry
 from .argmax import Argmax
-from .base import Decision, DecisionContext
+from .base import Decision, DecisionContext, predict
 from .posthoc import PostHoc
 from .tuned import TunedOnValidation
 
 DECISIONS = registry(Argmax, PostHoc, TunedOnValidation)
 
-__all__ = ["DECISIONS", "Decision", "DecisionContext", "get_decision", "make_decision",
+__all__ = ["DECISIONS", "Decision", "DecisionContext", "get_decision", "make_decision", "predict",
            "Argmax", "PostHoc", "TunedOnValidation"]
 
 

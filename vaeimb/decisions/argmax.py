@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from .base import Decision, DecisionContext
 
 
 class Argmax(Decision):
-    """Predict the minority when its log-odds exceed 0 (argmax of the two class scores)."""
+    """Predict the class with the largest logit: offsets 0 (two classes: the minority when
+    its log-odds exceed 0)."""
 
     name = "argmax"
     description = "Predict the class the model finds more likely (threshold 0)."
 
-    def _threshold(self, ctx: DecisionContext) -> float:
-        return 0.0
+    def _offsets(self, ctx: DecisionContext) -> np.ndarray:
+        return np.zeros(ctx.n_classes)

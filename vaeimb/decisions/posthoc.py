@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
-from ..errors import ConfigError
+import numpy as np
+
 from ..params import Param
-from .base import Decision, DecisionContext
+from .base import Decision, DecisionContext, each_class
 
 
 class PostHoc(Decision):
-    """Threshold ``tau * log(pi_1 / pi_0)``: with tau = 1 the Bayes rule for the balanced
-    error when the model's log-odds carry the prior ``pi``. Nothing is tuned.
+    """Offsets ``tau * log(pi_k / pi_0)``: with tau = 1 the Bayes rule for the balanced
+    error when the model's logits carry the prior ``pi`` (predict ``argmax(z - offsets)``,
+    i.e. ``argmax(z - tau * log pi)``). Nothing is tuned. Two classes: the threshold
+    ``tau * log(pi_1 / pi_0)`` on the minority log-odds.
 
-    ``prior`` "real" (default, as the ``threshold`` approach) uses the real training counts
-    ``n_minority_real / n_majority``. "seen" uses the balance the classifier actually saw:
-    0.5 under class-balanced batches (threshold 0), else the training counts incl. generated
-    images. "real" can still help after balanced batches or oversampling: the model has seen
-    only a few distinct minority images, many times, so it is over-confident on the majority
-    side of unseen minority digits, and the real prior's shift counters that.
+    ``prior`` "real" (default, as the ``threshold`` approach) uses the real training counts.
+    "seen" uses the balance the classifier actually saw: uniform under class-balanced
+    batches (offsets 0), else the training counts incl. generated images. "real" can still
+    help after balanced batches or oversampling: the model has seen only a few distinct
+    minority images, many times, so it is over-confident on the majority side of unseen
+    minority digits, and the real prior's shift counters that.
     """
 
     name = "posthoc"
@@ -30,20 +34,18 @@ class PostHoc(Decision):
               help="real: real training counts; seen: the class balance of the batches the model saw."),
     )
 
-    def prior_ratio(self, ctx: DecisionContext) -> float:
-        """``pi_1 / pi_0`` under the chosen prior."""
+    def prior_counts(self, ctx: DecisionContext) -> Sequence[int] | None:
+        """The class counts of the chosen prior; None for the uniform one (balanced batches, "seen")."""
         if self.values["prior"] == "seen":
             if ctx.balanced_batches:
-                return 1.0
-            n_min = ctx.n_minority
+                return None
+            counts = ctx.counts
         else:
-            n_min = ctx.n_minority_real
-        if n_min < 1 or ctx.n_majority < 1:
-            raise ConfigError(
-                f"decision '{self.name}' needs at least one training image of each class, got "
-                f"{ctx.n_majority} majority and {n_min} minority."
-            )
-        return n_min / ctx.n_majority
+            counts = ctx.counts_real
+        return each_class(counts, f"decision '{self.name}'")
 
-    def _threshold(self, ctx: DecisionContext) -> float:
-        return self.values["tau"] * math.log(self.prior_ratio(ctx))
+    def _offsets(self, ctx: DecisionContext) -> Sequence[float]:
+        counts = self.prior_counts(ctx)
+        if counts is None:
+            return np.zeros(ctx.n_classes)
+        return [self.values["tau"] * math.log(n / counts[0]) for n in counts]

@@ -36,11 +36,20 @@ def balanced_error_cuts(logits: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, 
 
 class TunedOnValidation(Decision):
     """The cut of the validation log-odds with the least balanced error (the mean of the two
-    class error rates); ties go to the cut closest to 0, the untuned rule."""
+    class error rates); ties go to the cut closest to 0, the untuned rule. Two classes only
+    (``unsupported`` says why): its offsets are ``(0, cut)``."""
 
     name = "tuned"
     description = "Threshold with the least balanced error on the validation split (never the test set)."
     needs_validation = True
+
+    @classmethod
+    def unsupported(cls, n_classes: int) -> str | None:
+        if n_classes == 2:
+            return None
+        return (f"the tuned decision fits one threshold between two classes; with {n_classes} classes it would "
+                f"fit {n_classes - 1} offsets on a validation split holding a handful of images of the rarest "
+                "classes: use posthoc")
 
     def _threshold(self, ctx: DecisionContext) -> float:
         if ctx.val_logits is None or ctx.val_y is None:

@@ -1,4 +1,5 @@
-"""Training losses on the minority log-odds, one module each (see ``base.Loss``)."""
+"""Training losses on the K logits (two classes: on the minority log-odds), one module each
+(see ``base.Loss``)."""
 
 from __future__ import annotations
 

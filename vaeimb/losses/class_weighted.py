@@ -1,4 +1,4 @@
-"""Class-weighted cross-entropy: the rare class's errors cost more.
+"""Class-weighted cross-entropy: the rare classes' errors cost more.
 
 Inverse-frequency weighting (``power`` 1), its softened forms (``power`` < 1), and the
 class-balanced weights of Cui et al. ("Class-balanced loss based on effective number of
@@ -26,11 +26,17 @@ def effective_number(n: int, beta: float | None) -> float:
 
 
 class ClassWeighted(Loss):
-    """Cross-entropy with minority rows weighted by ``(E(n_majority) / E(n_minority)) ** power``.
+    """Cross-entropy with the rows of class k weighted by ``(E(n_max) / E(n_k)) ** power``.
 
-    ``E(n)`` is the count (beta none) or Cui et al.'s effective number. The majority weight
-    is 1 and the mean runs over the batch, as ``pos_weight`` of
-    ``F.binary_cross_entropy_with_logits``.
+    ``E(n)`` is the count (beta none) or Cui et al.'s effective number; the largest class
+    weighs 1. K classes: ``F.cross_entropy(weight=w)``, whose mean is weighted (divided by the
+    rows' summed weight, torch's and Cui et al.'s convention).
+
+    Two classes: the minority rows weighted by ``(E(n_majority) / E(n_minority)) ** power``,
+    the majority weight 1 and the mean over the batch, as ``pos_weight`` of
+    ``F.binary_cross_entropy_with_logits``. The same weights as the K-class form when the
+    majority is the larger class; only the means differ, by the batch's factor
+    ``B / sum(w_y)`` (the weighted mean's per-batch step size).
     """
 
     name = "weighted"
@@ -48,10 +54,22 @@ class ClassWeighted(Loss):
             raise ConfigError(f"loss '{self.name}': beta must be below 1 (beta -> 1 is the raw count: leave it none).")
 
     def minority_weight(self, ctx: LossContext) -> float:
+        """Two classes: the minority rows' weight (``pos_weight``)."""
         n_maj, n_min = train_counts(ctx, f"loss '{self.name}'")
         beta = self.values["beta"]
         return (effective_number(n_maj, beta) / effective_number(n_min, beta)) ** self.values["power"]
 
-    def _loss(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+    def class_weights(self, ctx: LossContext) -> list[float]:
+        """``(E(n_max) / E(n_k)) ** power`` of every class k, in label order."""
+        counts = train_counts(ctx, f"loss '{self.name}'")
+        beta = self.values["beta"]
+        top = effective_number(max(counts), beta)
+        return [(top / effective_number(n, beta)) ** self.values["power"] for n in counts]
+
+    def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         w = torch.tensor(self.minority_weight(ctx), dtype=s.dtype, device=s.device)
         return F.binary_cross_entropy_with_logits(s, y, pos_weight=w)
+
+    def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        w = torch.tensor(self.class_weights(ctx), dtype=z.dtype, device=z.device)
+        return F.cross_entropy(z, y, weight=w)

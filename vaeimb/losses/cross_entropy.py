@@ -9,14 +9,18 @@ from .base import Loss, LossContext
 
 
 class CrossEntropy(Loss):
-    """Sigmoid cross-entropy on the minority log-odds ``s``.
+    """Softmax cross-entropy over the K logits.
 
-    Equal to softmax cross-entropy over two logits (z0, z1) with ``s = z1 - z0``, so a
-    1-logit and a 2-logit head train on the same objective.
+    Two classes: sigmoid cross-entropy on the minority log-odds ``s``, equal to softmax
+    cross-entropy over two logits (z0, z1) with ``s = z1 - z0`` (their softmax is the
+    sigmoid of the difference), so a 1-logit and a 2-logit head train on the same objective.
     """
 
     name = "ce"
     description = "Plain cross-entropy: every image counts the same."
 
-    def _loss(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+    def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(s, y)
+
+    def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        return F.cross_entropy(z, y)
