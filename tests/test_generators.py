@@ -42,7 +42,7 @@ def bars(n: int, seed: int) -> np.ndarray:
     return out
 
 
-DATA = FitData(minority=blobs(20, 0), majority=bars(60, 1))
+DATA = FitData.pair(minority=blobs(20, 0), majority=bars(60, 1))
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +195,8 @@ def test_cvae_samples_with_the_minority_label(fitted):
 @pytest.mark.parametrize("name", ["cvae", "latent-smote"])
 def test_conditional_models_need_majority_images(name):
     with pytest.raises(GeneratorError, match=f"{name}.minority_fraction=1"):
-        make_generator(name).fit(FitData(DATA.minority, DATA.majority[:0]), BUDGET, seed=0)
-    g = make_generator(name, minority_fraction=1.0).fit(FitData(DATA.minority, DATA.majority[:0]), BUDGET, seed=0)
+        make_generator(name).fit(FitData.pair(DATA.minority, DATA.majority[:0]), BUDGET, seed=0)
+    g = make_generator(name, minority_fraction=1.0).fit(FitData.pair(DATA.minority, DATA.majority[:0]), BUDGET, seed=0)
     assert g.sample(2, seed=0).shape == (2, 28, 28)
 
 
@@ -212,7 +212,7 @@ def test_latent_smote_decodes_smote_codes_of_the_minority(fitted):
 # ---- SMOTE and augmentation -----------------------------------------------------------------
 @pytest.mark.parametrize("name", ["smote", "latent-smote"])
 def test_too_few_minority_images_for_the_neighbours(name):
-    few = FitData(DATA.minority[:5], DATA.majority)
+    few = FitData.pair(DATA.minority[:5], DATA.majority)
     with pytest.raises(GeneratorError, match=f"k_neighbors=5 needs at least 6 minority images \\(got 5\\); "
                                              f"lower {name}.k_neighbors"):
         make_generator(name).fit(few, BUDGET, seed=0)
@@ -272,10 +272,12 @@ def test_random_batches_are_seeded_draws_with_replacement():
 
 def test_mixed_batches_split_by_minority_fraction():
     gen = torch.Generator().manual_seed(0)
-    mino, majo = mixed_batch_indices(0, 20, 60, 16, 0.25, "random", gen)
-    assert (len(mino), len(majo)) == (4, 12)
-    firsts = [mixed_batch_indices(k, 6, 60, 16, 0.25, "cycle", gen) for k in range(3)]
-    assert torch.cat([m for m, _ in firsts]).tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]
-    assert torch.cat([j for _, j in firsts]).tolist() == list(range(36))
-    mino, majo = mixed_batch_indices(0, 20, 0, 16, 1.0, "cycle", gen)
-    assert len(mino) == 16 and len(majo) == 0
+    idx = mixed_batch_indices(0, [60, 20], [1], 16, 0.25, "random", gen)
+    assert list(idx) == [1, 0] and (len(idx[1]), len(idx[0])) == (4, 12)  # the minority is drawn first
+    firsts = [mixed_batch_indices(k, [60, 6], [1], 16, 0.25, "cycle", gen) for k in range(3)]
+    assert torch.cat([b[1] for b in firsts]).tolist() == [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5]
+    assert torch.cat([b[0] for b in firsts]).tolist() == list(range(36))
+    idx = mixed_batch_indices(0, [0, 20], [1], 16, 1.0, "cycle", gen)
+    assert len(idx[1]) == 16 and len(idx[0]) == 0
+    idx = mixed_batch_indices(0, [60, 20], [1], 15, None, "cycle", gen)  # none: equal shares, 0.5 for a pair
+    assert (len(idx[1]), len(idx[0])) == (8, 7)

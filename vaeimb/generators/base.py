@@ -1,5 +1,10 @@
 """The one contract every minority-image generator follows (after imbalanced-learn).
 
+A task has K classes, label 0 the head (the largest); a generator learns from the images
+of every label and generates the labels it is asked to fill (``FitData.fill``). The digit
+pair is the K = 2 case: label 1 is its minority, and it keeps the pair's seeds, draws and
+array names, so a pair generator fits, samples and loads bit for bit as before.
+
 ``fit`` (public, here) checks the input, seeds, times the fit and refuses a model that
 diverged; ``_fit`` (the subclass) only trains. ``sample`` returns uint8 images like real
 MNIST pixels, so a generator loaded from the cache gives bit-identical training data.
@@ -9,10 +14,11 @@ result cache stores it without pickle).
 
 from __future__ import annotations
 
+import re
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional
+from typing import Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
@@ -28,23 +34,56 @@ Progress = Optional[Callable[[int, int], None]]
 
 #: Seed offsets of a learned generator's batch draws, its reparameterisation noise and its samples.
 BATCH_SEED, NOISE_SEED, SAMPLE_SEED = 104729, 15485863, 32452843
+#: Seed step between labels: label c uses ``seed + (c - 1) * CLASS_SEED`` (``class_seed``).
+CLASS_SEED = 1_000_003
 #: Images decoded per forward pass when sampling.
 DECODE_CHUNK = 1024
+#: Where fitted models live (and encode, decode, sample).
+CPU = torch.device("cpu")
 
 
 class GeneratorError(VaeimbError):
     """A generator cannot fit this data (too few images, diverged to NaN, ...)."""
 
 
+def class_seed(seed: int, label: int) -> int:
+    """The seed label ``label`` is sampled with (and fitted with, by a model per label):
+    label 1, the pair's minority, keeps ``seed`` itself."""
+    return seed + (label - 1) * CLASS_SEED
+
+
 @dataclass(frozen=True)
 class FitData:
-    """What a generator may learn from: uint8 images (n, 28, 28)."""
+    """What a generator may learn from: uint8 images (n, 28, 28) of each label. Under the
+    leaky protocol the images of the labels to fill are TEST images (the original's leak)."""
 
-    #: The minority images the generator learns the minority from (under the leaky
-    #: protocol these are TEST images: the original's leak).
-    minority: np.ndarray
-    #: The majority training images (a conditional model learns strokes from them).
-    majority: np.ndarray
+    #: The images of each label, in label order (0 = the head, the largest class).
+    by_class: tuple[np.ndarray, ...]
+    #: The labels to generate for: (1,) for a digit pair, (1, ..., K-1) for a long tail.
+    fill: tuple[int, ...]
+
+    def __post_init__(self):
+        object.__setattr__(self, "by_class", tuple(self.by_class))
+        object.__setattr__(self, "fill", tuple(int(c) for c in self.fill))
+
+    @classmethod
+    def pair(cls, minority: np.ndarray, majority: np.ndarray) -> "FitData":
+        """A digit pair: label 0 the majority, label 1 the minority to fill."""
+        return cls((majority, minority), (1,))
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.by_class)
+
+    @property
+    def minority(self) -> np.ndarray:
+        """The images of the first label to fill (the pair's minority)."""
+        return self.by_class[self.fill[0]]
+
+    @property
+    def majority(self) -> np.ndarray:
+        """The head's images (label 0; the pair's majority)."""
+        return self.by_class[0]
 
 
 @dataclass(frozen=True)
@@ -61,16 +100,21 @@ class FitBudget:
 
 
 class Generator(Part):
-    """Fit on one experiment's training draw, then sample any number of minority images."""
+    """Fit on one experiment's training draw, then sample any number of images of each
+    label it fills."""
 
     kind = "generator"
     #: Whether the model has a latent space (encode / decode; the Latent space page).
     has_latent: ClassVar[bool] = False
-    #: Whether it learns from the majority images too (e.g. a conditional VAE).
+    #: Whether it learns from the labels it does not fill too (e.g. a conditional VAE).
     uses_majority: ClassVar[bool] = False
     #: Whether it trains with the budget (steps, batch size, lr, latent size). Generators
     #: that do not (SMOTE, affine augmentation) share cache entries across budgets.
     uses_budget: ClassVar[bool] = False
+    #: The labels it generates and the task's number of classes (set by ``fit`` and
+    #: ``load_state``; a state saved before K-class tasks is a pair's: these defaults).
+    fill: tuple[int, ...] = (1,)
+    n_classes: int = 2
 
     def __init__(self, **values: Any):
         super().__init__(**values)
@@ -79,23 +123,30 @@ class Generator(Part):
 
     # ---- the public contract (do not override) ------------------------------------
     def fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress = None) -> "Generator":
-        if len(data.minority) == 0:
-            raise GeneratorError(f"generator '{self.name}' needs at least one minority image.")
+        k = data.n_classes
+        if not data.fill or len(set(data.fill)) < len(data.fill) or not all(0 < c < k for c in data.fill):
+            raise GeneratorError(f"generator '{self.name}': the labels to fill {list(data.fill)} must be distinct "
+                                 f"labels in 1..{k - 1} (label 0 is the head class).")
+        for c in data.fill:
+            if len(data.by_class[c]) == 0:
+                raise GeneratorError(f"generator '{self.name}' needs at least one minority image (label {c}).")
         t0 = time.perf_counter()
+        self.fill, self.n_classes = data.fill, k
         self._fit(data, budget, seed=seed, progress=progress)
         self._fitted = True
         self.info = {**self.info, "seconds": time.perf_counter() - t0, "n_minority": int(len(data.minority)),
-                     "n_majority": int(len(data.majority))}
+                     "n_majority": int(len(data.majority)), "n_by_class": [int(len(x)) for x in data.by_class]}
         return self
 
-    def sample(self, n: int, *, seed: int) -> np.ndarray:
-        """``n`` minority images, uint8 (n, 28, 28); the same seed gives the same images."""
-        self._check_fitted()
+    def sample(self, n: int, *, seed: int, label: int | None = None) -> np.ndarray:
+        """``n`` images of ``label`` (None: ``fill[0]``, the pair's minority), uint8 (n, 28, 28);
+        the same seed gives the same images. ``_sample`` gets the label's ``class_seed``."""
+        c = self._label(label)
         if n < 0:
             raise GeneratorError(f"cannot sample {n} images.")
         if n == 0:
             return np.zeros((0, 28, 28), np.uint8)
-        out = np.asarray(self._sample(int(n), seed=seed))
+        out = np.asarray(self._sample(int(n), seed=class_seed(seed, c), label=c))
         if out.shape != (n, 28, 28) or out.dtype != np.uint8:
             raise GeneratorError(f"generator '{self.name}' returned {out.shape} {out.dtype}, not ({n}, 28, 28) uint8.")
         return out
@@ -104,9 +155,12 @@ class Generator(Part):
         """(JSON-able meta, numpy arrays): everything ``load_state`` needs."""
         self._check_fitted()
         meta, arrays = self._state()
-        return {"generator": self.name, "values": self.values, "info": self.info, **meta}, arrays
+        return {"generator": self.name, "values": self.values, "info": self.info, "fill": list(self.fill),
+                "n_classes": self.n_classes, **meta}, arrays
 
     def load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> "Generator":
+        self.fill = tuple(int(c) for c in meta.get("fill", Generator.fill))
+        self.n_classes = int(meta.get("n_classes", Generator.n_classes))
         self._load_state(meta, arrays)
         self.info = dict(meta.get("info", {}))
         self._fitted = True
@@ -115,6 +169,16 @@ class Generator(Part):
     def _check_fitted(self) -> None:
         if not self._fitted:
             raise GeneratorError(f"generator '{self.name}' is not fitted yet.")
+
+    def _label(self, label: int | None) -> int:
+        """``label`` (None: ``fill[0]``) if this fitted generator generates it."""
+        self._check_fitted()
+        if label is None:
+            return self.fill[0]
+        if label not in self.fill:
+            raise GeneratorError(f"generator '{self.name}' generates label(s) "
+                                 f"{', '.join(map(str, self.fill))}, not {label}.")
+        return int(label)
 
     @staticmethod
     def check_finite(name: str, value: float) -> None:
@@ -129,7 +193,7 @@ class Generator(Part):
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None: ...
 
     @abstractmethod
-    def _sample(self, n: int, *, seed: int) -> np.ndarray: ...
+    def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray: ...
 
     @abstractmethod
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]: ...
@@ -138,26 +202,104 @@ class Generator(Part):
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None: ...
 
 
+def class_prefix(label: int) -> str:
+    """Where label ``label``'s arrays sit in a state: label 1 under the pair's names (so a
+    pair's state loads as before), label c >= 2 under ``class<c>/``."""
+    return "" if label == 1 else f"class{label}/"
+
+
+def class_arrays(arrays: dict[str, np.ndarray], label: int) -> dict[str, np.ndarray]:
+    """Label ``label``'s arrays of a state, named without their ``class_prefix``."""
+    prefix = class_prefix(label)
+    if prefix:
+        return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+    return {k: v for k, v in arrays.items() if not re.match(r"class\d+/", k)}
+
+
+class PerClass(Generator):
+    """The pair's method once per label to fill: ``_fit_class`` learns one label from its
+    images alone, seeded with ``class_seed`` (so label 1 fits exactly as the pair's minority
+    did); ``fits`` maps each label to what it learned; progress counts over all the fits.
+
+    By default what a label learns is its images (SMOTE, affine copies); a model per label
+    overrides ``_fit_class``, ``_class_state`` and ``_load_class``.
+    """
+
+    #: {label: what ``_fit_class`` learned from that label's images}
+    fits: dict[int, Any]
+
+    def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
+        n = len(data.fill)
+        self.fits = {}
+        for i, c in enumerate(data.fill):
+            report = None if progress is None else (lambda done, total, i=i: progress(i * total + done, n * total))
+            self.fits[c] = self._fit_class(c, data.by_class[c], budget, seed=class_seed(seed, c), progress=report)
+
+    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        meta, arrays = {}, {}
+        for c, fit in self.fits.items():
+            m, a = self._class_state(fit)
+            meta.update(m)
+            arrays.update({class_prefix(c) + k: v for k, v in a.items()})
+        return meta, arrays
+
+    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.fits = {c: self._load_class(meta, class_arrays(arrays, c)) for c in self.fill}
+
+    def _fit_class(self, label: int, images: np.ndarray, budget: FitBudget, *, seed: int, progress: Progress) -> Any:
+        """What label ``label`` learns from its uint8 ``images`` (n, 28, 28)."""
+        return np.asarray(images, np.uint8).copy()
+
+    def _class_state(self, fit: Any) -> tuple[dict, dict[str, np.ndarray]]:
+        """(meta, arrays) of one label's fit, array names without the ``class_prefix``."""
+        return {}, {"minority": fit}
+
+    def _load_class(self, meta: dict, arrays: dict[str, np.ndarray]) -> Any:
+        return np.asarray(arrays["minority"], np.uint8)
+
+
 class LatentGenerator(Generator):
-    """A generator with a latent space the Latent space page can explore."""
+    """A generator with a latent space the Latent space page can explore.
+
+    ``encode``, ``decode``, ``decoder_module`` and ``decoder_condition`` take the label to
+    work in (None: ``fill[0]``, the pair's minority). Here a single model serves every
+    label (``model``, ``losses``; a model per label: see ``vae``).
+    """
 
     has_latent = True
     uses_budget = True
 
     #: Latent size of the fitted model.
     latent_dim: int
-    #: (n_minority, latent) latent means of the minority images it was fitted on.
-    latent_mu: np.ndarray
-    #: (latent,) mean KL of each dimension over those images (0 for a deterministic AE).
-    kl_per_dim: np.ndarray
+    #: {label: (n, latent) latent means of the images of each filled label it was fitted on}.
+    codes: dict[int, np.ndarray]
+    #: {label: (latent,) mean KL of each dimension over those images (0 for a deterministic AE)}.
+    kls: dict[int, np.ndarray]
     #: Training loss at logged steps.
     losses: np.ndarray
 
+    @property
+    def latent_mu(self) -> np.ndarray:
+        """(n_minority, latent) latent means of the minority images (``fill[0]``'s)."""
+        return self.latent_mu_of(None)
+
+    @property
+    def kl_per_dim(self) -> np.ndarray:
+        """(latent,) mean KL of each dimension over the minority images (``fill[0]``'s)."""
+        return self.kl_per_dim_of(None)
+
+    def latent_mu_of(self, label: int | None) -> np.ndarray:
+        """(n, latent) latent means of the images of ``label`` it was fitted on."""
+        return self.codes[self._label(label)]
+
+    def kl_per_dim_of(self, label: int | None) -> np.ndarray:
+        return self.kls[self._label(label)]
+
     def _train(self, model: torch.nn.Module, budget: FitBudget, batch_loss: Callable[[int], torch.Tensor],
-               progress: Progress) -> None:
+               progress: Progress) -> tuple[torch.nn.Module, np.ndarray]:
         """Adam over ``budget.steps``: ``batch_loss(step)`` draws the step's batch and returns
-        its loss. Logs the loss, refuses a diverged model, reports progress; then keeps the
-        model (CPU, eval mode), its latent size and the logged losses."""
+        its loss. Logs the loss, refuses a diverged model, reports progress; keeps the latent
+        size and returns the model (CPU, eval mode) and the logged losses."""
         model = fast_layout(model)
         opt = adam(model.parameters(), budget.lr)
         losses = []
@@ -173,86 +315,91 @@ class LatentGenerator(Generator):
                 self.check_finite(self.name, losses[-1])
                 if progress is not None:
                     progress(step, budget.steps)
-        self.model = standard_layout(model).cpu().eval()
         self.latent_dim = budget.latent_dim
-        self.losses = np.asarray(losses, np.float32)
+        return standard_layout(model).cpu().eval(), np.asarray(losses, np.float32)
 
     @abstractmethod
     def _new_model(self, latent_dim: int):
         """An untrained torch model of this generator's architecture (weights loaded after)."""
 
     def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {"latent_dim": self.latent_dim}, {
-            **module_arrays(self.model), "latent_mu": self.latent_mu, "kl_per_dim": self.kl_per_dim,
-            "losses": self.losses,
-        }
+        codes = {}
+        for c in self.fill:
+            codes |= {class_prefix(c) + "latent_mu": self.codes[c], class_prefix(c) + "kl_per_dim": self.kls[c]}
+        return {"latent_dim": self.latent_dim}, {**module_arrays(self.model), **codes, "losses": self.losses}
 
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         self.latent_dim = int(meta["latent_dim"])
         self.model = self._new_model(self.latent_dim)
         load_module_arrays(self.model, arrays)
         self.model.eval()
-        self.latent_mu = np.asarray(arrays["latent_mu"], np.float32)
-        self.kl_per_dim = np.asarray(arrays["kl_per_dim"], np.float32)
+        self.codes = {c: np.asarray(arrays[class_prefix(c) + "latent_mu"], np.float32) for c in self.fill}
+        self.kls = {c: np.asarray(arrays[class_prefix(c) + "kl_per_dim"], np.float32) for c in self.fill}
         self.losses = np.asarray(arrays["losses"], np.float32)
 
     @abstractmethod
-    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Minority images (n, 28, 28) in [0, 1] -> (latent means, log-variances), the
+    def _posterior(self, x: torch.Tensor, label: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Images of ``label`` (n, 28, 28) in [0, 1] -> (latent means, log-variances), the
         log-variances None for a deterministic code."""
 
     @abstractmethod
-    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent codes (n, latent_dim) -> logits of minority images (n, 28, 28)."""
+    def _decode_logits(self, z: torch.Tensor, label: int) -> torch.Tensor:
+        """Latent codes (n, latent_dim) -> logits of images of ``label`` (n, 28, 28)."""
 
     @torch.no_grad()
-    def _summarise(self, minority: np.ndarray) -> None:
-        """``latent_mu`` and ``kl_per_dim`` of the minority images the model was fitted on."""
-        mu, logvar = self._posterior(to_tensor(minority, torch.device("cpu")))
-        self.latent_mu = mu.numpy()
-        no_kl = logvar is None  # a deterministic code: no posterior, no KL
-        self.kl_per_dim = np.zeros(self.latent_dim, np.float32) if no_kl else kl_per_dimension(mu, logvar).numpy()
+    def _summarise(self, data: FitData) -> None:
+        """``codes`` and ``kls`` of the images of every label it fills."""
+        self.codes, self.kls = {}, {}
+        for c in data.fill:
+            self.codes[c], self.kls[c] = code_summary(*self._posterior(to_tensor(data.by_class[c], CPU), c))
 
     @torch.no_grad()
-    def _sample(self, n: int, *, seed: int) -> np.ndarray:
+    def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
         """Decoded from z ~ N(0, I), drawn from the sample seed."""
         gen = torch.Generator().manual_seed(seed + SAMPLE_SEED)
         return self._images(torch.cat([torch.randn((min(DECODE_CHUNK, n - i), self.latent_dim), generator=gen)
-                                       for i in range(0, n, DECODE_CHUNK)]))
+                                       for i in range(0, n, DECODE_CHUNK)]), label)
 
     @torch.no_grad()
-    def _images(self, z: torch.Tensor) -> np.ndarray:
-        """uint8 images decoded from the codes ``z``, ``DECODE_CHUNK`` at a time."""
-        return quantise(torch.cat([torch.sigmoid(self._decode_logits(z[i : i + DECODE_CHUNK]))
+    def _images(self, z: torch.Tensor, label: int) -> np.ndarray:
+        """uint8 images of ``label`` decoded from the codes ``z``, ``DECODE_CHUNK`` at a time."""
+        return quantise(torch.cat([torch.sigmoid(self._decode_logits(z[i : i + DECODE_CHUNK], label))
                                    for i in range(0, len(z), DECODE_CHUNK)]))
 
     @torch.no_grad()
-    def encode(self, images: np.ndarray) -> np.ndarray:
-        """uint8 images (n, 28, 28) -> latent means (n, latent_dim), float32."""
-        self._check_fitted()
+    def encode(self, images: np.ndarray, label: int | None = None) -> np.ndarray:
+        """uint8 images (n, 28, 28) of ``label`` -> latent means (n, latent_dim), float32."""
+        c = self._label(label)
         if len(images) == 0:
             return np.zeros((0, self.latent_dim), np.float32)
-        return self._posterior(to_tensor(images, torch.device("cpu")))[0].numpy()
+        return self._posterior(to_tensor(images, CPU), c)[0].numpy()
 
     @torch.no_grad()
-    def decode(self, z: np.ndarray) -> np.ndarray:
-        """Latent codes (n, latent_dim) -> minority images in [0, 1], float32 (n, 28, 28)."""
-        self._check_fitted()
+    def decode(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
+        """Latent codes (n, latent_dim) -> images of ``label`` in [0, 1], float32 (n, 28, 28)."""
+        c = self._label(label)
         z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
-        return torch.sigmoid(self._decode_logits(z)).numpy()
+        return torch.sigmoid(self._decode_logits(z, c)).numpy()
 
     @abstractmethod
-    def decoder_module(self):
-        """The torch decoder (eval mode, CPU) mapping (n, latent_dim [+ condition]) -> logits;
-        what the in-browser decoder mirrors."""
+    def decoder_module(self, label: int | None = None):
+        """The torch decoder (eval mode, CPU) of ``label`` mapping (n, latent_dim [+ condition])
+        -> logits; what the in-browser decoder mirrors."""
 
-    #: For a conditional decoder: the one-hot condition appended to z for the minority
-    #: class (None for an unconditional one).
-    def decoder_condition(self) -> np.ndarray | None:
+    def decoder_condition(self, label: int | None = None) -> np.ndarray | None:
+        """For a conditional decoder: the one-hot of ``label`` appended to z (None for an
+        unconditional one)."""
         return None
 
 
+
 # ---- helpers the learned generators share ---------------------------------------------
+def code_summary(mu: torch.Tensor, logvar: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """(latent means, mean KL of each dimension) of encoded images; the KL is zero for a
+    deterministic code (no posterior, so no KL)."""
+    return mu.numpy(), np.zeros(mu.shape[1], np.float32) if logvar is None else kl_per_dimension(mu, logvar).numpy()
+
+
 def quantise(images: torch.Tensor) -> np.ndarray:
     """Images in [0, 1] -> uint8 like real MNIST pixels (so cached samples are bit-identical)."""
     return images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
@@ -279,40 +426,59 @@ def batch_indices(step: int, n: int, batch_size: int, batching: str, generator: 
     raise GeneratorError(f"unknown batching {batching!r}; choose {' or '.join(BATCHINGS)}.")
 
 
+def split_evenly(total: int, parts: int) -> list[int]:
+    """``total`` rows over ``parts`` labels as evenly as possible, the first ones one more."""
+    return [total // parts + (i < total % parts) for i in range(parts)]
+
+
 def mixed_batch_indices(
-    step: int, n_minority: int, n_majority: int, batch_size: int, minority_fraction: float, batching: str,
-    generator: torch.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(minority indices, majority indices) of one class-mixed batch of ``batch_size`` images:
-    ``round(minority_fraction * batch_size)`` (at least one) from the minority, the rest from
-    the majority; each pool is drawn as ``batch_indices`` draws it (cycling on its own)."""
-    k = min(batch_size, max(1, round(minority_fraction * batch_size)))
-    mino = batch_indices(step, n_minority, k, batching, generator)
-    if batch_size - k < 1:
-        return mino, torch.zeros(0, dtype=torch.long)
-    return mino, batch_indices(step, n_majority, batch_size - k, batching, generator)
+    step: int, counts: Sequence[int], fill: Sequence[int], batch_size: int, minority_fraction: float | None,
+    batching: str, generator: torch.Generator,
+) -> dict[int, torch.Tensor]:
+    """{label: indices of its images} of one class-mixed batch of ``batch_size`` images
+    (``counts[c]`` images of label c), in draw order.
+
+    The labels to fill get ``round(minority_fraction * batch_size)`` rows together (at least
+    one), split evenly over them in label order (at least one each); the other labels share
+    the rest evenly. ``minority_fraction`` None gives every label an equal share
+    (``len(fill) / K``: (K - 1) / K for a long tail, 0.5 for a pair). Each label is drawn as
+    ``batch_indices`` draws it (cycling on its own) from ``generator``: the filled labels
+    first, in label order, then the others (a pair: minority, then majority).
+    """
+    fill = sorted(fill)
+    others = [c for c in range(len(counts)) if c not in fill]
+    fraction = len(fill) / len(counts) if minority_fraction is None else minority_fraction
+    k = min(batch_size, max(1, round(fraction * batch_size)))
+    rows = {c: max(1, r) for c, r in zip(fill, split_evenly(k, len(fill)))}
+    rows |= dict(zip(others, split_evenly(max(0, batch_size - sum(rows.values())), len(others))))
+    return {c: batch_indices(step, counts[c], r, batching, generator) if r else torch.zeros(0, dtype=torch.long)
+            for c, r in rows.items()}
 
 
-#: The parameter of a generator that learns from both classes (``mixed_batches``).
-MINORITY_FRACTION = Param("minority_fraction", 0.5, "float", 0.05, 1.0,
-                          help="Share of minority images in each training batch (the rest are majority images).")
+#: The parameter of a generator that learns from every label (``mixed_batches``).
+MINORITY_FRACTION = Param("minority_fraction", None, "float", 0.05, 1.0, optional=True,
+                          help="Share of each training batch drawn from the labels it generates, split evenly "
+                               "among them (the rest from the other labels); none: every label an equal share "
+                               "(0.5 for a digit pair).")
 
 
-def mixed_batches(name: str, data: FitData, budget: FitBudget, minority_fraction: float, seed: int,
-                  device: torch.device) -> Callable[[int], tuple[torch.Tensor, int]]:
-    """Training step (1-based) -> (a class-mixed batch of ``data``'s images on ``device``, how
-    many of its rows, first, are minority images), drawn by ``mixed_batch_indices`` from the
-    batch seed. A GeneratorError naming the fix when there are no majority images to mix in."""
-    if len(data.majority) == 0 and minority_fraction < 1.0:
-        raise GeneratorError(f"generator '{name}' learns from majority images too and got none; "
-                             f"set {name}.minority_fraction=1 to train on the minority alone.")
+def mixed_batches(name: str, data: FitData, budget: FitBudget, minority_fraction: float | None, seed: int,
+                  device: torch.device) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """Training step (1-based) -> (a class-mixed batch of ``data``'s images on ``device``, the
+    label of each row), drawn by ``mixed_batch_indices`` from the batch seed. A GeneratorError
+    naming the fix when a label to mix in has no images."""
+    empty = [str(c) for c in range(data.n_classes) if c not in data.fill and len(data.by_class[c]) == 0]
+    if empty and (minority_fraction is None or minority_fraction < 1.0):
+        raise GeneratorError(f"generator '{name}' learns from majority images too and got none of label "
+                             f"{', '.join(empty)}; set {name}.minority_fraction=1 to train on the minority alone.")
     gen = torch.Generator().manual_seed(seed + BATCH_SEED)
-    xs = (to_tensor(data.minority, device), to_tensor(data.majority, device))
+    xs = [to_tensor(x, device) for x in data.by_class]
 
-    def batch(step: int) -> tuple[torch.Tensor, int]:
-        i_min, i_maj = mixed_batch_indices(step - 1, len(xs[0]), len(xs[1]), budget.batch_size, minority_fraction,
-                                           budget.batching, gen)
-        return torch.cat([xs[0][i_min.to(device)], xs[1][i_maj.to(device)]]), len(i_min)
+    def batch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = mixed_batch_indices(step - 1, [len(x) for x in xs], data.fill, budget.batch_size, minority_fraction,
+                                  budget.batching, gen)
+        labels = torch.cat([torch.full((len(i),), c, dtype=torch.long) for c, i in idx.items()])
+        return torch.cat([xs[c][i.to(device)] for c, i in idx.items()]), labels.to(device)
 
     return batch
 

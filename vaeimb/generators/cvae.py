@@ -1,9 +1,9 @@
-"""A conditional VAE trained on both classes, sampled with the minority label.
+"""A conditional VAE trained on every class, sampled with the label to fill.
 
 Sohn, Lee & Yan, "Learning Structured Output Representation using Deep Conditional
-Generative Models" (NeurIPS 2015): the class one-hot joins the encoder's features and the
-latent code, so the decoder learns pen strokes from the many majority images and the
-minority's shape from the few minority ones. Same size as the VAE (``models.conv_encoder``
+Generative Models" (NeurIPS 2015): the K-way class one-hot joins the encoder's features and
+the latent code, so the decoder learns pen strokes from the many majority images and each
+minority's shape from its few images. Same size as the VAE (``models.conv_encoder``
 / ``conv_decoder``), same loss (BCE + KL), so it trains in seconds on a CPU.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..models import conv_decoder, conv_encoder, vae_loss
@@ -19,15 +20,10 @@ from .base import (
     MINORITY_FRACTION, NOISE_SEED, FitBudget, FitData, LatentGenerator, Progress, mixed_batches,
 )
 
-#: The class index of the minority in the one-hot condition (majority is 0).
-MINORITY = 1
 
-
-def one_hot(label: int, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
-    """``n`` copies of the 2-class one-hot of ``label``."""
-    c = torch.zeros((n, 2), device=device)
-    c[:, label] = 1.0
-    return c
+def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """float32 one-hot rows (n, n_classes) of the integer ``labels`` (n,)."""
+    return F.one_hot(labels, n_classes).float()
 
 
 class ConditionalConvVAE(nn.Module):
@@ -55,19 +51,20 @@ class ConditionalConvVAE(nn.Module):
 
 
 class CvaeGenerator(LatentGenerator):
-    """Conditional VAE on majority + minority; new images decoded from z ~ N(0, I) with the
-    minority one-hot.
+    """Conditional VAE on every class; new images decoded from z ~ N(0, I) with the one-hot
+    of the label to fill.
 
-    Batches are class-mixed: ``minority_fraction`` of each batch is minority images, the
-    rest majority. With 5000 majority against 100 minority images, uniform batches would hold
-    about 2 % minority images, so the minority condition would get almost no gradient and
-    the decoder would draw majority-like strokes for it; half-and-half batches give the
-    minority label as many updates as the majority one, while the majority still teaches
-    the shared strokes. Under "cycle" batching each class cycles through its images in order.
+    Batches are class-mixed (``mixed_batches``): ``minority_fraction`` of each batch is
+    images of the labels to fill, the rest of the others. With 5000 majority against 100
+    minority images, uniform batches would hold about 2 % minority images, so the minority
+    condition would get almost no gradient and the decoder would draw majority-like strokes
+    for it; equal shares give each label as many updates as the majority, while the
+    majority still teaches the shared strokes. Under "cycle" batching each class cycles
+    through its images in order.
     """
 
     name = "cvae"
-    description = "Conditional VAE trained on both classes (class-mixed batches), sampled with the minority label."
+    description = "Conditional VAE trained on every class (class-mixed batches), sampled with the minority label."
     cite = ("Sohn, Lee & Yan, Learning Structured Output Representation using Deep Conditional "
             "Generative Models, NeurIPS 2015")
     uses_majority = True
@@ -76,32 +73,34 @@ class CvaeGenerator(LatentGenerator):
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         device = pick_device()
         batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
-        model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim), device)
+        model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim, data.n_classes), device)
         noise = torch.Generator(device=device).manual_seed(seed + NOISE_SEED)
 
         def batch_loss(step: int) -> torch.Tensor:
-            x, k = batches(step)
-            c = torch.cat([one_hot(MINORITY, k, device), one_hot(1 - MINORITY, len(x) - k, device)])
-            logits, mu, logvar = model(x, c, noise)
+            x, labels = batches(step)
+            logits, mu, logvar = model(x, one_hot(labels, data.n_classes), noise)
             return vae_loss(logits, x, mu, logvar)
 
-        self._train(model, budget, batch_loss, progress)
-        self._summarise(data.minority)
+        self.model, self.losses = self._train(model, budget, batch_loss, progress)
+        self._summarise(data)
 
-    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoded as minority images (the label the Latent space page explores)."""
-        return self.model.encode(x, one_hot(MINORITY, len(x)))
+    def _condition(self, label: int, n: int) -> torch.Tensor:
+        return one_hot(torch.full((n,), label, dtype=torch.long), self.n_classes)
 
-    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.model.decode_logits(z, one_hot(MINORITY, len(z)))
+    def _posterior(self, x: torch.Tensor, label: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded as images of ``label`` (the Latent space page explores the minority's)."""
+        return self.model.encode(x, self._condition(label, len(x)))
 
-    def decoder_module(self) -> nn.Sequential:
-        """Maps (n, latent_dim + 2) = [z, one-hot] to logits (n, 1, 28, 28)."""
+    def _decode_logits(self, z: torch.Tensor, label: int) -> torch.Tensor:
+        return self.model.decode_logits(z, self._condition(label, len(z)))
+
+    def decoder_module(self, label: int | None = None) -> nn.Sequential:
+        """Maps (n, latent_dim + K) = [z, one-hot] to logits (n, 1, 28, 28), for every label."""
         self._check_fitted()
         return self.model.decoder.eval()
 
-    def decoder_condition(self) -> np.ndarray:
-        return one_hot(MINORITY, 1)[0].numpy()
+    def decoder_condition(self, label: int | None = None) -> np.ndarray:
+        return self._condition(self._label(label), 1)[0].numpy()
 
     def _new_model(self, latent_dim: int) -> ConditionalConvVAE:
-        return ConditionalConvVAE(latent_dim)
+        return ConditionalConvVAE(latent_dim, self.n_classes)

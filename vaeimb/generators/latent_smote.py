@@ -1,9 +1,9 @@
-"""SMOTE in the latent space of an autoencoder trained on both classes, decoded to images.
+"""SMOTE in the latent space of an autoencoder trained on every class, decoded to images.
 
 After DeepSMOTE (Dablain, Krawczyk & Chawla, "DeepSMOTE: Fusing Deep Learning and SMOTE
 for Imbalanced Data", IEEE TNNLS 2022): a deterministic conv autoencoder learns to
-reconstruct both classes, then imbalanced-learn's ``SMOTE`` interpolates between
-neighbouring minority codes and the decoder turns the new codes into images. Simplified:
+reconstruct every class, then imbalanced-learn's ``SMOTE`` interpolates between
+neighbouring codes of one label to fill and the decoder turns the new codes into images. Simplified:
 plain reconstruction loss (no DeepSMOTE permutation penalty), the VAE's conv layout.
 """
 
@@ -45,22 +45,23 @@ def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 class LatentSmoteGenerator(LatentGenerator):
-    """Autoencoder on both classes (class-mixed batches, as ``cvae``: with 50:1 imbalance
+    """Autoencoder on every class (class-mixed batches, as ``cvae``: with 50:1 imbalance
     uniform batches would leave the minority's codes poorly reconstructed), then SMOTE
-    between the minority's codes.
+    among each label's own codes (``codes``).
 
     ``kl_per_dim`` is all zeros, as the contract says for a deterministic autoencoder (no
     posterior, so no KL); the spread of the minority codes is in ``latent_mu``.
     """
 
     name = "latent-smote"
-    description = "DeepSMOTE-style: autoencoder on both classes, SMOTE between minority latent codes, decoded."
+    description = "DeepSMOTE-style: autoencoder on every class, SMOTE between minority latent codes, decoded."
     cite = "Dablain, Krawczyk & Chawla, DeepSMOTE, IEEE TNNLS 2022"
     uses_majority = True
     params = (K_NEIGHBORS, MINORITY_FRACTION)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
-        check_neighbors(self.name, self.values["k_neighbors"], len(data.minority))
+        for c in data.fill:
+            check_neighbors(self.name, self.values["k_neighbors"], len(data.by_class[c]), c)
         device = pick_device()
         batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
         model = seeded_init(seed, lambda: ConvAutoencoder(budget.latent_dim), device)
@@ -69,20 +70,22 @@ class LatentSmoteGenerator(LatentGenerator):
             x, _ = batches(step)
             return reconstruction_loss(model(x), x)
 
-        self._train(model, budget, batch_loss, progress)
-        self._summarise(data.minority)
+        self.model, self.losses = self._train(model, budget, batch_loss, progress)
+        self._summarise(data)
 
-    def _posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def _posterior(self, x: torch.Tensor, label: int) -> tuple[torch.Tensor, None]:
         return self.model.encode(x), None
 
-    def _decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+    def _decode_logits(self, z: torch.Tensor, label: int) -> torch.Tensor:
         return self.model.decode_logits(z)
 
-    def _sample(self, n: int, *, seed: int) -> np.ndarray:
-        """SMOTE between the minority's codes, decoded."""
-        return self._images(torch.from_numpy(smote_new_rows(self.latent_mu, n, self.values["k_neighbors"], seed)))
+    def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
+        """SMOTE between the label's codes, decoded."""
+        codes = smote_new_rows(self.codes[label], n, self.values["k_neighbors"], seed)
+        return self._images(torch.from_numpy(codes), label)
 
-    def decoder_module(self) -> nn.Sequential:
+    def decoder_module(self, label: int | None = None) -> nn.Sequential:
+        """The one decoder of every label."""
         self._check_fitted()
         return self.model.decoder.eval()
 

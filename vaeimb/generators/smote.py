@@ -3,6 +3,7 @@
 Chawla, Bowyer, Hall & Kegelmeyer, "SMOTE: Synthetic Minority Over-sampling Technique"
 (JAIR 2002), through imbalanced-learn's ``SMOTE``: each new image is a random point on the
 segment between a minority image and one of its ``k_neighbors`` nearest minority images.
+With several labels to fill, each label interpolates among its own images (``PerClass``).
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Param
-from .base import FitBudget, FitData, Generator, GeneratorError, Progress
+from .base import FitBudget, GeneratorError, PerClass, Progress
 
 K_NEIGHBORS = Param("k_neighbors", 5, "int", 1, 50,
                     help="Nearest minority neighbours SMOTE interpolates towards (needs k + 1 minority images).")
 
 
-def check_neighbors(name: str, k: int, n_minority: int) -> None:
-    """SMOTE's neighbours come from the minority alone: it needs ``k + 1`` minority images."""
+def check_neighbors(name: str, k: int, n_minority: int, label: int = 1) -> None:
+    """SMOTE's neighbours come from one label alone: it needs ``k + 1`` images of it."""
     if n_minority < k + 1:
-        raise GeneratorError(f"k_neighbors={k} needs at least {k + 1} minority images (got {n_minority}); "
+        of = "" if label == 1 else f" of label {label}"
+        raise GeneratorError(f"k_neighbors={k} needs at least {k + 1} minority images (got {n_minority}{of}); "
                              f"lower {name}.k_neighbors.")
 
 
@@ -41,7 +43,7 @@ def smote_new_rows(x: np.ndarray, n: int, k: int, seed: int) -> np.ndarray:
     return np.asarray(out[m + 1 :], np.float32)
 
 
-class SmoteGenerator(Generator):
+class SmoteGenerator(PerClass):
     """SMOTE between minority images, pixel by pixel; its state is the minority images."""
 
     name = "smote"
@@ -49,16 +51,12 @@ class SmoteGenerator(Generator):
     cite = "Chawla et al., SMOTE: Synthetic Minority Over-sampling Technique, JAIR 2002"
     params = (K_NEIGHBORS,)
 
-    def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
-        check_neighbors(self.name, self.values["k_neighbors"], len(data.minority))
-        self.minority = np.asarray(data.minority, np.uint8).copy()
+    def _fit_class(self, label: int, images: np.ndarray, budget: FitBudget, *, seed: int,
+                   progress: Progress) -> np.ndarray:
+        check_neighbors(self.name, self.values["k_neighbors"], len(images), label)
+        return super()._fit_class(label, images, budget, seed=seed, progress=progress)
 
-    def _sample(self, n: int, *, seed: int) -> np.ndarray:
-        flat = smote_new_rows(self.minority.reshape(len(self.minority), -1), n, self.values["k_neighbors"], seed)
+    def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
+        real = self.fits[label]
+        flat = smote_new_rows(real.reshape(len(real), -1), n, self.values["k_neighbors"], seed)
         return np.clip(np.round(flat), 0, 255).astype(np.uint8).reshape(n, 28, 28)
-
-    def _state(self) -> tuple[dict, dict[str, np.ndarray]]:
-        return {}, {"minority": self.minority}
-
-    def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
-        self.minority = np.asarray(arrays["minority"], np.uint8)
