@@ -14,7 +14,8 @@ PACKAGE = ROOT / "vaeimb"
 
 #: The README's picture: a module may import only modules of its own layer or below.
 LAYERS = {
-    0: ("version", "errors", "params", "parts", "protocols", "tasks", "labels", "provenance", "config", "schema"),
+    0: ("version", "errors", "params", "parts", "digits", "protocols", "task_kinds", "tasks", "labels", "provenance",
+        "config", "schema"),
     1: ("resources", "data", "cache", "models", "metrics", "stats", "verdict", "training", "sources", "generators", "losses",
         "decisions", "augmentations", "batches", "latent", "latent_js"),
     2: ("recipes", "results", "atlas"),

@@ -33,8 +33,8 @@ def test_blog_config_is_the_original_budget_and_labelled_leaky():
         (dict(majority=1, minority=5, n_majority=6000, n_minority=5422), "from 1 to 5421"),
         (dict(n_majority=6000), "from 1 to 5923"),
         (dict(n_minority=200, n_majority=100), "must not exceed n_majority"),
-        (dict(protocol="nope"), r"protocol must be clean \| blog \| blog-clean, got 'nope'"),
-        (dict(classifier="svm"), r"classifier must be mlp \| cnn, got 'svm'"),
+        (dict(protocol="nope"), r"protocol must be clean \| blog \| blog-clean \| deepsmote, got 'nope'"),
+        (dict(classifier="svm"), r"classifier must be mlp \| cnn \| resnet18, got 'svm'"),
         (dict(steps=0), r"steps must be int in \[1, 200000\], got 0"),
         (dict(steps=5.0), r"steps must be int in \[1, 200000\], got 5.0"),
         (dict(generator_batch_size=0), r"generator_batch_size must be int in \[1, 4096\]"),
@@ -112,7 +112,7 @@ def test_for_protocol_starts_from_that_protocols_budget():
 
     for name, p in PROTOCOLS.items():
         c = ExperimentConfig.for_protocol(name).validate()
-        assert c.protocol == name and c.protocol_record is p
+        assert c.protocol == name and c.protocol_record is p and c.task == p.tasks[0]
         assert {k: getattr(c, k) for k in p.budget} == dict(p.budget)
     assert ExperimentConfig.for_protocol("blog", steps=7).steps == 7
     assert ExperimentConfig.blog() == ExperimentConfig.for_protocol("blog")

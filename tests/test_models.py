@@ -24,7 +24,7 @@ def test_cross_entropy_on_the_minority_log_odds_is_softmax_cross_entropy():
     """A 2-logit head scored through ``minority_logit`` gives exactly torch's softmax CE."""
     out = torch.tensor([[0.3, 2.0], [1.0, -2.0], [0.0, 0.5]])
     y = torch.tensor([1, 0, 0])
-    ctx = LossContext(n_majority=2, n_minority=1, n_minority_real=1, step=1, steps=1)
+    ctx = LossContext(counts=(2, 1), counts_real=(2, 1), step=1, steps=1)
     ce = make_loss("ce")(minority_logit(out), y, ctx)
     assert torch.allclose(ce, torch.nn.functional.cross_entropy(out, y), atol=1e-6)
 
@@ -67,3 +67,11 @@ def test_the_vae_decoder_is_the_shared_layout_with_the_vae_weights():
     with torch.no_grad():
         assert torch.equal(vae.decoder_sequential()(z).view(-1, 28, 28), vae.decode_logits(z))
         assert vae.decoder_sequential()[0] is vae.fc_dec
+
+
+def test_resnet18_takes_one_28x28_channel():
+    """torchvision's ResNet-18 (DeepSMOTE's classifier) with a one-channel first convolution."""
+    model = make_classifier("resnet18", 10)
+    assert model.net.conv1.in_channels == 1 and model.net.fc.out_features == 10
+    out = model(torch.rand(3, 28, 28))
+    assert out.shape == (3, 10)

@@ -12,7 +12,9 @@ from vaeimb.recipes import build_approach
 
 
 def test_the_three_protocols():
-    assert list(PROTOCOLS) == ["clean", "blog", "blog-clean"]
+    assert list(PROTOCOLS) == ["clean", "blog", "blog-clean", "deepsmote"]
+    assert PROTOCOLS["deepsmote"].tasks == ("longtail",) and "longtail" in PROTOCOLS["clean"].tasks
+    assert PROTOCOLS["blog"].tasks == PROTOCOLS["blog-clean"].tasks == ("pair",)
     clean, blog, fixed = PROTOCOLS["clean"], PROTOCOLS["blog"], PROTOCOLS["blog-clean"]
     assert (clean.draw, clean.generator_images, clean.output_logits) == ("seeded", "train", 2)
     assert (blog.draw, blog.generator_images, blog.output_logits) == ("file-order", "test", 1)
@@ -39,8 +41,8 @@ def test_a_protocols_whole_budget_comes_from_the_schema():
         assert list(schema.budget(name)) == budget_settings
     assert schema.budget("clean") == {s: schema.get(s).default for s in budget_settings}
     assert schema.budget("blog") == schema.budget("blog-clean") == BLOG_BUDGET
-    assert schema.get("steps").protocol_values() == {"blog": 1000, "blog-clean": 1000}
-    assert schema.get("steps").describe_default() == "500; blog, blog-clean: 1000"
+    assert schema.get("steps").protocol_values() == {"blog": 1000, "blog-clean": 1000, "deepsmote": 2000}
+    assert schema.get("steps").describe_default() == "500; blog, blog-clean: 1000; deepsmote: 2000"
 
 
 def test_a_protocol_budget_naming_anything_but_a_budget_setting_is_refused(monkeypatch):

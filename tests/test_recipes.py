@@ -10,7 +10,7 @@ from vaeimb.recipes import (
 )
 
 ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
-               "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
+               "la-augment", "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
                "cvae-augment-posthoc")
 
 
@@ -161,8 +161,11 @@ def test_data_sources_answer_the_runners_questions():
     oracle, vae = build_approach("oracle").part("data"), build_approach("vae").part("data")
     assert build_approach("oracle").is_bound and not build_approach("vae").is_bound
     assert vae.uses_generator and not oracle.uses_generator
-    assert vae.n_generate(5000, 100) == 4900
-    assert build_approach("vae", overrides={"data.n_generate": 1000}).part("data").n_generate(5000, 100) == 1000
+    assert vae.n_generate((5000, 100)) == {1: 4900}
+    assert build_approach("vae", overrides={"data.n_generate": 1000}).part("data").n_generate((5000, 100)) == {1: 1000}
+    # K classes: every minority class filled up to the head (or to a share of it)
+    assert vae.n_generate((400, 200, 40)) == {1: 200, 2: 360}
+    assert build_approach("vae", overrides={"data.fill_to": 0.5}).part("data").n_generate((400, 200, 40)) == {1: 0, 2: 160}
     assert oracle.unavailable(ExperimentConfig()) is None
     too_many = ExperimentConfig(majority=1, minority=5, n_majority=6000, n_minority=100)
     assert "MNIST train holds 5421" in oracle.unavailable(too_many)

@@ -15,7 +15,7 @@ from vaeimb.protocols import BLOG, PROTOCOLS
 from vaeimb.schema import SECTIONS, WIDGETS, Setting
 from vaeimb_app.links import fields, from_query, to_query
 
-KIND_TYPES = {"int": int, "float": float, "choice": str}
+KIND_TYPES = {"int": int, "float": float, "choice": str, "text": str}
 
 
 def test_the_schema_and_the_config_fields_agree():
@@ -35,7 +35,7 @@ def test_every_setting_is_fully_declared_and_its_names_are_unique():
         assert s.kind in KIND_TYPES and s.label and s.help, s.name
         assert s.widget in WIDGETS and s.section in SECTIONS, s.name
         assert (s.kind == "choice") == bool(s.choices), s.name
-        assert s.kind == "choice" or (s.low is not None and s.high is not None), s.name  # links clip into it
+        assert s.kind in ("choice", "text") or (s.low is not None and s.high is not None), s.name  # links clip into it
         assert not s.labels or len(s.labels) == len(s.choices), s.name
     flags = [f for s in schema.SETTINGS for f in s.cli_flags]
     urls = [k for f in fields() for k in (f.url, *f.aliases)]
@@ -136,8 +136,19 @@ def test_every_setting_with_a_widget_is_in_the_sidebar(monkeypatch, tmp_path, mn
     assert not at.exception, at.exception
     kinds = {"number": "number_input", "select": "selectbox", "radio": "radio"}
     by_hand = {"majority": "selectbox", "minority": "selectbox", "n_majority": "number_input",
-               "n_minority": "number_input"}  # the digit pair; the count (a ratio slider in "ratio" mode)
+               "n_minority": "number_input",  # the digit pair; the count (a ratio slider in "ratio" mode)
+               "task": "radio", "profile": "selectbox", "rho": "number_input", "n_head": "number_input",
+               "order": "text_input", "counts": "text_input"}  # the task and the long tail's profile
+    views = [at]  # the pair's sidebar, then the long tail's under each profile that shows more widgets
+    for profile in ("exponential", "counts"):
+        lt = AppTest.from_file("../app.py", default_timeout=120)
+        lt.session_state["cfg_task"], lt.session_state["cfg_profile"] = "longtail", profile
+        views.append(lt.run())
+        assert not lt.exception, lt.exception
     for s in schema.SETTINGS:
         kind = kinds[s.widget] if s.widget else by_hand[s.name]
-        widget = getattr(at.sidebar, kind)(key=f"w_{s.state_key}")
-        assert widget.label == s.label and widget.value == s.default, s.name
+        found = [w for v in views for w in getattr(v.sidebar, kind) if w.key == f"w_{s.state_key}"]
+        assert found, s.name
+        assert found[0].label == s.label, s.name
+        if s.name not in ("task", "profile"):  # the long tail's views set these two
+            assert found[0].value == s.default, s.name

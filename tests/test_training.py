@@ -75,7 +75,7 @@ def test_loss_sees_the_real_minority_count_and_the_step():
     x, y = _synthetic(40, 10)
     spy = _SpyLoss(make_loss("ce"))
     train_classifier("mlp", 2, x, y, {"test": x[:2]}, batches=make_batches("random"), loss=spy,
-                     n_minority_real=4, steps=3, batch_size=8, lr=1e-3, seed=0, n_checkpoints=1)
+                     counts_real=(40, 4), steps=3, batch_size=8, lr=1e-3, seed=0, n_checkpoints=1)
     c = spy.ctx[-1]
     assert (c.n_majority, c.n_minority, c.n_minority_real, c.steps) == (40, 10, 4, 3)
     assert [k.step for k in spy.ctx] == [1, 2, 3]

@@ -25,6 +25,7 @@ from .config import ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
 from .labels import pair_label, ratio_label
 from .metrics import METRICS
+from .task_kinds import TASK_KINDS
 from .stats import (
     DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, adjust, check_correction, describe, expected_by_chance, gap_closed,
 )
@@ -285,19 +286,25 @@ def _row_key(r: dict) -> tuple:
             int(r["n_majority"]))
 
 
+def _full_budget(atlas: Atlas) -> dict:
+    """An atlas's budget with the settings it predates at their defaults (an atlas made
+    before a setting existed ran with that setting's default)."""
+    return {**schema.defaults(), **schema.current_names(atlas.meta.get("budget", {}))}
+
+
 def merge_atlases(*atlases: Atlas) -> Atlas:
     """One atlas from several (the shipped one, then the user's own cells): a row of a later
     atlas replaces the same (pair, ratio, approach, seed, majority count) of an earlier one.
     The budgets must agree: a cell mixing budgets would compare unlike runs."""
     if not atlases:
         raise ConfigError("Nothing to merge: give at least one atlas.")
-    budget = atlases[0].meta.get("budget", {})
+    budget, first = atlases[0].meta.get("budget", {}), _full_budget(atlases[0])
     for other in atlases[1:]:
-        theirs = other.meta.get("budget", {})
-        differ = sorted(k for k in {*budget, *theirs} if budget.get(k) != theirs.get(k))
+        theirs = _full_budget(other)
+        differ = sorted(k for k in {*first, *theirs} if first.get(k) != theirs.get(k))
         if differ:
             raise ConfigError("These atlases ran different budgets (" + ", ".join(
-                f"{k}: {budget.get(k)!r} vs {theirs.get(k)!r}" for k in differ) + "); merged, a cell would mix unlike runs.")
+                f"{k}: {first.get(k)!r} vs {theirs.get(k)!r}" for k in differ) + "); merged, a cell would mix unlike runs.")
     rows: dict[tuple, dict] = {}
     for a in atlases:
         for r in a.rows:
@@ -407,6 +414,10 @@ def base_config(atlas: Atlas) -> ExperimentConfig:
     return ExperimentConfig.from_dict({k: v for k, v in budget.items() if k not in ("majority", "minority", "n_minority")})
 
 
+#: Settings a cell's command does not repeat: the pair's own, and the task's (an atlas holds pairs).
+PAIR_SETTINGS = ("majority", "minority", "n_majority", "n_minority", "task", *TASK_KINDS["longtail"].settings)
+
+
 def cell_command(atlas: Atlas, majority: int, minority: int, ratio: float, approaches: Iterable[str]) -> str:
     """The ``run`` command that recomputes one cell of the atlas: its pair, minority count,
     approaches, seeds and every budget setting, with the torch thread count it was made
@@ -418,7 +429,7 @@ def cell_command(atlas: Atlas, majority: int, minority: int, ratio: float, appro
     args = ["--majority", majority, "--minority", minority, "--n-majority", n_majority,
             "--n-minority", n_minority_from_ratio(n_majority, ratio)]
     for s in schema.SETTINGS:
-        if s.name not in ("majority", "minority", "n_majority", "n_minority") and s.name in budget:
+        if s.name not in PAIR_SETTINGS and s.name in budget:
             args += [s.cli_flags[0], budget[s.name]]
     names = list(dict.fromkeys(approaches))
     args += ["--approaches", *names, "--seeds", *atlas.seeds]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from .atlas import FORMAT, ROW_METRICS, Atlas
+from .atlas import FORMAT, PAIR_SETTINGS, ROW_METRICS, Atlas
 from .config import ExperimentConfig, n_minority_from_ratio
 from .errors import ConfigError
 from .experiment import Job, plan, run_many
@@ -20,6 +20,9 @@ from .training import current_identity
 
 def atlas_jobs(base: ExperimentConfig, pairs, ratios, approaches, seeds):
     """One ``experiment.Job`` per (pair, ratio), each config validated before anything trains."""
+    if base.task != "pair":
+        raise ConfigError("An atlas maps digit pairs; the long tail is one task of its own: use run or reproduce "
+                          "--protocol deepsmote.")
     ratios = sorted({float(r) for r in ratios})
     if not ratios:
         raise ConfigError("Give at least one ratio.")
@@ -59,7 +62,7 @@ def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache
     for job, res in zip(jobs, results):
         rows += rows_of(res)
         failures += [f"{job.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
-    budget = {k: v for k, v in base.to_dict().items() if k not in ("majority", "minority", "n_minority")}
+    budget = {k: v for k, v in base.to_dict().items() if k == "n_majority" or k not in PAIR_SETTINGS}
     _, pairs_of = plan(base, approaches)  # each generator preset's generator-free twin
     twins = {preset: twin for preset, twin in pairs_of.items() if twin in approaches}
     meta = {

@@ -21,9 +21,13 @@ from .cache import ResultCache
 from .config import ExperimentConfig, from_settings, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
 from .recipes import CLASSIC, COMPARISON, PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
+from .protocols import PROTOCOLS
+from .task_kinds import TASK_KINDS
 from .tasks import RAY_ADDRESS_ENV
 
 REFERENCE_SEEDS = (0, 1, 2, 3, 4)
+#: ``sweep`` and ``atlas`` vary the digit pair: the task and the long tail's settings are not theirs.
+PAIR_ONLY_HIDDEN = ("task", *TASK_KINDS["longtail"].settings)
 EXIT_FAILED_RUNS = 1
 EXIT_BAD_INPUT = 2
 PROG = "python -m vaeimb"
@@ -126,10 +130,16 @@ def _io_flags(p: argparse.ArgumentParser, default_seeds) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _approach_flags(p: argparse.ArgumentParser, default) -> None:
-    p.add_argument("--approaches", nargs="+", default=list(default), metavar="NAME",
+def _approach_flags(p: argparse.ArgumentParser, default, by_task: str | None = None) -> None:
+    """``by_task``: "default" or "reference": the task kind's own list when --approaches is not given."""
+    if by_task:
+        text = "; ".join(f"{k.name}: {' '.join(getattr(k, by_task + '_approaches'))}" for k in TASK_KINDS.values())
+    else:
+        text = " ".join(default)
+    p.add_argument("--approaches", nargs="+", default=None if by_task else list(default), metavar="NAME",
                    help=f"presets, space-separated, from: {PRESET_HELP}; 'all' = every preset "
-                   f"(default: {' '.join(default)})")
+                   f"(default: {text})".replace("%", "%%"))
+    p.set_defaults(approaches_by_task=by_task)
     p.add_argument("--recipe", action="append", default=[], metavar="RECIPE", help=RECIPE_HELP)
     p.add_argument("--param", action="append", default=[], metavar="APPROACH.PARAM=VALUE",
                    help="a part's parameter for one approach, repeatable, e.g. threshold.tau=0.5 or "
@@ -171,9 +181,14 @@ def _setting_type(s: schema.Setting):
 def _add_setting(p, s: schema.Setting) -> None:
     """One setting's flag (and its old names). Unset budget flags stay None: the protocol's
     budget fills them in (``config_from_args``)."""
-    kw = {"choices": list(s.choices)} if s.kind == "choice" else {"type": _setting_type(s), "metavar": s.kind.upper()}
+    if s.kind == "choice":
+        kw = {"choices": list(s.choices)}
+    elif s.kind == "text":
+        kw = {"metavar": "TEXT"}
+    else:
+        kw = {"type": _setting_type(s), "metavar": s.kind.upper()}
     help = f"{s.help} (default {s.describe_default()})".replace("%", "%%")
-    p.add_argument(*s.cli_flags, dest=s.name, default=None if s.budget else s.default, help=help, **kw)
+    p.add_argument(*s.cli_flags, dest=s.name, default=None if s.budget or s.implied else s.default, help=help, **kw)
 
 
 def _config_flags(p: argparse.ArgumentParser, names=None, *, ratio: bool = True) -> None:
@@ -204,13 +219,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     rep = sub.add_parser(
-        "reproduce", help="the reference setup (0 vs 6, 5000/100), 5 paired seeds, with the verdict",
+        "reproduce", help="the reference setup (0 vs 6, 5000/100; --protocol deepsmote: the ten-digit long "
+        "tail), 5 paired seeds, with the verdict",
         description="Run the reference setup (digits 0 vs 6, 5000 zeros and 100 sixes, tested on "
         "all 1938 MNIST test images of 0 and 6) and print the verdict and a table beside the "
-        "originally reported numbers (70 oversample, 30 vae).",
+        "originally reported numbers (70 oversample, 30 vae). --protocol deepsmote runs DeepSMOTE's "
+        "ten-digit long tail instead (4000 ... 40 training images of digits 0 ... 9, tested on 892 "
+        "images of every digit and on an imbalanced subset), with the remedies DeepSMOTE left out.",
     )
-    _config_flags(rep, ("protocol", "classifier"))
-    _approach_flags(rep, CLASSIC)
+    _config_flags(rep, ("task", "profile", "rho", "n_head", "order", "counts", "protocol", "classifier"))
+    _approach_flags(rep, CLASSIC, by_task="reference")
     _io_flags(rep, REFERENCE_SEEDS)
     _executor_flags(rep)
 
@@ -218,7 +236,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                          description="Run any configuration. Unset flags keep the reference setup "
                          "and the protocol's budget.")
     _config_flags(run)
-    _approach_flags(run, CLASSIC)
+    _approach_flags(run, CLASSIC, by_task="default")
     _io_flags(run, (0,))
     _executor_flags(run)
 
@@ -227,7 +245,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         "misclassified (mean ± sd over seeds) per ratio and approach.")
     sw.add_argument("--ratios", type=_ratio, nargs="+", default=None,
                     help="minority ratios, e.g. 0.5%% 2%% 0.1 (default: 0.5%% 1%% 2%% 5%% 10%% 25%% 50%%)")
-    _config_flags(sw, _all_settings_but("n_minority"))
+    _config_flags(sw, _all_settings_but("n_minority", *PAIR_ONLY_HIDDEN))
     _approach_flags(sw, COMPARISON)
     _io_flags(sw, (0,))
     _executor_flags(sw)
@@ -242,7 +260,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     at.add_argument("--ratios", type=_ratio, nargs="+", default=[0.02],
                     help="minority ratios, e.g. 1%% 2%% 5%% (default 2%%)")
     at.add_argument("--out", required=True, metavar="DIR", help="folder to write atlas.csv and atlas.json into")
-    _config_flags(at, _all_settings_but("majority", "minority", "n_minority"))
+    _config_flags(at, _all_settings_but("majority", "minority", "n_minority", *PAIR_ONLY_HIDDEN))
     _approach_flags(at, COMPARISON)
     _io_flags(at, (0, 1, 2))
     _executor_flags(at)
@@ -250,16 +268,29 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
-def _specs(a) -> list[str]:
-    """Presets from --approaches ('all' = every preset) and recipes from --recipe (each
-    parsed as a recipe, so a preset name or a bare word there is refused)."""
+def _specs(a, config: ExperimentConfig | None = None) -> list[str]:
+    """Presets from --approaches ('all' = every preset; not given: the task's own list) and
+    recipes from --recipe (each parsed as a recipe, so a preset name or a bare word there is
+    refused)."""
     for text in a.recipe:
         if "=" not in text:
             raise ConfigError(f"--recipe {text!r} is not a recipe: write key=value items such as "
                               f"gen=cvae,batches=balanced (keys: {', '.join(RECIPE_KEYS)}).")
         parse_recipe(text)
-    names = list(PRESETS) if "all" in a.approaches else list(a.approaches)
+    chosen = a.approaches
+    if chosen is None:
+        kind = TASK_KINDS[config.task if config is not None else _task_of(a)]
+        chosen = () if a.recipe else getattr(kind, f"{a.approaches_by_task}_approaches")
+    names = list(PRESETS) if "all" in chosen else list(chosen)
     return names + list(a.recipe)
+
+
+def _task_of(a) -> str:
+    """The task the flags name (a protocol implies its own)."""
+    if getattr(a, "task", None):
+        return a.task
+    protocol = getattr(a, "protocol", None)
+    return PROTOCOLS[protocol].tasks[0] if protocol in PROTOCOLS else schema.get("task").default
 
 
 def config_from_args(a) -> ExperimentConfig:
@@ -269,7 +300,7 @@ def config_from_args(a) -> ExperimentConfig:
     if getattr(a, "ratio", None) is not None:
         values["n_minority"] = n_minority_from_ratio(values.get("n_majority", schema.get("n_majority").default), a.ratio)
     if a.param:
-        protocol = values.get("protocol", schema.get("protocol").default)
+        protocol = from_settings(values).protocol
         values["approach_params"] = parse_param_overrides(a.param, _specs(a), protocol)
     return from_settings(values).validate()
 
@@ -349,7 +380,7 @@ def _run_and_report(config: ExperimentConfig, a) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are in the table
         try:
-            result = run_experiment(config, _specs(a), a.seeds, cache=cache, data_dir=a.data_dir,
+            result = run_experiment(config, _specs(a, config), a.seeds, cache=cache, data_dir=a.data_dir,
                                     progress=bars, quality=bool(a.json), executor=executor)
         finally:
             bars.close()

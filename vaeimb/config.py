@@ -16,6 +16,7 @@ from . import provenance, schema
 from .errors import ConfigError
 from .protocols import PROTOCOLS, Protocol
 from .schema import TEST_COUNTS, TRAIN_COUNTS
+from .task_kinds import TASK_KINDS, TaskKind, TestPlan
 from .version import __version__
 
 #: The minority ratios a sweep runs unless told otherwise (CLI, Sweep page, links).
@@ -40,7 +41,8 @@ def _default(name: str) -> Any:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """What to train: the digit pair, the imbalance, the protocol and the training budget.
+    """What to train: the task (a digit pair, or a long tail over several digits), the
+    imbalance, the protocol and the training budget.
 
     Seeds and the list of approaches are not part of it: each (approach, seed) is cached
     on its own, so adding either reuses what already exists. The defaults are the
@@ -50,10 +52,16 @@ class ExperimentConfig:
     range and wording come from there.
     """
 
+    task: str = _default("task")
     majority: int = _default("majority")
     minority: int = _default("minority")
     n_majority: int = _default("n_majority")
     n_minority: int = _default("n_minority")
+    profile: str = _default("profile")
+    rho: float = _default("rho")
+    n_head: int = _default("n_head")
+    order: str = _default("order")
+    counts: str = _default("counts")
     protocol: str = _default("protocol")
     classifier: str = _default("classifier")
     steps: int = _default("steps")
@@ -75,7 +83,8 @@ class ExperimentConfig:
     def for_protocol(cls, protocol: str, **changes: Any) -> "ExperimentConfig":
         """A config that starts from ``protocol``'s own budget (then ``changes``)."""
         _refuse_unknown(cls, changes)
-        return cls(**{**schema.budget(protocol), "protocol": protocol, **changes})
+        task = {"task": PROTOCOLS[protocol].tasks[0]} if protocol in PROTOCOLS and "task" not in changes else {}
+        return cls(**{**schema.budget(protocol), "protocol": protocol, **task, **changes})
 
     @classmethod
     def blog(cls, leaky: bool = True, **changes: Any) -> "ExperimentConfig":
@@ -91,29 +100,61 @@ class ExperimentConfig:
             raise ConfigError(f"Unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}.") from None
 
     @property
+    def task_kind(self) -> TaskKind:
+        try:
+            return TASK_KINDS[self.task]
+        except KeyError:
+            raise ConfigError(f"Unknown task {self.task!r}; choose one of {', '.join(TASK_KINDS)}.") from None
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """The digit of each label (0 = the head, the pair's majority)."""
+        return self.task_kind.classes(self)
+
+    @property
+    def class_counts(self) -> tuple[int, ...]:
+        """Training images of each label."""
+        return self.task_kind.counts(self)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def fill(self) -> tuple[int, ...]:
+        """The minority labels (every label but the head's): what generators fill."""
+        return tuple(range(1, self.n_classes))
+
+    @property
+    def test_plan(self) -> TestPlan:
+        return self.task_kind.test_plan(self)
+
+    @property
     def leaky(self) -> bool:
         return self.protocol_record.leaky
 
     @property
     def output_logits(self) -> int:
-        return self.protocol_record.output_logits
+        """The classifier's outputs: the protocol's (1 or 2) for two classes, else K."""
+        k = self.n_classes
+        return self.protocol_record.output_logits if k == 2 else k
 
     @property
     def ratio(self) -> float:
-        return self.n_minority / self.n_majority
+        """Smallest over largest training count (the pair: n_minority / n_majority)."""
+        if self.task == "pair":
+            return self.n_minority / self.n_majority
+        counts = self.class_counts
+        return counts[-1] / counts[0]
 
     @property
     def is_reference(self) -> bool:
         """The blog post's setup (0 vs 6, 5000 / 100), where its numbers apply."""
-        return (self.majority, self.minority, self.n_majority, self.n_minority) == (0, 6, 5000, 100)
+        return self.task == "pair" and (self.majority, self.minority, self.n_majority, self.n_minority) == (0, 6, 5000, 100)
 
     def label(self) -> str:
         tag = " [LEAKY: generators trained on test images]" if self.leaky else ""
-        return (
-            f"{self.majority} vs {self.minority}, {self.n_majority}/{self.n_minority} "
-            f"({100 * self.ratio:.2g}% minority), {self.classifier}, {self.steps} steps, "
-            f"protocol {self.protocol}{tag}"
-        )
+        return f"{self.task_kind.describe(self)}, {self.classifier}, {self.steps} steps, protocol {self.protocol}{tag}"
 
     def replace(self, **changes: Any) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
@@ -138,9 +179,9 @@ class ExperimentConfig:
         (``generator_data_dict``), so a recipe without a generator shares its runs.
         """
         p = self.protocol_record
-        d = {k: getattr(self, k) for k in ("majority", "minority", "n_majority", "n_minority")}
+        d = self.task_kind.data_dict(self)
         d["draw"] = p.draw
-        d["output_logits"] = p.output_logits
+        d["output_logits"] = self.output_logits
         return d
 
     def generator_data_dict(self) -> dict[str, Any]:
@@ -174,27 +215,16 @@ class ExperimentConfig:
         Each setting is checked against its declaration (``vaeimb.schema``: one wording
         everywhere); the rules between settings are written here. A count is checked
         against what MNIST holds of its digit first, which says more than the schema's range."""
-        self._check_settings("majority", "minority")
-        if self.majority == self.minority:
-            raise ConfigError(
-                f"Majority and minority must be two different digits (both are {self.majority})."
-            )
-        for digit, count, role in (
-            (self.majority, self.n_majority, "majority"),
-            (self.minority, self.n_minority, "minority"),
-        ):
-            avail = TRAIN_COUNTS[digit]
-            if isinstance(count, int) and not isinstance(count, bool) and not 1 <= count <= avail:
-                raise ConfigError(
-                    f"n_{role} must be an integer from 1 to {avail} (MNIST train holds {avail} "
-                    f"images of digit {digit}), got {count!r}."
-                )
+        self._check_settings("task", "majority", "minority", "order")
+        kind = self.task_kind
+        kind.plan(self)  # counts against what MNIST holds first: that says more than the schema's range
         self._check_settings()
-        if self.n_minority > self.n_majority:
-            raise ConfigError(
-                f"n_minority ({self.n_minority}) must not exceed n_majority ({self.n_majority}): "
-                "swap the digits to study the other direction."
-            )
+        kind.check(self)
+        if self.task not in self.protocol_record.tasks:
+            p = self.protocol_record
+            serves = [n for n, q in PROTOCOLS.items() if self.task in q.tasks]
+            raise ConfigError(f"The {p.name} protocol serves the {' / '.join(p.tasks)} task, not {self.task}: "
+                              f"choose {' or '.join(serves)}.")
         protocol = self.protocol_record
         if protocol.leaky and self.n_minority > TEST_COUNTS[self.minority]:
             raise ConfigError(
@@ -214,7 +244,13 @@ def from_settings(values: Mapping[str, Any]) -> ExperimentConfig:
     widgets; ``approach_params`` may be among them): the protocol's budget for the settings
     not given. Not validated: call ``validate``."""
     values = dict(values)
-    return ExperimentConfig.for_protocol(values.pop("protocol", schema.get("protocol").default), **values)
+    protocol = values.pop("protocol", None)
+    if protocol is None:  # the task's own protocol (the long tail: deepsmote's budget)
+        task = values.get("task", schema.get("task").default)
+        protocol = TASK_KINDS[task].default_protocol if task in TASK_KINDS else schema.get("protocol").default
+    elif "task" not in values and protocol in PROTOCOLS:  # a protocol implies its first task
+        values["task"] = PROTOCOLS[protocol].tasks[0]
+    return ExperimentConfig.for_protocol(protocol, **values)
 
 
 def _refuse_unknown(cls, d: Mapping[str, Any]) -> None:

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +200,8 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
 
 @dataclass(frozen=True)
 class ExperimentData:
-    """One experiment's images (uint8, N x 28 x 28) with labels 1 = minority, 0 = majority."""
+    """One experiment's images (uint8, N x 28 x 28) with labels 0..K-1 (the task's label
+    order: 0 = the head, the pair's majority; the pair's minority is 1)."""
 
     train_x: np.ndarray
     train_y: np.ndarray
@@ -208,13 +209,29 @@ class ExperimentData:
     test_y: np.ndarray
     #: Positions of the test images in MNIST's test split (to show them in a gallery).
     test_index: np.ndarray
-    #: The minority images generators learn from (TEST images under a leaky protocol).
-    generator_x: np.ndarray
-    #: ``n_majority`` real minority images (a superset of the training ones), or None when
-    #: the train split holds too few: the oracle's training minority class.
-    oracle_minority_x: np.ndarray | None
+    #: The images generators learn each label from (the pair's leaky protocol: the
+    #: minority's are TEST images).
+    generator_by_class: tuple[np.ndarray, ...]
+    #: Every label at the head's count in REAL training images (a superset of the draw), or
+    #: None when MNIST train holds too few of some digit: the oracle's training set.
+    oracle_by_class: tuple[np.ndarray, ...] | None
     #: Positions of ``train_x`` in MNIST's train split (held-out images avoid them).
     train_index: np.ndarray | None = None
+    #: Other fixed test sets inside the test set: name -> rows of ``test_x``.
+    test_subsets: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.generator_by_class)
+
+    @property
+    def generator_x(self) -> np.ndarray:
+        """The images generators learn the minority (label 1) from."""
+        return self.generator_by_class[1]
+
+    @property
+    def oracle_minority_x(self) -> np.ndarray | None:
+        return None if self.oracle_by_class is None else self.oracle_by_class[1]
 
 
 def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -224,39 +241,59 @@ def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.nd
     return indices[:n]
 
 
-def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
-    """Draw the training set from MNIST train only; test on every test image of both digits.
+def _first_of_each(labels: np.ndarray, digits, per_class) -> np.ndarray:
+    """Positions (file order) of the first ``per_class[k]`` images of each digit (None:
+    every image of the digits)."""
+    if per_class is None:
+        return np.flatnonzero(np.isin(labels, digits))
+    keep = np.zeros(len(labels), bool)
+    for d, m in zip(digits, per_class):
+        keep[np.flatnonzero(labels == d)[:m]] = True
+    return np.flatnonzero(keep)
 
-    A seeded protocol draws at random, nested (the same seed's smaller minority set is a
-    subset of its larger one, and of the oracle's); a file-order protocol takes the first
-    images, as the original code did.
+
+def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
+    """Draw the training set from MNIST train only; test on the task's fixed test images.
+
+    A seeded protocol draws each label at random (the labels in order, one generator per
+    seed), nested (the same seed's smaller draw of a digit is a subset of its larger one,
+    and of the oracle's); a file-order protocol takes the first images, as the original
+    code did.
     """
     config.validate()
     protocol = config.protocol_record
     rng = np.random.default_rng(seed) if protocol.draw == "seeded" else None
-    maj_pool = np.flatnonzero(mnist.train_labels == config.majority)
-    min_pool = np.flatnonzero(mnist.train_labels == config.minority)
-    maj_idx = _pick(maj_pool, config.n_majority, rng)
-    min_order = _pick(min_pool, len(min_pool), rng)
-    min_idx = min_order[: config.n_minority]
+    digits, counts = config.classes, config.class_counts
+    head = counts[0]
+    orders = []  # the head's draw, then each other digit's whole pool in drawn order
+    for k, d in enumerate(digits):
+        pool = np.flatnonzero(mnist.train_labels == d)
+        orders.append(_pick(pool, head if k == 0 else len(pool), rng))
+    picked = [o[:n] for o, n in zip(orders, counts)]
 
-    train_index = np.concatenate([maj_idx, min_idx])
+    train_index = np.concatenate(picked)
     train_x = mnist.train_images[train_index]
-    train_y = np.concatenate([np.zeros(len(maj_idx), np.int64), np.ones(len(min_idx), np.int64)])
+    train_y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
 
-    test_index = np.flatnonzero(np.isin(mnist.test_labels, (config.majority, config.minority)))
+    plan = config.test_plan
+    test_index = _first_of_each(mnist.test_labels, digits, plan.per_class)
+    label_of = {d: k for k, d in enumerate(digits)}
+    test_y = np.asarray([label_of[int(d)] for d in mnist.test_labels[test_index]], np.int64)
     test_x = mnist.test_images[test_index]
-    test_y = (mnist.test_labels[test_index] == config.minority).astype(np.int64)
+    subsets = {}
+    for name, per_class in plan.subsets.items():
+        chosen = _first_of_each(mnist.test_labels, digits, per_class)
+        subsets[name] = np.flatnonzero(np.isin(test_index, chosen))
 
+    by_class = [mnist.train_images[p] for p in picked]
     if protocol.generator_images == "test":  # the original's leak, on purpose and labelled everywhere
-        generator_x = mnist.test_images[np.flatnonzero(mnist.test_labels == config.minority)[: config.n_minority]]
-    else:
-        generator_x = mnist.train_images[min_idx]
+        for k in config.fill:
+            by_class[k] = mnist.test_images[np.flatnonzero(mnist.test_labels == digits[k])[: counts[k]]]
 
     oracle = None
-    if len(min_order) >= config.n_majority:
-        oracle = mnist.train_images[min_order[: config.n_majority]]
-    return ExperimentData(train_x, train_y, test_x, test_y, test_index, generator_x, oracle, train_index)
+    if all(len(o) >= head for o in orders):
+        oracle = tuple(mnist.train_images[o[:head]] for o in orders)
+    return ExperimentData(train_x, train_y, test_x, test_y, test_index, tuple(by_class), oracle, train_index, subsets)
 
 
 def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -267,12 +304,14 @@ def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[n
     split, nor one that ``round(fraction * n)`` would empty (ConfigError naming the fix).
     """
     y = np.asarray(train_y)
-    classes = ((0, "majority"), (1, "minority"))
+    k = max(2, int(y.max()) + 1) if len(y) else 2
+    classes = ((0, "majority"), (1, "minority")) if k == 2 else tuple((c, f"class {c}") for c in range(k))
     counts = {c: int((y == c).sum()) for c, _ in classes}
 
     def no_training_image(c: int, role: str) -> ConfigError:
+        fix = f"n_{role}" if k == 2 else "its training count"
         return ConfigError(f"A validation split of {fraction:.0%} leaves no {role} image to train on "
-                           f"({counts[c]} in the draw): raise n_{role} or lower validation_fraction.")
+                           f"({counts[c]} in the draw): raise {fix} or lower validation_fraction.")
 
     for c, role in classes:
         if counts[c] - max(1, int(round(fraction * counts[c]))) < 1:
@@ -287,6 +326,7 @@ def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[n
         if not (y[fit] == c).any():
             raise no_training_image(c, role)
         if not (y[val] == c).any():
+            fix = f"n_{role}" if k == 2 else "its training count"
             raise ConfigError(f"A validation split of {fraction:.0%} holds no {role} image ({counts[c]} in the "
-                              f"draw): raise n_{role} or validation_fraction.")
+                              f"draw): raise {fix} or validation_fraction.")
     return np.sort(fit), np.sort(val)

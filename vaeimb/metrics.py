@@ -20,6 +20,71 @@ METRICS: dict[str, tuple[str, bool]] = {
 }
 
 
+#: The metrics of a task of K > 2 classes (the long tail). ``balanced_accuracy`` is the mean
+#: class recall, which the long-tail literature calls ACSA (average class-specific accuracy).
+METRICS_MULTICLASS: dict[str, tuple[str, bool]] = {
+    "misclassified": ("Misclassified test images", False),
+    "accuracy": ("Accuracy", True),
+    "balanced_accuracy": ("ACSA (balanced accuracy)", True),
+    "g_mean": ("Macro G-mean", True),
+    "macro_f1": ("Macro F1", True),
+}
+
+
+def metrics_for(n_classes: int) -> dict[str, tuple[str, bool]]:
+    """The metric table of a task of ``n_classes`` classes."""
+    return METRICS if n_classes == 2 else METRICS_MULTICLASS
+
+
+def metric_info(name: str) -> tuple[str, bool]:
+    """(label, higher is better) of any metric, whatever the task."""
+    return {**METRICS_MULTICLASS, **METRICS}[name]
+
+
+def confusion_matrix_k(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """K x K counts, rows = true label, columns = predicted label (scikit-learn's
+    ``confusion_matrix(..., labels=range(K))``)."""
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    return np.bincount(n_classes * y_true + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def per_class_rates(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Recall and precision of each label from a K x K confusion matrix (0 where undefined,
+    as scikit-learn's ``zero_division=0``)."""
+    cm = np.asarray(cm, np.int64)
+    tp, true, pred = np.diag(cm), cm.sum(1), cm.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(true > 0, tp / np.maximum(true, 1), 0.0)
+        precision = np.where(pred > 0, tp / np.maximum(pred, 1), 0.0)
+    return {"recall": recall.astype(np.float64), "precision": precision.astype(np.float64)}
+
+
+def multiclass_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict[str, float]:
+    """Every metric of ``METRICS_MULTICLASS`` for predicted labels, from the confusion counts
+    (tests/test_metrics.py checks them against scikit-learn and imbalanced-learn):
+    ACSA = mean recall over the classes present; macro G-mean = sqrt(mean recall x mean
+    specificity), each class against the rest (imbalanced-learn's
+    ``geometric_mean_score(average="macro")``, DeepSMOTE's GM); macro F1 = mean of the per-class F1 (0 where
+    undefined)."""
+    cm = confusion_matrix_k(y_true, y_pred, n_classes)
+    tp, true, pred = np.diag(cm).astype(np.float64), cm.sum(1), cm.sum(0)
+    n = int(cm.sum())
+    present = true > 0
+    recall = per_class_rates(cm)["recall"]
+    negatives = n - true
+    fp = pred - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        specificity = np.where(negatives > 0, (negatives - fp) / np.maximum(negatives, 1), 0.0)
+        f1 = np.where(2 * tp + fp + (true - tp) > 0, 2 * tp / np.maximum(2 * tp + fp + (true - tp), 1), 0.0)
+    return {
+        "misclassified": float(n - tp.sum()),
+        "accuracy": float(tp.sum() / n) if n else float("nan"),
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else float("nan"),
+        "g_mean": float(np.sqrt(recall.mean() * specificity.mean())),
+        "macro_f1": float(f1.mean()),
+    }
+
+
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     """2x2 counts, rows = true class, columns = predicted class, 0 = majority, 1 = minority
     (scikit-learn's ``confusion_matrix(..., labels=[0, 1])``: a one-class prediction stays 2x2)."""

@@ -53,12 +53,32 @@ class CNN(nn.Module):
         return self.head(self.features(x.view(-1, 1, 28, 28)))
 
 
+class ResNet18(nn.Module):
+    """torchvision's ResNet-18 (He et al., CVPR 2016), DeepSMOTE's classifier, with its first
+    convolution taking one channel: 28x28 digits leave the stem at 7x7 and layer4 at 1x1.
+    (Dropping the stem's stride and max-pool, as for CIFAR, costs about 3x the time per
+    step on a CPU: BENCHMARKS.md.)"""
+
+    def __init__(self, n_outputs: int = 2):
+        super().__init__()
+        from torchvision.models import resnet18  # heavy: loaded only for this classifier
+
+        self.net = resnet18(num_classes=n_outputs)
+        self.net.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.view(-1, 1, 28, 28))
+
+
+#: Classifier name (``vaeimb.schema.CLASSIFIERS``) -> its class.
+CLASSIFIER_MODELS = {"mlp": MLP, "cnn": CNN, "resnet18": ResNet18}
+
+
 def make_classifier(name: str, n_outputs: int) -> nn.Module:
-    if name == "mlp":
-        return MLP(n_outputs)
-    if name == "cnn":
-        return CNN(n_outputs)
-    raise ValueError(f"Unknown classifier {name!r}; choose 'mlp' or 'cnn'.")
+    try:
+        return CLASSIFIER_MODELS[name](n_outputs)
+    except KeyError:
+        raise ValueError(f"Unknown classifier {name!r}; choose one of {', '.join(CLASSIFIER_MODELS)}.") from None
 
 
 def minority_logit(output: torch.Tensor) -> torch.Tensor:
@@ -66,6 +86,13 @@ def minority_logit(output: torch.Tensor) -> torch.Tensor:
     if output.shape[1] == 1:
         return output[:, 0]
     return output[:, 1] - output[:, 0]
+
+
+def scores(output: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """What losses and decisions read: with two classes the minority log-odds (B,) (a
+    softmax over two logits is the sigmoid of their difference; the original's one-logit
+    head gives it directly), with K > 2 the logits (B, K)."""
+    return minority_logit(output) if n_classes == 2 else output
 
 
 def conv_encoder() -> nn.Sequential:

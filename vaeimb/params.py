@@ -16,7 +16,8 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Param:
-    """One hyper-parameter. ``kind`` is "int", "float", "bool" or "choice"."""
+    """One hyper-parameter. ``kind`` is "int", "float", "bool", "choice" or "text" (a short
+    string its owner parses, e.g. a digit order)."""
 
     name: str
     default: Any
@@ -33,6 +34,8 @@ class Param:
             allowed = " | ".join(map(str, self.choices))
         elif self.kind == "bool":
             allowed = "true | false"
+        elif self.kind == "text":
+            allowed = "text"
         else:
             lo = "-inf" if self.low is None else f"{self.low:g}"
             hi = "inf" if self.high is None else f"{self.high:g}"
@@ -77,6 +80,10 @@ class Param:
             if value not in self.choices:
                 raise bad
             return value
+        if self.kind == "text":
+            if not isinstance(value, str) or len(value) > 200:
+                raise bad
+            return value.strip()
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         if self.kind == "int":

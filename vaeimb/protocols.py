@@ -33,15 +33,14 @@ class Protocol:
     budget: Mapping[str, Any] = field(default_factory=dict)
     #: How the app's protocol picker shows it.
     label: str = ""
+    #: The task kinds (``vaeimb.task_kinds``) it serves, the first being the one it implies.
+    tasks: tuple[str, ...] = ("pair",)
+    #: Protocols of one family share a budget (switching within it keeps the user's).
+    family: str = "clean"
 
     @property
     def leaky(self) -> bool:
         return self.generator_images == "test"
-
-    @property
-    def family(self) -> str:
-        """Protocols of one family share a budget (switching within it keeps the user's)."""
-        return "blog" if self.draw == "file-order" else "clean"
 
 
 #: The original code's budget: 1000 steps of 128 (Adam 1e-3); VAE 1000 steps of 100.
@@ -55,14 +54,14 @@ CLEAN = Protocol(
     "Random training draw per seed from MNIST train; generators learn from the minority "
     "training images; 2-logit classifier; this project's budget.",
     draw="seeded", generator_images="train", output_logits=2, generated_batches="random",
-    generator_batching="random", label="clean (honest default)",
+    generator_batching="random", label="clean (honest default)", tasks=("pair", "longtail"),
 )
 BLOG = Protocol(
     "blog",
     "LEAKY - the original code: first images in file order, VAE trained full-batch on "
     "minority images of the TEST split, 1-logit MLP, balanced batches, 1000 steps of 128.",
     draw="file-order", generator_images="test", output_logits=1, generated_batches="balanced",
-    generator_batching="cycle", budget=BLOG_BUDGET, label="blog — LEAKY: VAE trained on TEST images",
+    generator_batching="cycle", budget=BLOG_BUDGET, label="blog — LEAKY: VAE trained on TEST images", family="blog",
 )
 #: The original code with its leak fixed: ``blog`` but for where the generator's images come from.
 BLOG_CLEAN = dataclasses.replace(
@@ -72,4 +71,19 @@ BLOG_CLEAN = dataclasses.replace(
     label="blog-clean (original code, leak fixed)",
 )
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CLEAN, BLOG, BLOG_CLEAN)}
+#: DeepSMOTE's MNIST budget on this project's small models: the small CNN, 2000 steps of 128
+#: (Dablain et al. 2022 train a ResNet-18; ``--classifier resnet18`` is that).
+DEEPSMOTE_BUDGET = dict(classifier="cnn", steps=2000, batch_size=128, lr=1e-3, latent_dim=20,
+                        generator_steps=2000, generator_batch_size=128, generator_lr=1e-3)
+DEEPSMOTE = Protocol(
+    "deepsmote",
+    "The ten-digit long tail on DeepSMOTE's counts (Dablain et al. 2022): a random training draw per "
+    "seed from MNIST train, fixed test sets from the official test split (balanced: 892 per digit; "
+    "imbalanced: the training proportions), generators learn from training images, small CNN, 2000 "
+    "steps of 128.",
+    draw="seeded", generator_images="train", output_logits=2, generated_batches="random",
+    generator_batching="random", budget=DEEPSMOTE_BUDGET, label="deepsmote (ten-digit long tail)",
+    tasks=("longtail",), family="deepsmote",
+)
+
+PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (CLEAN, BLOG, BLOG_CLEAN, DEEPSMOTE)}

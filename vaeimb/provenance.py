@@ -24,8 +24,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 #: and the app only show them.
 RESULT_MODULES = (
     "config.py", "protocols.py", "params.py", "parts.py", "recipes.py", "data.py", "models.py",
-    "training.py", "runner.py", "metrics.py",
-    "generators", "losses", "decisions", "augmentations", "batches",
+    "training.py", "runner.py", "metrics.py", "digits.py",
+    "task_kinds", "sources", "generators", "losses", "decisions", "augmentations", "batches",
 )
 
 

@@ -400,7 +400,8 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache | None = Non
 
 def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
     """Precision, recall, Frechet distance and memorisation of the approach's generated
-    images against real minority images this experiment did not draw (MNIST train)."""
+    images against real minority images this experiment did not draw (MNIST train). With
+    K classes: of the rarest class (the last label; the pair's minority)."""
     key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity.key())
 
     def compute():
@@ -409,10 +410,11 @@ def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
         judge = load_judge(mnist, runner.cache)
         data, _ = runner.fit_data(a, seed)
         gen = runner.generator(a, seed)
-        samples = gen.sample(runner.n_generate(a, data), seed=seed)
+        label = runner.config.n_classes - 1
+        samples = gen.sample(runner.n_generate(a, data)[label], seed=seed, label=label)
         exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
-        held = heldout_minority(mnist, runner.config.minority, exclude, 1000, seed)
-        return {"quality": generator_quality(judge, samples, data.generator_x, held, seed=seed)}, {}
+        held = heldout_minority(mnist, runner.config.classes[label], exclude, 1000, seed)
+        return {"quality": generator_quality(judge, samples, data.generator_by_class[label], held, seed=seed)}, {}
 
     rec, _ = runner.cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
     return dict(rec["meta"]["quality"])

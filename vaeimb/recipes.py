@@ -20,6 +20,7 @@ from .params import Param, resolve
 from .parts import lookup
 from .protocols import PROTOCOLS, Protocol
 from .sources import SOURCES
+from .task_kinds import TASK_KINDS
 
 #: The recipe's keys, in the order a recipe is written.
 RECIPE_KEYS = ("data", "gen", "batches", "aug", "loss", "decision")
@@ -125,6 +126,8 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            Recipe(batches="balanced", aug="affine", decision="posthoc")),
     Preset("la-loss", "The logit-adjusted loss (Menon et al. 2021): the prior enters training, "
            "not the threshold.", Recipe(loss="la")),
+    Preset("la-augment", "The logit-adjusted loss with every minority image randomly rotated, shifted and "
+           "scaled each time it is drawn.", Recipe(loss="la", aug="affine")),
     Preset("focal", "Focal loss (Lin et al. 2017): easy, mostly majority, examples weigh less.",
            Recipe(loss="focal")),
     Preset("ldam-drw", "Label-distribution-aware margins with deferred re-weighting (Cao et al. 2019).",
@@ -143,7 +146,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            Recipe(gen="cvae", batches="balanced", aug="affine", decision="posthoc")),
 )}
 #: The approaches the original experiment compared, plus the bound: the app's default.
-CLASSIC = ("baseline", "threshold", "oversample", "vae", "oracle")
+CLASSIC = TASK_KINDS["pair"].default_approaches
 #: The question a sweep and an atlas ask unless told otherwise: does the VAE beat
 #: oversampling (and plain training)?
 COMPARISON = ("baseline", "oversample", "vae")

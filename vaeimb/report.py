@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from .metrics import METRICS
+from .metrics import metric_info, metrics_for
 from .results import ExperimentResult
 from .stats import GAP_LABEL
 
@@ -39,7 +39,10 @@ def _leaky(result: ExperimentResult, name: str) -> bool:
 
 
 def _threshold_text(result: ExperimentResult, name: str) -> str:
-    """The decision threshold(s) an approach used, as a minority probability."""
+    """The decision threshold(s) an approach used, as a minority probability ("" for K > 2:
+    the decision there is a vector of per-class offsets, in each run's info)."""
+    if result.config.n_classes > 2:
+        return ""
     probs = sorted({round(r.threshold_probability, 4) for r in result.runs.get(name, {}).values()})
     if not probs:
         return ""
@@ -76,19 +79,32 @@ def summary_rows(result: ExperimentResult) -> list[dict]:
     return rows
 
 
+def metric_label(name: str, n_classes: int = 2) -> str:
+    """A metric's column label for a task of ``n_classes``; one on another test set names it
+    (``ACSA (balanced accuracy) (imbalanced test)``)."""
+    base, _, subset = name.partition("@")
+    label = (metrics_for(n_classes).get(base) or metric_info(base))[0]
+    return f"{label} ({subset} test)" if subset else label
+
+
 def display_rows(result: ExperimentResult) -> list[dict]:
     """Human-readable rows ("mean ± sd") for a table on screen."""
     rows = []
     gap = result.gap_closed()
+    multiclass = result.config.n_classes > 2
     for name, stats in result.summary().items():
         row = {"approach": name + (" (LEAKY)" if _leaky(result, name) else "")}
         for m, s in stats.items():
-            row[METRICS[m][0]] = s.format(1 if m == "misclassified" else 3)
+            row[metric_label(m, result.config.n_classes)] = s.format(1 if m.startswith("misclassified") else 3)
         mis = stats["misclassified"]
+        if multiclass:
+            acsa = stats["balanced_accuracy"]
+            row["95% CI (ACSA)"] = "n/a" if acsa.n < 2 else f"[{acsa.ci_low:.3f}, {acsa.ci_high:.3f}]"
         row["95% CI (misclassified)"] = "n/a" if mis.n < 2 else f"[{mis.ci_low:.1f}, {mis.ci_high:.1f}]"
         if gap:
             row[GAP_LABEL] = gap[name].format(2) if name in gap else ""
-        row["Threshold (minority prob.)"] = _threshold_text(result, name)
+        if not multiclass:
+            row["Threshold (minority prob.)"] = _threshold_text(result, name)
         rep = reported_misclassified(result, name)
         row["Reported (original)"] = "" if rep is None else str(rep)
         row["Seeds"] = mis.n
@@ -101,10 +117,10 @@ def run_rows(result: ExperimentResult) -> list[dict]:
     rows = []
     for name, by_seed in result.runs.items():
         for seed, r in sorted(by_seed.items()):
+            decision = ({"offsets": " ".join(f"{o:.4g}" for o in r.offsets)} if r.offsets is not None else
+                        {"threshold_logit": r.threshold, "threshold_probability": r.threshold_probability})
             rows.append({
-                "approach": name, "seed": seed, **{m: r.metrics[m] for m in METRICS},
-                "threshold_logit": r.threshold,
-                "threshold_probability": r.threshold_probability,
+                "approach": name, "seed": seed, **r.metrics, **decision,
                 "recipe": r.info.get("recipe", ""),
                 "n_generated": r.info.get("n_generated", 0),
                 "seconds": r.info.get("seconds"),
@@ -115,8 +131,18 @@ def run_rows(result: ExperimentResult) -> list[dict]:
 
 
 def verdict_lines(result: ExperimentResult) -> list[str]:
-    v = result.verdict()
-    return [] if v is None else v.sentences()
+    """The verdict's sentences: on misclassified images; for K > 2 first on ACSA."""
+    lines = []
+    for metric in verdict_metrics(result):
+        v = result.verdict(metric)
+        if v is not None:
+            lines += ([f"On {metric_label(metric, result.config.n_classes)}:"] if len(verdict_metrics(result)) > 1 else []) + v.sentences()
+    return lines
+
+
+def verdict_metrics(result: ExperimentResult) -> tuple[str, ...]:
+    """The metrics a verdict is given on: errors; for K > 2 ACSA first (the long tail's measure)."""
+    return ("balanced_accuracy", "misclassified") if result.config.n_classes > 2 else ("misclassified",)
 
 
 def provenance_line(result: ExperimentResult) -> str:
@@ -138,10 +164,23 @@ def format_table(result: ExperimentResult) -> str:
     (95 % CI), balanced accuracy, minority recall, the threshold used and the original's
     reported number where it applies."""
     n_test = result.n_test or 0
-    header = ["approach", f"misclassified /{n_test}", "95% CI", "balanced acc", "minority recall",
-              "threshold p", "seeds", "reported"]
+    multiclass = result.config.n_classes > 2
+    if multiclass:
+        subsets = list(result.config.test_plan.subsets)
+        header = ["approach", "ACSA", "95% CI", "macro GM", "macro F1", *(f"ACSA ({s})" for s in subsets),
+                  f"misclassified /{n_test}", "seeds"]
+    else:
+        header = ["approach", f"misclassified /{n_test}", "95% CI", "balanced acc", "minority recall",
+                  "threshold p", "seeds", "reported"]
     lines = []
-    for name, stats in result.summary().items():
+    for name, stats in (result.summary().items() if multiclass else ()):
+        acsa = stats["balanced_accuracy"]
+        ci = "n/a" if acsa.n < 2 else f"[{100 * acsa.ci_low:.2f}, {100 * acsa.ci_high:.2f}]"
+        pct = lambda m: "" if m not in stats else (f"{100 * stats[m].mean:.2f}" + (f" ± {100 * stats[m].std:.2f}" if stats[m].n > 1 else ""))  # noqa: E731
+        lines.append([name + (" (LEAKY)" if _leaky(result, name) else ""), pct("balanced_accuracy"), ci,
+                      pct("g_mean"), pct("macro_f1"), *(pct(f"balanced_accuracy@{s}") for s in subsets),
+                      stats["misclassified"].format(1), str(acsa.n)])
+    for name, stats in (() if multiclass else result.summary().items()):
         mis = stats["misclassified"]
         ci = "n/a" if mis.n < 2 else f"[{mis.ci_low:.1f}, {mis.ci_high:.1f}]"
         rep = reported_misclassified(result, name)
@@ -153,7 +192,7 @@ def format_table(result: ExperimentResult) -> str:
         ])
     for name, by_seed in result.failures.items():
         for seed, msg in by_seed.items():
-            lines.append([name, "FAILED", f"seed {seed}", msg[:70], "", "", "", ""])
+            lines.append([name, "FAILED", f"seed {seed}", msg[:70], *[""] * (len(header) - 4)])
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
     out = [f"Config: {result.config.label()}", f"Seeds (paired): {', '.join(map(str, result.seeds))}"]
@@ -163,8 +202,12 @@ def format_table(result: ExperimentResult) -> str:
     if verdict:
         out += ["", "Verdict:", *(f"  {line}" for line in verdict)]
     out += ["", fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)]
-    out += ["", "threshold p: predict the minority when its probability exceeds this (argmax = 0.5; "
-            "posthoc = n_min / (n_min + n_maj) with tau = 1; tuned = chosen on the validation split)."]
+    if multiclass:
+        out += ["", f"Test sets: {result.config.test_plan.description}. ACSA = mean per-class recall (%), "
+                "macro GM and F1 in %, mean ± sd over the paired seeds."]
+    else:
+        out += ["", "threshold p: predict the minority when its probability exceeds this (argmax = 0.5; "
+                "posthoc = n_min / (n_min + n_maj) with tau = 1; tuned = chosen on the validation split)."]
     if result.twins:
         out.append("Generator-free twins run beside: " + ", ".join(f"{p} -> {t}" for p, t in result.twins.items()) + ".")
     if result.quality:
@@ -187,28 +230,40 @@ def to_json_dict(result: ExperimentResult) -> dict:
     for name, by_seed in result.runs.items():
         for seed, r in sorted(by_seed.items()):
             mis = r.misclassified
+            multiclass = r.offsets is not None
+            digits = result.config.classes
+            pred = r.predictions
             runs.append({
                 "approach": name,
                 "seed": seed,
                 "metrics": r.metrics,
-                "threshold_logit": r.threshold,
+                **({"offsets": r.offsets.tolist(), "per_class": {k: v.tolist() for k, v in r.per_class().items()},
+                    "digits": list(digits)} if multiclass else
+                   {"threshold_logit": r.threshold, "threshold_probability": r.threshold_probability}),
                 "confusion_matrix": r.confusion.tolist(),
-                "threshold_probability": r.threshold_probability,
                 "learning_curve": {"steps": r.checkpoint_steps.tolist(), "misclassified": r.curve_errors.tolist(),
                                    "validation_misclassified": None if r.val_curve is None else r.val_curve.tolist()},
                 "misclassified": [
                     {"test_position": int(i), "mnist_test_index": int(r.test_index[i]),
-                     "true": "minority" if r.test_y[i] else "majority",
-                     "minority_probability": float(r.probabilities[i])}
+                     **({"true_digit": int(digits[r.test_y[i]]), "predicted_digit": int(digits[pred[i]])} if multiclass
+                        else {"true": "minority" if r.test_y[i] else "majority",
+                              "minority_probability": float(r.probabilities[i])})}
                     for i in mis
                 ],
                 "info": r.info,
                 "generator_quality": _quality(result, name, seed),
             })
     verdict = result.verdict()
+    extra = {}
+    if result.config.n_classes > 2:
+        acsa = result.verdict("balanced_accuracy")
+        extra = {"verdict_acsa": None if acsa is None else acsa.to_dict(),
+                 "verdict_acsa_text": [] if acsa is None else acsa.sentences(),
+                 "test_sets": result.config.test_plan.description}
     return {
         "verdict": None if verdict is None else verdict.to_dict(),
         "verdict_text": [] if verdict is None else verdict.sentences(),
+        **extra,
         "config": result.config.to_dict(),
         "protocol": result.config.protocol,
         "label": result.config.label(),

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import ExperimentConfig
-from .metrics import METRICS, Spread, confusion_matrix, sigmoid, spread
+from .decisions.base import predict
+from .metrics import Spread, confusion_matrix_k, metric_info, metrics_for, per_class_rates, sigmoid, spread
 from .recipes import Approach
 from .stats import DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, gap_closed
 from .verdict import verdict as paired_verdict
@@ -19,19 +20,31 @@ from .verdict import verdict as paired_verdict
 
 @dataclass
 class RunResult:
-    """One approach trained with one seed, evaluated on the whole test set."""
+    """One approach trained with one seed, evaluated on the task's test set.
+
+    Two classes: ``checkpoint_logits`` are the minority log-odds (C, n_test), cut at
+    ``threshold``. K classes: logits (C, n_test, K), the prediction ``argmax(z - offsets)``.
+    """
 
     approach: str
     seed: int
-    threshold: float  # on the minority log-odds
+    threshold: float  # on the minority log-odds (NaN for K > 2)
     checkpoint_steps: np.ndarray  # (C,)
-    checkpoint_logits: np.ndarray  # (C, n_test) minority log-odds; last row = final model
-    test_y: np.ndarray  # (n_test,) 1 = minority
+    checkpoint_logits: np.ndarray  # (C, n_test) log-odds or (C, n_test, K) logits; last = final model
+    test_y: np.ndarray  # (n_test,) labels (the pair: 1 = minority)
     test_index: np.ndarray  # (n_test,) positions in MNIST's test split
     metrics: dict[str, float]
     info: dict = field(default_factory=dict)  # counts, recipe, threshold, provenance, ...
     #: Validation errors at each checkpoint (recipes with a validation split), else None.
     val_curve: np.ndarray | None = None
+    #: The decision's per-class offsets (K > 2), else None.
+    offsets: np.ndarray | None = None
+    #: Other fixed test sets: name -> rows of the test set (the long tail's "imbalanced").
+    test_subsets: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return 2 if self.checkpoint_logits.ndim == 2 else self.checkpoint_logits.shape[2]
 
     @property
     def logits(self) -> np.ndarray:
@@ -39,21 +52,31 @@ class RunResult:
 
     @property
     def probabilities(self) -> np.ndarray:
-        """Predicted minority probability of each test image (final model)."""
+        """Predicted minority probability of each test image (final model; two classes)."""
         return sigmoid(self.logits)
+
+    def _offsets(self) -> np.ndarray:
+        return np.array([0.0, self.threshold]) if self.offsets is None else self.offsets
 
     @property
     def predictions(self) -> np.ndarray:
-        return (self.logits > self.threshold).astype(np.int64)
+        return predict(self.logits, self._offsets())
 
     @property
     def confusion(self) -> np.ndarray:
-        return confusion_matrix(self.test_y, self.predictions)
+        """Counts, rows = true label, columns = predicted label (2 x 2 or K x K)."""
+        return confusion_matrix_k(self.test_y, self.predictions, self.n_classes)
+
+    def per_class(self, subset: str | None = None) -> dict[str, np.ndarray]:
+        """Recall and precision of each label on the test set (or a named subset of it)."""
+        rows = slice(None) if subset is None else self.test_subsets[subset]
+        return per_class_rates(confusion_matrix_k(self.test_y[rows], self.predictions[rows], self.n_classes))
 
     @property
     def curve_errors(self) -> np.ndarray:
         """Misclassified test images at each checkpoint (the learning curve)."""
-        return ((self.checkpoint_logits > self.threshold) != self.test_y[None, :]).sum(1)
+        off = self._offsets()
+        return np.asarray([(predict(z, off) != self.test_y).sum() for z in self.checkpoint_logits])
 
     @property
     def misclassified(self) -> np.ndarray:
@@ -82,6 +105,17 @@ class ExperimentResult:
     #: (generator name, seed) -> quality figures (``vaeimb.quality``), when computed.
     quality: dict[tuple[str, int], dict] = field(default_factory=dict)
 
+    @property
+    def metrics(self) -> dict[str, tuple[str, bool]]:
+        """The task's metric table (``vaeimb.metrics.metrics_for``)."""
+        return metrics_for(self.config.n_classes)
+
+    def metric_names(self) -> list[str]:
+        """The task's metrics, then each on every other test set (``accuracy@imbalanced``)."""
+        names = list(self.metrics)
+        subsets = self.config.test_plan.subsets if self.config.n_classes > 2 else {}
+        return names + [f"{m}@{s}" for s in subsets for m in self.metrics]
+
     def summary(self) -> dict[str, dict[str, Spread]]:
         """Per approach that produced results: each metric's spread over seeds; counts'
         intervals are clipped to the possible range [0, n_test]."""
@@ -91,9 +125,9 @@ class ExperimentResult:
             if not by_seed:
                 continue
             out[name] = {
-                m: spread([r.metrics[m] for r in by_seed.values()],
-                          bounds=(0.0, float(n)) if m == "misclassified" and n else (0.0, 1.0))
-                for m in METRICS
+                m: spread([r.metrics[m] for r in by_seed.values() if m in r.metrics],
+                          bounds=(0.0, float(n)) if m.startswith("misclassified") and n else (0.0, 1.0))
+                for m in self.metric_names()
             }
         return out
 
@@ -132,11 +166,12 @@ class ExperimentResult:
         if not per_seed:
             return None
         bounds = [n for n, a in self.recipes.items() if a.is_bound]
-        higher = METRICS[metric][1]
+        base = metric.split("@")[0]
+        label, higher = self.metrics.get(base) or metric_info(base)
         pairs = {p: t for p, t in self.twins.items() if p in per_seed}
         if not [n for n in per_seed if n not in bounds]:
             return None
         return paired_verdict(per_seed, bounds=bounds, leaky=self.leaky_approaches(), higher_is_better=higher,
-                              pairs=pairs or None, metric=metric if metric == "misclassified" else METRICS[metric][0],
+                              pairs=pairs or None, metric=metric if metric == "misclassified" else label,
                               correction=correction)
 

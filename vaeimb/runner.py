@@ -21,10 +21,10 @@ import numpy as np
 from . import training
 from .config import ExperimentConfig, stable_hash
 from .data import ExperimentData, load_mnist, make_experiment_data, validation_split
-from .decisions.base import DecisionContext
+from .decisions.base import DecisionContext, predict
 from .errors import ConfigError, VaeimbError
 from .generators.base import FitBudget, FitData
-from .metrics import classification_metrics, sigmoid
+from .metrics import classification_metrics, multiclass_metrics, sigmoid
 from .provenance import environment
 from .recipes import Approach, build_approaches, twin_of
 from .results import RunResult
@@ -40,9 +40,10 @@ def _budget(cfg: ExperimentConfig) -> FitBudget:
 
 def _subset(data: ExperimentData, rows: np.ndarray, leaky: bool) -> ExperimentData:
     """The training draw restricted to ``rows`` (a validation split's fitting part)."""
-    train_y = data.train_y[rows]
-    generator_x = data.generator_x if leaky else data.train_x[rows][train_y == 1]
-    return replace(data, train_x=data.train_x[rows], train_y=train_y, generator_x=generator_x,
+    train_x, train_y = data.train_x[rows], data.train_y[rows]
+    by_class = tuple(data.generator_by_class[k] if leaky and k > 0 else train_x[train_y == k]
+                     for k in range(data.n_classes))
+    return replace(data, train_x=train_x, train_y=train_y, generator_by_class=by_class,
                    train_index=None if data.train_index is None else data.train_index[rows])
 
 
@@ -118,7 +119,7 @@ class Runner:
         def compute():
             use_identity(self.identity)
             data, _ = self.fit_data(approach, seed)
-            fit = FitData(minority=data.generator_x, majority=data.train_x[data.train_y == 0])
+            fit = FitData(by_class=data.generator_by_class, fill=cfg.fill)
             gen.fit(fit, _budget(cfg), seed=seed, progress=lambda d, t: self.emit(task, seed, d, t, "running"))
             gen.info.update(trained_on="TEST split (LEAK)" if cfg.leaky else "train split", leaky=cfg.leaky,
                             environment=self.environment)
@@ -131,9 +132,9 @@ class Runner:
         self.emit(task, seed, 1, 1, "cached" if cached else "done")
         return gen, rec, cached
 
-    def n_generate(self, approach: Approach, data: ExperimentData) -> int:
-        """How many images the approach's data source asks its generator for."""
-        return approach.part("data").n_generate(int((data.train_y == 0).sum()), int((data.train_y == 1).sum()))
+    def n_generate(self, approach: Approach, data: ExperimentData) -> dict[int, int]:
+        """How many images of each minority label the approach's data source asks its generator for."""
+        return approach.part("data").n_generate(tuple(int(c) for c in np.bincount(data.train_y, minlength=data.n_classes)))
 
     # ---- classifiers ---------------------------------------------------------------
     def classifier_key(self, approach: Approach, seed: int) -> str:
@@ -154,7 +155,7 @@ class Runner:
             raise ConfigError(reason)
         sample = None
         if source.uses_generator:
-            sample = lambda n: self.generator(approach, seed).sample(n, seed=seed)  # noqa: E731
+            sample = lambda n, label: self.generator(approach, seed).sample(n, seed=seed, label=label)  # noqa: E731
         return source.training_set(data, sample)
 
     def classifier(self, approach: Approach, seed: int) -> tuple[dict, dict, bool]:
@@ -167,31 +168,36 @@ class Runner:
             use_identity(self.identity)
             data, val_rows = self.fit_data(approach, seed)
             ts = self.training_set(approach, seed, data)
-            x, y, n_min_real, n_gen = ts.x, ts.y, ts.n_minority_real, ts.n_generated
             evals = {"test": self.data(seed).test_x}
             if val_rows is not None:
                 evals["val"] = self.data(seed).train_x[val_rows]
             t0 = time.perf_counter()
             run = training.train_classifier(
-                cfg.classifier, cfg.output_logits, x, y, evals,
+                cfg.classifier, cfg.output_logits, ts.x, ts.y, evals,
                 batches=approach.part("batches"), loss=approach.part("loss"),
-                augmentation=approach.part("aug"),
-                n_minority_real=n_min_real, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
+                augmentation=approach.part("aug"), counts_real=ts.counts_real, n_classes=cfg.n_classes,
+                steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=seed, n_checkpoints=cfg.n_checkpoints,
                 progress=lambda d, t: self.emit(approach.name, seed, d, t, "running"),
             )
+            y_val = None if val_rows is None else self.data(seed).train_y[val_rows]
             meta = {"info": {
-                "n_train_majority": int((y == 0).sum()),
-                "n_train_minority_real": int(n_min_real),
-                "n_generated": int(n_gen),
+                "n_train_majority": ts.counts_real[0],
+                "n_train_minority_real": int(sum(ts.counts_real[1:])),
+                "n_generated": ts.n_generated,
+                "train_counts_real": list(ts.counts_real),
+                "generated": list(ts.generated) or [0] * cfg.n_classes,
                 "n_validation": 0 if val_rows is None else int(len(val_rows)),
-                "n_validation_minority": 0 if val_rows is None else int(self.data(seed).train_y[val_rows].sum()),
+                "n_validation_minority": 0 if y_val is None else int((y_val > 0).sum()),
                 "seconds": time.perf_counter() - t0,
                 "environment": self.environment,
             }}
-            arrays = {"steps": run.steps.astype(np.int64), "test_logits": run.logits["test"]}
+            # K > 2: logits of every class at every checkpoint, kept in half precision (a
+            # ten-class history is 20 x 8920 x 10 numbers); two classes: the float32 log-odds.
+            store = np.float32 if cfg.n_classes == 2 else np.float16
+            arrays = {"steps": run.steps.astype(np.int64), "test_logits": run.logits["test"].astype(store)}
             if val_rows is not None:
-                arrays["val_logits"] = run.logits["val"]
+                arrays["val_logits"] = run.logits["val"].astype(store)
                 arrays["val_rows"] = val_rows.astype(np.int64)
             return meta, arrays
 
@@ -228,33 +234,48 @@ class Runner:
 
     def run(self, approach: Approach, seed: int) -> tuple[RunResult, bool]:
         """Train (or load) the approach's classifier, then apply its decision."""
+        cfg = self.config
         meta, arrays, cached = self.classifier(approach, seed)
         info = dict(meta["info"])
         data = self.data(seed)
+        n_classes = cfg.n_classes
+        counts_real = tuple(info.get("train_counts_real") or (info["n_train_majority"], info["n_train_minority_real"]))
+        generated = tuple(info.get("generated") or (0, info["n_generated"]))
         val_logits = arrays.get("val_logits")
         val_y = data.train_y[arrays["val_rows"]] if "val_rows" in arrays else None
         decision = approach.part("decision")
-        n_maj = info["n_train_majority"]
         ctx = DecisionContext(
-            n_majority=n_maj, n_minority_real=info["n_train_minority_real"],
-            n_minority=info["n_train_minority_real"] + info["n_generated"],
+            counts_real=counts_real, counts=tuple(r + g for r, g in zip(counts_real, generated)),
             balanced_batches=approach.part("batches").balances,
-            val_logits=None if val_logits is None else val_logits[-1], val_y=val_y,
+            val_logits=None if val_logits is None else np.asarray(val_logits[-1], np.float32), val_y=val_y,
         )
-        threshold = decision.threshold(ctx)
+        offsets = decision.offsets(ctx)
+        threshold = decision.threshold(ctx) if n_classes == 2 else float("nan")
         # The test labels are read here, after every choice has been made, and only here.
-        test_y, test_logits = data.test_y, arrays["test_logits"]
+        test_y, test_logits = data.test_y, np.asarray(arrays["test_logits"], np.float32)
         info.update(
             recipe=approach.recipe.text(), values={k: dict(v) for k, v in approach.values.items()},
-            threshold_logit=threshold, threshold_probability=float(sigmoid(threshold)),
-            leaky=approach.leaky(self.config.protocol_record), is_bound=approach.is_bound,
+            leaky=approach.leaky(cfg.protocol_record), is_bound=approach.is_bound,
         )
-        val_curve = None if val_logits is None else ((val_logits > threshold) != val_y[None, :]).sum(1)
+        if n_classes == 2:
+            info.update(threshold_logit=threshold, threshold_probability=float(sigmoid(threshold)))
+            metrics = classification_metrics(test_y, test_logits[-1], threshold)
+        else:
+            info.update(offsets=[float(o) for o in offsets])
+            pred = predict(test_logits[-1], offsets)
+            metrics = multiclass_metrics(test_y, pred, n_classes)
+            for name, rows in data.test_subsets.items():
+                metrics.update({f"{m}@{name}": v for m, v in multiclass_metrics(test_y[rows], pred[rows], n_classes).items()})
+        val_curve = None
+        if val_logits is not None:
+            val_curve = np.asarray([(predict(np.asarray(v, np.float32), offsets) != val_y).sum() for v in val_logits])
         result = RunResult(
             approach=approach.name, seed=seed, threshold=threshold,
-            checkpoint_steps=np.asarray(arrays["steps"]), checkpoint_logits=np.asarray(test_logits, np.float32),
+            checkpoint_steps=np.asarray(arrays["steps"]), checkpoint_logits=test_logits,
             test_y=np.asarray(test_y), test_index=np.asarray(data.test_index),
-            metrics=classification_metrics(test_y, test_logits[-1], threshold), info=info, val_curve=val_curve,
+            metrics=metrics, info=info, val_curve=val_curve,
+            offsets=None if n_classes == 2 else np.asarray(offsets, np.float64),
+            test_subsets={n: np.asarray(r) for n, r in data.test_subsets.items()},
         )
         return result, cached
 
@@ -281,8 +302,15 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     preset -> twin map. Raises ConfigError for any unknown part or parameter."""
     config.validate()
     chosen = build_approaches(approaches, config)
+    for a in chosen:
+        for kind in ("data", "gen", "batches", "aug", "loss", "decision"):
+            if kind == "gen" and not a.recipe.gen:
+                continue
+            reason = type(a.part(kind)).unsupported(config.n_classes)
+            if reason:
+                raise ConfigError(f"approach '{a.name}' cannot run a task of {config.n_classes} classes: {reason}")
     if any(a.part("decision").needs_validation for a in chosen):
-        validation_split(np.r_[np.zeros(config.n_majority, np.int64), np.ones(config.n_minority, np.int64)],
+        validation_split(np.concatenate([np.full(n, k, np.int64) for k, n in enumerate(config.class_counts)]),
                          config.validation_fraction, 0)  # refuses a split that leaves a class empty
     by_name = {a.name: a for a in chosen}
     pairs: dict[str, str] = {}

@@ -17,15 +17,16 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ConfigError
+from .digits import TEST_COUNTS, TRAIN_COUNTS
 from .params import Param
 from .protocols import PROTOCOLS
+from .task_kinds import PROFILES, TASK_KINDS
 
-#: Images per digit in MNIST's train and test splits (digits 0-9). Facts of the dataset,
-#: checked against the loaded files in the integration tests; they bound the counts.
-TRAIN_COUNTS = (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949)
-TEST_COUNTS = (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009)
+__all__ = ["CLASSIFIERS", "SETTINGS", "Setting", "TEST_COUNTS", "TRAIN_COUNTS", "budget", "defaults", "get"]
 
-CLASSIFIERS = ("mlp", "cnn")
+#: The classifiers (``vaeimb.models``): the original's MLP, a small CNN, and torchvision's
+#: ResNet-18 (first convolution taking one channel), DeepSMOTE's classifier.
+CLASSIFIERS = ("mlp", "cnn", "resnet18")
 #: Where the app's sidebar shows a setting: the main list, or the "Advanced" expander.
 SECTIONS = ("main", "advanced")
 #: Sidebar widgets: "number" (number_input, min/max from the range), "select" (selectbox),
@@ -57,6 +58,9 @@ class Setting(Param):
     budget: bool = False
     #: How the picker shows each choice, in the order of ``choices`` (empty: the choice itself).
     labels: tuple[str, ...] = ()
+    #: Left unset, it follows from another setting (the task from the protocol, the protocol
+    #: from the task: ``config.from_settings``), so a face leaves it out rather than send its default.
+    implied: bool = False
 
     @property
     def state_key(self) -> str:
@@ -101,6 +105,9 @@ _MAX_COUNT = max(TRAIN_COUNTS)
 #: The settings, in ExperimentConfig's field order. ``approach_params`` (per-approach part
 #: parameters, ``vaeimb.params``) is not a setting: each part declares its own.
 SETTINGS: tuple[Setting, ...] = (
+    Setting("task", "pair", "choice", choices=tuple(TASK_KINDS), labels=tuple(k.label for k in TASK_KINDS.values()),
+            help="; ".join(f"{k.name}: {k.description.rstrip('.')}" for k in TASK_KINDS.values()), label="Task", widget=None,
+            implied=True),
     Setting("majority", 0, "int", 0, 9, help="majority digit 0-9", label="Majority digit", widget=None),
     Setting("minority", 6, "int", 0, 9, help="minority digit 0-9 (not the majority's)", label="Minority digit",
             widget=None),
@@ -108,10 +115,22 @@ SETTINGS: tuple[Setting, ...] = (
             "holds of the digit)", label="Majority count", widget=None, step=100),
     Setting("n_minority", 100, "int", 1, _MAX_COUNT, help="minority training images (at most n_majority)",
             label="Minority count", widget=None, step=10),
+    Setting("profile", "deepsmote", "choice", choices=tuple(PROFILES),
+            help="long tail: the training counts; " + "; ".join(f"{k}: {h}" for k, (_, h) in PROFILES.items()),
+            label="Long-tail profile", widget=None),
+    Setting("rho", 100.0, "float", 1.0, 10_000.0, help="long tail, exponential profile: imbalance ratio rho = "
+            "head count / tail count (at least 1)", label="Imbalance ratio ρ", widget=None),
+    Setting("n_head", 4000, "int", 1, _MAX_COUNT, help="long tail, exponential profile: training images of the "
+            "head digit", label="Head count", widget=None, step=100),
+    Setting("order", "0123456789", "text", help="long tail: the digits, head first (2 to 10 distinct digits)",
+            label="Digit order (head first)", widget=None),
+    Setting("counts", "", "text", help="long tail, counts profile: one training count per digit of the order, "
+            "comma separated", label="Counts", widget=None),
     Setting("protocol", "clean", "choice", choices=tuple(PROTOCOLS),
             labels=tuple(p.label or p.name for p in PROTOCOLS.values()),
-            help=" ".join(f"{k}: {p.description}" for k, p in PROTOCOLS.items()), label="Protocol", widget="select"),
-    Setting("classifier", "mlp", "choice", choices=CLASSIFIERS, help="the classifier: mlp or cnn",
+            help=" ".join(f"{k}: {p.description}" for k, p in PROTOCOLS.items()), label="Protocol", widget="select",
+            implied=True),
+    Setting("classifier", "mlp", "choice", choices=CLASSIFIERS, help="the classifier: mlp, cnn (small) or resnet18 (torchvision's, one input channel)",
             label="Classifier", widget="radio", row="training", budget=True),
     Setting("steps", 500, "int", 1, 200_000, help="classifier training steps", label="Training steps", step=100,
             row="training", budget=True),

@@ -24,7 +24,12 @@ SweepProgress = Optional[Callable[[int, int, float, ProgressEvent], None]]
 
 
 def sweep_configs(config: ExperimentConfig, ratios: Iterable[float]) -> list[tuple[float, ExperimentConfig]]:
-    """One config per ratio (``n_minority = round(ratio * n_majority)``), validated up front."""
+    """One config per ratio (``n_minority = round(ratio * n_majority)``), validated up front.
+    A sweep varies the digit pair's minority count: the long tail is refused (its imbalance
+    is its profile's: run it at several rho instead)."""
+    if config.task != "pair":
+        raise ConfigError("A sweep varies the digit pair's minority ratio; the long tail's imbalance is its "
+                          "profile's (run --task longtail --profile exponential at several --rho instead).")
     ratios = sorted(set(float(r) for r in ratios))
     if not ratios:
         raise ConfigError("Choose at least one minority ratio.")

@@ -16,7 +16,7 @@ import torch
 
 from .augmentations.none import NoAugmentation
 from .losses.base import LossContext
-from .models import make_classifier, minority_logit
+from .models import make_classifier, scores
 from .tasks import Identity
 from .errors import ConfigError
 
@@ -155,12 +155,13 @@ def checkpoint_steps(steps: int, n_checkpoints: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096) -> np.ndarray:
-    """Minority log-odds for every row of ``x`` (evaluation mode, no gradients)."""
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096, n_classes: int = 2) -> np.ndarray:
+    """``models.scores`` of every row of ``x``: minority log-odds (n,) for two classes,
+    logits (n, K) for more (evaluation mode, no gradients)."""
     was_training = model.training
     model.eval()
     with autocast(x.device):
-        out = torch.cat([minority_logit(model(x[i : i + chunk])).float() for i in range(0, len(x), chunk)])
+        out = torch.cat([scores(model(x[i : i + chunk]), n_classes).float() for i in range(0, len(x), chunk)])
     model.train(was_training)
     return out.float().cpu().numpy()
 
@@ -170,7 +171,7 @@ class ClassifierRun:
     """What a classifier's training leaves: log-odds of each evaluation set at each checkpoint."""
 
     steps: np.ndarray  # (C,)
-    logits: dict[str, np.ndarray]  # name -> (C, n); the last row is the final model
+    logits: dict[str, np.ndarray]  # name -> (C, n) log-odds or (C, n, K) logits; the last is the final model
 
 
 def train_classifier(
@@ -183,7 +184,8 @@ def train_classifier(
     batches,
     loss,
     augmentation=None,
-    n_minority_real: int | None = None,
+    counts_real: tuple[int, ...] | None = None,
+    n_classes: int = 2,
     steps: int,
     batch_size: int,
     lr: float,
@@ -191,8 +193,10 @@ def train_classifier(
     n_checkpoints: int,
     progress: Progress = None,
 ) -> ClassifierRun:
-    """Adam on batches chosen by the ``batches`` policy, minority rows augmented by
-    ``augmentation``, scored by ``loss`` on the minority log-odds.
+    """Adam on batches chosen by the ``batches`` policy, minority rows (labels 1..K-1)
+    augmented by ``augmentation``, scored by ``loss`` on ``models.scores`` (the minority
+    log-odds for two classes, the logits for K). ``counts_real``: real images per label
+    (default: the training set's counts, nothing generated).
 
     ``augmentation`` defaults to the ``none`` part (the batch as drawn).
     ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
@@ -208,10 +212,10 @@ def train_classifier(
     y_np = np.asarray(train_y, dtype=np.int64)
     y = torch.from_numpy(y_np).to(device)
     evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
-    batches.prepare(y_np)
-    n_min = int(y_np.sum())
-    counts = dict(n_majority=int(len(y_np) - n_min), n_minority=n_min,
-                  n_minority_real=int(n_min if n_minority_real is None else n_minority_real), steps=steps)
+    batches.prepare(y_np, n_classes=n_classes)
+    counts_all = tuple(int(c) for c in np.bincount(y_np, minlength=n_classes))
+    counts = dict(counts=counts_all, counts_real=tuple(counts_real) if counts_real is not None else counts_all,
+                  steps=steps)
     ckpts = checkpoint_steps(steps, n_checkpoints)
     logits: dict[str, list[np.ndarray]] = {name: [] for name in evals}
     every = max(1, steps // 100)
@@ -220,14 +224,14 @@ def train_classifier(
         xb, yb = x[idx], y[idx]
         xb = augmentation(xb, yb, aug_gen)
         with autocast(device):
-            logit = minority_logit(model(xb))
+            logit = scores(model(xb), n_classes)
         value = loss(logit.float(), yb, LossContext(step=step, **counts))
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
         if step in ckpts:
             for name, ex in evals.items():
-                logits[name].append(predict_logits(model, ex))
+                logits[name].append(predict_logits(model, ex, n_classes=n_classes))
         if progress is not None and (step % every == 0 or step == steps):
             progress(step, steps)
     return ClassifierRun(steps=ckpts, logits={k: np.stack(v).astype(np.float32) for k, v in logits.items()})

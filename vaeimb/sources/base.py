@@ -18,13 +18,26 @@ from ..parts import Part
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """Images (uint8, N x 28 x 28) and labels (1 = minority) a classifier trains on, with
-    how many minority images are real and how many were generated."""
+    """Images (uint8, N x 28 x 28) and labels (0..K-1) a classifier trains on, with how
+    many images of each label are real and how many of each were generated."""
 
     x: np.ndarray
     y: np.ndarray
-    n_minority_real: int
-    n_generated: int = 0
+    counts_real: tuple[int, ...]
+    generated: tuple[int, ...] = ()
+
+    @property
+    def n_generated(self) -> int:
+        return int(sum(self.generated))
+
+    @property
+    def n_minority_real(self) -> int:
+        """Real images of label 1 (the pair's minority)."""
+        return self.counts_real[1]
+
+
+def label_counts(y: np.ndarray, n_classes: int) -> tuple[int, ...]:
+    return tuple(int(c) for c in np.bincount(np.asarray(y, np.int64), minlength=n_classes))
 
 
 class DataSource(Part):
@@ -41,11 +54,12 @@ class DataSource(Part):
         """Why this source cannot run ``config`` (None when it can)."""
         return None
 
-    def n_generate(self, n_majority: int, n_minority: int) -> int:
-        """How many images the generator should add to a draw of these counts."""
-        return 0
+    def n_generate(self, counts: tuple[int, ...]) -> dict[int, int]:
+        """How many images the generator should add to each minority label of a draw
+        with these per-label counts (label 0 is the head)."""
+        return {}
 
-    def training_set(self, draw, sample: Callable[[int], np.ndarray] | None = None) -> TrainingSet:
-        """The training set built from ``draw`` (a ``data.ExperimentData``); ``sample(n)``
-        returns ``n`` generated minority images (sources that use a generator only)."""
+    def training_set(self, draw, sample: Callable[[int, int], np.ndarray] | None = None) -> TrainingSet:
+        """The training set built from ``draw`` (a ``data.ExperimentData``); ``sample(n, label)``
+        returns ``n`` generated images of ``label`` (sources that use a generator only)."""
         raise NotImplementedError

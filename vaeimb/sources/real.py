@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import DataSource, TrainingSet
+from .base import DataSource, TrainingSet, label_counts
 
 
 class RealData(DataSource):
@@ -11,4 +11,4 @@ class RealData(DataSource):
     label = "real images"
 
     def training_set(self, draw, sample=None) -> TrainingSet:
-        return TrainingSet(draw.train_x, draw.train_y, int((draw.train_y == 1).sum()))
+        return TrainingSet(draw.train_x, draw.train_y, label_counts(draw.train_y, draw.n_classes))
