@@ -14,7 +14,7 @@ st.markdown(
 # child process, or in-process on one core): the results are numpy, the charts plotly.
 from vaeimb import figures
 from vaeimb.provenance import code_note
-from vaeimb.report import display_rows, to_csv, to_json
+from vaeimb.report import display_rows, metric_label, to_csv, to_json, verdict_metrics
 from vaeimb.shipped import label as shipped_label
 from vaeimb_app.runs import mnist_test_images, shown_experiment, train_experiment
 from vaeimb_app.settings import class_names, errors_shown, page_settings
@@ -48,7 +48,13 @@ if not any(result.runs.values()):
 names = class_names(config)
 
 st.subheader("Verdict")
-verdict = result.verdict()
+multiclass = config.n_classes > 2
+if multiclass:
+    verdict_metric = st.radio("Verdict on", verdict_metrics(result), format_func=lambda m: metric_label(m, 3), horizontal=True,
+                              key="verdict_metric")
+    verdict = result.verdict(verdict_metric)
+else:
+    verdict = result.verdict()
 if verdict is not None:
     lines = verdict.sentences()
     (st.success if verdict.n_seeds > 1 else st.info)(lines[0])
@@ -63,9 +69,14 @@ if result.twins:
                + ", ".join(f"**{p}** → {t}" for p, t in result.twins.items()) + ".")
 
 st.subheader("Metrics per approach")
-st.caption("Mean ± sd over seeds (95 % t interval of misclassified, clipped to the possible range); "
-           "the test set is every test image of both digits. Threshold: the minority probability above "
-           "which an approach predicts the minority.")
+if multiclass:
+    st.caption(f"Mean ± sd over seeds (95 % t intervals); test sets: {config.test_plan.description}. ACSA is the "
+               "mean of the per-class recalls (balanced accuracy); macro G-mean and F1 as imbalanced-learn and "
+               "scikit-learn define them.")
+else:
+    st.caption("Mean ± sd over seeds (95 % t interval of misclassified, clipped to the possible range); "
+               "the test set is every test image of both digits. Threshold: the minority probability above "
+               "which an approach predicts the minority.")
 st.table(display_rows(result), hide_index=True)
 c1, c2, _ = st.columns([1, 1, 3])
 c1.download_button("Download CSV", to_csv(result), file_name="vaeimb-results.csv", mime="text/csv")
@@ -76,10 +87,19 @@ if config.is_reference:
     st.caption("Grey bars: the counts the original post reported (one seed, 1000 steps, leaky VAE).")
 st.plotly_chart(figures.misclassified_bars(result), width="stretch")
 
-st.subheader("Confusion matrices")
-normalised = st.toggle("Normalise rows (share of each true class)", key="confusion_normalised")
 ran = [name for name, by_seed in result.runs.items() if by_seed]
-per_row = min(len(ran), 3)
+if multiclass:
+    st.subheader("Recall of each class against its training count")
+    subsets = [None, *config.test_plan.subsets]
+    subset = st.radio("Test set", subsets, horizontal=True, key="recall_test_set",
+                      format_func=lambda s: f"{s or config.test_plan.name}")
+    st.caption("One line per approach: each class's recall (mean over seeds, bars = sd) at its number of training "
+               "images. Where the lines part is where along the tail a remedy helps.")
+    st.plotly_chart(figures.recall_by_count(result, subset), width="stretch")
+
+st.subheader("Confusion matrices")
+normalised = st.toggle("Normalise rows (share of each true class)", key="confusion_normalised", value=multiclass)
+per_row = min(len(ran), 2 if multiclass else 3)
 for start in range(0, len(ran), per_row):
     for column, name in zip(st.columns(per_row), ran[start : start + per_row]):
         matrix = figures.mean_confusion(result.runs[name].values())

@@ -55,23 +55,30 @@ elif source == "shipped":  # the app's default settings, nothing trained here ye
     if note:
         st.warning(note)
 
-with errors_shown():
-    art = fitted_generator(config, name, seed, source)
-    real_minority, majority = experiment_images(config, seed)
+label = 1
+if config.n_classes > 2:  # a long tail: explore the generator one minority class at a time
+    label = st.selectbox("Class (each minority digit the generator fills)", config.fill, key="latent_class",
+                         format_func=lambda k: f"digit {config.classes[k]} ({config.class_counts[k]} training images)")
+digit = config.classes[label]
 
-gen_key = generator_key_for(config, name, seed, source)
+with errors_shown():
+    art = latent.for_label(fitted_generator(config, name, seed, source), label)
+    real_minority, majority = experiment_images(config, seed, label)
+
+gen_key = generator_key_for(config, name, seed, source) + ("" if label == 1 else f"-{label}")
 
 # Under the leaky 'blog' protocol the VAE's "real" images are TEST images: say so wherever they appear.
 REAL = "real TEST images (the leak)" if config.leaky else "real training images"
 if config.leaky:
     st.warning(
-        f"LEAKY protocol: this generator learned digit {config.minority} from {len(real_minority)} TEST images, "
+        f"LEAKY protocol: this generator learned digit {digit} from {len(real_minority)} TEST images, "
         "the images the classifiers are scored on. Every \"real minority\" image on this page is a test image."
     )
+OTHERS = " and the majority training images" if config.n_classes == 2 else " and the other classes' training images"
 st.caption(
     f"{name} with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
-    f"{config.minority} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
-    f"{' and the majority training images' if art.uses_majority else ''}, {config.generator_steps} steps."
+    f"{digit} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
+    f"{OTHERS if art.uses_majority else ''}, {config.generator_steps} steps."
 )
 
 # --------------------------------------------------------------------------------------
@@ -168,7 +175,7 @@ st.subheader("Where generated images fall")
 c1, c2 = st.columns([1, 3])
 method = c1.radio("Projection", ("pca", "tsne"), format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get,
                   key="latent_map_method")
-lmap = latent_map_for(config, name, seed, method, source)
+lmap = latent_map_for(config, name, seed, method, source, label)
 followed = tuple(np.round(code, 4).tolist())
 if st.session_state.get("latent_followed_code") != followed:
     # a new code from the decoder above: ring its nearest real minority image on the map

@@ -19,6 +19,10 @@ st.markdown(
 
 settings = page_settings()
 config = settings.config
+if config.task != "pair":
+    st.info("A sweep varies the digit pair's minority ratio. The long tail's imbalance is its profile's: choose "
+            "the exponential profile in the sidebar and compare runs at several ρ on the Experiment page.")
+    st.stop()
 
 ratio_options = list(SWEEP_RATIO_OPTIONS)
 st.session_state.setdefault("sweep_ratios", list(DEFAULT_RATIOS))

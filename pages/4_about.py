@@ -6,6 +6,7 @@ from vaeimb.config import TEST_COUNTS, ExperimentConfig
 from vaeimb.protocols import PROTOCOLS
 from vaeimb.recipes import PRESETS
 from vaeimb.report import LEAK_WARNING, REPORTED_MISCLASSIFIED, REPORTED_TEST_SIZE
+from vaeimb.task_kinds import DEEPSMOTE_DIFFERENCES, DEEPSMOTE_REPORTED
 
 reference = ExperimentConfig()
 blog = ExperimentConfig.blog()
@@ -52,6 +53,20 @@ st.markdown(f"""
 """)
 st.markdown("**Protocols**")
 st.table([{"protocol": k, "what it does": p.description} for k, p in PROTOCOLS.items()])
+
+st.header("The ten-digit long tail: DeepSMOTE's protocol, run differently")
+longtail = ExperimentConfig.for_protocol("deepsmote", task="longtail")
+st.markdown(f"""
+Choose **all ten digits, long tail** in the sidebar (or `python -m vaeimb reproduce --protocol deepsmote`) to ask
+the same question on the most cited generative-oversampling result on MNIST: DeepSMOTE (Dablain, Krawczyk and
+Chawla, IEEE TNNLS 2022). Its training counts for digits 0..9 are
+{", ".join(map(str, longtail.class_counts))} (imbalance ratio {longtail.class_counts[0] // longtail.class_counts[-1]}).
+The test sets here: {longtail.test_plan.description}. **How this differs from the paper:**
+""")
+st.markdown("\n".join(f"* {line}" for line in DEEPSMOTE_DIFFERENCES))
+st.markdown("**What the paper reports** (ResNet-18, 5-fold cross-validation; not this app's numbers):")
+st.table([{"method": m, "ACSA %": a, "macro G-mean %": g, "macro F1 %": f}
+          for m, (a, g, f) in DEEPSMOTE_REPORTED.items()])
 
 st.header("The approaches: recipes of five parts")
 st.markdown("""

@@ -107,7 +107,7 @@ def misclassified_bars(result: ExperimentResult) -> go.Figure:
 
 
 def mean_confusion(runs: Iterable[RunResult]) -> np.ndarray:
-    """The 2x2 confusion matrix averaged over seeds (rows = true, columns = predicted)."""
+    """The confusion matrix averaged over seeds (rows = true, columns = predicted)."""
     mats = [r.confusion for r in runs]
     if not mats:
         raise ValueError("No runs to average.")
@@ -124,9 +124,10 @@ def normalise_rows(matrix: np.ndarray) -> np.ndarray:
 def confusion_heatmap(
     matrix: np.ndarray, class_names: Sequence[str], *, title: str = "", normalised: bool = False
 ) -> go.Figure:
-    """A 2x2 heatmap with the value written in each cell (counts or row shares)."""
+    """A K x K heatmap with the value written in each cell (counts or row shares)."""
     z = normalise_rows(matrix) if normalised else np.asarray(matrix, dtype=np.float64)
-    text = [[f"{v:.1%}" if normalised else f"{v:.4g}" for v in row] for row in z]
+    big = len(class_names) > 4
+    text = [[(f"{v:.0%}" if big else f"{v:.1%}") if normalised else f"{v:.4g}" for v in row] for row in z]
     fig = go.Figure(go.Heatmap(
         z=z, x=[f"pred {c}" for c in class_names], y=[f"true {c}" for c in class_names],
         text=text, texttemplate="%{text}", colorscale="Blues", showscale=False,
@@ -134,8 +135,45 @@ def confusion_heatmap(
         hovertemplate="%{y}, %{x}: %{text}<extra></extra>",
     ))
     fig.update_layout(
-        title=dict(text=title, x=0.5, xanchor="center"), height=280,
+        title=dict(text=title, x=0.5, xanchor="center"), height=420 if big else 280,
         margin=dict(t=40, b=20, l=20, r=20), yaxis=dict(autorange="reversed"),
+    )
+    if big:
+        fig.update_traces(textfont=dict(size=9))
+    return fig
+
+
+def per_class_recall(result: ExperimentResult, subset: str | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Approach -> {"recall": mean recall of each label over seeds, "std": its sd, "n": seeds},
+    on the test set or a named subset of it (``RunResult.per_class``)."""
+    out = {}
+    for name, by_seed in result.runs.items():
+        if not by_seed:
+            continue
+        rec = np.stack([r.per_class(subset)["recall"] for r in by_seed.values()])
+        out[name] = {"recall": rec.mean(0), "std": rec.std(0, ddof=1) if len(rec) > 1 else np.zeros(rec.shape[1]),
+                     "n": len(rec)}
+    return out
+
+
+def recall_by_count(result: ExperimentResult, subset: str | None = None) -> go.Figure:
+    """Per-class recall against the class's training count (log x), one line per approach,
+    error bars = sd over seeds: where along the tail each remedy helps."""
+    counts = np.asarray(result.config.class_counts, np.float64)
+    digits = result.config.classes
+    fig = go.Figure()
+    for name, r in per_class_recall(result, subset).items():
+        fig.add_trace(go.Scatter(
+            x=counts, y=100 * r["recall"], mode="lines+markers", name=name,
+            error_y=dict(type="data", array=100 * r["std"], visible=r["n"] > 1),
+            line=dict(color=approach_colour(name)), customdata=np.asarray(digits),
+            hovertemplate=f"{name}: digit %{{customdata}} (%{{x:.0f}} training images), recall %{{y:.1f}} %<extra></extra>",
+        ))
+    fig.update_layout(
+        xaxis=dict(title="Training images of the class (log scale)", type="log"),
+        yaxis=dict(title=f"Recall on the {subset or result.config.test_plan.name} test set (%)"),
+        height=400, margin=dict(t=30, b=40, l=60, r=20),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
     )
     return fig
 
@@ -295,9 +333,14 @@ def misclassified_gallery(
     MNIST's whole test split; ``run.test_index`` points into it.
     """
     mis = run.misclassified
-    p_min = run.probabilities[mis]
     pred = run.predictions[mis]
-    conf = np.where(pred == 1, p_min, 1.0 - p_min)
+    if run.n_classes == 2:
+        p_min = run.probabilities[mis]
+        conf = np.where(pred == 1, p_min, 1.0 - p_min)
+    else:  # the softmax probability of the predicted class
+        z = run.logits[mis].astype(np.float64)
+        p = np.exp(z - z.max(1, keepdims=True))
+        conf = (p / p.sum(1, keepdims=True))[np.arange(len(mis)), pred]
     order = np.argsort(-conf, kind="stable")[:limit]
     images, captions = [], []
     for k in order:

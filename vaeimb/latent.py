@@ -145,3 +145,42 @@ def latent_map(
     perplexity = float(min(30, max(2, (len(codes) - 1) // 3)))
     coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes)
     return LatentMap(coords.astype(np.float32), np.array(kinds), images, "tsne")
+
+
+class ClassView:
+    """A fitted latent generator seen through one of the labels it fills: ``latent_mu``,
+    ``kl_per_dim``, ``encode``, ``decode``, ``sample`` and the browser decoder all answer for
+    that label, so every function above (and the Latent space page) explores a conditional
+    generator class by class. For the pair's minority (label 1) it answers as the generator."""
+
+    def __init__(self, gen: LatentGenerator, label: int):
+        if label not in gen.fill:
+            raise ValueError(f"the {gen.name} generator fills labels {gen.fill}, not {label}.")
+        self.gen, self.label = gen, int(label)
+        self.latent_mu = gen.latent_mu_of(label)
+        self.kl_per_dim = gen.kl_per_dim_of(label)
+
+    def __getattr__(self, name: str):  # latent_dim, info, name, uses_majority, ...
+        return getattr(self.gen, name)
+
+    def encode(self, images: np.ndarray) -> np.ndarray:
+        return self.gen.encode(images, label=self.label)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        return self.gen.decode(z, label=self.label)
+
+    def sample(self, n: int, *, seed: int) -> np.ndarray:
+        return self.gen.sample(n, seed=seed, label=self.label)
+
+    def decoder_module(self):
+        return self.gen.decoder_module(label=self.label)
+
+    def decoder_condition(self):
+        return self.gen.decoder_condition(label=self.label)
+
+
+def for_label(gen: LatentGenerator, label: int | None = None) -> LatentGenerator | ClassView:
+    """``gen`` answering for ``label`` (None or the first label it fills: ``gen`` itself)."""
+    if label is None or label == gen.fill[0]:
+        return gen
+    return ClassView(gen, label)

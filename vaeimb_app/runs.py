@@ -488,30 +488,32 @@ def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def _experiment_images(cfg_json: str, seed: int, ddir: str | None):
+def _experiment_images(cfg_json: str, seed: int, ddir: str | None, label: int = 1):
     data = make_experiment_data(config_from_json(cfg_json), seed, load_mnist(ddir))
-    return data.generator_x, data.train_x[data.train_y == 0]
+    return data.generator_by_class[label], data.train_x[data.train_y == 0]
 
 
-def experiment_images(config: ExperimentConfig, seed: int):
-    """(the generators' minority images, the majority training images) of (config, seed)."""
+def experiment_images(config: ExperimentConfig, seed: int, label: int = 1):
+    """(the images generators learn ``label`` from, the head's training images) of (config,
+    seed); the pair: (its minority images, its majority images)."""
     ensure_mnist()
-    return _experiment_images(config_json(config), seed, data_dir())
+    return _experiment_images(config_json(config), seed, data_dir(), label)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Encoding images…")
 def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str | None,
-                source: str = "cache") -> LatentMap:
-    from vaeimb.latent import latent_map  # torch: see latent_generators
+                source: str = "cache", label: int = 1) -> LatentMap:
+    from vaeimb.latent import for_label, latent_map  # torch: see latent_generators
 
-    gen = _generator(cfg_json, name, seed, root, ddir, source)
-    real, majority = _experiment_images(cfg_json, seed, ddir)
+    gen = for_label(_generator(cfg_json, name, seed, root, ddir, source), label)
+    real, majority = _experiment_images(cfg_json, seed, ddir, label)
     generated = gen.sample(min(len(majority), 1000), seed=seed)
     return latent_map(gen, real, generated, majority, method=method, seed=seed)
 
 
-def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str, source: str = "cache") -> LatentMap:
-    return _latent_map(config_json(config), name, seed, method, cache_root(), data_dir(), source)
+def latent_map_for(config: ExperimentConfig, name: str, seed: int, method: str, source: str = "cache",
+                   label: int = 1) -> LatentMap:
+    return _latent_map(config_json(config), name, seed, method, cache_root(), data_dir(), source, label)
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)

@@ -24,6 +24,7 @@ from vaeimb.config import RATIO_CHOICES_PCT, TRAIN_COUNTS, ExperimentConfig, fro
 from vaeimb.errors import ConfigError, VaeimbError
 from vaeimb.protocols import PROTOCOLS
 from vaeimb.recipes import PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
+from vaeimb.task_kinds import TASK_KINDS
 
 from .links import fields, from_query, to_query
 
@@ -121,6 +122,21 @@ def _sync(key: str) -> None:
     st.session_state[key] = st.session_state[f"w_{key}"]
     if key == "cfg_protocol":
         st.session_state.update(budget_for_protocol_switch(old, st.session_state[key]))
+    if key == "cfg_task" and old != st.session_state[key]:
+        st.session_state.update(task_switch(old, st.session_state[key], st.session_state.get("cfg_protocol")))
+
+
+def task_switch(old: str, new: str, protocol: str | None) -> dict:
+    """Settings to change when the task goes from ``old`` to ``new``: its default approaches,
+    and the new task's own protocol (with its budget) unless the user chose a protocol other
+    than the old task's own that serves the new task too."""
+    kind = TASK_KINDS[new]
+    out = {"cfg_approaches": list(kind.default_approaches)}
+    own_old = TASK_KINDS[old].default_protocol if old in TASK_KINDS else None
+    if protocol not in PROTOCOLS or new not in PROTOCOLS[protocol].tasks or protocol == own_old:
+        out["cfg_protocol"] = kind.default_protocol
+        out.update(budget_for_protocol_switch(protocol or "", kind.default_protocol))
+    return out
 
 
 def persistent(widget, label: str, *args, key: str, **kwargs):
@@ -172,6 +188,55 @@ def render_sidebar() -> None:
     init_state()
     sb = st.sidebar
     sb.header("Experiment settings")
+    task = schema.get("task")
+    persistent(sb.radio, task.label, list(task.choices), format_func=task.choice_label, horizontal=True,
+               key=task.state_key, help=_sentence(task.help))
+    if st.session_state[task.state_key] == "pair":
+        _pair_widgets(sb)
+    else:
+        _longtail_widgets(sb)
+    persistent(
+        sb.multiselect,
+        "Approaches", list(PRESETS), key="cfg_approaches",
+        help="\n".join(f"- **{n}**: {p.blurb}" for n, p in PRESETS.items()),
+    )
+    persistent(
+        sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
+        help="Each seed redraws the training set and retrains every approach on it (paired "
+        "seeds); spread = sd over seeds, and the verdict's intervals need 2 or more.",
+    )
+    _draw_section(sb, "main")
+    advanced = sb.expander("Advanced")
+    _draw_section(advanced, "advanced")
+    persistent(advanced.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
+               placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
+               help=RECIPE_HELP)
+    persistent(advanced.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
+               placeholder="threshold.tau=0.5",
+               help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
+               "focal.gamma=1. They enter the cache key and the exports.")
+    sb.button("Reset to the reference setup", on_click=reset_to_defaults)
+
+
+def _longtail_widgets(sb) -> None:
+    """The long tail's profile, its numbers and the digit order."""
+    profile, rho, n_head, order, counts = (schema.get(n) for n in ("profile", "rho", "n_head", "order", "counts"))
+    persistent(sb.selectbox, profile.label, list(profile.choices), key=profile.state_key, help=_sentence(profile.help))
+    chosen = st.session_state[profile.state_key]
+    if chosen == "exponential":
+        c1, c2 = sb.columns(2)
+        persistent(c1.number_input, rho.label, min_value=float(rho.low), max_value=float(rho.high), format="%g",
+                   key=rho.state_key, help=_sentence(rho.help))
+        persistent(c2.number_input, n_head.label, min_value=1, max_value=int(n_head.high), step=int(n_head.step),
+                   key=n_head.state_key, help=_sentence(n_head.help))
+    elif chosen == "counts":
+        persistent(sb.text_input, counts.label, key=counts.state_key, help=_sentence(counts.help),
+                   placeholder="4000,2000,1000,750,500,350,200,100,60,40")
+    persistent(sb.text_input, order.label, key=order.state_key, help=_sentence(order.help))
+
+
+def _pair_widgets(sb) -> None:
+    """The digit pair and its counts (the minority as a count or a ratio)."""
     majority, minority, n_majority, n_minority = (schema.get(n) for n in ("majority", "minority", "n_majority", "n_minority"))
     c1, c2 = sb.columns(2)
     persistent(c1.selectbox, majority.label, range(10), key=majority.state_key)
@@ -200,27 +265,6 @@ def render_sidebar() -> None:
             sb.caption(f"= {n} minority training images")
         except ConfigError:
             pass
-    persistent(
-        sb.multiselect,
-        "Approaches", list(PRESETS), key="cfg_approaches",
-        help="\n".join(f"- **{n}**: {p.blurb}" for n, p in PRESETS.items()),
-    )
-    persistent(
-        sb.number_input, "Seeds", min_value=1, max_value=10, key="cfg_n_seeds",
-        help="Each seed redraws the training set and retrains every approach on it (paired "
-        "seeds); spread = sd over seeds, and the verdict's intervals need 2 or more.",
-    )
-    _draw_section(sb, "main")
-    advanced = sb.expander("Advanced")
-    _draw_section(advanced, "advanced")
-    persistent(advanced.text_area, "Custom recipes (one per line)", key="cfg_recipes", height=80,
-               placeholder="gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc",
-               help=RECIPE_HELP)
-    persistent(advanced.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
-               placeholder="threshold.tau=0.5",
-               help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
-               "focal.gamma=1. They enter the cache key and the exports.")
-    sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 
 def reset_to_defaults() -> None:
@@ -240,7 +284,7 @@ def current_settings() -> Settings:
             parse_recipe(r)
         param_lines = [line.strip() for line in str(s.cfg_params).splitlines() if line.strip()]
         values = {setting.name: s[setting.state_key] for setting in schema.SETTINGS}
-        if s.cfg_minority_mode == "ratio":
+        if s.cfg_minority_mode == "ratio" and values["task"] == "pair":
             values["n_minority"] = n_minority_from_ratio(int(values["n_majority"]), float(s.cfg_ratio_pct) / 100)
         config = from_settings(values)
         if param_lines:
@@ -280,9 +324,9 @@ def page_settings() -> Settings:
     return settings
 
 
-def class_names(config: ExperimentConfig) -> tuple[str, str]:
-    """Labels 0 / 1 of the binary task as digits: index 0 = majority, 1 = minority."""
-    return str(config.majority), str(config.minority)
+def class_names(config: ExperimentConfig) -> tuple[str, ...]:
+    """The labels as digits (the pair: index 0 = majority, 1 = minority)."""
+    return tuple(str(d) for d in config.classes)
 
 
 def config_json(config: ExperimentConfig) -> str:

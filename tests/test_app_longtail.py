@@ -1,0 +1,130 @@
+"""The long tail in the app: the sidebar's task choice, bad input as st.error, the per-class
+recall chart, K x K confusion heatmaps and the verdict on ACSA; links carry the task."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from test_app import APP, TIMEOUT, button, plotly_figures
+
+from vaeimb_app.links import from_query, to_query
+
+TINY_LT = {
+    "cfg_task": "longtail", "cfg_protocol": "deepsmote", "cfg_profile": "exponential", "cfg_rho": 10.0,
+    "cfg_n_head": 150, "cfg_order": "0169", "cfg_steps": 30, "cfg_batch_size": 32, "cfg_n_checkpoints": 3,
+    "cfg_n_seeds": 2, "cfg_approaches": ["baseline", "threshold", "oversample", "oracle"],
+}
+
+
+@pytest.fixture
+def lt_app(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in TINY_LT.items():
+        at.session_state[key] = value
+    return at
+
+
+def test_switching_the_task_takes_the_long_tails_protocol_and_approaches(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    at.sidebar.radio(key="w_cfg_task").set_value("longtail").run()
+    assert not at.exception
+    s = at.session_state
+    assert s["cfg_protocol"] == "deepsmote" and s["cfg_steps"] == 2000 and s["cfg_classifier"] == "cnn"
+    assert "oracle" in s["cfg_approaches"] and "vae" not in s["cfg_approaches"]
+    assert "all ten digits, long tail deepsmote" in at.caption[0].value
+    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    fresh.session_state["cfg_task"] = "longtail"
+    fresh.run()
+    assert fresh.sidebar.selectbox(key="w_cfg_profile").value == "deepsmote"
+    assert not [w for w in fresh.sidebar.selectbox if w.key == "w_cfg_majority"]  # no digit pair on the long tail
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"cfg_order": "0"}, "at least two classes"),
+    ({"cfg_order": "1121"}, "twice"),
+    ({"cfg_profile": "counts", "cfg_counts": "9000,5,5,5"}, "MNIST train holds"),
+    ({"cfg_rho": 0.5}, "rho"),
+    ({"cfg_profile": "counts", "cfg_counts": ""}, "needs --counts"),
+])
+def test_bad_long_tail_settings_are_an_error_and_nothing_runs(lt_app, changes, fragment):
+    for key, value in changes.items():
+        lt_app.session_state[key] = value
+    lt_app.run()
+    assert not lt_app.exception
+    assert lt_app.error and fragment in lt_app.error[0].value
+    assert not [b for b in lt_app.button if b.label == "Run"]
+
+
+def test_a_long_tail_run_shows_recall_by_count_and_k_by_k_confusions(lt_app):
+    lt_app.run()
+    button(lt_app, "Run").click().run()
+    assert not lt_app.exception, lt_app.exception
+    table = lt_app.table[0].value
+    assert list(table["approach"]) == ["baseline", "threshold", "oversample", "oracle"]
+    assert "ACSA (balanced accuracy)" in table.columns and "ACSA (balanced accuracy) (imbalanced test)" in table.columns
+    figs = plotly_figures(lt_app)
+    recall = next(f for f in figs if f["layout"].get("xaxis", {}).get("type") == "log")
+    assert [t["name"] for t in recall["data"]] == list(table["approach"])
+    assert sorted(recall["data"][0]["x"], reverse=True) == recall["data"][0]["x"]  # the counts, head first
+    heatmaps = [f for f in figs if f["data"][0]["type"] == "heatmap"]
+    assert len(heatmaps) == 4
+    for h in heatmaps:
+        z = np.array(h["data"][0]["z"])
+        assert z.shape == (4, 4)
+        np.testing.assert_allclose(z.sum(1), 1.0)  # rows normalised by default for K classes
+    assert lt_app.radio(key="verdict_metric").value == "balanced_accuracy"
+    assert any("ACSA" in s.value or "Balanced" in s.value for s in [*lt_app.success, *lt_app.info])
+    lt_app.radio(key="recall_test_set").set_value("imbalanced").run()
+    assert not lt_app.exception
+
+
+def test_the_task_switch_rule():
+    from vaeimb.recipes import CLASSIC
+    from vaeimb_app.settings import task_switch
+
+    back = task_switch("longtail", "pair", "deepsmote")  # deepsmote serves only the long tail
+    assert back["cfg_protocol"] == "clean" and back["cfg_approaches"] == list(CLASSIC) and back["cfg_steps"] == 500
+    assert task_switch("pair", "longtail", "clean")["cfg_protocol"] == "deepsmote"  # the old task's own protocol
+    kept = task_switch("pair", "longtail", "blog")  # blog cannot serve the long tail
+    assert kept["cfg_protocol"] == "deepsmote"
+
+
+def test_links_carry_the_task_and_profile():
+    state = {"cfg_task": "longtail", "cfg_profile": "exponential", "cfg_rho": 20.0, "cfg_order": "9876543210",
+             "cfg_protocol": "deepsmote"}
+    query = to_query(state)
+    assert query["task"] == "longtail" and query["profile"] == "exponential" and query["rho"] == "20"
+    back, warnings = from_query(query)
+    assert not warnings
+    for key, value in state.items():
+        assert back[key] == value
+    _, warnings = from_query({"task": "tenclass"})
+    assert warnings and "task" in warnings[0]
+
+
+def test_the_latent_page_explores_a_conditional_generator_by_class(lt_app):
+    lt_app.session_state["cfg_generator_steps"] = 20
+    lt_app.session_state["cfg_generator_batch_size"] = 16
+    lt_app.session_state["cfg_latent_dim"] = 6
+    lt_app.session_state["cfg_approaches"] = ["baseline", "cvae"]
+    lt_app.session_state["latent_generator"] = "cvae"
+    lt_app.run()
+    lt_app.switch_page("pages/2_latent_space.py").run()
+    button(lt_app, "Train the cvae generator").click().run()
+    assert not lt_app.exception, lt_app.exception
+    picker = lt_app.selectbox(key="latent_class")
+    assert picker.options == ["digit 1 (70 training images)", "digit 6 (32 training images)",
+                              "digit 9 (15 training images)"]
+    picker.set_value(3).run()
+    assert not lt_app.exception, lt_app.exception
+    assert any("trained on 15 images of digit 9" in c.value for c in lt_app.caption)
+    assert lt_app.get("plotly_chart")  # the latent map of that class
