@@ -39,9 +39,10 @@ def compare(before: dict, after: dict) -> tuple[list[str], dict[str, list[str]]]
         for name in sorted(set(b["per_seed"]) | set(a["per_seed"])):
             x, y = b["per_seed"].get(name, {}), a["per_seed"].get(name, {})
             same = x == y
-            if not same:
+            if x and y and not same:
                 moved[clf].append(name)
-            rows.append((name, _seeds(x) or "—", _seeds(y) or "—", "yes" if same else "**no**"))
+            verdict = ("yes" if same else "**no**") if x and y else ("new" if y else "removed")
+            rows.append((name, _seeds(x) or "—", _seeds(y) or "—", verdict))
         lines += markdown_table(("approach", "before (seeds 0..4)", "after", "identical"), rows, "lllc")
     return lines, moved
 
@@ -52,17 +53,19 @@ def main(argv=None) -> int:
     p.add_argument("after")
     p.add_argument("--note", default="", help="what explains any difference (written under the tables)")
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
+    p.add_argument("--change", default="the restructuring", help="what changed between the two runs (the title)")
+    p.add_argument("--section", default="reference-before-after", help="BENCHMARKS.md section to write")
     a = p.parse_args(argv)
     before, after = (json.loads(Path(f).read_text()) for f in (a.before, a.after))
     lines, moved = compare(before, after)
     n_moved = sum(map(len, moved.values()))
-    head = [f"## Reference results before and after the restructuring", "",
+    head = [f"## Reference results before and after {a.change}", "",
             f"Written {utc_now()} by `python bench/compare_reference.py`: the shipped reference benchmark "
             f"(`python bench/targets.py`, every preset, 5 paired seeds) run before ({before.get('measured', '?')}) and "
             f"after ({after.get('measured', '?')}) on the same machine and thread count. "
             + ("Every per-seed count is identical." if not n_moved else
                f"{n_moved} approach(es) moved: " + "; ".join(f"{c}: {', '.join(m)}" for c, m in moved.items() if m) + ".")]
-    publish(a.output, "reference-before-after", "\n".join(head + lines + (["", a.note] if a.note else [])) + "\n")
+    publish(a.output, a.section, "\n".join(head + lines + (["", a.note] if a.note else [])) + "\n")
     return 0
 
 
