@@ -199,3 +199,15 @@ def test_sweeps_and_atlases_are_for_digit_pairs(capsys, tmp_path):
         atlas_jobs(lt(), [(0, 6)], [0.02], ["baseline"], [0])
     assert cli.main(["sweep", "--protocol", "deepsmote", "--cache-dir", str(tmp_path), "--quiet"]) == cli.EXIT_BAD_INPUT
     assert "minority ratio" in capsys.readouterr().err
+
+
+def test_the_benchmarks_target_lines_follow_the_numbers(tiny_result):
+    from bench.longtail_bench import ACSA_TARGET, targets
+
+    lines = targets(tiny_result)
+    best = max((n for n in tiny_result.runs if n != "oracle"),
+               key=lambda n: tiny_result.summary()[n]["balanced_accuracy"].mean)
+    acsa = tiny_result.summary()[best]["balanced_accuracy"].mean
+    assert f"**{best}**" in lines[0] and ("MET" if acsa >= ACSA_TARGET else "MISSED") in lines[0]
+    assert any(line.strip().startswith("- cvae vs baseline:") for line in lines)
+    assert lines[-1].startswith("- does generation help on the long tail?")
