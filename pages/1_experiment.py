@@ -5,7 +5,8 @@ import streamlit as st
 st.title("Does a VAE beat oversampling on imbalanced MNIST?")
 st.markdown(
     "Pick two digits, how rare the minority one is and which balancing approaches to compare "
-    "in the sidebar, then press **Run** to train them and compare their test errors here. "
+    "in the sidebar (or the ten-digit long tail, DeepSMOTE's protocol), then press **Run** to train them and "
+    "compare their test errors here. "
     "The other pages let you explore the generators' latent spaces, sweep the imbalance "
     "ratio, and read how this differs from the original blog post."
 )
@@ -50,7 +51,7 @@ names = class_names(config)
 st.subheader("Verdict")
 multiclass = config.n_classes > 2
 if multiclass:
-    verdict_metric = st.radio("Verdict on", verdict_metrics(result), format_func=lambda m: metric_label(m, 3), horizontal=True,
+    verdict_metric = st.radio("Verdict on", verdict_metrics(result), format_func=lambda m: metric_label(m, config.n_classes), horizontal=True,
                               key="verdict_metric")
     verdict = result.verdict(verdict_metric)
 else:

@@ -55,13 +55,14 @@ def test_switching_the_task_takes_the_long_tails_protocol_and_approaches(monkeyp
     ({"cfg_rho": 0.5}, "rho"),
     ({"cfg_profile": "counts", "cfg_counts": ""}, "needs --counts"),
 ])
-def test_bad_long_tail_settings_are_an_error_and_nothing_runs(lt_app, changes, fragment):
+def test_bad_long_tail_settings_are_an_error_and_nothing_runs(lt_app, changes, fragment, tmp_path):
     for key, value in changes.items():
         lt_app.session_state[key] = value
     lt_app.run()
     assert not lt_app.exception
     assert lt_app.error and fragment in lt_app.error[0].value
-    assert not [b for b in lt_app.button if b.label == "Run"]
+    assert not [b for b in lt_app.button if b.label == "Run"]  # nothing can train
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # and nothing was cached
 
 
 def test_a_long_tail_run_shows_recall_by_count_and_k_by_k_confusions(lt_app):
