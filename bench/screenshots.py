@@ -7,6 +7,11 @@ ratios, three approaches) and About as PNG files. Training takes a few minutes t
 time; with the results in the cache (``--cache-dir``) it takes seconds.
 
     .venv/bin/python bench/screenshots.py [--out docs/screenshots] [--cache-dir DIR] [--timeout S] [--tiny]
+    .venv/bin/python bench/screenshots.py --longtail [--cache-dir DIR]   # the long tail's Experiment page only
+
+``--longtail`` opens a link to the long tail (DeepSMOTE's counts, five seeds, its reference
+approaches: ``python bench/longtail_bench.py reference`` fills the cache it reads) and saves
+``longtail.png``; it presses Run if the results are not cached.
 """
 
 from __future__ import annotations
@@ -87,6 +92,39 @@ def capture(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
     return shots
 
 
+def longtail_link() -> str:
+    """The query string of the long tail's reference view (five seeds, its reference approaches)."""
+    from urllib.parse import urlencode
+
+    from vaeimb.task_kinds import TASK_KINDS
+    from vaeimb_app.links import to_query
+    from vaeimb_app.settings import defaults, task_switch
+
+    state = {**defaults(), "cfg_task": "longtail", "cfg_n_seeds": 5}
+    state.update(task_switch("pair", "longtail", state["cfg_protocol"]))
+    state["cfg_approaches"] = list(TASK_KINDS["longtail"].reference_approaches)
+    return urlencode(to_query(state))
+
+
+def capture_longtail(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
+    """The Experiment page of the long tail's reference view."""
+    wait_ms = timeout_s * 1000
+    with chromium_page(chromium, height=3200, timeout_ms=60_000) as page:
+        main = page.locator(MAIN)
+        page.goto(f"{url}/?{longtail_link()}")
+        page.get_by_text("Does a VAE beat oversampling").wait_for()
+        wait_idle(page)
+        table = main.locator('[data-testid="stTable"]').first
+        if not table.is_visible():
+            main.get_by_role("button", name="Run").click()
+            table.wait_for(timeout=wait_ms)
+            wait_idle(page, wait_ms)
+        wait_for_charts(page)
+        if main.get_by_text("Traceback").count():
+            raise RuntimeError("the Experiment page shows a traceback")
+        return [screenshot(page, out / "longtail.png")]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"), help="folder for the PNG files")
@@ -95,6 +133,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=1800,
                     help="seconds to wait for training (the Run, then the sweep); default %(default)s")
     ap.add_argument("--chromium", default=str(CHROMIUM))
+    ap.add_argument("--longtail", action="store_true",
+                    help="only the long tail's Experiment page (DeepSMOTE's counts, five seeds), as longtail.png")
     ap.add_argument("--tiny", action="store_true",
                     help="the tiny preset (VAEIMB_APP_PRESET=tiny) instead of the reference setup: a quick check")
     a = ap.parse_args()
@@ -108,7 +148,7 @@ def main() -> int:
     log = Path(tempfile.mkdtemp(prefix="screenshots-")) / "streamlit.log"
     try:
         with app_server(env, log, half_the_cores=False) as server:
-            shots = capture(server.url, Path(a.out), a.chromium, a.timeout)
+            shots = (capture_longtail if a.longtail else capture)(server.url, Path(a.out), a.chromium, a.timeout)
     except StartError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -229,6 +229,9 @@ st.caption("Generated images against up to 1000 real minority images from MNIST 
            "share of real variety the samples cover (Kynkäänniemi et al. 2019, k = 3); Fréchet distance "
            "(lower is better); memorisation: median distance from a sample to its nearest training image, "
            "beside the same figure for real held-out images (much smaller = copies).")
+if config.n_classes > 2:
+    st.caption(f"On the long tail these figures are the rarest class's: digit {config.classes[-1]} "
+               f"({config.class_counts[-1]} training images), whichever class is explored above.")
 if st.button("Measure this generator's quality", key="measure_quality"):
     st.session_state[f"quality_{gen_key}"] = True
 if st.session_state.get(f"quality_{gen_key}"):

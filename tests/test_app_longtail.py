@@ -129,3 +129,18 @@ def test_the_latent_page_explores_a_conditional_generator_by_class(lt_app):
     assert not lt_app.exception, lt_app.exception
     assert any("trained on 15 images of digit 9" in c.value for c in lt_app.caption)
     assert lt_app.get("plotly_chart")  # the latent map of that class
+
+
+def test_a_long_tail_run_in_a_worker_process_shows_its_results(lt_app, monkeypatch):
+    """The app's default on two or more cores: the Run trains in a child process and the page
+    reads the exported result back (the offsets and the imbalanced test set with it)."""
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", "1")
+    lt_app.session_state["cfg_n_seeds"] = 1
+    lt_app.session_state["cfg_approaches"] = ["baseline", "threshold"]
+    lt_app.run()
+    button(lt_app, "Run").click().run()
+    assert not lt_app.exception, lt_app.exception
+    assert list(lt_app.table[0].value["approach"]) == ["baseline", "threshold"]
+    assert [d.label for d in lt_app.get("download_button")] == ["Download CSV", "Download JSON"]
+    lt_app.radio(key="recall_test_set").set_value("imbalanced").run()
+    assert not lt_app.exception, lt_app.exception

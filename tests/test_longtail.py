@@ -211,3 +211,21 @@ def test_the_benchmarks_target_lines_follow_the_numbers(tiny_result):
     assert f"**{best}**" in lines[0] and ("MET" if acsa >= ACSA_TARGET else "MISSED") in lines[0]
     assert any(line.strip().startswith("- cvae vs baseline:") for line in lines)
     assert lines[-1].startswith("- does generation help on the long tail?")
+
+
+def test_a_k_class_result_survives_the_export_the_app_reads(tiny_result, tmp_path):
+    """The app's Run trains in a child process and reads its result back (vaeimb.shipped):
+    the decision's offsets, the other test sets and every count come back as computed."""
+    from vaeimb.shipped import load_result, save_result
+
+    save_result(tiny_result, tmp_path, {"made": "now"})
+    back = load_result(tmp_path)
+    for name, by_seed in tiny_result.runs.items():
+        for seed, r in by_seed.items():
+            b = back.runs[name][seed]
+            np.testing.assert_array_equal(b.offsets, r.offsets)
+            np.testing.assert_array_equal(b.predictions, r.predictions)
+            np.testing.assert_array_equal(b.curve_errors, r.curve_errors)
+            np.testing.assert_array_equal(b.per_class("imbalanced")["recall"], r.per_class("imbalanced")["recall"])
+            assert b.metrics == r.metrics
+    assert to_json_dict(back)["runs"] == to_json_dict(tiny_result)["runs"]

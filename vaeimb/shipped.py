@@ -57,8 +57,11 @@ def save_result(result: ExperimentResult, folder: str | os.PathLike, provenance:
     """Write ``result`` to ``folder`` (``result.json`` + ``result.npz``); returns the paths.
 
     An array several runs share (the test labels and positions; the logits of approaches
-    that share one trained model) is stored once; the logits stay float32, so every count
-    the pages show is the one computed (float16 moved one learning-curve count).
+    that share one trained model) is stored once. A pair's log-odds stay float32, so every
+    count the pages show is the one computed (float16 moved one learning-curve count); a
+    K-class run's logits are float16 in the result cache already (``runner``), so they are
+    written as float16, exactly, at half the size. A K-class run's decision offsets and its
+    other test sets travel with it.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,10 +83,13 @@ def save_result(result: ExperimentResult, folder: str | os.PathLike, provenance:
                 "approach": name, "seed": int(seed), "threshold": float(r.threshold),
                 "metrics": {k: float(v) for k, v in r.metrics.items()}, "info": r.info,
                 "steps": put("steps", np.asarray(r.checkpoint_steps, np.int64)),
-                "logits": put("logits", np.asarray(r.checkpoint_logits, np.float32)),  # a shared model's once
+                "logits": put("logits", np.asarray(r.checkpoint_logits,  # a shared model's once
+                                                   np.float32 if r.offsets is None else np.float16)),
                 "test_y": put("test_y", np.asarray(r.test_y, np.int64)),
                 "test_index": put("test_index", np.asarray(r.test_index, np.int64)),
                 "val_curve": None if r.val_curve is None else put("val_curve", np.asarray(r.val_curve)),
+                "offsets": None if r.offsets is None else [float(o) for o in r.offsets],
+                "test_subsets": {k: put(f"subset_{k}", np.asarray(v, np.int64)) for k, v in r.test_subsets.items()},
             })
     doc = {
         "format": FORMAT,
@@ -147,6 +153,8 @@ def load_result(folder: str | os.PathLike = DEFAULT_DIR) -> ExperimentResult:
             test_y=arrays[r["test_y"]], test_index=arrays[r["test_index"]],
             metrics=dict(r["metrics"]), info=r["info"],
             val_curve=None if r["val_curve"] is None else arrays[r["val_curve"]],
+            offsets=None if r.get("offsets") is None else np.asarray(r["offsets"], np.float64),
+            test_subsets={k: arrays[v] for k, v in r.get("test_subsets", {}).items()},
         )
     failures: dict[str, dict[int, str]] = {}
     for f in doc["failures"]:
