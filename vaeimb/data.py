@@ -234,6 +234,11 @@ class ExperimentData:
         return None if self.oracle_by_class is None else self.oracle_by_class[1]
 
 
+def label_counts(y: np.ndarray, n_classes: int) -> tuple[int, ...]:
+    """Images of each label 0..n_classes-1 in the labels ``y``."""
+    return tuple(int(c) for c in np.bincount(np.asarray(y, np.int64), minlength=n_classes))
+
+
 def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
     """The first ``n`` indices, in file order (rng None) or after a seeded shuffle."""
     if rng is not None:

@@ -6,7 +6,7 @@ the part its identity for cache keys; a subclass only says what is new about it.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 from .params import Param, resolve
 from .errors import ConfigError
@@ -43,6 +43,19 @@ class Part:
     @classmethod
     def param(cls, name: str) -> Param:
         return next(p for p in cls.params if p.name == name)
+
+
+def each_class(counts: Sequence[int], owner: str) -> Sequence[int]:
+    """``counts`` (training images per class, label order) when every class has one, else a
+    ConfigError naming the gap: the one check of every part that reads class counts."""
+    if min(counts) < 1:
+        if len(counts) == 2:
+            got = f"{counts[0]} majority and {counts[1]} minority"
+        else:
+            empty = ", ".join(str(k) for k, n in enumerate(counts) if n < 1)
+            got = f"none of class {empty} (counts {', '.join(map(str, counts))})"
+        raise ConfigError(f"{owner} needs at least one training image of each class, got {got}.")
+    return counts
 
 
 def registry(*classes: type[Part]) -> dict[str, type[Part]]:

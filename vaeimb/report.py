@@ -132,11 +132,11 @@ def run_rows(result: ExperimentResult) -> list[dict]:
 
 def verdict_lines(result: ExperimentResult) -> list[str]:
     """The verdict's sentences: on misclassified images; for K > 2 first on ACSA."""
-    lines = []
-    for metric in verdict_metrics(result):
+    lines, metrics = [], verdict_metrics(result)
+    for metric in metrics:
         v = result.verdict(metric)
         if v is not None:
-            lines += ([f"On {metric_label(metric, result.config.n_classes)}:"] if len(verdict_metrics(result)) > 1 else []) + v.sentences()
+            lines += ([f"On {metric_label(metric, result.config.n_classes)}:"] if len(metrics) > 1 else []) + v.sentences()
     return lines
 
 

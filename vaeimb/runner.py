@@ -20,7 +20,7 @@ import numpy as np
 
 from . import training
 from .config import ExperimentConfig, stable_hash
-from .data import ExperimentData, load_mnist, make_experiment_data, validation_split
+from .data import ExperimentData, label_counts, load_mnist, make_experiment_data, validation_split
 from .decisions.base import DecisionContext, predict
 from .errors import ConfigError, VaeimbError
 from .generators.base import FitBudget, FitData
@@ -134,7 +134,7 @@ class Runner:
 
     def n_generate(self, approach: Approach, data: ExperimentData) -> dict[int, int]:
         """How many images of each minority label the approach's data source asks its generator for."""
-        return approach.part("data").n_generate(tuple(int(c) for c in np.bincount(data.train_y, minlength=data.n_classes)))
+        return approach.part("data").n_generate(label_counts(data.train_y, data.n_classes))
 
     # ---- classifiers ---------------------------------------------------------------
     def classifier_key(self, approach: Approach, seed: int) -> str:
@@ -239,8 +239,7 @@ class Runner:
         info = dict(meta["info"])
         data = self.data(seed)
         n_classes = cfg.n_classes
-        counts_real = tuple(info.get("train_counts_real") or (info["n_train_majority"], info["n_train_minority_real"]))
-        generated = tuple(info.get("generated") or (0, info["n_generated"]))
+        counts_real, generated = tuple(info["train_counts_real"]), tuple(info["generated"])
         val_logits = arrays.get("val_logits")
         val_y = data.train_y[arrays["val_rows"]] if "val_rows" in arrays else None
         decision = approach.part("decision")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .augmentations.none import NoAugmentation
+from .data import label_counts
 from .losses.base import LossContext
 from .models import make_classifier, scores
 from .tasks import Identity
@@ -213,7 +214,7 @@ def train_classifier(
     y = torch.from_numpy(y_np).to(device)
     evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
     batches.prepare(y_np, n_classes=n_classes)
-    counts_all = tuple(int(c) for c in np.bincount(y_np, minlength=n_classes))
+    counts_all = label_counts(y_np, n_classes)
     counts = dict(counts=counts_all, counts_real=tuple(counts_real) if counts_real is not None else counts_all,
                   steps=steps)
     ckpts = checkpoint_steps(steps, n_checkpoints)

@@ -110,15 +110,3 @@ class Decision(Part):
 
     def _threshold(self, ctx: DecisionContext) -> float:
         raise NotImplementedError(f"decision '{self.name}' defines neither _offsets nor _threshold.")
-
-
-def each_class(counts: Sequence[int], owner: str) -> Sequence[int]:
-    """``counts`` when every class has a training image, else a ConfigError naming the gap."""
-    if min(counts) < 1:
-        if len(counts) == 2:
-            got = f"{counts[0]} majority and {counts[1]} minority"
-        else:
-            empty = ", ".join(str(k) for k, n in enumerate(counts) if n < 1)
-            got = f"none of class {empty} (counts {', '.join(map(str, counts))})"
-        raise ConfigError(f"{owner} needs at least one training image of each class, got {got}.")
-    return counts

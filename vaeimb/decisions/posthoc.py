@@ -8,7 +8,8 @@ from typing import Sequence
 import numpy as np
 
 from ..params import Param
-from .base import Decision, DecisionContext, each_class
+from ..parts import each_class
+from .base import Decision, DecisionContext
 
 
 class PostHoc(Decision):

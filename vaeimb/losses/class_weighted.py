@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..params import Param
-from ._counts import train_counts
+from ..parts import each_class
 from .base import Loss, LossContext
 
 
@@ -55,13 +55,13 @@ class ClassWeighted(Loss):
 
     def minority_weight(self, ctx: LossContext) -> float:
         """Two classes: the minority rows' weight (``pos_weight``)."""
-        n_maj, n_min = train_counts(ctx, f"loss '{self.name}'")
+        n_maj, n_min = each_class(ctx.counts, f"loss '{self.name}'")
         beta = self.values["beta"]
         return (effective_number(n_maj, beta) / effective_number(n_min, beta)) ** self.values["power"]
 
     def class_weights(self, ctx: LossContext) -> list[float]:
         """``(E(n_max) / E(n_k)) ** power`` of every class k, in label order."""
-        counts = train_counts(ctx, f"loss '{self.name}'")
+        counts = each_class(ctx.counts, f"loss '{self.name}'")
         beta = self.values["beta"]
         top = effective_number(max(counts), beta)
         return [(top / effective_number(n, beta)) ** self.values["power"] for n in counts]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..params import Param
-from ._counts import train_counts
+from ..parts import each_class
 from .base import Loss, LossContext
 from .class_weighted import effective_number
 
@@ -50,7 +50,7 @@ class LdamDrw(Loss):
 
     def margins(self, ctx: LossContext) -> tuple[float, ...]:
         """``Delta_k`` of every class in label order (two classes: majority, minority)."""
-        counts = train_counts(ctx, f"loss '{self.name}'")
+        counts = each_class(ctx.counts, f"loss '{self.name}'")
         raw = [n**-0.25 for n in counts]
         return tuple(self.values["max_margin"] * r / max(raw) for r in raw)
 
@@ -62,7 +62,7 @@ class LdamDrw(Loss):
         """``w_k`` of every class at this step: 1 before the switch, normalised to sum K after it."""
         if ctx.step < self.first_reweighted_step(ctx.steps):
             return (1.0,) * ctx.n_classes
-        inv = [1.0 / effective_number(n, self.values["beta"]) for n in train_counts(ctx, f"loss '{self.name}'")]
+        inv = [1.0 / effective_number(n, self.values["beta"]) for n in each_class(ctx.counts, f"loss '{self.name}'")]
         return tuple(len(inv) * w / sum(inv) for w in inv)
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:

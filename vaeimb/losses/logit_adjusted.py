@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..params import Param
-from ._counts import train_counts
+from ..parts import each_class
 from .base import Loss, LossContext
 
 
@@ -34,13 +34,13 @@ class LogitAdjusted(Loss):
     )
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
-        n_maj, n_min = train_counts(ctx, f"loss '{self.name}'")
+        n_maj, n_min = each_class(ctx.counts, f"loss '{self.name}'")
         offset = self.values["tau"] * math.log(n_min / n_maj)
         return F.binary_cross_entropy_with_logits(s + offset, y)
 
     def log_prior(self, ctx: LossContext) -> list[float]:
         """``log(pi_k)`` of every class, ``pi = counts / sum(counts)``."""
-        counts = train_counts(ctx, f"loss '{self.name}'")
+        counts = each_class(ctx.counts, f"loss '{self.name}'")
         total = sum(counts)
         return [math.log(n / total) for n in counts]
 

@@ -36,10 +36,6 @@ class TrainingSet:
         return self.counts_real[1]
 
 
-def label_counts(y: np.ndarray, n_classes: int) -> tuple[int, ...]:
-    return tuple(int(c) for c in np.bincount(np.asarray(y, np.int64), minlength=n_classes))
-
-
 class DataSource(Part):
     kind = "data"
     #: Trains on data the other approaches do not have: a limit to compare with, never a

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Param
-from .base import DataSource, TrainingSet, label_counts
+from ..data import label_counts
+from .base import DataSource, TrainingSet
 
 
 class GeneratedData(DataSource):

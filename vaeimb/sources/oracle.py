@@ -8,7 +8,8 @@ import numpy as np
 
 from ..digits import TRAIN_COUNTS
 from ..errors import ConfigError
-from .base import DataSource, TrainingSet, label_counts
+from ..data import label_counts
+from .base import DataSource, TrainingSet
 
 
 class OracleData(DataSource):

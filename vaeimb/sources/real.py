@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .base import DataSource, TrainingSet, label_counts
+from ..data import label_counts
+from .base import DataSource, TrainingSet
 
 
 class RealData(DataSource):
