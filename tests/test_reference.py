@@ -88,15 +88,75 @@ def test_code_note_names_both_code_ids_only_when_they_differ(monkeypatch):
     assert "unknown code id" in P.code_note(None)
 
 
-def test_cpu_family_reads_vendor_family_and_model(monkeypatch):
+#: The first lines of /proc/cpuinfo on the two CPU families the shipped results were made on.
+INTEL = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 143\n"
+         "model name\t: Intel(R) Xeon(R) Platinum 8480+\nstepping\t: 8\n")
+AMD = ("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+       "model name\t: AMD EPYC\nstepping\t: 1\n")
+HOSTS = {"intel": (INTEL, "GenuineIntel 6/143", "Intel(R) Xeon(R) Platinum 8480+"),
+         "amd": (AMD, "AuthenticAMD 25/17", "AMD EPYC")}
+
+
+def test_cpu_family_and_name_read_vendor_family_model_and_model_name(monkeypatch):
+    import platform
+
     import vaeimb.provenance as P
 
-    info = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\nmodel name\t: AMD EPYC\n"
-    assert P.cpu_family(info) == "AuthenticAMD 25/17"
-    assert P.cpu_family("") == __import__("platform").machine()
-    assert P.family_note({"cpu_family": P.cpu_family()}) is None and P.family_note({}) is None
-    assert P.family_note({"cpu": P.cpu_name()}) is None  # results older than the field: by CPU name
-    monkeypatch.setattr(P, "cpu_family", lambda cpuinfo=None: "GenuineIntel 6/143")
-    note = P.family_note({"cpu_family": "AuthenticAMD 25/17", "cpu": "AMD EPYC"}, "The shipped rows")
-    assert note.startswith("The shipped rows were made on CPU AuthenticAMD 25/17; this machine is GenuineIntel")
-    assert "AMD EPYC" in P.family_note({"cpu": "AMD EPYC"}) or P.cpu_name() == "AMD EPYC"
+    for cpuinfo, family, name in HOSTS.values():
+        assert P.cpu_family(cpuinfo) == family and P.cpu_name(cpuinfo) == name
+        monkeypatch.setattr(P, "read_cpuinfo", lambda c=cpuinfo: c)  # the default reads this host
+        assert P.cpu_family() == family and P.cpu_name() == name
+    # no /proc/cpuinfo (or no vendor in it: an ARM machine): the machine
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    monkeypatch.setattr(platform, "processor", lambda: "")
+    assert P.cpu_family("") == "aarch64" and P.cpu_name("") == "aarch64"
+    assert P.cpu_family("processor\t: 0\nBogoMIPS\t: 50.00\n") == "aarch64"
+
+
+def test_read_cpuinfo_reads_the_file_and_gives_nothing_when_there_is_none(monkeypatch, tmp_path):
+    import vaeimb.provenance as P
+
+    (tmp_path / "cpuinfo").write_text(AMD + "flags\t\t: fpu " + "x" * 20000 + "\n\nprocessor\t: 1\n")
+    monkeypatch.setattr(P, "CPUINFO", tmp_path / "cpuinfo")
+    text = P.read_cpuinfo()
+    assert text.startswith(AMD) and len(text) == 8192 and P.cpu_family() == "AuthenticAMD 25/17"
+    monkeypatch.setattr(P, "CPUINFO", tmp_path / "none")
+    assert P.read_cpuinfo() == ""
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_family_note_only_for_results_made_on_another_family(monkeypatch, host):
+    """On an Intel host and on an AMD host: silent for results made on its own family (or
+    on an unknown one), a sentence naming both families for the other, by CPU name for
+    results older than the ``cpu_family`` field."""
+    import vaeimb.provenance as P
+
+    cpuinfo, family, name = HOSTS[host]
+    (_, other_family, other_name), = [v for k, v in HOSTS.items() if k != host]
+    monkeypatch.setattr(P, "read_cpuinfo", lambda: cpuinfo)
+    assert P.family_note({"cpu_family": family, "cpu": "renamed"}) is None  # the family decides
+    assert P.family_note({"cpu": name}) is None and P.family_note({}) is None
+    note = P.family_note({"cpu_family": other_family, "cpu": other_name}, "The shipped rows")
+    assert note.startswith(f"The shipped rows were made on CPU {other_family}; this machine is {family}.")
+    assert "any approach (one without a generator too) may give other counts, as another seed would" in note
+    assert "the others give the same" not in note
+    old = P.family_note({"cpu": other_name})  # results older than the field: by CPU name
+    assert old.startswith(f"These results were made on CPU {other_name}; this machine is {name}.")
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_every_result_records_the_cpu_family_and_torchs_kernels(monkeypatch, host):
+    import torch
+
+    import vaeimb.provenance as P
+    from vaeimb.tasks import Identity
+
+    cpuinfo, family, name = HOSTS[host]
+    monkeypatch.setattr(P, "read_cpuinfo", lambda: cpuinfo)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: f"{host}-kernels")
+    env = P.environment(Identity(threads=3))
+    assert (env["cpu"], env["cpu_family"], env["cpu_capability"]) == (name, family, f"{host}-kernels")
+    assert env["threads"] == 3 and env["code"] == P.code_fingerprint()
+    for cores in (1, 64):  # the cores this process may use, one and many
+        monkeypatch.setattr(P.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
+        assert P.environment(Identity())["pid_cores"] == cores

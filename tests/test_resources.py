@@ -93,12 +93,68 @@ def test_the_app_asks_the_rule_with_this_machines_cores_and_memory(monkeypatch):
     assert runs.app_workers() == 3
 
 
-def test_the_heap_settings_apply_on_glibc_and_are_harmless_elsewhere(monkeypatch):
-    import platform
+@pytest.mark.parametrize("cores", [1, 2, 64])
+def test_usable_cores_are_the_affinitys_not_the_machines(monkeypatch, cores):
+    monkeypatch.setattr(R.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(R.os, "cpu_count", lambda: 128)  # the host's: not ours under taskset
+    assert R.usable_cores() == cores
 
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert R.fix_mmap_threshold() is True
+
+@pytest.mark.parametrize("count, cores", [(1, 1), (16, 16), (None, 1)])
+def test_without_an_affinity_the_cpu_count_counts(monkeypatch, count, cores):
+    monkeypatch.delattr(R.os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(R.os, "cpu_count", lambda: count)
+    assert R.usable_cores() == cores
+
+
+@pytest.mark.parametrize("cores, limit, available_kb, workers", [
+    (1, None, 64_000_000, 0),  # one core, large memory: in-process
+    (1, 690 * 2**20, 64_000_000, 0),  # one core, small memory
+    (2, None, 64_000_000, 2),  # two cores, large memory: one worker per core
+    (16, None, 64_000_000, 4),  # many cores, large memory: at most APP_MAX_WORKERS
+    (16, 690 * 2**20, 64_000_000, 0),  # many cores, Community Cloud's smallest container
+    (16, 2765 * 2**20, 64_000_000, 2),  # its largest: (2765 - 350) // 1000 = 2 beside the server
+    (16, None, 3_000_000, 2),  # no cgroup limit: what the machine has left (2929 MB) decides
+    (16, None, 1_000_000, 0),  # no cgroup limit, and too little left for one worker
+])
+def test_the_apps_worker_count_on_fake_hosts(fake_files, monkeypatch, cores, limit, available_kb, workers):
+    """The whole path from the host's files to the app's worker count, on faked hosts."""
+    from vaeimb_app import runs
+
+    monkeypatch.delenv("VAEIMB_APP_WORKERS", raising=False)
+    monkeypatch.setattr(R.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    fake_files["v2"].write_text(f"{limit}\n" if limit else "max\n")
+    fake_files["meminfo"].write_text(meminfo(available_kb))
+    expected = R.app_workers(cores, min(v for v in (limit, available_kb * 1024) if v),
+                             per_worker_mb=runs.TRAINING_PROCESS_MB, server_mb=runs.SERVER_MB,
+                             max_workers=runs.APP_MAX_WORKERS)
+    assert runs.app_workers() == expected == workers
+
+
+class FakeLibc:
+    """glibc's two heap calls, recorded instead of made."""
+
+    def __init__(self, mallopt_result: int = 1):
+        self.calls, self.mallopt_result = [], mallopt_result
+
+    def mallopt(self, param, value):
+        self.calls.append(("mallopt", param, value))
+        return self.mallopt_result
+
+    def malloc_trim(self, pad):
+        self.calls.append(("malloc_trim", pad))
+        return 1
+
+
+def test_the_heap_settings_apply_on_glibc_and_are_harmless_elsewhere(monkeypatch):
+    libc = FakeLibc()
+    monkeypatch.setattr(R, "_glibc", lambda: libc)  # glibc, whatever this host runs
+    assert R.fix_mmap_threshold() is True and R.fix_mmap_threshold(1) is True
     R.trim_heap()
+    assert libc.calls == [("mallopt", R.M_MMAP_THRESHOLD, 4 << 20), ("mallopt", R.M_MMAP_THRESHOLD, 1 << 20),
+                          ("malloc_trim", 0)]
+    monkeypatch.setattr(R, "_glibc", lambda: FakeLibc(mallopt_result=0))  # glibc refused the value
+    assert R.fix_mmap_threshold() is False
     monkeypatch.setattr(R, "_glibc", lambda: None)  # macOS, musl: nothing to set, nothing raised
     assert R.fix_mmap_threshold() is False
     R.trim_heap()

@@ -95,32 +95,42 @@ def environment(identity: Identity) -> dict:
         "machine": platform.machine(),
         "cpu": cpu_name(),
         "cpu_family": cpu_family(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # the kernels torch chose: AVX2, AVX512...
         "pid_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
     }
 
 
-def cpu_name() -> str:
+#: Where this machine describes its CPU (Linux); ``read_cpuinfo`` reads it.
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def read_cpuinfo() -> str:
+    """The first processor's part of ``CPUINFO`` (its first 8 KB), "" when unreadable. The one
+    place this module reads the host's CPU: tests replace it with an Intel's or an AMD's text."""
     try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+        with CPUINFO.open() as f:
+            return f.read(8192)
     except OSError:
-        pass
+        return ""
+
+
+def cpu_name(cpuinfo: str | None = None) -> str:
+    """The CPU's model name (``AMD EPYC``, ``Intel(R) Xeon(R) ...``) from ``cpuinfo`` (default:
+    ``read_cpuinfo()``), else the platform's processor or machine."""
+    for line in (read_cpuinfo() if cpuinfo is None else cpuinfo).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine()
 
 
 def cpu_family(cpuinfo: str | None = None) -> str:
-    """The CPU family results are reproducible within: vendor, family and model number
-    (``GenuineIntel 6/143``, ``AuthenticAMD 25/17``) from /proc/cpuinfo, else the machine.
-    Generator training is not bit-reproducible across families: a generator-based count
-    made on another family moves as another seed would; classifier-only counts stay."""
+    """The CPU family a result was made on: vendor, family and model number
+    (``GenuineIntel 6/143``, ``AuthenticAMD 25/17``) from ``cpuinfo`` (default:
+    ``read_cpuinfo()``), else the machine. Training is not bit-reproducible across
+    families: on another family any count (generator-free approaches included) may move as
+    another seed would."""
     if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read(8192)
-        except OSError:
-            cpuinfo = ""
+        cpuinfo = read_cpuinfo()
     fields = {}
     for line in cpuinfo.splitlines():
         key, sep, value = line.partition(":")
@@ -134,7 +144,9 @@ def cpu_family(cpuinfo: str | None = None) -> str:
 def family_note(env: dict, what: str = "These results") -> str | None:
     """A sentence when results (their ``environment``) were made on another CPU family
     than this machine's; None when the same or unknown. Results older than the
-    ``cpu_family`` field are compared by CPU name."""
+    ``cpu_family`` field are compared by CPU name. On another family every count may move
+    as another seed would, the generator-free approaches' too (a shipped atlas made on an
+    Intel Xeon, rerun on an AMD EPYC, moved the oracle's count of one cell from 15 to 13)."""
     if env.get("cpu_family"):
         made_on, here = env["cpu_family"], cpu_family()
     elif env.get("cpu"):
@@ -143,9 +155,9 @@ def family_note(env: dict, what: str = "These results") -> str | None:
         return None
     if made_on == here:
         return None
-    return (f"{what} were made on CPU {made_on}; this machine is {here}. Rerun here, approaches with a "
-            "generator may give other counts, as another seed would (generator training is not bit-reproducible "
-            "across CPU families); the others give the same.")
+    return (f"{what} were made on CPU {made_on}; this machine is {here}. Rerun here, any approach (one "
+            "without a generator too) may give other counts, as another seed would: training is not "
+            "bit-reproducible across CPU families.")
 
 
 def code_note(made_by: str | None, what: str = "These results") -> str | None:
