@@ -115,10 +115,13 @@ def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float | Failed
 
 def run_command(config: ExperimentConfig, approaches, data_dir=None) -> list[str]:
     """``python -m vaeimb run`` for seed 0 of ``approaches`` with the flags that describe
-    ``config`` (every setting of ``vaeimb.schema``, and its ``--param`` overrides)."""
+    ``config`` (every setting of ``vaeimb.schema`` its task and profile use, and its
+    ``--param`` overrides; the CLI refuses a flag the config would not use)."""
     cmd = [sys.executable, "-m", "vaeimb", "run", "--quiet", "--seeds", "0", "--approaches", *approaches]
+    values = config.to_dict()
     for s in schema.SETTINGS:
-        cmd += [s.cli_flags[0], str(getattr(config, s.name))]
+        if schema.applies(s.name, values):
+            cmd += [s.cli_flags[0], str(getattr(config, s.name))]
     for name, values in config.approach_params.items():
         cmd += [arg for key, value in values.items() for arg in ("--param", f"{name}.{key}={value}")]
     return cmd + (["--data-dir", str(data_dir)] if data_dir is not None else [])

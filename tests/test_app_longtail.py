@@ -144,3 +144,39 @@ def test_a_long_tail_run_in_a_worker_process_shows_its_results(lt_app, monkeypat
     assert [d.label for d in lt_app.get("download_button")] == ["Download CSV", "Download JSON"]
     lt_app.radio(key="recall_test_set").set_value("imbalanced").run()
     assert not lt_app.exception, lt_app.exception
+
+
+SIDEBAR_ONLY = """
+from vaeimb_app.settings import render_sidebar
+render_sidebar()
+"""
+TASK_SETTINGS = {"majority", "minority", "n_majority", "n_minority", "profile", "rho", "n_head", "order", "counts"}
+
+
+@pytest.mark.parametrize("task, profile, shown", [
+    ("pair", "exponential", {"majority", "minority", "n_majority", "n_minority"}),
+    ("longtail", "deepsmote", {"profile", "order"}),
+    ("longtail", "exponential", {"profile", "order", "rho", "n_head"}),
+    ("longtail", "counts", {"profile", "order", "counts"}),
+])
+def test_the_sidebar_shows_only_the_widgets_that_apply(task, profile, shown, monkeypatch, tmp_path):
+    """The widgets follow the settings' declaration (task kinds' settings, ``Setting.requires``),
+    and so do links and the CLI: ``schema.applies`` is their one rule."""
+    from vaeimb import schema
+
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    at = AppTest.from_string(SIDEBAR_ONLY, default_timeout=60)
+    at.session_state["cfg_task"], at.session_state["cfg_profile"] = task, profile
+    at.run()
+    assert not at.exception, at.exception
+    drawn = {w.key[len("w_cfg_"):] for kind in ("selectbox", "number_input", "text_input", "radio")
+             for w in getattr(at.sidebar, kind) if w.key and w.key.startswith("w_cfg_")}
+    assert drawn & TASK_SETTINGS == shown
+    assert shown == {n for n in TASK_SETTINGS if schema.applies(n, {"task": task, "profile": profile})}
+    if task == "longtail":  # switching the profile redraws the profile's own widgets
+        other = {"deepsmote": "exponential", "exponential": "counts", "counts": "deepsmote"}[profile]
+        at.sidebar.selectbox(key="w_cfg_profile").set_value(other).run()
+        drawn = {w.key[len("w_cfg_"):] for kind in ("number_input", "text_input")
+                 for w in getattr(at.sidebar, kind) if w.key and w.key.startswith("w_cfg_")}
+        assert drawn & TASK_SETTINGS == {n for n in TASK_SETTINGS
+                                         if schema.applies(n, {"task": "longtail", "profile": other})} - {"profile"}

@@ -91,3 +91,67 @@ def test_a_changed_setting_is_written_to_the_url(monkeypatch, tmp_path, mnist_di
     at.sidebar.selectbox(key="w_cfg_minority").set_value(9).run()
     at.sidebar.radio(key="w_cfg_classifier").set_value("cnn").run()
     assert at.query_params == {"majority": "3", "minority": "9", "classifier": "cnn"}
+
+
+# ---- settings the link's task, profile or protocol would not use -------------------------
+@pytest.mark.parametrize("query, values, says", [
+    ({"task": "longtail", "majority": "3"}, {"cfg_task": "longtail"},
+     "link setting majority applies only to task=pair (the link has task=longtail); ignored."),
+    ({"task": "longtail", "profile": "deepsmote", "rho": "5"}, {"cfg_task": "longtail", "cfg_profile": "deepsmote"},
+     "link setting rho applies only to profile=exponential (the link has profile=deepsmote); ignored."),
+    ({"task": "pair", "order": "123"}, {"cfg_task": "pair"},
+     "link setting order applies only to task=longtail (the link has task=pair); ignored."),
+    ({"protocol": "deepsmote", "minority": "3"}, {"cfg_protocol": "deepsmote", "cfg_task": "longtail"},
+     "link setting minority applies only to task=pair, and protocol=deepsmote runs only task=longtail; ignored."),
+    ({"task": "longtail", "ratio_pct": "5", "minority_as": "ratio"}, {"cfg_task": "longtail"},
+     "link setting ratio_pct applies only to task=pair (the link has task=longtail); ignored."),
+    ({"minority_as": "count", "ratio_pct": "5"}, {"cfg_minority_mode": "count"},
+     "link setting ratio_pct applies only to minority_as=ratio (the link has minority_as=count); ignored."),
+    ({"minority_as": "ratio", "n_minority": "40"}, {"cfg_minority_mode": "ratio"},
+     "link setting n_minority applies only to minority_as=count (the link has minority_as=ratio); ignored."),
+    # where one choice would do, the link's setting implies it
+    ({"task": "longtail", "counts": "100"}, {"cfg_task": "longtail", "cfg_counts": "100", "cfg_profile": "counts"},
+     "link setting counts implies profile=counts; using it."),
+    ({"rho": "5"}, {"cfg_rho": 5.0, "cfg_task": "longtail", "cfg_profile": "exponential"},
+     "link setting rho implies task=longtail and profile=exponential; using them."),
+    ({"ratio_pct": "5"}, {"cfg_ratio_pct": 5.0, "cfg_minority_mode": "ratio"},
+     "link setting ratio_pct implies minority_as=ratio; using it."),
+])
+def test_a_link_setting_that_would_be_ignored_is_left_out_with_a_warning(query, values, says):
+    assert from_query(query) == (values, [says])
+
+
+def test_a_link_carries_only_the_settings_its_view_uses():
+    """A widget the sidebar hides (another task's, another profile's, the other way of giving
+    the minority) stays out of the link, so the link opens without a warning."""
+    state = {"cfg_task": "longtail", "cfg_protocol": "deepsmote", "cfg_profile": "counts", "cfg_counts": "50,40,30",
+             "cfg_order": "123", "cfg_rho": 7.0, "cfg_n_head": 99, "cfg_majority": 3, "cfg_n_minority": 7,
+             "cfg_minority_mode": "ratio", "cfg_ratio_pct": 5.0}
+    query = to_query(state)
+    assert query == {"task": "longtail", "protocol": "deepsmote", "profile": "counts", "counts": "50,40,30",
+                     "order": "123"}
+    back, warnings = from_query(query)
+    assert warnings == [] and back == {"cfg_task": "longtail", "cfg_protocol": "deepsmote", "cfg_profile": "counts",
+                                       "cfg_counts": "50,40,30", "cfg_order": "123"}
+    del query["task"]  # a protocol that runs only the long tail implies it
+    assert from_query(query) == (back, [])
+    pair = {"cfg_majority": 3, "cfg_minority_mode": "count", "cfg_ratio_pct": 5.0, "cfg_n_minority": 7,
+            "cfg_rho": 7.0, "cfg_profile": "exponential"}
+    assert to_query(pair) == {"majority": "3", "n_minority": "7"}
+
+
+def test_the_app_warns_about_a_link_setting_it_ignores_and_drops_it(monkeypatch, tmp_path, mnist_dir):
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
+    at = AppTest.from_string(SIDEBAR_ONLY.replace("sync_link()", "show_link_warnings()\nsync_link()")
+                             .replace("import render_sidebar", "import render_sidebar, show_link_warnings"),
+                             default_timeout=60)
+    at.query_params.update({"task": "longtail", "majority": "3", "rho": "5"})
+    at.run()
+    assert not at.exception and not at.error, at.exception
+    assert [w.value for w in at.warning] == [
+        "link setting majority applies only to task=pair (the link has task=longtail); ignored.",
+        "link setting rho implies profile=exponential; using it."]
+    assert at.session_state["cfg_majority"] == 0 and at.session_state["cfg_profile"] == "exponential"
+    assert at.sidebar.number_input(key="w_cfg_rho").value == 5.0
+    assert at.query_params == {"task": "longtail", "profile": "exponential", "rho": "5"}
+    assert list(tmp_path.iterdir()) == []

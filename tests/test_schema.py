@@ -152,3 +152,21 @@ def test_every_setting_with_a_widget_is_in_the_sidebar(monkeypatch, tmp_path, mn
         assert found[0].label == s.label, s.name
         if s.name not in ("task", "profile"):  # the long tail's views set these two
             assert found[0].value == s.default, s.name
+
+
+def test_what_a_new_setting_needs_reaches_the_cli_and_the_links(with_dropout, monkeypatch, capsys):
+    """A setting declared as used only by one profile (``requires``) is refused by the CLI
+    and left out of links elsewhere, and implies that profile where nothing else is chosen:
+    no face names it."""
+    monkeypatch.setattr(schema, "SETTINGS", tuple(dataclasses.replace(s, requires=(("profile", ("exponential",)),))
+                                                  if s.name == "dropout" else s for s in schema.SETTINGS))
+    assert cli.main(["run", "--task", "longtail", "--profile", "counts", "--dropout", "0.3"]) == 2
+    assert capsys.readouterr().err == ("error: --dropout applies only to --profile exponential (you gave --profile "
+                                       "counts): drop --dropout or use --profile exponential.\n")
+    a, cfg = _parse(["run", "--task", "longtail", "--dropout", "0.3"])
+    assert (cfg.profile, cfg.dropout, a.notes) == ("exponential", 0.3, ("--dropout implies --profile exponential.",))
+    assert to_query({"cfg_task": "longtail", "cfg_profile": "counts", "cfg_dropout": 0.3}) == {
+        "task": "longtail", "profile": "counts"}
+    assert from_query({"task": "longtail", "profile": "counts", "dropout": "0.3"}) == (
+        {"cfg_task": "longtail", "cfg_profile": "counts"},
+        ["link setting dropout applies only to profile=exponential (the link has profile=counts); ignored."])

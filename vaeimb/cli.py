@@ -4,7 +4,9 @@ console script ``pip install .`` makes).
 Bad input ends with a one-line message and exit code 2, never a traceback, and before
 anything trains (unwritable outputs included); a run in which any (approach, seed) failed,
 or whose results could not be written, exits 1 with one line. The configuration flags are
-generated from ``vaeimb.schema``. ``--help`` and argument errors answer without importing
+generated from ``vaeimb.schema``; a flag the chosen task, profile or protocol would not use
+is bad input too (``schema.check_applicable``), and one that implies a choice (``--counts``:
+the counts profile) says so on stderr. ``--help`` and argument errors answer without importing
 torch.
 """
 
@@ -179,8 +181,9 @@ def _setting_type(s: schema.Setting):
 
 
 def _add_setting(p, s: schema.Setting) -> None:
-    """One setting's flag (and its old names). Unset budget flags stay None: the protocol's
-    budget fills them in (``config_from_args``)."""
+    """One setting's flag (and its old names). Unset flags stay None: the protocol's budget
+    or the default fills them in (``config_from_args``), and a flag the user gave can be told
+    from one left out (a setting the task, profile or protocol would ignore is refused)."""
     if s.kind == "choice":
         kw = {"choices": list(s.choices)}
     elif s.kind == "text":
@@ -188,7 +191,7 @@ def _add_setting(p, s: schema.Setting) -> None:
     else:
         kw = {"type": _setting_type(s), "metavar": s.kind.upper()}
     help = f"{s.help} (default {s.describe_default()})".replace("%", "%%")
-    p.add_argument(*s.cli_flags, dest=s.name, default=None if s.budget or s.implied else s.default, help=help, **kw)
+    p.add_argument(*s.cli_flags, dest=s.name, default=None, help=help, **kw)
 
 
 def _config_flags(p: argparse.ArgumentParser, names=None, *, ratio: bool = True) -> None:
@@ -295,14 +298,29 @@ def _task_of(a) -> str:
 
 def config_from_args(a) -> ExperimentConfig:
     """The config a command's flags describe: the protocol's budget for unset budget flags
-    (``--protocol blog``: the original code's 1000 steps of 128), the defaults for the rest."""
+    (``--protocol blog``: the original code's 1000 steps of 128), the defaults for the rest.
+
+    A flag the chosen task, profile or protocol would not use is refused
+    (``schema.check_applicable``), or implies what it needs where one choice would do
+    (``--counts``: the counts profile); those notes are kept in ``a.notes`` for
+    ``_print_notes`` to show once the command is sure to run."""
     values = {s.name: getattr(a, s.name) for s in schema.SETTINGS if getattr(a, s.name, None) is not None}
+    names = {}
     if getattr(a, "ratio", None) is not None:
         values["n_minority"] = n_minority_from_ratio(values.get("n_majority", schema.get("n_majority").default), a.ratio)
+        names["n_minority"] = "--ratio"
+    implied, a.notes = schema.check_applicable(values, "cli", names)
+    values.update(implied)
     if a.param:
-        protocol = from_settings(values).protocol
-        values["approach_params"] = parse_param_overrides(a.param, _specs(a), protocol)
+        draft = from_settings(values)
+        values["approach_params"] = parse_param_overrides(a.param, _specs(a, draft), draft.protocol)
     return from_settings(values).validate()
+
+
+def _print_notes(a) -> None:
+    """What the flags implied (``--counts`` alone: the counts profile), once nothing can be refused."""
+    for note in getattr(a, "notes", ()):
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _write(path: str, text: str) -> None:
@@ -371,7 +389,9 @@ def _run_and_report(config: ExperimentConfig, a) -> int:
     from .experiment import run_experiment  # torch
 
     _check_outputs(a.json, a.csv)
+    specs = _specs(a, config)
     executor = executor_from_args(a)
+    _print_notes(a)
     if config.leaky:
         print(report.LEAK_WARNING, file=sys.stderr)
     cache = ResultCache(a.cache_dir)
@@ -380,7 +400,7 @@ def _run_and_report(config: ExperimentConfig, a) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # failures are in the table
         try:
-            result = run_experiment(config, _specs(a, config), a.seeds, cache=cache, data_dir=a.data_dir,
+            result = run_experiment(config, specs, a.seeds, cache=cache, data_dir=a.data_dir,
                                     progress=bars, quality=bool(a.json), executor=executor)
         finally:
             bars.close()
@@ -397,12 +417,14 @@ def _sweep(a) -> int:
 
     _check_outputs(a.json, a.csv)
     cfg = config_from_args(a)
+    specs = _specs(a)
     executor = executor_from_args(a)
+    _print_notes(a)
     bars = _Progress(not a.quiet)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         try:
-            res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, _specs(a), a.seeds, cache=ResultCache(a.cache_dir),
+            res = run_sweep(cfg, a.ratios or DEFAULT_RATIOS, specs, a.seeds, cache=ResultCache(a.cache_dir),
                             data_dir=a.data_dir, progress=lambda i, n, r, e: bars(e), executor=executor)
         finally:
             bars.close()
@@ -428,6 +450,7 @@ def _atlas(a, argv) -> int:
     _check_outputs(folder=a.out)
     out = Path(a.out).expanduser()
     executor = executor_from_args(a)
+    _print_notes(a)
     bars = _Progress(not a.quiet, quiet_done=True)
     command = f"{PROG} " + " ".join(argv if argv is not None else sys.argv[1:])
     with warnings.catch_warnings():

@@ -7,6 +7,13 @@ protocols' whole budgets and the Atlas page's cell settings are generated from t
 a setting is one ``Setting`` here plus its config field; its old names (``aliases``) keep
 old flags, links and saved configs working.
 
+Which settings a choice uses is declared here too: a setting belongs to the task kinds that
+list it (``TaskKind.settings``) and may need another setting's value (``Setting.requires``:
+rho and n_head the exponential profile, counts the counts profile). ``applicability`` reads
+that for every face: the CLI refuses a flag the chosen task, profile or protocol would ignore
+(or applies what it implies: ``--counts`` alone selects the counts profile, and says so),
+links leave such a key out with a warning, the sidebar draws only the widgets that apply.
+
 The faces read ``SETTINGS`` when they run (``schema.SETTINGS``, not a copy taken at import),
 so a test can add a setting to a copy of the schema.
 """
@@ -22,7 +29,8 @@ from .params import Param
 from .protocols import PROTOCOLS
 from .task_kinds import PROFILES, TASK_KINDS
 
-__all__ = ["CLASSIFIERS", "SETTINGS", "Setting", "TEST_COUNTS", "TRAIN_COUNTS", "budget", "defaults", "get"]
+__all__ = ["CLASSIFIERS", "SETTINGS", "Applicability", "Setting", "TEST_COUNTS", "TRAIN_COUNTS", "applicability",
+           "applies", "budget", "check_applicable", "defaults", "get", "requirements"]
 
 #: The classifiers (``vaeimb.models``): the original's MLP, a small CNN, and torchvision's
 #: ResNet-18 (first convolution taking one channel), DeepSMOTE's classifier.
@@ -61,6 +69,11 @@ class Setting(Param):
     #: Left unset, it follows from another setting (the task from the protocol, the protocol
     #: from the task: ``config.from_settings``), so a face leaves it out rather than send its default.
     implied: bool = False
+    #: Used only when each named setting has one of these values, e.g. ``(("profile",
+    #: ("exponential",)),)``: otherwise a value given for it is refused, or, where one value
+    #: would do, implies it (``applicability``). The task a setting belongs to is not written
+    #: here: it is the task kind's (``TaskKind.settings``).
+    requires: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     @property
     def state_key(self) -> str:
@@ -119,13 +132,14 @@ SETTINGS: tuple[Setting, ...] = (
             help="long tail: the training counts; " + "; ".join(f"{k}: {h}" for k, (_, h) in PROFILES.items()),
             label="Long-tail profile", widget=None),
     Setting("rho", 100.0, "float", 1.0, 10_000.0, help="long tail, exponential profile: imbalance ratio rho = "
-            "head count / tail count (at least 1)", label="Imbalance ratio ρ", widget=None),
+            "head count / tail count (at least 1)", label="Imbalance ratio ρ", widget=None,
+            requires=(("profile", ("exponential",)),)),
     Setting("n_head", 4000, "int", 1, _MAX_COUNT, help="long tail, exponential profile: training images of the "
-            "head digit", label="Head count", widget=None, step=100),
+            "head digit", label="Head count", widget=None, step=100, requires=(("profile", ("exponential",)),)),
     Setting("order", "0123456789", "text", help="long tail: the digits, head first (2 to 10 distinct digits)",
             label="Digit order (head first)", widget=None),
     Setting("counts", "", "text", help="long tail, counts profile: one training count per digit of the order, "
-            "comma separated", label="Counts", widget=None),
+            "comma separated", label="Counts", widget=None, requires=(("profile", ("counts",)),)),
     Setting("protocol", "clean", "choice", choices=tuple(PROTOCOLS),
             labels=tuple(p.label or p.name for p in PROTOCOLS.values()),
             help=" ".join(f"{k}: {p.description}" for k, p in PROTOCOLS.items()), label="Protocol", widget="select",
@@ -198,3 +212,160 @@ def current_names(d: Mapping[str, Any]) -> dict[str, Any]:
                 out[s.name] = value
     return out
 
+
+# ---- which settings apply ---------------------------------------------------------------
+# A setting belongs to the task kinds that list it (``TaskKind.settings``) and may need other
+# settings' values (``Setting.requires``: the long tail's rho and n_head the exponential
+# profile, counts the counts profile). Every face reads these two declarations through the
+# functions below: the CLI and links refuse (or imply) what the user gave but the chosen
+# task, profile or protocol would ignore, the sidebar shows only the widgets that apply.
+
+def requirements(name: str) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """What setting ``name`` needs to be used, as (setting, allowed values): the task kinds
+    that list it, then its own ``requires``."""
+    tasks = tuple(k.name for k in TASK_KINDS.values() if name in k.settings)
+    return ((("task", tasks),) if tasks else ()) + get(name).requires
+
+
+def _resolved(name: str, values: Mapping[str, Any]) -> Any:
+    """The value of ``name`` in ``values``, else the one ``config.from_settings`` fills in
+    (the task: the protocol's first one; anything else: its default)."""
+    if name in values:
+        return values[name]
+    if name == "task" and values.get("protocol") in PROTOCOLS:
+        return PROTOCOLS[values["protocol"]].tasks[0]
+    return get(name).default
+
+
+def applies(name: str, values: Mapping[str, Any]) -> bool:
+    """Whether setting ``name`` is used under the settings ``values`` (name -> value; those
+    left out as the config fills them in): the sidebar draws its widget, a link carries it."""
+    return all(_resolved(other, values) in allowed for other, allowed in requirements(name))
+
+
+@dataclass(frozen=True)
+class Applicability:
+    """What ``applicability`` found: the settings the given ones imply (name -> value),
+    one note per setting that implied something, and the given settings refused (name ->
+    one line saying what it needs)."""
+
+    implied: dict[str, Any]
+    notes: tuple[str, ...]
+    refused: dict[str, str]
+
+
+class _Spell:
+    """How a face writes a setting: the CLI ``--profile counts``, a link ``profile=counts``."""
+
+    def __init__(self, face: str, names: Mapping[str, str] | None):
+        if face not in ("cli", "link"):
+            raise ValueError(f"unknown face {face!r}")
+        self.face, self.names = face, dict(names or {})
+
+    def __call__(self, name: str, value: Any = None) -> str:
+        s = get(name)
+        key = self.names.get(name) or (s.cli_flags[0] if self.face == "cli" else s.url_keys[0])
+        if value is None:
+            return key
+        return f"{key} {_text(value)}" if self.face == "cli" else f"{key}={_text(value)}"
+
+    def either(self, name: str, values: tuple[Any, ...]) -> str:
+        return " or ".join(self(name, v) for v in values)
+
+    def chose(self, name: str, value: Any) -> str:
+        return f"you gave {self(name, value)}" if self.face == "cli" else f"the link has {self(name, value)}"
+
+    def refuse(self, name: str, needs: str, fix: str) -> str:
+        if self.face == "link":
+            return f"link setting {self(name)} applies only to {needs}; ignored."
+        return f"{self(name)} applies only to {needs}: {fix}."
+
+
+def _and(items: list[str], word: str = "and") -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} {word} {items[-1]}"
+
+
+def _or(items: list[str]) -> str:
+    return _and(items, "or")
+
+
+def applicability(given: Mapping[str, Any], face: str = "cli", names: Mapping[str, str] | None = None) -> Applicability:
+    """Check that every setting the user gave (``given``: name -> value, the ones typed, not
+    the defaults) is used by the task, profile and protocol chosen, given or implied.
+
+    A setting whose requirement was left unset implies it where one value would do, and
+    that value changes nothing else the user gave (``--counts`` alone: the counts profile and
+    the long tail; ``--rho``: the exponential profile); it is refused where the user chose
+    otherwise (``--task longtail --majority 3``), where the protocol rules it out
+    (``--protocol deepsmote --majority 3``), or where two given settings need different
+    values (``--majority 3 --order 123``). ``face`` words the lines for the CLI (flags) or a
+    link (URL keys); ``names`` spells a setting as the face was given it (``--ratio``)."""
+    spell = _Spell(face, names)
+    given = {k: v for k, v in given.items() if v is not None}
+    held: dict[str, tuple[Any, str]] = {}  # a requirement's value the given settings fixed: (value, by whom)
+    implied: dict[str, Any] = {}
+    roots: dict[str, str] = {}  # an implied setting -> the given one behind it
+    notes: dict[str, list[str]] = {}
+    refused: dict[str, str] = {}
+    queue = [s.name for s in SETTINGS if s.name in given]
+    while queue:
+        name = queue.pop(0)
+        root = roots.get(name, name)
+        new_held, new_implied, problem = {}, {}, None
+        for other, allowed in requirements(name):
+            needs = spell.either(other, allowed)
+            if other in given:
+                if given[other] not in allowed:
+                    problem = spell.refuse(name, f"{needs} ({spell.chose(other, given[other])})",
+                                           f"drop {spell(name)} or use {needs}")
+                    break
+                continue
+            if other in held or other in new_held:
+                value, by = new_held.get(other) or held[other]
+                if value not in allowed:
+                    problem = spell.refuse(name, f"{needs}, but {spell(by)} applies only to {spell(other, value)}",
+                                           f"drop one of them, or give {spell(other)}")
+                    break
+                continue
+            options = allowed
+            protocol = given.get("protocol")
+            if other == "task" and protocol in PROTOCOLS:
+                runs = PROTOCOLS[protocol].tasks
+                options = tuple(t for t in allowed if t in runs)
+                if not options:
+                    serving = [p for p, rec in PROTOCOLS.items() if set(allowed) & set(rec.tasks)]
+                    problem = spell.refuse(
+                        name, f"{needs}, and {spell('protocol', protocol)} runs only {spell.either('task', runs)}",
+                        f"drop {spell(name)} or choose {spell('protocol', _or(serving))}")
+                    break
+            current = _resolved(other, {**given, **implied, **new_implied})
+            if current in options:  # what it is anyway: the others given must leave it so
+                new_held[other] = (current, name)
+            elif len(options) == 1:
+                new_implied[other] = options[0]
+                new_held[other] = (options[0], root)
+            else:
+                problem = spell.refuse(name, needs, f"add {needs}")
+                break
+        if problem:
+            refused[name] = problem
+            continue
+        held.update(new_held)
+        for other, value in new_implied.items():
+            implied[other], roots[other] = value, root
+            notes.setdefault(root, []).append(spell(other, value))
+            queue.append(other)
+    lines = tuple((f"{spell(root)} implies {_and(what)}." if face == "cli" else
+                   f"link setting {spell(root)} implies {_and(what)}; using {'them' if len(what) > 1 else 'it'}.")
+                  for root, what in notes.items())
+    return Applicability(implied, lines, refused)
+
+
+def check_applicable(given: Mapping[str, Any], face: str = "cli",
+                     names: Mapping[str, str] | None = None) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """``applicability`` for a face that refuses: (the implied settings, the notes to show),
+    or a ConfigError with the first refusal's one line."""
+    found = applicability(given, face, names)
+    if found.refused:
+        raise ConfigError(next(iter(found.refused.values())))
+    return found.implied, found.notes

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from vaeimb import schema
+from vaeimb.protocols import PROTOCOLS
 from vaeimb.config import DEFAULT_SWEEP_RATIOS, RATIO_CHOICES_PCT, TRAIN_COUNTS
 from vaeimb.recipes import CLASSIC, COMPARISON, PRESETS
 from vaeimb.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
@@ -38,6 +39,9 @@ class Field:
     choices: tuple = ()
     #: Old URL keys still read (links shared before a rename).
     aliases: tuple = ()
+    #: The experiment setting (``vaeimb.schema``) it is, or gives another way (the sidebar's
+    #: minority ratio gives n_minority): a link carries it only where that setting applies.
+    setting: str = ""
 
     def encode(self, value: Any) -> str:
         if self.kind == "choices":
@@ -100,19 +104,23 @@ def _nearest(choices: tuple, text: str, default: Any) -> Any:
     return min(numeric, key=lambda c: abs(c - x)) if numeric and x == x else default
 
 
-def _f(url, state, kind, default, low=None, high=None, choices=()):
-    return Field(url, state, kind, default, low, high, tuple(choices))
+def _f(url, state, kind, default, low=None, high=None, choices=(), setting=""):
+    return Field(url, state, kind, default, low, high, tuple(choices), setting=setting)
 
 
 def _setting_field(s: schema.Setting) -> Field:
     url, *aliases = s.url_keys
-    return Field(url, s.state_key, s.kind, s.default, s.low, s.high, tuple(s.choices), tuple(aliases))
+    return Field(url, s.state_key, s.kind, s.default, s.low, s.high, tuple(s.choices), tuple(aliases), s.name)
 
+
+#: The sidebar gives the pair's minority as a count or as a ratio (``minority_as``): the
+#: state key each way uses, and the one it leaves unused.
+MINORITY_AS = {"count": "cfg_n_minority", "ratio": "cfg_ratio_pct"}
 
 #: The sidebar's own choices beside the experiment settings, then each page's.
 PAGE_FIELDS: tuple[Field, ...] = (
-    _f("minority_as", "cfg_minority_mode", "choice", "count", choices=("count", "ratio")),
-    _f("ratio_pct", "cfg_ratio_pct", "choice", 2.0, choices=RATIO_CHOICES_PCT),
+    _f("minority_as", "cfg_minority_mode", "choice", "count", choices=("count", "ratio"), setting="n_minority"),
+    _f("ratio_pct", "cfg_ratio_pct", "choice", 2.0, choices=RATIO_CHOICES_PCT, setting="n_minority"),
     _f("approaches", "cfg_approaches", "choices", list(CLASSIC), choices=PRESETS),
     _f("recipes", "cfg_recipes", "text", ""),
     _f("params", "cfg_params", "text", ""),
@@ -143,11 +151,27 @@ def _by_url() -> dict[str, Field]:
     return {key: f for f in fields() for key in (f.url, *f.aliases)}
 
 
+def _settings_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment settings (name -> value) among state keys."""
+    return {s.name: state[s.state_key] for s in schema.SETTINGS if s.state_key in state}
+
+
+def _unused(state: Mapping[str, Any]) -> set[str]:
+    """The state keys the sidebar does not use under ``state``'s task, profile and way of
+    giving the minority (the sidebar hides their widgets)."""
+    settings = _settings_of(state)
+    out = {f.state for f in fields() if f.setting and not schema.applies(f.setting, settings)}
+    mode = state.get("cfg_minority_mode", "count")
+    return out | {key for way, key in MINORITY_AS.items() if way != mode}
+
+
 def to_query(state: Mapping[str, Any]) -> dict[str, str]:
-    """The URL parameters of the settings in ``state`` that differ from the defaults."""
+    """The URL parameters of the settings in ``state`` that differ from the defaults and
+    that the chosen task, profile and minority way use (a hidden widget's value stays out)."""
     out = {}
+    unused = _unused(state)
     for f in fields():
-        if f.state in state and state[f.state] != f.default:
+        if f.state in state and f.state not in unused and state[f.state] != f.default:
             value = state[f.state]
             if f.kind == "choices":
                 value = [c for c in f.choices if c in value]  # a canonical order
@@ -170,8 +194,49 @@ def from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         values[f.state] = value
         if warning:
             warnings.append(warning)
+    warnings += _drop_unused(values)
     warnings += _make_consistent(values)
     return values, warnings
+
+
+def _drop_unused(values: dict[str, Any]) -> list[str]:
+    """The link's settings that its task, profile or protocol would not use are left out,
+    each with a warning; where one choice would do, a setting implies it (``counts``: the
+    counts profile) and says so. The rule is ``schema.applicability``'s, as in the CLI."""
+    by_setting: dict[str, list[Field]] = {}
+    for f in fields():
+        if f.setting and f.state in values:
+            by_setting.setdefault(f.setting, []).append(f)
+    given = {name: values[fs[0].state] for name, fs in by_setting.items()}
+    # named as the link gave it: the setting's own key, else the sidebar's other way (ratio_pct)
+    named = {name: next((f for f in fs if f.state == schema.get(name).state_key), fs[-1]).url
+             for name, fs in by_setting.items()}
+    found = schema.applicability(given, "link", named)
+    for name in found.refused:
+        for f in by_setting[name]:
+            values.pop(f.state, None)
+    for name, value in found.implied.items():
+        values[schema.get(name).state_key] = value
+    out = [*found.refused.values(), *found.notes]
+    protocol = values.get("cfg_protocol")
+    task = schema.get("task").default
+    if "cfg_task" not in values and protocol in PROTOCOLS and task not in PROTOCOLS[protocol].tasks:
+        values["cfg_task"] = PROTOCOLS[protocol].tasks[0]  # a protocol implies its first task, as in the CLI
+    # the minority as a count or as a ratio: a ratio alone implies the ratio way
+    mode = values.get("cfg_minority_mode")
+    if "cfg_ratio_pct" in values and mode != "ratio":
+        if mode is None and "cfg_n_minority" not in values:
+            values["cfg_minority_mode"] = "ratio"
+            out.append("link setting ratio_pct implies minority_as=ratio; using it.")
+        else:
+            del values["cfg_ratio_pct"]
+            has = "minority_as=count" if mode else "n_minority"
+            out.append(f"link setting ratio_pct applies only to minority_as=ratio (the link has {has}); ignored.")
+    if "cfg_n_minority" in values and values.get("cfg_minority_mode") == "ratio":
+        del values["cfg_n_minority"]
+        out.append("link setting n_minority applies only to minority_as=count (the link has minority_as=ratio); "
+                   "ignored.")
+    return out
 
 
 def _make_consistent(values: dict[str, Any]) -> list[str]:

@@ -222,14 +222,16 @@ def _longtail_widgets(sb) -> None:
     """The long tail's profile, its numbers and the digit order."""
     profile, rho, n_head, order, counts = (schema.get(n) for n in ("profile", "rho", "n_head", "order", "counts"))
     persistent(sb.selectbox, profile.label, list(profile.choices), key=profile.state_key, help=_sentence(profile.help))
-    chosen = st.session_state[profile.state_key]
-    if chosen == "exponential":
-        c1, c2 = sb.columns(2)
-        persistent(c1.number_input, rho.label, min_value=float(rho.low), max_value=float(rho.high), format="%g",
-                   key=rho.state_key, help=_sentence(rho.help))
-        persistent(c2.number_input, n_head.label, min_value=1, max_value=int(n_head.high), step=int(n_head.step),
-                   key=n_head.state_key, help=_sentence(n_head.help))
-    elif chosen == "counts":
+    values = {s.name: st.session_state[s.state_key] for s in schema.SETTINGS if s.state_key in st.session_state}
+    numbers = [s for s in (rho, n_head) if schema.applies(s.name, values)]  # the profile's own (schema: requires)
+    for cell, s in zip(sb.columns(len(numbers)) if len(numbers) > 1 else [sb] * len(numbers), numbers):
+        if s is rho:
+            persistent(cell.number_input, rho.label, min_value=float(rho.low), max_value=float(rho.high), format="%g",
+                       key=rho.state_key, help=_sentence(rho.help))
+        else:
+            persistent(cell.number_input, n_head.label, min_value=1, max_value=int(n_head.high),
+                       step=int(n_head.step), key=n_head.state_key, help=_sentence(n_head.help))
+    if schema.applies(counts.name, values):
         persistent(sb.text_input, counts.label, key=counts.state_key, help=_sentence(counts.help),
                    placeholder="4000,2000,1000,750,500,350,200,100,60,40")
     persistent(sb.text_input, order.label, key=order.state_key, help=_sentence(order.help))
