@@ -61,7 +61,8 @@ if verdict is not None:
     (st.success if verdict.n_seeds > 1 else st.info)(lines[0])
     st.markdown("\n".join(f"- {line}" for line in lines[1:]))
     st.caption("Seeds are paired: each seed is one training draw shared by every approach, so each "
-               "difference is taken seed by seed (95 % paired t interval). A winner is named only when "
+               "difference is taken seed by seed (95 % paired t interval; the exact sign-flip test when every "
+               "seed differs by the same amount, where the t-test is undefined). A winner is named only when "
                "the paired test separates it after Holm's correction for the comparisons the verdict makes. "
                "The oracle trains on real minority images the others do "
                "not have: it is the data limit, never the winner.")

@@ -69,8 +69,9 @@ else:
 ratio = persistent(c3.selectbox, "Minority ratio", atlas.ratios, format_func=ratio_label, key="atlas_ratio")
 metric = persistent(c4.radio, "Metric", metrics_of(atlas), format_func=METRIC_LABELS.get, key="atlas_metric",
                     help="Errors: misclassified test images. Gap closed: (errors of oversample − errors of A) / "
-                    "(errors of oversample − errors of the oracle), per seed: 0 = no better than oversampling, "
-                    "1 = as good as real minority data; comparable across pairs.")
+                    "(mean errors of oversample − mean errors of the oracle), seed by seed over the gap of the seed "
+                    "means: 0 = no better than oversampling, 1 = as good as real minority data; comparable across "
+                    "pairs. Blank where oversample and the oracle are not separated (no gap to close).")
 correction = persistent(c5.selectbox, "Correction", tuple(CORRECTION_LABELS), format_func=CORRECTION_LABELS.get,
                         key="atlas_correction",
                         help="The map makes one paired test per cell: with 90 cells, chance alone stars about 4.5 "
@@ -118,8 +119,8 @@ if chosen is not None:
     st.markdown(atl.cell_sentence(grid, maj, mnr))
     st.code(atl.cell_command(atlas, maj, mnr, ratio, [a, b]), language="bash")
     st.caption("This command recomputes the cell: on a machine of the CPU family in the atlas's provenance it "
-               "gives these counts exactly; on another, a generator's counts move as another seed would "
-               "(generator training is not bit-reproducible across CPU families), the others stay.")
+               "gives these counts exactly; on another, any approach's counts (one without a generator too) may "
+               "move as another seed would: training is not bit-reproducible across CPU families.")
     rows = atl.cell_detail(atlas, maj, mnr, ratio, a, b, metric)
     st.dataframe(rows, hide_index=True, column_config={
         "a": st.column_config.NumberColumn(f"A: {a}", format="%.4g"),

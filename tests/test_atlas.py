@@ -44,11 +44,12 @@ def make_atlas(cells: dict, ratio=0.02, meta=None) -> Atlas:
 
 #: A = vae, B = oversample. Fewer misclassified is better, so the gain of A is B - A:
 #: 0 vs 6 -> [5, 6, 7] (A better, decided), 3 vs 8 -> [5, -5, 1] (undecided),
-#: 6 vs 0 -> [-10, -10, -10] (B better, decided).
+#: 6 vs 0 -> [-10, -11, -9] (B better, decided; every seed -10 would be the exact
+#: sign-flip test's 0.25 with 3 seeds: undecided).
 CELLS = {
     (0, 6): {"vae": [10, 20, 30], "oversample": [15, 26, 37]},
     (3, 8): {"vae": [10, 20, 30], "oversample": [15, 15, 31]},
-    (6, 0): {"vae": [20, 30, 40], "oversample": [10, 20, 30]},
+    (6, 0): {"vae": [20, 31, 39], "oversample": [10, 20, 30]},
 }
 
 
@@ -343,10 +344,15 @@ def test_gap_closed_is_a_metric_where_oversample_and_the_oracle_ran():
                       "augment": [10, 20, 30]}}
     atlas = make_atlas(cells)
     assert atl.GAP_CLOSED in atlas.metrics() and atl.GAP_CLOSED not in make_atlas(CELLS).metrics()
-    assert atlas.per_seed("vae", 0.02, atl.GAP_CLOSED) == {(0, 6): {0: 0.5, 1: -0.25, 2: 0.5}}
-    assert atlas.per_seed("oracle", 0.02, atl.GAP_CLOSED) == {(0, 6): {0: 1.0, 1: 1.0, 2: 1.0}}
+    gap = 60 - 40 / 3  # the seed means of oversample and the oracle: every seed over the same gap
+    assert atlas.per_seed("vae", 0.02, atl.GAP_CLOSED) == {(0, 6): pytest.approx({0: 30 / gap, 1: -10 / gap, 2: 20 / gap})}
+    oracle = atlas.per_seed("oracle", 0.02, atl.GAP_CLOSED)[(0, 6)]
+    assert oracle == pytest.approx({0: 60 / gap, 1: 40 / gap, 2: 40 / gap}) and np.mean(list(oracle.values())) == pytest.approx(1)
     g = gain_grid(atlas, "augment", "vae", 0.02, atl.GAP_CLOSED)
-    assert g.gain[0, 6] == pytest.approx(np.mean([1 - 0.5, 1 + 0.25, 0.5 - 0.5]))  # higher is better
+    assert g.gain[0, 6] == pytest.approx(np.mean([30, 50, 0]) / gap)  # higher is better
+    # a pair whose oversample and oracle are not separated has no gap to close: no seeds there
+    flat = make_atlas({(0, 6): {"vae": [5, 6, 7], "oversample": [10, 20, 30], "oracle": [12, 18, 29]}})
+    assert flat.per_seed("vae", 0.02, atl.GAP_CLOSED) == {(0, 6): {}}
     assert "gap between oversample and the oracle" in g.unit
     with pytest.raises(ConfigError, match="cannot|Unknown atlas metric"):
         gain_grid(make_atlas(CELLS), "vae", "oversample", 0.02, atl.GAP_CLOSED)

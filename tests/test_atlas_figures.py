@@ -50,7 +50,7 @@ def test_every_cell_with_data_is_selectable_and_hover_states_its_numbers(grid):
     assert f"[{grid.low[0, 6]:+.4g}, {grid.high[0, 6]:+.4g}]" in text
     assert "3 seed(s)" in text and "vae 20" in text and "oversample 26" in text
     assert "vae is better (adjusted p = " in text and "Holm" in text
-    assert "oversample is better (adjusted p < 0.001, Holm's correction)" in hover[(6, 0)]
+    assert "oversample is better (adjusted p = 0.010, Holm's correction)" in hover[(6, 0)]
     assert "undecided" in hover[(3, 8)] and "+0.3333" in hover[(3, 8)]
     for (i, j), hover_text in hover.items():  # the hover says what the cell sentence says
         gain, interval, verdict = cell_words(grid, i, j)

@@ -42,10 +42,17 @@ def test_no_correction_keeps_the_raw_p_values_and_says_what_chance_gives():
         stats.adjust([0.1], "bonferroni")
 
 
-def test_gap_closed_per_seed():
-    oversample = {0: 70, 1: 60, 2: 50, 3: 40}
-    oracle = {0: 10, 1: 20, 2: 50, 3: 10}
-    approach = {0: 40, 1: 70, 2: 30, 3: 10}
-    g = stats.gap_closed(approach, oversample, oracle)
-    assert g == {0: 0.5, 1: -0.25, 3: 1.0}  # seed 2 has no gap to close
-    assert stats.gap_closed(oversample, oversample, oracle) == {0: 0.0, 1: 0.0, 3: 0.0}
+def test_sign_flip_p_enumerates_every_sign_pattern():
+    import itertools
+
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        n = int(rng.integers(2, 9))
+        d = rng.integers(-3, 4, n).astype(float)
+        observed = abs(d.mean())
+        flips = [abs(np.mean(d * np.array(signs))) for signs in itertools.product((1, -1), repeat=n)]
+        expected = min(1.0, np.mean([f >= observed - 1e-12 for f in flips])) if d.any() else 1.0
+        assert stats.sign_flip_p(d) == pytest.approx(expected)
+    assert stats.sign_flip_p([1, 1, 1]) == pytest.approx(0.25)
+    assert stats.sign_flip_p([-2] * 5) == pytest.approx(0.0625)
+    assert stats.sign_flip_p([]) == 1.0 and stats.sign_flip_p([0, 0, 0]) == 1.0

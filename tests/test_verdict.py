@@ -10,7 +10,8 @@ from scipy import stats
 from vaeimb.errors import ConfigError
 from vaeimb.verdict import LEAKY_TAG, contribution, paired_difference, seeds_needed, verdict
 
-FIELDS = {"paired_diff_mean", "ci_low", "ci_high", "wins", "n_seeds", "p_value", "distinguishable", "seeds_needed"}
+FIELDS = {"paired_diff_mean", "ci_low", "ci_high", "wins", "n_seeds", "p_value", "distinguishable", "seeds_needed",
+          "test"}
 
 
 def _seeded(values, start=0):
@@ -74,9 +75,17 @@ def test_one_seed_gives_nan_interval():
 
 
 def test_degenerate_spreads():
+    # every difference +2 over 3 seeds: the t statistic is 2 / 0; the exact sign-flip test
+    # decides: all 3 on one side has probability 2 / 2^3 = 0.25 under "no difference"
     constant = paired_difference({0: 5, 1: 6, 2: 7}, {0: 3, 1: 4, 2: 5})
-    assert (constant.ci_low, constant.ci_high, constant.p_value) == (2.0, 2.0, 0.0)
-    assert constant.distinguishable and constant.seeds_needed == 2
+    assert constant.test == "sign-flip" and constant.p_value == pytest.approx(0.25)
+    assert not constant.distinguishable and not constant.bounded  # no shift is rejected: unbounded
+    assert constant.seeds_needed == 6  # 2 / 2^6 < 0.05
+    five = paired_difference(dict(enumerate([1.0] * 5)), dict(enumerate([0.0] * 5)))
+    assert five.p_value == pytest.approx(0.0625) and not five.distinguishable
+    six = paired_difference(dict(enumerate([3.0] * 6)), dict(enumerate([2.0] * 6)))
+    assert six.p_value == pytest.approx(2 / 64) and six.distinguishable and (six.ci_low, six.ci_high) == (1.0, 1.0)
+    assert six.to_dict()["test"] == "sign-flip" and constant.to_dict()["ci_low"] is None  # JSON: no infinity
     same = paired_difference({0: 5, 1: 6}, {0: 5, 1: 6})
     assert (same.ci_low, same.ci_high, same.p_value) == (0.0, 0.0, 1.0)
     assert not same.distinguishable and same.seeds_needed is None and same.ties == 2
@@ -115,7 +124,7 @@ def test_bound_is_never_best_even_when_lowest():
     assert v.best == "threshold"
     assert v.to_dict()["approaches"]["oracle"]["is_bound"] is True
     assert v.oracle_ratio == pytest.approx(31.0 / 14.6)
-    assert any("Data limit: oracle 14.6" in s and "2.1\u00d7" in s for s in v.sentences())
+    assert any("Data limit: oracle 14.6" in s and "errors (misclassified) is 2.12\u00d7" in s for s in v.sentences())
 
 
 def test_best_is_first_sentence_and_diffs_are_against_it():
@@ -269,9 +278,61 @@ def test_the_verdict_states_the_gap_closed_between_oversample_and_the_oracle():
                 "augment-posthoc": {0: 40, 1: 70, 2: 30}, "oracle": {0: 10, 1: 20, 2: 10}}
     v = verdict(per_seed)
     g = v.gap["augment-posthoc"]
-    assert g.mean == pytest.approx(np.mean([0.5, -0.25, 0.5])) and g.n == 3
+    # from the seed means (60, 46.7, 13.3), not a mean of per-seed ratios (0.5, -0.25, 0.5 -> 0.25)
+    assert g.mean == pytest.approx((60 - 140 / 3) / (60 - 40 / 3)) and g.n == 3 and g.defined
+    assert g.ci_low < g.mean < g.ci_high  # paired bootstrap over the three seeds
+    assert np.mean(list(g.per_seed.values())) == pytest.approx(g.mean)
     assert "oversample" not in v.gap and "oracle" not in v.gap  # the ends themselves are 0 and 1
     line = v.sentences()[-1]
-    assert line.startswith("Gap closed between oversample (0) and the oracle (1)") and "augment-posthoc +0.25" in line
+    assert line.startswith("Gap closed between oversample (0) and the oracle (1)") and "augment-posthoc +0.29 [" in line
     assert v.to_dict()["gap_closed"]["baseline"]["n_seeds"] == 3
     assert verdict({k: v for k, v in per_seed.items() if k != "oracle"}, bounds=()).gap is None
+
+
+def test_gap_closed_is_undefined_when_oversample_and_the_oracle_are_not_separated():
+    from vaeimb.verdict import gap_closed
+
+    # one seed whose gap is a single image must not decide anything: the ends are not separated
+    per_seed = {"oversample": {0: 30, 1: 21, 2: 40}, "augment": {0: 20, 1: 25, 2: 30},
+                "oracle": {0: 10, 1: 20, 2: 42}}
+    v = verdict(per_seed)
+    assert not v.gap["augment"].defined and math.isnan(v.gap["augment"].mean)
+    assert "not separated" in v.gap["augment"].reason and v.gap["augment"].format() == "undefined"
+    assert "undefined" in v.sentences()[-1] and v.to_dict()["gap_closed"]["augment"]["defined"] is False
+    assert gap_closed({0: 1}, {0: 5}, {0: 1}).reason.startswith("oversample and the oracle share 1 seed")
+    # every seed the same: the interval is that value
+    same = gap_closed(dict(enumerate([5.0] * 6)), dict(enumerate([9.0] * 6)), dict(enumerate([1.0] * 6)))
+    assert same.defined and same.mean == same.ci_low == same.ci_high == 0.5
+    # a resample without a gap makes the ratio unbounded there (seeds 0-1 have none)
+    wide = gap_closed({0: 5, 1: 5, 2: 5, 3: 5, 4: 5, 5: 5}, {0: 9, 1: 9, 2: 30, 3: 31, 4: 29, 5: 30},
+                      {0: 9, 1: 9, 2: 1, 3: 2, 4: 1, 5: 1})
+    assert wide.defined and math.isfinite(wide.mean)
+    assert wide.to_dict()["ci_high"] is None or math.isfinite(wide.ci_high)
+
+
+def test_the_best_is_picked_on_the_seeds_every_approach_shares():
+    # "lucky" has the lowest mean only thanks to seed 3, which "steady" never ran
+    per_seed = {"steady": {0: 10, 1: 10, 2: 10}, "lucky": {0: 11, 1: 11, 2: 11, 3: 0}, "oracle": {0: 1, 1: 1, 2: 1}}
+    v = verdict(per_seed)
+    assert np.mean(list(per_seed["lucky"].values())) < 10 and v.best == "steady"
+
+
+def test_the_data_limit_is_a_ratio_of_errors_whatever_the_metric():
+    acsa = {"augment-posthoc": dict(enumerate([0.969, 0.970, 0.968])), "oversample": dict(enumerate([0.93, 0.92, 0.925])),
+            "oracle": dict(enumerate([0.982, 0.983, 0.981]))}
+    v = verdict(acsa, higher_is_better=True, metric="ACSA (balanced accuracy)")
+    assert v.oracle_ratio == pytest.approx(0.031 / 0.018)  # 1.72x the errors, not 0.99x the accuracy
+    line = next(s for s in v.sentences() if s.startswith("Data limit"))
+    assert "balanced error (1 \u2212 ACSA) is 1.72\u00d7 the oracle's" in line and "0.99" not in line
+    assert "closes" in line and "of the gap between oversample (0) and the oracle (1)" in line
+    assert v.gap["augment-posthoc"].mean == pytest.approx((0.075 - 0.031) / (0.075 - 0.018))
+
+
+def test_three_identical_differences_never_name_a_winner():
+    # +1, +1, +1 over 3 seeds: the t-test is undefined; the exact test gives p = 0.25
+    per_seed = {"a": {0: 10, 1: 20, 2: 30}, "b": {0: 11, 1: 21, 2: 31}, "oracle": {0: 1, 1: 2, 2: 3}}
+    v = verdict(per_seed)
+    assert v.best == "a" and not v.separated("b") and v.diffs["b"].test == "sign-flip"
+    text = "\n".join(v.sentences())
+    assert "no winner yet" in text and "exact sign-flip test p = 0.25" in text and "sign-flip test where" in text
+    assert v.to_dict()["approaches"]["b"]["p_value"] == pytest.approx(0.25)

@@ -27,9 +27,9 @@ from .labels import pair_label, ratio_label
 from .metrics import METRICS
 from .task_kinds import TASK_KINDS
 from .stats import (
-    DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, adjust, check_correction, describe, expected_by_chance, gap_closed,
+    DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, adjust, check_correction, describe, expected_by_chance,
 )
-from .verdict import paired_difference
+from .verdict import gap_closed, paired_difference
 
 FORMAT = 1
 TABLE_FILE = "atlas.csv"
@@ -109,13 +109,15 @@ class Atlas:
 
     def per_seed(self, approach: str, ratio: float, metric: str) -> dict[tuple[int, int], dict[int, float]]:
         """(majority, minority) -> {seed: value} of one approach at one ratio (``gap_closed``:
-        computed per seed from the misclassified counts, ``stats.gap_closed``)."""
+        each seed's share over the gap of the seed means, ``verdict.GapClosed.per_seed``; no
+        seeds for a pair whose oversample and oracle are not separated)."""
         if metric == GAP_CLOSED:
             if not GAP_ENDS <= set(self.approaches):
                 raise ConfigError(f"The gap closed needs {' and '.join(sorted(GAP_ENDS))} in the atlas.")
             errors, over, oracle = (self.per_seed(n, ratio, "misclassified") for n in (approach, *GAP_ENDS_ORDER))
-            return {pair: gap_closed(by_seed, over.get(pair, {}), oracle.get(pair, {}))
+            gaps = {pair: gap_closed(by_seed, over.get(pair, {}), oracle.get(pair, {}), interval=False)
                     for pair, by_seed in errors.items()}
+            return {pair: g.per_seed for pair, g in gaps.items()}
         out: dict[tuple[int, int], dict[int, float]] = {}
         for r in self.rows:
             if r["approach"] == approach and math.isclose(float(r["ratio"]), ratio):
@@ -422,8 +424,9 @@ def cell_command(atlas: Atlas, majority: int, minority: int, ratio: float, appro
     """The ``run`` command that recomputes one cell of the atlas: its pair, minority count,
     approaches, seeds and every budget setting, with the torch thread count it was made
     with. On a machine of the CPU family in the atlas's provenance it gives the atlas's
-    counts exactly (tested); on another family, generator-based counts move as another seed
-    would (generator training is not bit-reproducible across CPU families)."""
+    counts exactly (tested); on another family any count may move as another seed would,
+    generator-free approaches' included (training is not bit-reproducible across CPU
+    families: an oracle cell made 15 on an Intel Xeon gave 13 on an AMD EPYC)."""
     budget = {**schema.defaults(atlas.meta.get("budget", {}).get("protocol")), **atlas.meta.get("budget", {})}
     n_majority = int(budget["n_majority"])
     args = ["--majority", majority, "--minority", minority, "--n-majority", n_majority,

@@ -14,7 +14,8 @@ from .config import ExperimentConfig
 from .decisions.base import predict
 from .metrics import Spread, confusion_matrix_k, metric_info, metrics_for, per_class_rates, sigmoid, spread
 from .recipes import Approach
-from .stats import DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO, gap_closed
+from .stats import DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO
+from .verdict import GapClosed, gap_closed
 from .verdict import verdict as paired_verdict
 
 
@@ -140,19 +141,26 @@ class ExperimentResult:
         return next((len(r.test_y) for by_seed in self.runs.values() for r in by_seed.values()), None)
 
     def per_seed(self, metric: str = "misclassified") -> dict[str, dict[int, float]]:
-        """Approach -> {seed: value}; ``gap_closed`` (``vaeimb.stats``) is derived per seed
-        from the misclassified counts where oversample and the oracle ran."""
+        """Approach -> {seed: value}; ``gap_closed`` (``vaeimb.verdict.GapClosed.per_seed``):
+        each seed's (oversample − approach) misclassified over the gap of the seed means,
+        where oversample and the oracle ran and are separated ({} otherwise)."""
         if metric == GAP_CLOSED:
             errors = self.per_seed("misclassified")
             if GAP_FROM not in errors or GAP_TO not in errors:
                 return {}
-            return {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO]) for n, e in errors.items()}
+            gaps = {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO], interval=False) for n, e in errors.items()}
+            return {n: g.per_seed for n, g in gaps.items() if g.defined}
         return {name: {s: r.metrics[metric] for s, r in by_seed.items()} for name, by_seed in self.runs.items() if by_seed}
 
-    def gap_closed(self) -> dict[str, Spread]:
-        """Each approach's gap closed between oversample (0) and the oracle (1): mean, sd and
-        95 % interval over seeds ({} when either end did not run)."""
-        return {n: spread(list(v.values())) for n, v in self.per_seed(GAP_CLOSED).items() if v}
+    def gap_closed(self) -> dict[str, GapClosed]:
+        """Each approach's gap closed between oversample (0) and the oracle (1) in misclassified
+        images, from seed means with a paired bootstrap interval (``vaeimb.verdict.gap_closed``;
+        undefined, with its reason, when the two ends are not separated); {} when either end
+        did not run."""
+        errors = self.per_seed("misclassified")
+        if GAP_FROM not in errors or GAP_TO not in errors:
+            return {}
+        return {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO]) for n, e in errors.items() if n != GAP_TO}
 
     def leaky_approaches(self) -> list[str]:
         proto = self.config.protocol_record

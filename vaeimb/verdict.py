@@ -15,6 +15,7 @@ page all call :func:`verdict`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -23,7 +24,6 @@ import numpy as np
 
 from . import stats
 from .errors import ConfigError
-from .metrics import Spread, spread
 
 #: Largest seed count :func:`paired_difference` will suggest; beyond it ``seeds_needed`` is None.
 MAX_SEEDS_NEEDED = 1000
@@ -56,6 +56,14 @@ class PairedDiff:
     distinguishable: bool
     seeds_needed: int | None
     confidence: float = 0.95
+    #: The test that decided: "t" (paired t-test), "sign-flip" (exact, when every difference
+    #: is the same number and the t statistic is undefined), None (fewer than 2 seeds).
+    test: str | None = None
+
+    @property
+    def bounded(self) -> bool:
+        """Whether the interval is finite (the exact test's may be unbounded with few seeds)."""
+        return math.isfinite(self.ci_low) and math.isfinite(self.ci_high)
 
     def to_dict(self) -> dict:
         """The JSON fields the verdict exports (NaN becomes None)."""
@@ -68,11 +76,13 @@ class PairedDiff:
             "p_value": _num(self.p_value),
             "distinguishable": self.distinguishable,
             "seeds_needed": self.seeds_needed,
+            "test": self.test,
         }
 
 
 def _num(x: float | None) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
+    """JSON-ready: NaN and an unbounded end become None."""
+    return None if x is None or not math.isfinite(x) else float(x)
 
 
 def _check_confidence(confidence: float) -> float:
@@ -124,13 +134,15 @@ def paired_difference(
     *,
     higher_is_better: bool = False,
 ) -> PairedDiff:
-    """Paired Student-t analysis of ``a − b`` over the seeds both have.
+    """Paired analysis of ``a − b`` over the seeds both have.
 
     The interval and the p-value are ``scipy.stats.ttest_rel``'s whenever the differences
-    vary. Degenerate cases, decided here: all differences equal and nonzero -> interval
-    [d, d], p 0, distinguishable (as scipy); all differences 0 -> interval [0, 0], p 1
-    (scipy says NaN), not distinguishable. Fewer than 2 common seeds -> NaN interval and
-    p-value, not distinguishable, seeds_needed None.
+    vary. When every difference is the same number the t statistic is undefined (d / 0), and
+    the exact sign-flip test decides (``stats.sign_flip_p``): with all n differences equal
+    and nonzero p = 2 / 2^n (0.25 for 3 seeds, 0.0625 for 5), and the interval is the set of
+    shifts that test does not reject: [d, d] when p < 1 − confidence, unbounded otherwise.
+    All differences 0 -> interval [0, 0], p 1, not distinguishable. Fewer than 2 common
+    seeds -> NaN interval and p-value, not distinguishable, seeds_needed None.
     """
     confidence = _check_confidence(confidence)
     a, b = _clean("a", a), _clean("b", b)
@@ -149,18 +161,123 @@ def paired_difference(
         return PairedDiff(mean, _NAN, _NAN, _NAN, wins, ties, losses, 1, _NAN, False, None, confidence)
     sd = float(d.std(ddof=1))
     if sd > 0:
-        from scipy import stats  # heavy (about 0.4 s): a one-seed run's verdict never gets here
+        from scipy import stats as sps  # heavy (about 0.4 s): a one-seed run's verdict never gets here
 
-        test = stats.ttest_rel(a_common, b_common)
+        test = sps.ttest_rel(a_common, b_common)
         ci = test.confidence_interval(confidence)
-        low, high, p = float(ci.low), float(ci.high), float(test.pvalue)
-    else:  # every difference is the same: the t statistic is d / 0 (or 0 / 0)
-        low = high = mean
-        p = 0.0 if mean != 0.0 else 1.0
-    distinguishable = bool(low > 0.0 or high < 0.0)
-    return PairedDiff(
-        mean, sd, low, high, wins, ties, losses, n, p, distinguishable, seeds_needed(mean, sd, confidence), confidence
-    )
+        low, high, p, name = float(ci.low), float(ci.high), float(test.pvalue), "t"
+        distinguishable = bool(low > 0.0 or high < 0.0)
+    elif mean == 0.0:
+        low = high = 0.0
+        p, name, distinguishable = 1.0, "sign-flip", False
+    else:  # every difference is the same nonzero number: the t statistic is d / 0
+        p, name = stats.sign_flip_p(d), "sign-flip"
+        distinguishable = p < 1.0 - confidence
+        low, high = (mean, mean) if distinguishable else (-math.inf, math.inf)
+    needed = seeds_needed(mean, sd, confidence) if name == "t" else _sign_flip_seeds_needed(mean, confidence)
+    return PairedDiff(mean, sd, low, high, wins, ties, losses, n, p, distinguishable, needed, confidence, name)
+
+
+def _sign_flip_seeds_needed(mean: float, confidence: float) -> int | None:
+    """Fewest seeds at which differences all equal to ``mean`` pass the exact sign-flip
+    test: 2 / 2^n < 1 − confidence (6 seeds at 95 %)."""
+    if mean == 0.0:
+        return None
+    n = math.floor(1.0 - math.log2(1.0 - confidence)) + 1
+    return n if n <= MAX_SEEDS_NEEDED else None
+
+
+@dataclass(frozen=True)
+class GapClosed:
+    """How much of the gap between oversampling (0) and the oracle (1) an approach closes,
+    from seed means over the seeds all three share:
+    (mean oversample − mean approach) / (mean oversample − mean oracle), in errors.
+
+    Undefined (``reason`` says why, ``mean`` NaN) unless the oracle is separated from
+    oversampling by the paired test (there is a gap to close). The interval is a paired
+    percentile bootstrap over seeds (``scipy.stats.bootstrap``, seeds resampled together,
+    fixed random state); a resample with no gap (oracle not below oversample) makes the
+    ratio unbounded there, so an end of the interval may be infinite. ``per_seed`` is each
+    seed's (oversample − approach) over the same denominator: its mean is ``mean``, and two
+    approaches' per-seed values can be compared pair by pair (the atlas)."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    n: int
+    per_seed: dict[int, float]
+    reason: str | None = None
+
+    @property
+    def defined(self) -> bool:
+        return self.reason is None
+
+    @property
+    def std(self) -> float:
+        v = list(self.per_seed.values())
+        return float(np.std(v, ddof=1)) if len(v) > 1 else _NAN
+
+    def format(self, digits: int = 2) -> str:
+        if not self.defined:
+            return "undefined"
+
+        def num(x: float) -> str:
+            return (f"{x:+.{digits}f}" if math.isfinite(x) else ("+\u221e" if x > 0 else "\u2212\u221e")).replace("-", "\u2212")
+        if self.n < 2 or math.isnan(self.ci_low):
+            return num(self.mean)
+        return f"{num(self.mean)} [{num(self.ci_low)}, {num(self.ci_high)}]"
+
+    def to_dict(self) -> dict:
+        return {"mean": _num(self.mean), "ci_low": _num(self.ci_low), "ci_high": _num(self.ci_high), "n_seeds": self.n,
+                "defined": self.defined, "reason": self.reason,
+                **({"unbounded": [x for x, v in (("low", self.ci_low), ("high", self.ci_high)) if math.isinf(v)]}
+                   if self.defined else {})}
+
+
+def _gap_ratio(over, x, oracle, axis=-1):
+    """(mean over − mean x) / (mean over − mean oracle), ±inf where the gap is not positive."""
+    num = np.mean(over, axis=axis) - np.mean(x, axis=axis)
+    den = np.mean(over, axis=axis) - np.mean(oracle, axis=axis)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = num / den
+    return np.where(den > 0, ratio, np.where(num > 0, np.inf, np.where(num < 0, -np.inf, 0.0)))
+
+
+def gap_closed(errors: Mapping[int, float], oversample: Mapping[int, float], oracle: Mapping[int, float],
+               confidence: float = 0.95, *, interval: bool = True) -> GapClosed:
+    """The gap closed of one approach's errors per seed (``GapClosed``); lower is better.
+    ``interval=False`` skips the bootstrap (NaN interval) where only the per-seed values are
+    read (the atlas's paired comparisons)."""
+    confidence = _check_confidence(confidence)
+    e, o, r = _clean("approach", errors), _clean(stats.GAP_FROM, oversample), _clean(stats.GAP_TO, oracle)
+    seeds = sorted(set(e) & set(o) & set(r))
+    n = len(seeds)
+    undefined = GapClosed(_NAN, _NAN, _NAN, n, {}, "")
+    if n < 2:
+        return dataclasses.replace(undefined, reason=f"{stats.GAP_FROM} and the {stats.GAP_TO} share {n} seed(s) with "
+                                   "it; a gap needs 2+ to be told apart")
+    gap = paired_difference({s: o[s] for s in seeds}, {s: r[s] for s in seeds}, confidence)
+    if not (gap.distinguishable and gap.mean > 0):
+        where = f"{gap.mean:+.3g} over {n} seeds, {gap.test} test p = {gap.p_value:.3g}"
+        return dataclasses.replace(undefined, reason=f"{stats.GAP_FROM} and the {stats.GAP_TO} are not separated "
+                                   f"({stats.GAP_FROM} \u2212 {stats.GAP_TO} {where})".replace("-", "\u2212"))
+    x = np.array([e[s] for s in seeds]), np.array([o[s] for s in seeds]), np.array([r[s] for s in seeds])
+    over_mean, den = x[1].mean(), x[1].mean() - x[2].mean()
+    value = float((over_mean - x[0].mean()) / den)
+    per_seed = {s: float((o[s] - e[s]) / den) for s in seeds}
+    if not interval:
+        low = high = _NAN
+    elif np.ptp(x[0] - x[1]) == 0 and np.ptp(x[1] - x[2]) == 0:
+        low = high = value  # every resample gives the same ratio
+    else:
+        from scipy import stats as sps  # heavy (about 0.4 s): only a gap needs it
+
+        with np.errstate(all="ignore"):
+            boot = sps.bootstrap((x[1], x[0], x[2]), _gap_ratio, paired=True, vectorized=True, method="percentile",
+                                 confidence_level=confidence, n_resamples=9999,
+                                 random_state=np.random.default_rng(20221))
+        low, high = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+    return GapClosed(value, low, high, n, per_seed)
 
 
 def contribution(
@@ -195,8 +312,11 @@ class Verdict:
 
     ``diffs[name]`` is ``name − best`` (positive = more misclassified when lower is better);
     the best has its own entry: difference 0, interval [0, 0] (NaN with one seed), p 1.
-    ``oracle_ratio`` is best mean / mean of the tightest bound (the bound with the best mean),
-    None without a bound or when that mean is 0.
+    ``bound_ratios[b]`` is the best approach's errors over bound ``b``'s: mean misclassified
+    over mean misclassified, or for a rate (higher is better) (1 − best) / (1 − bound), the
+    balanced error's ratio for ACSA; on a scale that sits near 1 a ratio of accuracies
+    (0.99×) would hide a gap of 1.7× the errors. ``oracle_ratio`` is that of the tightest
+    bound (the bound with the best mean), None without a bound or when its errors are 0.
     """
 
     best: str
@@ -218,9 +338,9 @@ class Verdict:
     #: The generators' contributions against their twins: a second family.
     contribution_family: stats.Family | None = None
     correction: str = stats.DEFAULT_CORRECTION
-    #: Each realistic approach's gap closed between oversample (0) and the oracle (1) over
-    #: seeds (``stats.gap_closed``), when both ends ran and the metric is a count of errors.
-    gap: dict[str, Spread] | None = None
+    #: Each realistic approach's gap closed between oversample (0) and the oracle (1), in the
+    #: metric's errors (``gap_closed``), when both ends ran.
+    gap: dict[str, GapClosed] | None = None
 
     def separated(self, name: str) -> bool:
         """Whether ``name``'s difference to the best is separated after the correction."""
@@ -243,7 +363,8 @@ class Verdict:
         return name + LEAKY_TAG if name in self.leaky else name
 
     def to_dict(self) -> dict:
-        """JSON-ready (no NaN): best, n_seeds, oracle_ratio, approaches[, generator_contribution]."""
+        """JSON-ready (no NaN): best, n_seeds, oracle_ratio (of errors), approaches[, gap_closed,
+        generator_contribution]."""
         out = {
             "best": self.best,
             "n_seeds": self.n_seeds,
@@ -256,8 +377,7 @@ class Verdict:
             },
         }
         if self.gap:
-            out["gap_closed"] = {name: {"mean": _num(s.mean), "ci_low": _num(s.ci_low), "ci_high": _num(s.ci_high),
-                                        "n_seeds": s.n} for name, s in self.gap.items()}
+            out["gap_closed"] = {name: g.to_dict() for name, g in self.gap.items()}
         if self.generator_contribution is not None:
             out["generator_contribution"] = {
                 preset: {**diff.to_dict(), **self._adjusted(self.contribution_family, preset), "twin": self.twins[preset]}
@@ -281,6 +401,10 @@ class Verdict:
         return s.replace("-", "\u2212")
 
     def _interval(self, diff: PairedDiff) -> str:
+        if diff.test == "sign-flip" and diff.mean != 0.0:
+            how = (f"every seed differs by exactly {self._v(diff.mean, True)}; exact sign-flip test p = "
+                   f"{diff.p_value:.3g}")
+            return f"{self._v(diff.mean, True)} ({how}{'' if diff.bounded else ', interval unbounded'})"
         return f"{self._v(diff.mean, True)} [{self._v(diff.ci_low, True)}, {self._v(diff.ci_high, True)}]"
 
     def _seeds_hint(self, diff: PairedDiff) -> str:
@@ -337,37 +461,52 @@ class Verdict:
                     f"{', '.join(unseparated)}: no single winner yet."
                 )
         if others and self.n_seeds >= 2:
-            out.append(f"Differences are approach \u2212 {best}, with {pct} paired t intervals over shared seeds; "
-                       f"separated means after {self.family.sentence()}.")
+            exact = any(self.diffs[n].test == "sign-flip" and self.diffs[n].mean != 0.0 for n in others)
+            out.append(f"Differences are approach \u2212 {best}, with {pct} paired t intervals over shared seeds"
+                       + (" (the exact sign-flip test where every seed differs by the same amount)" if exact else "")
+                       + f"; separated means after {self.family.sentence()}.")
         for name in others:
             out.append(self._comparison(name))
         for bound in self.bounds:
             if bound not in self.means:
                 continue
-            line = f"Data limit: {self.label(bound)} {self._v(self.means[bound])}"
-            ratio = self.bound_ratios.get(bound)
-            if ratio is not None:
-                r = f"{ratio:.2f}" if ratio < 1 else f"{ratio:.1f}"
-                line += f" \u2014 the best realistic approach is {r}\u00d7 the {self.label(bound)}"
-            out.append(line + ".")
+            out.append(self._limit_line(bound))
         for preset, diff in (self.generator_contribution or {}).items():
             out.append(self._contribution(preset, diff))
         if self.gap:
             out.append(self._gap_line())
         return out
 
+    @property
+    def error_word(self) -> str:
+        """What the errors of this verdict's metric are called in the data-limit line."""
+        if not self.higher_is_better:
+            return f"errors ({self.metric})"
+        return "balanced error (1 \u2212 ACSA)" if "ACSA" in self.metric else f"error (1 \u2212 {self.metric})"
+
+    def _limit_line(self, bound: str) -> str:
+        """The data limit as a ratio of errors, and the best's gap closed, whatever the metric."""
+        line = f"Data limit: {self.label(bound)} {self._v(self.means[bound])}"
+        ratio = self.bound_ratios.get(bound)
+        if ratio is not None:
+            line += (f" \u2014 the best realistic approach's {self.error_word} is {ratio:.2f}\u00d7 the "
+                     f"{self.label(bound)}'s")
+        g = (self.gap or {}).get(self.best)
+        if g is not None and bound == stats.GAP_TO:
+            line += (f"; it closes {g.format(2)} of the gap between {stats.GAP_FROM} (0) and the {stats.GAP_TO} (1)"
+                     if g.defined else f"; its gap closed is undefined: {g.reason}")
+        return line + "."
+
     def _gap_line(self) -> str:
         """Each approach's share of the gap between oversample and the oracle it closes."""
-        def num(x: float) -> str:
-            return f"{x:+.2f}".replace("-", "\u2212")
-
-        def one(name: str, s: Spread) -> str:
-            if s.n < 2:
-                return f"{self.label(name)} {num(s.mean)}"
-            return f"{self.label(name)} {num(s.mean)} [{num(s.ci_low)}, {num(s.ci_high)}]"
+        undefined = next((g for g in self.gap.values() if not g.defined), None)
+        if undefined is not None:
+            return f"Gap closed between {stats.GAP_FROM} (0) and the {stats.GAP_TO} (1): undefined, {undefined.reason}."
         order = sorted(self.gap, key=lambda n: -self.gap[n].mean)
-        return (f"Gap closed between {stats.GAP_FROM} (0) and the {stats.GAP_TO} (1), mean [95 % interval] over "
-                f"seeds: " + ", ".join(one(n, self.gap[n]) for n in order) + ".")
+        pct = f"{self.confidence * 100:g} %"
+        return (f"Gap closed between {stats.GAP_FROM} (0) and the {stats.GAP_TO} (1), from the seed means of the "
+                f"{self.error_word}, with {pct} paired bootstrap intervals over seeds: "
+                + ", ".join(f"{self.label(n)} {self.gap[n].format(2)}" for n in order) + ".")
 
     def _comparison(self, name: str) -> str:
         d, label, best = self.diffs[name], self.label(name), self.label(self.best)
@@ -445,12 +584,18 @@ def verdict(
     if not realistic:
         raise ConfigError(f"Only bounds ({', '.join(bounds)}) have results; add at least one realistic approach.")
     pick = max if higher_is_better else min
-    best = pick(realistic, key=lambda name: means[name])
+    # the best is picked on the seeds every realistic approach has, as the differences are
+    # (on each one's own seeds, a lucky seed another approach lacks could decide it)
+    shared = sorted(set.intersection(*(set(clean[n]) for n in realistic)))
+    shared_means = {n: float(np.mean([clean[n][s] for s in shared])) for n in realistic} if shared else means
+    best = pick(realistic, key=lambda name: shared_means[name])
     diffs = {
         name: paired_difference(clean[name], clean[best], confidence, higher_is_better=higher_is_better)
         for name in clean
     }
-    ratios = {b: (means[best] / means[b] if means[b] > 0 else None) for b in bounds}
+    errors = clean if not higher_is_better else {n: {s: 1.0 - v for s, v in r.items()} for n, r in clean.items()}
+    error_means = {n: float(np.mean(list(r.values()))) for n, r in errors.items()}
+    ratios = {b: (error_means[best] / error_means[b] if error_means[b] > 0 else None) for b in bounds}
     if digits is None:
         digits = 1 if max(abs(m) for m in means.values()) > 1 else 3
     stats.check_correction(correction)
@@ -463,9 +608,9 @@ def verdict(
         twins = {preset: pairs[preset] for preset in gen}
         gen_family = stats.family({preset: d.p_value for preset, d in gen.items()}, correction, alpha)
     gap = None
-    if metric == "misclassified" and stats.GAP_FROM in clean and stats.GAP_TO in clean:
-        gaps = {n: stats.gap_closed(clean[n], clean[stats.GAP_FROM], clean[stats.GAP_TO]) for n in realistic}
-        gap = {n: spread(list(v.values())) for n, v in gaps.items() if v and n != stats.GAP_FROM}
+    if stats.GAP_FROM in errors and stats.GAP_TO in errors:
+        gap = {n: gap_closed(errors[n], errors[stats.GAP_FROM], errors[stats.GAP_TO], confidence)
+               for n in realistic if n != stats.GAP_FROM}
     return Verdict(
         best=best,
         n_seeds=len(clean[best]),
