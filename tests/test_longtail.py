@@ -35,9 +35,11 @@ def test_deepsmote_profile_and_protocol():
     assert cfg.classes == tuple(range(10)) and cfg.class_counts == DEEPSMOTE_COUNTS
     assert cfg.n_classes == 10 and cfg.output_logits == 10 and cfg.fill == tuple(range(1, 10))
     plan_ = cfg.test_plan
-    assert plan_.per_class == (892,) * 10  # the rarest digit (5) in MNIST test
+    assert plan_.name == "official" and plan_.per_class is None  # every test image of the ten digits
+    assert plan_.subsets["balanced"] == (892,) * 10  # the rarest digit (5) in MNIST test
     imb = plan_.subsets["imbalanced"]
     assert imb[0] == 892 and imb[-1] == round(892 * 40 / 4000)
+    assert plan_.seed == cfg.protocol_record.test_seed and "test seed" in plan_.description
     # a protocol implies its task, the other way round too
     assert from_settings({"protocol": "deepsmote"}).task == "longtail"
     assert from_settings({}).task == "pair" and from_settings({}).protocol == "clean"
@@ -99,10 +101,22 @@ def test_the_draw_and_the_fixed_test_sets(mnist_dir):
     assert (mnist.train_labels[d0.train_index] == np.asarray(cfg.classes)[d0.train_y]).all()
     assert not np.array_equal(d0.train_index, d1.train_index)  # each seed draws anew ...
     assert np.array_equal(d0.test_index, d1.test_index)  # ... and is scored on the same test images
-    assert np.bincount(d0.test_y).tolist() == [892] * 10
+    assert len(d0.test_index) == 10_000 and np.array_equal(d0.test_index, np.arange(10_000))  # the official split
     assert (mnist.test_labels[d0.test_index] == d0.test_y).all()  # digits 0..9 are labels 0..9 here
-    rows = d0.test_subsets["imbalanced"]
-    assert np.bincount(d0.test_y[rows], minlength=10).tolist() == list(cfg.test_plan.subsets["imbalanced"])
+    for name in ("balanced", "imbalanced"):
+        rows = d0.test_subsets[name]
+        assert np.bincount(d0.test_y[rows], minlength=10).tolist() == list(cfg.test_plan.subsets[name])
+        assert np.array_equal(rows, d1.test_subsets[name])  # one draw for every experiment seed
+    # the imbalanced set lies inside the balanced one (a digit's smaller draw is a prefix of its larger)
+    assert np.isin(d0.test_subsets["imbalanced"], d0.test_subsets["balanced"]).all()
+    # drawn at random, not in file order: both halves of MNIST test (SD-3's first 5000 easy images,
+    # SD-1's last 5000 hard ones) are there in about equal shares for every digit
+    bal = d0.test_index[d0.test_subsets["balanced"]]
+    for digit in range(10):
+        mine = bal[mnist.test_labels[bal] == digit]
+        late = (mine >= 5000).mean()
+        share = (np.flatnonzero(mnist.test_labels == digit) >= 5000).mean()
+        assert abs(late - share) < 0.06, (digit, late, share)
     assert [len(o) for o in d0.oracle_by_class] == [4000] * 10  # the oracle: every digit at the head count
     assert np.isin(d0.train_index[d0.train_y == 9], np.flatnonzero(mnist.train_labels == 9)).all()
     # the oracle's real images of a digit include the draw's (nested draws)
@@ -134,8 +148,8 @@ def test_a_k_class_run_through_the_one_runner(tiny_result):
             assert r.checkpoint_logits.shape[1:] == (len(r.test_y), k)
             assert r.confusion.shape == (k, k) and r.confusion.sum() == len(r.test_y)
             assert r.metrics == pytest.approx({**multiclass_metrics(r.test_y, r.predictions, k), **{
-                f"{m}@imbalanced": v for m, v in multiclass_metrics(
-                    r.test_y[r.test_subsets["imbalanced"]], r.predictions[r.test_subsets["imbalanced"]], k).items()}})
+                f"{m}@{s}": v for s in ("balanced", "imbalanced") for m, v in multiclass_metrics(
+                    r.test_y[r.test_subsets[s]], r.predictions[r.test_subsets[s]], k).items()}})
             assert r.curve_errors[-1] == r.metrics["misclassified"]
     base, thr = res.runs["baseline"][0], res.runs["threshold"][0]
     np.testing.assert_array_equal(base.logits, thr.logits)  # post-hoc shares the baseline's model
@@ -158,6 +172,7 @@ def test_verdict_tables_and_figures_on_acsa(tiny_result):
     assert "ACSA (balanced accuracy) (imbalanced test)" in rows[0] and "95% CI (ACSA)" in rows[0]
     js = to_json_dict(res)
     assert js["verdict_acsa"] is not None and "imbalanced" in js["test_sets"]
+    assert js["test_seed"] == res.config.protocol_record.test_seed and "test seed" in js["test_sets"]
     run = js["runs"][0]
     assert len(run["per_class"]["recall"]) == 4 and np.asarray(run["confusion_matrix"]).shape == (4, 4)
     rec = per_class_recall(res)
@@ -229,3 +244,28 @@ def test_a_k_class_result_survives_the_export_the_app_reads(tiny_result, tmp_pat
             np.testing.assert_array_equal(b.per_class("imbalanced")["recall"], r.per_class("imbalanced")["recall"])
             assert b.metrics == r.metrics
     assert to_json_dict(back)["runs"] == to_json_dict(tiny_result)["runs"]
+
+
+def test_test_subsets_are_seeded_per_digit_and_in_the_cache_key():
+    import dataclasses
+    import unittest.mock as mock
+
+    from vaeimb import protocols
+    from vaeimb.data import test_subset
+
+    labels = np.repeat(np.arange(3), 50)[np.random.default_rng(0).permutation(150)]
+    among = np.arange(150)
+    a = test_subset(labels, among, (0, 1, 2), (20, 20, 20), 7)
+    assert np.bincount(labels[a]).tolist() == [20, 20, 20]
+    small = test_subset(labels, among, (0, 1, 2), (20, 5, 1), 7)
+    assert np.isin(small, a).all()  # a smaller draw of a digit is a prefix of the larger one
+    assert np.array_equal(test_subset(labels, among, (1,), (5,), 7), small[labels[small] == 1])  # per digit
+    assert not np.array_equal(test_subset(labels, among, (0, 1, 2), (20, 20, 20), 8), a)  # the seed decides
+    with pytest.raises(ConfigError, match="needs 51 images of digit 0"):
+        test_subset(labels, among, (0,), (51,), 7)
+    cfg = from_settings({"task": "longtail"}).validate()
+    before = cfg.data_dict()
+    assert before["test"][2] == cfg.protocol_record.test_seed != 1
+    other = dataclasses.replace(cfg.protocol_record, test_seed=1)
+    with mock.patch.dict(protocols.PROTOCOLS, {"deepsmote": other}):  # another test seed, another cache key
+        assert cfg.test_plan.seed == 1 and cfg.data_dict()["test"][2] == 1 and cfg.data_dict() != before

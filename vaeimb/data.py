@@ -257,6 +257,19 @@ def _first_of_each(labels: np.ndarray, digits, per_class) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
+def test_subset(labels: np.ndarray, among: np.ndarray, digits, per_class, seed: int) -> np.ndarray:
+    """Positions (sorted) of ``per_class[k]`` test images of each digit, drawn at random from
+    ``among`` with a generator seeded by ``(seed, digit)``: a digit's draw depends on neither
+    the other digits nor the experiment seed, and a smaller draw is a prefix of a larger one."""
+    keep = []
+    for d, m in zip(digits, per_class):
+        pool = among[labels[among] == d]
+        if m > len(pool):
+            raise ConfigError(f"A test subset needs {m} images of digit {d} but the test set holds {len(pool)}.")
+        keep.append(np.random.default_rng([int(seed), int(d)]).permutation(pool)[:m])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+
+
 def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
     """Draw the training set from MNIST train only; test on the task's fixed test images.
 
@@ -287,7 +300,7 @@ def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> E
     test_x = mnist.test_images[test_index]
     subsets = {}
     for name, per_class in plan.subsets.items():
-        chosen = _first_of_each(mnist.test_labels, digits, per_class)
+        chosen = test_subset(mnist.test_labels, test_index, digits, per_class, plan.seed)
         subsets[name] = np.flatnonzero(np.isin(test_index, chosen))
 
     by_class = [mnist.train_images[p] for p in picked]

@@ -259,7 +259,7 @@ def to_json_dict(result: ExperimentResult) -> dict:
         acsa = result.verdict("balanced_accuracy")
         extra = {"verdict_acsa": None if acsa is None else acsa.to_dict(),
                  "verdict_acsa_text": [] if acsa is None else acsa.sentences(),
-                 "test_sets": result.config.test_plan.description}
+                 "test_sets": result.config.test_plan.description, "test_seed": result.config.test_plan.seed}
     return {
         "verdict": None if verdict is None else verdict.to_dict(),
         "verdict_text": [] if verdict is None else verdict.sentences(),

@@ -19,13 +19,21 @@ from typing import Any, ClassVar
 class TestPlan:
     """Which MNIST test images score a run: ``per_class`` images of each label (None: every
     test image of its digit), in file order; ``subsets`` name other fixed test sets inside
-    it, each as images per label (the first ones of each digit, in file order)."""
+    it, each as images per label, drawn at random per digit with ``seed`` (the protocol's
+    test seed: the same images for every experiment seed). A subset's smaller draw of a
+    digit is a prefix of a larger one, so the imbalanced set lies inside the balanced one.
+
+    File order is not a fair sample: MNIST's first 5000 test images (NIST's SD-3, written by
+    Census Bureau employees) are cleaner than its last 5000 (SD-1, by students), so a
+    file-order subset of a digit would keep mostly the easy half."""
 
     name: str
     per_class: tuple[int, ...] | None
     subsets: dict[str, tuple[int, ...]]
     #: One line for tables and the About page.
     description: str
+    #: The seed the subsets are drawn with (``Protocol.test_seed``); None without subsets.
+    seed: int | None = None
 
 
 class TaskKind:
