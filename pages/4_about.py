@@ -67,6 +67,19 @@ st.markdown("\n".join(f"* {line}" for line in DEEPSMOTE_DIFFERENCES))
 st.markdown("**What the paper reports** (ResNet-18, 5-fold cross-validation; not this app's numbers):")
 st.table([{"method": m, "ACSA %": a, "macro G-mean %": g, "macro F1 %": f}
           for m, (a, g, f) in DEEPSMOTE_REPORTED.items()])
+st.markdown("""
+**The metrics.** With recallₖ = TPₖ / Pₖ and specificityₖ = TNₖ / (TNₖ + FPₖ), each class k against the rest:
+**ACSA** = meanₖ recallₖ (scikit-learn's balanced accuracy), **macro F1** = meanₖ 2 TPₖ / (2 TPₖ + FPₖ + FNₖ), and
+**macro G-mean** = √(meanₖ recallₖ × meanₖ specificityₖ) (imbalanced-learn's
+`geometric_mean_score(average="macro")`; the tests check all three against both libraries). Other papers call
+other formulas "macro G-mean": the K-th root of the product of the recalls, or the mean of the per-class
+√(recallₖ × specificityₖ). Ours averages in the specificities, near 1 with ten classes: on a test set with as many
+images of every digit it is √(ACSA × (1 − (1 − ACSA) / 9)), a function of ACSA. Which formula DeepSMOTE's table
+uses cannot be determined: its released code holds no evaluation code. Its G-mean is above its ACSA in every row,
+which rules out the product of the recalls (never above ACSA); on a test of equal class sizes ours would turn
+SMOTE's 87.98 ACSA into 93.17, not its 89.99; and its imbalanced-test row (98.11 with an ACSA of 96.16, above
+√ACSA = 98.06) fits none of the three. Compare ACSA.
+""")
 
 st.header("The approaches: recipes of five parts")
 st.markdown("""
@@ -130,13 +143,24 @@ st.markdown("""
   correction** for the many comparisons a verdict makes (every approach against the best is
   one family, every generator against its generator-free twin another), so chance alone
   rarely names one. "About N seeds would separate them" is the seed count at which the
-  observed difference and spread would give a 95 % interval that excludes zero. The **gap
-  closed** is how much of the distance between oversampling (0) and the oracle's real
-  minority images (1) an approach covers, per seed: comparable across digit pairs.
+  observed difference and spread would give a 95 % interval that excludes zero. The paired
+  t-test decides, except where every seed differs by exactly the same amount (the t statistic
+  is then d / 0): there the exact sign-flip test does, whose p-value with n seeds all on one
+  side is 2 / 2^n (0.25 for 3 seeds, 0.0625 for 5), so a few identical differences never
+  name a winner. The **gap closed** is how much of the distance between oversampling (0) and
+  the oracle's real minority images (1) an approach covers, from the seed means of errors
+  ((oversample − approach) / (oversample − oracle)), with a paired bootstrap interval over
+  seeds; it is "undefined" when oversampling and the oracle are not separated (no gap to
+  close). The **data limit** is stated as a ratio of errors (misclassified images, or
+  1 − ACSA on the long tail): 0.99× the oracle's accuracy can hide 1.7× its errors.
 * **Numbers from another machine** — every result records its code id and CPU. Shipped
-  results made by another code id, or on another CPU family, say so: classifier-only counts
-  reproduce across CPU families, but a generator's training is not bit-reproducible across
-  them, so a generator-based count made elsewhere moves as another seed would.
+  results made by another code id, or on another CPU family, say so. Training is not
+  bit-reproducible across CPU families (the kernels torch and its libraries pick, and the order
+  they sum in, depend on the CPU; each result records torch's kernel level, `cpu_capability`),
+  so on another family every count may move as another seed would, the generator-free
+  approaches' too (one cell of the shipped atlas, rerun on an AMD EPYC, gave the oracle 13
+  errors instead of 15); on the same family, with the same config, seed and thread count, a
+  rerun gives the same counts.
 * **Latent space** — the sliders decode a point of a generator's latent space in your browser;
   the map shows whether generated images sit among the real minority images (good) or apart
   from them; the quality figures and the scatter ask whether a better generator makes a better

@@ -23,10 +23,14 @@ REFERENCE_FILE = Path(__file__).resolve().parent / "reference_results.json"
 def compact(export: dict) -> dict:
     """From ``report.to_json_dict`` of one result: what the findings need, JSON-able."""
     per_seed: dict[str, dict[str, float]] = {}
+    per_seed_metrics: dict[str, dict[str, dict[str, float]]] = {}
     quality: dict[str, dict[str, dict]] = {}
     env = {}
     for run in export["runs"]:
         per_seed.setdefault(run["approach"], {})[str(run["seed"])] = run["metrics"]["misclassified"]
+        if len(run["confusion_matrix"]) > 2:  # a K-class result: every metric on every test set
+            per_seed_metrics.setdefault(run["approach"], {})[str(run["seed"])] = {
+                k: v for k, v in run["metrics"].items() if isinstance(v, (int, float))}
         env = env or run["info"].get("environment", {})
         if run.get("generator_quality"):
             quality.setdefault(run["approach"], {})[str(run["seed"])] = run["generator_quality"]
@@ -42,6 +46,8 @@ def compact(export: dict) -> dict:
         "twins": export.get("twins", {}),
         "quality": quality,
         "environment": env,
+        **({"per_seed_metrics": per_seed_metrics, "test_sets": export.get("test_sets"),
+            "test_seed": export.get("test_seed")} if per_seed_metrics else {}),
     }
 
 
@@ -79,6 +85,59 @@ def reference_rows(entry: dict) -> list[dict]:
     return sorted(rows, key=lambda r: r["misclassified"])
 
 
+def metric_per_seed(entry: dict, metric: str = "misclassified") -> dict[str, dict[int, float]]:
+    """approach -> {seed: value} of one metric of a compact entry. Misclassified counts come
+    from ``per_seed``; any other metric (ACSA, ``balanced_accuracy@imbalanced``, ...) from
+    ``per_seed_metrics`` (approach -> seed -> {metric: value}), which a K-class entry needs."""
+    if metric == "misclassified" and "per_seed" in entry:
+        return per_seed_of(entry)
+    runs = entry.get("per_seed_metrics")
+    if runs is None:
+        raise VaeimbError(f"this reference entry ({entry.get('label', '?')}) keeps no per-seed {metric!r}: "
+                          "compact() must keep each run's metrics as per_seed_metrics.")
+    out = {a: {int(s): float(m[metric]) for s, m in by.items() if m.get(metric) is not None}
+           for a, by in runs.items()}
+    out = {a: by for a, by in out.items() if by}
+    if not out:
+        raise VaeimbError(f"no approach of this reference entry ({entry.get('label', '?')}) has {metric!r}.")
+    return out
+
+
+def other_test_sets(entry: dict) -> list[str]:
+    """The test sets besides the main one that a K-class entry scored (``imbalanced``, ...),
+    from its per-seed metric names (``balanced_accuracy@imbalanced``), in their order."""
+    names: dict[str, None] = {}
+    for by in entry.get("per_seed_metrics", {}).values():
+        for metrics in by.values():
+            for key in metrics:
+                base, _, subset = key.partition("@")
+                if subset and base == "balanced_accuracy":
+                    names.setdefault(subset)
+    return list(names)
+
+
+def generator_of(entry: dict, preset: str) -> str | None:
+    """The learned generator a preset's recipe uses (``gen=vae`` -> ``vae``), else None."""
+    recipe = entry.get("recipes", {}).get(preset, "")
+    return next((g for g in LEARNED if f"gen={g}," in recipe + ","), None)
+
+
+def twin_differences(entry: dict, metric: str = "misclassified", higher_is_better: bool = False,
+                     correction: str = DEFAULT_CORRECTION):
+    """Each learned-generator preset against its generator-free twin, decided together:
+    ``({preset: (twin, PairedDiff, separated after the correction)}, the family)``; the
+    difference is preset - twin on ``metric``. ``({}, None)`` when no learned generator ran."""
+    per = metric_per_seed(entry, metric)
+    diffs = {}
+    for preset, twin in entry.get("twins", {}).items():
+        if generator_of(entry, preset) is not None and preset in per and twin in per:
+            diffs[preset] = (twin, paired_difference(per[preset], per[twin], higher_is_better=higher_is_better))
+    if not diffs:
+        return {}, None
+    fam = family({p: d.p_value for p, (_, d) in diffs.items()}, correction)
+    return {p: (t, d, fam.of(p)[2]) for p, (t, d) in diffs.items()}, fam
+
+
 def generator_findings(entry: dict, correction: str = DEFAULT_CORRECTION) -> tuple[str, list[str]]:
     """Does a learned generator earn its keep? A headline and one line per learned-generator
     preset: its paired difference to its generator-free twin and the seeds it wins.
@@ -87,19 +146,13 @@ def generator_findings(entry: dict, correction: str = DEFAULT_CORRECTION) -> tup
     also says whether the paired interval separates them after the correction over the
     generators compared (one family), so a run of wins is never sold as a distinguishable gain.
     """
-    per = per_seed_of(entry)
-    diffs = {}
-    for preset, twin in entry.get("twins", {}).items():
-        recipe = entry.get("recipes", {}).get(preset, "")
-        gen = next((g for g in LEARNED if f"gen={g}," in recipe + ","), None)
-        if gen is not None and preset in per and twin in per:
-            diffs[preset] = (twin, paired_difference(per[preset], per[twin]))
+    decided, fam = twin_differences(entry, correction=correction)
+    diffs = {p: (t, d) for p, (t, d, _) in decided.items()}
     if not diffs:
         return "No learned generator was measured.", []
-    fam = family({p: d.p_value for p, (_, d) in diffs.items()}, correction)
     lines, winners = [], []
     for preset, (twin, d) in diffs.items():
-        separated = fam.of(preset)[2]
+        separated = decided[preset][2]
         lines.append(f"{preset} vs its twin {twin}: {d.mean:+.1f} misclassified "
                      f"[{d.ci_low:+.1f}, {d.ci_high:+.1f}], the generator better in {d.wins} of {d.n_seeds} seeds"
                      + (" — distinguishable." if separated else " — not distinguishable."))
