@@ -258,9 +258,9 @@ def gap_closed(errors: Mapping[int, float], oversample: Mapping[int, float], ora
                                    "it; a gap needs 2+ to be told apart")
     gap = paired_difference({s: o[s] for s in seeds}, {s: r[s] for s in seeds}, confidence)
     if not (gap.distinguishable and gap.mean > 0):
-        where = f"{gap.mean:+.3g} over {n} seeds, {gap.test} test p = {gap.p_value:.3g}"
+        where = f"{gap.mean:+.3g}".replace("-", "\u2212") + f" over {n} seeds, {gap.test} test p = {gap.p_value:.3g}"
         return dataclasses.replace(undefined, reason=f"{stats.GAP_FROM} and the {stats.GAP_TO} are not separated "
-                                   f"({stats.GAP_FROM} \u2212 {stats.GAP_TO} {where})".replace("-", "\u2212"))
+                                   f"({stats.GAP_FROM} \u2212 {stats.GAP_TO} {where})")
     x = np.array([e[s] for s in seeds]), np.array([o[s] for s in seeds]), np.array([r[s] for s in seeds])
     over_mean, den = x[1].mean(), x[1].mean() - x[2].mean()
     value = float((over_mean - x[0].mean()) / den)
