@@ -55,13 +55,15 @@ def main(argv=None) -> int:
     p.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"), help="markdown file ('-': print only)")
     p.add_argument("--change", default="the restructuring", help="what changed between the two runs (the title)")
     p.add_argument("--section", default="reference-before-after", help="BENCHMARKS.md section to write")
+    p.add_argument("--benchmark", default="`python bench/targets.py`, every preset",
+                   help="which benchmark made the two files (the sentence under the title)")
     a = p.parse_args(argv)
     before, after = (json.loads(Path(f).read_text()) for f in (a.before, a.after))
     lines, moved = compare(before, after)
     n_moved = sum(map(len, moved.values()))
     head = [f"## Reference results before and after {a.change}", "",
             f"Written {utc_now()} by `python bench/compare_reference.py`: the shipped reference benchmark "
-            f"(`python bench/targets.py`, every preset, 5 paired seeds) run before ({before.get('measured', '?')}) and "
+            f"({a.benchmark}, 5 paired seeds) run before ({before.get('measured', '?')}) and "
             f"after ({after.get('measured', '?')}) on the same machine and thread count. "
             + ("Every per-seed count is identical." if not n_moved else
                f"{n_moved} approach(es) moved: " + "; ".join(f"{c}: {', '.join(m)}" for c, m in moved.items() if m) + ".")]

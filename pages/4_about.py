@@ -84,7 +84,7 @@ SMOTE's 87.98 ACSA into 93.17, not its 89.99; and its imbalanced-test row (98.11
 st.header("The approaches: recipes of five parts")
 st.markdown("""
 Every approach is a **recipe**: *data* (real images, plus images from a generator, or the
-oracle's real ones), *batches* (random or class-balanced), *augmentation* of minority images,
+oracle's real ones), *batches* (random or class-balanced), *augmentation* of the images (every class by default: augmenting the minority alone lets a classifier learn that a resampled-looking image is a minority image),
 *loss*, and *decision* (where the threshold sits). The presets below are named recipes; the
 sidebar's Advanced section builds any other combination. For every preset that uses a
 generator, its **generator-free twin** (the same recipe with real data only) runs beside it, so

@@ -43,8 +43,8 @@ def two_logits(n=64, seed=0):
 def test_registry_names():
     assert list(LOSSES) == ["ce", "la", "weighted", "focal", "ldam-drw"]
     assert list(DECISIONS) == ["argmax", "posthoc", "tuned"]
-    assert list(AUGMENTATIONS) == ["none", "affine"]
-    assert list(BATCHES) == ["random", "balanced"]
+    assert list(AUGMENTATIONS) == ["none", "affine", "elastic"]
+    assert list(BATCHES) == ["random", "balanced", "deferred"]
     for table in ALL.values():
         for name, cls in table.items():
             assert cls.name == name and cls.description
@@ -92,7 +92,8 @@ def test_affine_scale_order_checked():
 def test_the_affine_augmentation_and_generator_share_one_declaration_and_transform():
     values = dict(degrees=25.0, translate=0.2, scale_low=0.8, scale_high=1.3)
     aug, gen = make_augmentation("affine", **values), make_generator("augment", **values)
-    assert aug.params is gen.params is AFFINE_PARAMS and aug.values == gen.values
+    assert gen.params is AFFINE_PARAMS and aug.params[:len(AFFINE_PARAMS)] == AFFINE_PARAMS
+    assert {k: aug.values[k] for k in gen.values} == gen.values
     x = torch.rand(5, 28, 28, generator=torch.Generator().manual_seed(1))
     want = random_affine(x, torch.Generator().manual_seed(2), degrees=25.0, translate=0.2, scale=(0.8, 1.3))
     assert torch.equal(aug.jitter(x, torch.Generator().manual_seed(2)), want)
@@ -321,7 +322,7 @@ def test_affine_changes_minority_rows_only_deterministically_within_01():
     x = torch.rand(16, 28, 28, generator=g)
     x[:, 10:18, 10:18] = 1.0
     y = torch.tensor([0, 1] * 8)
-    aug = make_augmentation("affine", degrees=20.0)
+    aug = make_augmentation("affine", degrees=20.0, classes="minority")
     a = aug(x, y, torch.Generator().manual_seed(7))
     b = aug(x, y, torch.Generator().manual_seed(7))
     c = aug(x, y, torch.Generator().manual_seed(8))
@@ -339,5 +340,104 @@ def test_no_augmentation_and_no_minority_rows_leave_the_batch():
     assert torch.equal(make_augmentation("none")(x, torch.tensor([0, 1, 0, 1]), torch.Generator()), x)
     g = torch.Generator().manual_seed(3)
     state = g.get_state()
-    assert torch.equal(make_augmentation("affine")(x, torch.zeros(4, dtype=torch.int64), g), x)
+    assert torch.equal(make_augmentation("affine", classes="minority")(x, torch.zeros(4, dtype=torch.int64), g), x)
     assert torch.equal(g.get_state(), state)  # nothing drawn
+
+
+@pytest.mark.parametrize("name", ["affine", "elastic"])
+def test_every_augmentation_transforms_every_class_by_default(name):
+    """The default (#22): every row, so no class carries the resampling's smoothing alone;
+    ``classes=minority`` keeps the earlier recipes' rows and draws."""
+    aug = make_augmentation(name)
+    assert aug.values["classes"] == "all" and "classes" in {p.name for p in aug.params}
+    x = torch.rand(12, 28, 28, generator=torch.Generator().manual_seed(0))
+    x[:, 8:20, 8:20] = 1.0
+    y = torch.tensor([0, 0, 1] * 4)
+    a = aug(x, y, torch.Generator().manual_seed(4))
+    assert all(not torch.equal(a[i], x[i]) for i in range(len(x)))  # the majority's rows too
+    assert torch.equal(a, aug._transform(x, torch.Generator().manual_seed(4)))  # one draw over the whole batch
+    minority = make_augmentation(name, classes="minority")
+    m = minority(x, y, torch.Generator().manual_seed(4))
+    assert torch.equal(m[y == 0], x[y == 0])
+    assert torch.equal(m[y == 1], minority._transform(x[y == 1], torch.Generator().manual_seed(4)))
+    assert make_augmentation(name).key() != minority.key()  # a cache key of its own
+    with pytest.raises(ConfigError, match="classes must be all \\| minority, got 'head'"):
+        make_augmentation(name, classes="head")
+
+
+def test_elastic_distortion_follows_simard():
+    from vaeimb.augmentations.elastic import elastic, elastic_field, gaussian_kernel
+
+    k = gaussian_kernel(4.0)
+    assert len(k) == 25 and torch.isclose(k.sum(), torch.tensor(1.0, dtype=torch.float64))
+    f = elastic_field(64, 28, 28, torch.Generator().manual_seed(0), alpha=34.0, sigma=4.0)
+    assert f.shape == (64, 28, 28, 2)
+    # smoothed: neighbouring displacements are close; alpha scales the field linearly
+    assert (f[:, 1:] - f[:, :-1]).abs().mean() < 0.2 * f.abs().mean()
+    f2 = elastic_field(64, 28, 28, torch.Generator().manual_seed(0), alpha=17.0, sigma=4.0)
+    assert torch.allclose(f2 * 2, f)
+    assert 0.5 < f.abs().mean() < 3.0  # about a pixel or two at Simard's alpha 34, sigma 4
+    x = torch.zeros(3, 28, 28)
+    x[:, 6:22, 12:16] = 1.0
+    out = elastic(x, torch.Generator().manual_seed(1), alpha=34.0, sigma=4.0)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1 and not torch.equal(out, x)
+    assert abs(out.sum() / x.sum() - 1) < 0.2  # strokes moved, not erased
+    assert torch.equal(out, elastic(x, torch.Generator().manual_seed(1), alpha=34.0, sigma=4.0))
+    assert torch.equal(elastic(x, torch.Generator(), alpha=0.0), x)
+    still = make_augmentation("elastic", alpha=0.0, degrees=0.0, translate=0.0, scale_low=1.0, scale_high=1.0)
+    assert torch.allclose(still(x, torch.zeros(3, dtype=torch.int64), torch.Generator()), x, atol=1e-5)
+    with pytest.raises(ConfigError, match="alpha must be float in \\[0, 100\\], got -1"):
+        make_augmentation("elastic", alpha=-1.0)
+    with pytest.raises(ConfigError, match="sigma must be float"):
+        make_augmentation("elastic", sigma=0.0)
+
+
+# --- deferred schedules (DRW, DRS) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda **v: make_loss("weighted", **v), lambda **v: make_batches("deferred", **v)])
+@pytest.mark.parametrize("switch", [0.0, 1.0])
+def test_a_switch_point_outside_0_1_is_refused(make, switch):
+    with pytest.raises(ConfigError, match=f"switch must lie strictly between 0 and 1 .*got {switch:g}"):
+        make(switch=switch)
+    with pytest.raises(ConfigError, match="switch must be"):
+        make(switch=1.5)
+
+
+def test_deferred_reweighting_is_plain_cross_entropy_until_the_switch():
+    from vaeimb.losses.base import LossContext
+
+    loss, plain, always = make_loss("weighted", switch=0.5), make_loss("ce"), make_loss("weighted")
+    assert always.values["switch"] is None  # from the first step, as before
+    z = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(32) % 3
+    for step, before in ((1, True), (50, True), (51, False), (100, False)):
+        ctx = LossContext(counts=(500, 50, 5), counts_real=(500, 50, 5), step=step, steps=100)
+        want = plain(z, y, ctx) if before else always(z, y, ctx)
+        assert torch.equal(loss(z, y, ctx), want), step
+        s = z[:, 1] - z[:, 0]
+        ctx2 = LossContext(counts=(500, 5), counts_real=(500, 5), step=step, steps=100)
+        yb = (y > 0).long()
+        want2 = plain(s, yb, ctx2) if before else always(s, yb, ctx2)
+        assert torch.equal(loss(s, yb, ctx2), want2), step
+
+
+def test_deferred_resampling_draws_random_batches_then_balanced_ones():
+    y = np.array([0] * 90 + [1] * 9 + [2])
+    drs = make_batches("deferred", switch=0.5)
+    assert drs.values["switch"] == 0.5 and make_batches("deferred").values["switch"] == 0.8 and drs.balances
+    drs.prepare(y, n_classes=3, steps=10)
+    rand, bal = make_batches("random"), make_batches("balanced")
+    rand.prepare(y, n_classes=3)
+    bal.prepare(y, n_classes=3)
+    g, g_rand, g_bal = (torch.Generator().manual_seed(5) for _ in range(3))
+    for step in range(1, 11):
+        got = drs.indices(30, g)
+        if step <= 5:
+            assert torch.equal(got, rand.indices(30, g_rand)), step
+            g_bal.set_state(g_rand.get_state())
+        else:
+            assert torch.equal(got, bal.indices(30, g_bal)), step
+            assert np.bincount(y[got.numpy()], minlength=3).tolist() == [10, 10, 10]
+    with pytest.raises(ConfigError, match="need the number of training steps"):
+        make_batches("deferred").prepare(y)

@@ -170,7 +170,7 @@ def test_balanced_batches_draw_as_before_for_two_classes():
 
 
 def test_affine_on_two_classes_is_unchanged():
-    aug = make_augmentation("affine", degrees=15.0)
+    aug = make_augmentation("affine", degrees=15.0, classes="minority")
     x = torch.rand(40, 28, 28, generator=torch.Generator().manual_seed(0))
     y = torch.randint(2, (40,), generator=torch.Generator().manual_seed(1))
     rows = torch.nonzero(y == 1).flatten()  # the old rows
@@ -360,12 +360,12 @@ def test_affine_touches_only_the_minority_classes():
     x = torch.rand(30, 28, 28, generator=torch.Generator().manual_seed(0))
     x[:, 10:18, 10:18] = 1.0
     y = torch.arange(30) % 4
-    a = make_augmentation("affine", degrees=20.0)(x, y, torch.Generator().manual_seed(1))
+    a = make_augmentation("affine", degrees=20.0, classes="minority")(x, y, torch.Generator().manual_seed(1))
     assert torch.equal(a[y == 0], x[y == 0])
     assert all(not torch.equal(a[i], x[i]) for i in torch.nonzero(y != 0).flatten())
     g = torch.Generator().manual_seed(3)
     state = g.get_state()
-    assert torch.equal(make_augmentation("affine")(x, torch.zeros(30, dtype=torch.int64), g), x)
+    assert torch.equal(make_augmentation("affine", classes="minority")(x, torch.zeros(30, dtype=torch.int64), g), x)
     assert torch.equal(g.get_state(), state)
 
 
@@ -430,18 +430,61 @@ def test_predict_cuts_log_odds_in_their_own_dtype_as_before():
     assert (s32 > t).astype(int)[0] != (s32.astype(np.float64) > t).astype(int)[0]  # the case that differs
 
 
-def test_tuned_is_refused_for_more_than_two_classes_and_nothing_else_is():
-    reason = DECISIONS["tuned"].unsupported(10)
-    assert isinstance(reason, str) and reason and "\n" not in reason and "posthoc" in reason
-    assert DECISIONS["tuned"].unsupported(2) is None
+def test_every_part_serves_k_classes():
     for table in (LOSSES, DECISIONS, BATCHES, AUGMENTATIONS):
         for name, cls in table.items():
-            if name != "tuned":
-                assert cls.unsupported(10) is None and cls.unsupported(2) is None, name
-    with pytest.raises(ConfigError, match="fits one threshold between two classes"):
-        make_decision("tuned").offsets(kctx())
+            assert cls.unsupported(10) is None and cls.unsupported(2) is None, name
     with pytest.raises(ValueError, match="a threshold cuts two classes"):
         make_decision("posthoc").threshold(kctx())
+
+
+def _val_logits(rng, counts, shift):
+    """Validation logits of a model that leans to the head: class k's true logit +2, and a
+    prior-like bias ``shift * log(n_k / n_0)`` on every row (a model trained on the long tail)."""
+    y = np.concatenate([np.full(n, k) for k, n in enumerate(counts)])
+    z = rng.normal(0, 1, (len(y), len(counts)))
+    z[np.arange(len(y)), y] += 2.0
+    z += shift * np.log(np.asarray(COUNTS, float) / COUNTS[0])
+    return z, y
+
+
+def test_tuned_fits_the_post_hoc_scale_tau_on_validation_for_k_classes():
+    from vaeimb.decisions.tuned import fit_tau, tau_grid
+
+    rng = np.random.default_rng(0)
+    z, y = _val_logits(rng, [200] * len(COUNTS), shift=1.5)
+    ctx = DecisionContext(counts_real=COUNTS, counts=COUNTS, balanced_batches=False, val_logits=z, val_y=y)
+    dec = make_decision("tuned")
+    o = dec.offsets(ctx)
+    log_prior = np.log(np.asarray(COUNTS, float) / COUNTS[0])
+    tau = o[1] / log_prior[1]
+    assert np.allclose(o, tau * log_prior) and 1.2 <= tau <= 1.8  # undoes the model's lean of 1.5
+    # it is the grid's best validation ACSA, and beats plain post-hoc (tau 1) there
+    def acsa(t):
+        pred = np.argmax(z - t * log_prior, axis=1)
+        return np.mean([(pred[y == c] == c).mean() for c in range(len(COUNTS))])
+    grid = tau_grid(0.0, 3.0, 31)
+    assert acsa(tau) == max(acsa(t) for t in grid) and acsa(tau) > acsa(1.0)
+    assert fit_tau(z, y, log_prior, grid) == tau
+    # a flat score prefers tau = 1 (plain post-hoc adjustment)
+    flat = np.zeros_like(z)
+    assert fit_tau(flat, y, log_prior, grid) == 1.0
+    # the range is the user's: a single value is that value
+    assert make_decision("tuned", tau_low=0.5, tau_high=0.5, tau_steps=1).offsets(ctx)[1] == 0.5 * log_prior[1]
+
+
+def test_tuned_refuses_an_empty_range_and_a_validation_split_without_a_class():
+    with pytest.raises(ConfigError, match="tau range is empty .*tau_low 2 > tau_high 1"):
+        make_decision("tuned", tau_low=2.0, tau_high=1.0)
+    with pytest.raises(ConfigError, match="tau_steps must be int in \\[1, 1001\\], got 0"):
+        make_decision("tuned", tau_steps=0)
+    rng = np.random.default_rng(1)
+    z, y = _val_logits(rng, [20, 20, 20, 20, 20, 0], shift=1.0)
+    ctx = DecisionContext(counts_real=COUNTS, counts=COUNTS, balanced_batches=False, val_logits=z, val_y=y)
+    with pytest.raises(ConfigError, match="validation split holds no image of class 5"):
+        make_decision("tuned").offsets(ctx)
+    with pytest.raises(ConfigError, match="needs a validation split"):
+        make_decision("tuned").offsets(kctx())
 
 
 def test_offsets_are_checked_finite():

@@ -87,10 +87,11 @@ def test_balanced_needs_both_classes():
         _train(x, y, {"test": x[:2]}, batches="balanced", steps=2, batch_size=4, n_checkpoints=1)
 
 
-def test_augmentation_touches_only_minority_rows():
+@pytest.mark.parametrize("classes", ["minority", "all"])
+def test_augmentation_touches_the_rows_of_its_classes(classes):
     x, y = _synthetic(60, 6)
     seen = []
-    aug = AUGMENTATIONS["affine"]()
+    aug = AUGMENTATIONS["affine"](classes=classes)
 
     def spy(xb, yb, gen):
         out = aug(xb, yb, gen)
@@ -102,7 +103,7 @@ def test_augmentation_touches_only_minority_rows():
     assert len(seen) == 3
     for before, after, yb in seen:
         maj = yb == 0
-        assert torch.equal(before[maj], after[maj])
+        assert torch.equal(before[maj], after[maj]) == (classes == "minority")
         assert not torch.equal(before[~maj], after[~maj])
 
 
@@ -172,3 +173,21 @@ def test_task_threads_come_from_the_environment_not_the_process(monkeypatch):
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def test_deferred_resampling_trains_and_switches_at_its_step():
+    """The training loop tells a batch policy its length: DRS draws uniform batches, then
+    balanced ones from the first step past the switch."""
+    x, y = _synthetic(60, 6)
+    policy = make_batches("deferred", switch=0.5)
+    seen = []
+
+    def spy(xb, yb, gen):
+        seen.append(yb.clone())
+        return xb
+
+    train_classifier("mlp", 2, x, y, {"test": x[:2]}, batches=policy, loss=make_loss("ce"), augmentation=spy,
+                     steps=6, batch_size=20, lr=1e-3, seed=0, n_checkpoints=1)
+    assert len(seen) == 6
+    assert all(int((yb == 1).sum()) == 10 for yb in seen[3:])  # balanced after step 3 of 6
+    assert sum(int((yb == 1).sum()) for yb in seen[:3]) < 15  # the draw's own balance before

@@ -6,6 +6,7 @@ the part its identity for cache keys; a subclass only says what is new about it.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Mapping, Sequence
 
 from .params import Param, resolve
@@ -68,3 +69,26 @@ def lookup(table: Mapping[str, type[Part]], name: str, kind: str) -> type[Part]:
         return table[name]
     except KeyError:
         raise ConfigError(f"Unknown {kind} {name!r}; choose from {', '.join(table)}.") from None
+
+
+#: Deferred schedules (Cao et al., "Learning imbalanced datasets with label-distribution-aware
+#: margin loss", NeurIPS 2019: DRW and DRS): a remedy switched on after this fraction of the
+#: training steps, so the features are first learned on the natural distribution.
+#: Declared once for every part that defers (the weighted loss, the deferred batches).
+SWITCH = Param("switch", None, "float", 0.0, 1.0, optional=True,
+               help="Deferred (DRW/DRS): the remedy starts after this fraction of the steps, strictly between "
+                    "0 and 1; none = from the first step.")
+
+
+def check_switch(value: float | None, owner: str) -> float | None:
+    """A switch point strictly inside (0, 1) (0 would be "from the start", 1 "never": say so)."""
+    if value is not None and not 0.0 < value < 1.0:
+        raise ConfigError(f"{owner}: switch must lie strictly between 0 and 1 (a fraction of the training steps), "
+                          f"got {value:g}; leave it none to start at the first step.")
+    return value
+
+
+def switched_on(switch: float | None, step: int, steps: int) -> bool:
+    """Whether a part deferred to ``switch`` acts at 1-based ``step`` of ``steps``: from the
+    first step past ``switch * steps`` (always, with no switch)."""
+    return switch is None or step > math.floor(switch * steps + 1e-9)

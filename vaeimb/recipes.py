@@ -2,7 +2,7 @@
 
 ``gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc`` reads: the real training
 images plus minority images from the ``cvae`` generator, class-balanced batches, affine
-augmentation of minority images, the logit-adjusted loss, post-hoc logit adjustment of
+augmentation of the images (every class by default), the logit-adjusted loss, post-hoc logit adjustment of
 the threshold. Named presets are such recipes; cache keys come from the recipe and its
 parameter values, never from a name, so one recipe under two names shares its results.
 
@@ -120,20 +120,21 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            "approach 2).", Recipe(gen="vae"), generated_batches=True),
     Preset("oracle", "n_majority REAL minority images: the bound a perfect generator could reach.",
            Recipe(data="oracle")),
-    Preset("augment", "Balanced batches whose minority images are randomly rotated, shifted and "
+    Preset("augment", "Balanced batches whose images, of every class, are randomly rotated, shifted and "
            "scaled each time they are drawn.", Recipe(batches="balanced", aug="affine")),
     Preset("augment-posthoc", "augment, then the threshold moved by the log class prior.",
            Recipe(batches="balanced", aug="affine", decision="posthoc")),
     Preset("la-loss", "The logit-adjusted loss (Menon et al. 2021): the prior enters training, "
            "not the threshold.", Recipe(loss="la")),
-    Preset("la-augment", "The logit-adjusted loss with every minority image randomly rotated, shifted and "
+    Preset("la-augment", "The logit-adjusted loss with every image randomly rotated, shifted and "
            "scaled each time it is drawn.", Recipe(loss="la", aug="affine")),
     Preset("focal", "Focal loss (Lin et al. 2017): easy, mostly majority, examples weigh less.",
            Recipe(loss="focal")),
     Preset("ldam-drw", "Label-distribution-aware margins with deferred re-weighting (Cao et al. 2019).",
            Recipe(loss="ldam-drw")),
-    Preset("tuned", "The baseline's model with the threshold tuned on a validation split carved from "
-           "the training draw (never the test set).", Recipe(decision="tuned")),
+    Preset("tuned", "The baseline's model with its decision tuned on a validation split carved from the training "
+           "draw (never the test set): the threshold, or for K classes the post-hoc adjustment's scale tau.",
+           Recipe(decision="tuned")),
     Preset("smote", "Pixel-space SMOTE (Chawla et al. 2002, imbalanced-learn) fills up the minority.",
            Recipe(gen="smote"), generated_batches=True),
     Preset("latent-smote", "DeepSMOTE-style: SMOTE between minority codes of an autoencoder, decoded "

@@ -194,8 +194,8 @@ def train_classifier(
     n_checkpoints: int,
     progress: Progress = None,
 ) -> ClassifierRun:
-    """Adam on batches chosen by the ``batches`` policy, minority rows (labels 1..K-1)
-    augmented by ``augmentation``, scored by ``loss`` on ``models.scores`` (the minority
+    """Adam on batches chosen by the ``batches`` policy, the rows of the classes it names
+    (every class by default) augmented by ``augmentation``, scored by ``loss`` on ``models.scores`` (the minority
     log-odds for two classes, the logits for K). ``counts_real``: real images per label
     (default: the training set's counts, nothing generated).
 
@@ -213,7 +213,7 @@ def train_classifier(
     y_np = np.asarray(train_y, dtype=np.int64)
     y = torch.from_numpy(y_np).to(device)
     evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
-    batches.prepare(y_np, n_classes=n_classes)
+    batches.prepare(y_np, n_classes=n_classes, steps=steps)
     counts_all = label_counts(y_np, n_classes)
     counts = dict(counts=counts_all, counts_real=tuple(counts_real) if counts_real is not None else counts_all,
                   steps=steps)

@@ -1,4 +1,4 @@
-"""On-the-fly augmentations of the minority images in each batch (see ``base.Augmentation``)."""
+"""On-the-fly augmentations of the images in each batch (see ``base.Augmentation``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from typing import Any
 
 from ..parts import lookup, registry
 from .affine import RandomAffine
-from .base import Augmentation
+from .base import CLASSES, Augmentation
+from .elastic import ElasticAffine
 from .none import NoAugmentation
 
-AUGMENTATIONS = registry(NoAugmentation, RandomAffine)
+AUGMENTATIONS = registry(NoAugmentation, RandomAffine, ElasticAffine)
 
-__all__ = ["AUGMENTATIONS", "Augmentation", "get_augmentation", "make_augmentation",
+__all__ = ["AUGMENTATIONS", "Augmentation", "CLASSES", "ElasticAffine", "get_augmentation", "make_augmentation",
            "NoAugmentation", "RandomAffine"]
 
 

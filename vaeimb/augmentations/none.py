@@ -8,13 +8,15 @@ from .base import Augmentation
 
 
 class NoAugmentation(Augmentation):
-    """The identity; draws nothing from the generator, so batches match an un-augmented run."""
+    """The identity; draws nothing from the generator, so batches match an un-augmented run.
+    No parameters: it transforms no class."""
 
     name = "none"
     description = "No augmentation: the images as drawn."
+    params = ()
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x
 
-    def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def _transform(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         return x

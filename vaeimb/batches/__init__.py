@@ -7,11 +7,13 @@ from typing import Any
 from ..parts import lookup, registry
 from .balanced import BalancedBatches
 from .base import BatchPolicy
+from .deferred import DeferredBatches
 from .random_batches import RandomBatches
 
-BATCHES = registry(RandomBatches, BalancedBatches)
+BATCHES = registry(RandomBatches, BalancedBatches, DeferredBatches)
 
-__all__ = ["BATCHES", "BatchPolicy", "get_batches", "make_batches", "BalancedBatches", "RandomBatches"]
+__all__ = ["BATCHES", "BatchPolicy", "get_batches", "make_batches", "BalancedBatches", "DeferredBatches",
+           "RandomBatches"]
 
 
 def get_batches(name: str) -> type[BatchPolicy]:

@@ -25,8 +25,8 @@ class BalancedBatches(BatchPolicy):
     description = "An equal share of every batch from each class (half each of two; the minority images repeat)."
     cite = "Buda et al., A systematic study of the class imbalance problem in CNNs, Neural Networks 2018"
 
-    def prepare(self, y, n_classes: int | None = None) -> None:
-        super().prepare(y, n_classes)
+    def prepare(self, y, n_classes: int | None = None, steps: int | None = None) -> None:
+        super().prepare(y, n_classes, steps)
         k = n_classes if n_classes is not None else max(2, int(self._y.max(initial=0)) + 1)
         if len(self._y) and not (0 <= self._y.min() and self._y.max() < k):
             raise ValueError(f"batches '{self.name}': labels must lie in 0..{k - 1}, "

@@ -17,11 +17,13 @@ class BatchPolicy(Part):
     #: the balanced one, not the training set's).
     balances: ClassVar[bool] = False
 
-    def prepare(self, y: np.ndarray, n_classes: int | None = None) -> None:
+    def prepare(self, y: np.ndarray, n_classes: int | None = None, steps: int | None = None) -> None:
         """Called once with the training labels (0 = majority, 1..K-1 = the minority
         classes) before the first batch. ``n_classes``: K when known (else the largest
-        label + 1, at least 2), so that a class without any image is noticed."""
+        label + 1, at least 2), so that a class without any image is noticed. ``steps``: the
+        training's length, for a policy whose batches change during training."""
         self._y = np.asarray(y)
+        self._steps = steps
 
     @abstractmethod
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:

@@ -18,8 +18,8 @@ class RandomBatches(BatchPolicy):
     name = "random"
     description = "Uniform batches drawn with replacement: the training set's class balance."
 
-    def prepare(self, y, n_classes: int | None = None) -> None:
-        super().prepare(y, n_classes)
+    def prepare(self, y, n_classes: int | None = None, steps: int | None = None) -> None:
+        super().prepare(y, n_classes, steps)
         if len(self._y) == 0:
             raise ConfigError(f"batches '{self.name}': the training set is empty.")
 

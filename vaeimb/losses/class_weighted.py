@@ -2,7 +2,8 @@
 
 Inverse-frequency weighting (``power`` 1), its softened forms (``power`` < 1), and the
 class-balanced weights of Cui et al. ("Class-balanced loss based on effective number of
-samples", CVPR 2019) when ``beta`` is set.
+samples", CVPR 2019) when ``beta`` is set; deferred to a fraction of training with ``switch``
+(DRW: Cao et al., NeurIPS 2019).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..params import Param
-from ..parts import each_class
+from ..parts import SWITCH, check_switch, each_class, switched_on
 from .base import Loss, LossContext
 
 
@@ -46,12 +47,19 @@ class ClassWeighted(Loss):
         Param("power", 1.0, "float", 0.0, 2.0, help="Exponent of the count ratio (0 = plain, 1 = inverse frequency)."),
         Param("beta", None, "float", 0.0, 1.0, optional=True,
               help="Effective-number beta in [0, 1) (Cui et al.); none = raw counts."),
+        SWITCH,
     )
 
     def __init__(self, **values):
         super().__init__(**values)
         if self.values["beta"] == 1.0:
             raise ConfigError(f"loss '{self.name}': beta must be below 1 (beta -> 1 is the raw count: leave it none).")
+        check_switch(self.values["switch"], f"loss '{self.name}'")
+
+    def active(self, ctx: LossContext) -> bool:
+        """Whether the weights apply at this step: plain cross-entropy before the switch
+        (deferred re-weighting, DRW, Cao et al. 2019)."""
+        return switched_on(self.values["switch"], ctx.step, ctx.steps)
 
     def minority_weight(self, ctx: LossContext) -> float:
         """Two classes: the minority rows' weight (``pos_weight``)."""
@@ -67,9 +75,13 @@ class ClassWeighted(Loss):
         return [(top / effective_number(n, beta)) ** self.values["power"] for n in counts]
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        if not self.active(ctx):
+            return F.binary_cross_entropy_with_logits(s, y)
         w = torch.tensor(self.minority_weight(ctx), dtype=s.dtype, device=s.device)
         return F.binary_cross_entropy_with_logits(s, y, pos_weight=w)
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        if not self.active(ctx):
+            return F.cross_entropy(z, y)
         w = torch.tensor(self.class_weights(ctx), dtype=z.dtype, device=z.device)
         return F.cross_entropy(z, y, weight=w)

@@ -1,0 +1,48 @@
+"""Deferred re-sampling (DRS; Cao et al., "Learning imbalanced datasets with label-distribution-
+aware margin loss", NeurIPS 2019): uniform batches first, so the features are learned on the
+natural distribution, then class-balanced batches from the first step past ``switch`` of the
+training (Cao et al. defer to epoch 160 of 200: 0.8).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..errors import ConfigError
+from ..parts import SWITCH, check_switch, switched_on
+from .balanced import BalancedBatches
+from .base import BatchPolicy
+from .random_batches import RandomBatches
+
+
+class DeferredBatches(BatchPolicy):
+    """``random``'s draws until the switch, ``balanced``'s after it (the same generator)."""
+
+    name = "deferred"
+    #: The model that is kept comes out of the balanced phase (a "seen" prior is uniform).
+    balances = True
+    description = "Uniform batches, then class-balanced ones after a fraction of the steps (deferred re-sampling)."
+    cite = "Cao et al., Learning imbalanced datasets with label-distribution-aware margin loss, NeurIPS 2019"
+    params = (dataclasses.replace(SWITCH, default=0.8, optional=False),)
+
+    def __init__(self, **values):
+        super().__init__(**values)
+        check_switch(self.values["switch"], f"batches '{self.name}'")
+        self._phases = (RandomBatches(), BalancedBatches())
+
+    def prepare(self, y, n_classes: int | None = None, steps: int | None = None) -> None:
+        if steps is None or steps < 1:
+            raise ConfigError(f"batches '{self.name}' need the number of training steps to defer by.")
+        super().prepare(y, n_classes, steps)
+        for phase in self._phases:
+            phase.prepare(y, n_classes, steps)
+        self._step = 0
+
+    def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        if not hasattr(self, "_step"):
+            raise RuntimeError(f"batches '{self.name}': call prepare(y, steps=...) before drawing batches.")
+        self._step += 1
+        balanced = switched_on(self.values["switch"], self._step, self._steps)
+        return self._phases[balanced].indices(batch_size, generator)
