@@ -11,7 +11,7 @@ from vaeimb.recipes import (
 
 ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
                "la-augment", "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
-               "cvae-augment-posthoc")
+               "cvae-augment-posthoc", "drw", "drs", "elastic-posthoc", "oracle-augment")
 
 
 def test_presets_and_classic():
@@ -171,3 +171,16 @@ def test_data_sources_answer_the_runners_questions():
     assert "MNIST train holds 5421" in oracle.unavailable(too_many)
     assert build_approach("oversample").part("batches").balances and not build_approach("baseline").part("batches").balances
 
+
+
+def test_a_preset_sets_its_part_parameters_and_param_overrides_them():
+    from vaeimb.recipes import build_approach
+
+    drw = build_approach("drw")
+    assert drw.recipe.loss == "weighted" and drw.values["loss"]["switch"] == 0.8
+    assert build_approach("drw", overrides={"switch": 0.5}).values["loss"]["switch"] == 0.5
+    assert build_approach("loss=weighted").values["loss"]["switch"] is None  # the part's own default
+    assert drw.key(training=True) != build_approach("loss=weighted").key(training=True)
+    assert build_approach("drs").values["batches"]["switch"] == 0.8
+    assert build_approach("oracle-augment").is_bound and build_approach("oracle").is_bound
+    assert build_approach("elastic-posthoc").values["aug"]["classes"] == "all"

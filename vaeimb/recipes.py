@@ -103,6 +103,9 @@ class Preset:
     blurb: str
     recipe: Recipe
     generated_batches: bool = False
+    #: Part parameters the preset sets (kind -> name -> value), e.g. DRW's switch point;
+    #: ``--param`` overrides them like any default.
+    values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def resolve(self, protocol: Protocol) -> Recipe:
         if self.generated_batches:
@@ -145,6 +148,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            Recipe(gen="vae", batches="balanced", aug="affine", decision="posthoc")),
     Preset("cvae-augment-posthoc", "cvae's images plus augment's batches and post-hoc adjustment.",
            Recipe(gen="cvae", batches="balanced", aug="affine", decision="posthoc")),
+    Preset("drw", "Class-weighted cross-entropy deferred to the last 20 % of training: features first "
+           "learned on the natural distribution (deferred re-weighting, Cao et al. 2019).",
+           Recipe(loss="weighted"), values={"loss": {"switch": 0.8}}),
+    Preset("drs", "Uniform batches, then class-balanced ones for the last 20 % of training (deferred "
+           "re-sampling, Cao et al. 2019).", Recipe(batches="deferred")),
+    Preset("elastic-posthoc", "augment-posthoc with an elastic distortion after the affine jitter (Simard et "
+           "al. 2003: alpha 34, sigma 4).", Recipe(batches="balanced", aug="elastic", decision="posthoc")),
+    Preset("oracle-augment", "The oracle's real images with augment's batches and augmentation: the data limit "
+           "of that training, so a gap can be told from the data or the training.",
+           Recipe(data="oracle", batches="balanced", aug="affine")),
 )}
 #: The approaches the original experiment compared, plus the bound: the app's default.
 CLASSIC = TASK_KINDS["pair"].default_approaches
@@ -241,9 +254,10 @@ def build_approach(spec: str, protocol: str | Protocol = "clean",
     """A preset name or a recipe text -> an Approach with checked parameter values."""
     proto = PROTOCOLS[protocol] if isinstance(protocol, str) else protocol
     spec = str(spec).strip()
+    preset_values: Mapping[str, Mapping[str, Any]] = {}
     if spec in PRESETS:
         preset = PRESETS[spec]
-        name, recipe, blurb = spec, preset.resolve(proto), preset.blurb
+        name, recipe, blurb, preset_values = spec, preset.resolve(proto), preset.blurb, preset.values
     elif "=" in spec:
         recipe = parse_recipe(spec)
         name, blurb = recipe.short(), ""
@@ -255,7 +269,8 @@ def build_approach(spec: str, protocol: str | Protocol = "clean",
     values = {}
     for kind, declared in params.items():
         label = recipe.gen if kind == "gen" else (kind if kind == "data" else getattr(recipe, kind))
-        values[kind] = resolve(declared, split.get(kind, {}), f"approach '{name}', {kind} '{label}'")
+        given = {**preset_values.get(kind, {}), **split.get(kind, {})}
+        values[kind] = resolve(declared, given, f"approach '{name}', {kind} '{label}'")
     return Approach(name, recipe, values, blurb)
 
 
