@@ -441,3 +441,15 @@ def test_deferred_resampling_draws_random_batches_then_balanced_ones():
             assert np.bincount(y[got.numpy()], minlength=3).tolist() == [10, 10, 10]
     with pytest.raises(ConfigError, match="need the number of training steps"):
         make_batches("deferred").prepare(y)
+
+
+def test_classifier_retraining_trains_the_head_alone_from_the_switch():
+    y = np.array([0] * 90 + [1] * 10)
+    crt = make_batches("deferred", switch=0.8, stage2="head")
+    crt.prepare(y, n_classes=2, steps=10)
+    assert crt.head_only_from() == 9  # the first step past 0.8 * 10
+    drs = make_batches("deferred", switch=0.8)
+    drs.prepare(y, n_classes=2, steps=10)
+    assert drs.head_only_from() is None and make_batches("balanced").head_only_from() is None
+    with pytest.raises(ConfigError, match="stage2 must be all \\| head"):
+        make_batches("deferred", stage2="features")

@@ -11,7 +11,8 @@ from vaeimb.recipes import (
 
 ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
                "la-augment", "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
-               "cvae-augment-posthoc", "drw", "drs", "elastic-posthoc", "oracle-augment")
+               "cvae-augment-posthoc", "drw", "drs", "crt", "elastic-posthoc",
+               "oracle-augment")
 
 
 def test_presets_and_classic():
@@ -181,6 +182,7 @@ def test_a_preset_sets_its_part_parameters_and_param_overrides_them():
     assert build_approach("drw", overrides={"switch": 0.5}).values["loss"]["switch"] == 0.5
     assert build_approach("loss=weighted").values["loss"]["switch"] is None  # the part's own default
     assert drw.key(training=True) != build_approach("loss=weighted").key(training=True)
-    assert build_approach("drs").values["batches"]["switch"] == 0.8
+    assert build_approach("drs").values["batches"] == {"switch": 0.8, "stage2": "all"}
+    assert build_approach("crt").values["batches"] == {"switch": 0.8, "stage2": "head"}
     assert build_approach("oracle-augment").is_bound and build_approach("oracle").is_bound
     assert build_approach("elastic-posthoc").values["aug"]["classes"] == "all"

@@ -191,3 +191,33 @@ def test_deferred_resampling_trains_and_switches_at_its_step():
     assert len(seen) == 6
     assert all(int((yb == 1).sum()) == 10 for yb in seen[3:])  # balanced after step 3 of 6
     assert sum(int((yb == 1).sum()) for yb in seen[:3]) < 15  # the draw's own balance before
+
+
+@pytest.mark.parametrize("classifier", ["mlp", "cnn"])
+def test_classifier_retraining_freezes_the_features_and_retrains_the_head(classifier, monkeypatch):
+    """cRT (Kang et al. 2020): from the switch on only the last layer changes, re-initialised
+    once, and the run stays deterministic."""
+    from vaeimb import training
+
+    x, y = _synthetic(60, 6)
+    snapshots = {}
+    real = training.retrain_head
+
+    def spy(model, seed, lr):
+        snapshots["before"] = {n: p.detach().clone() for n, p in model.named_parameters()}
+        snapshots["model"] = model
+        return real(model, seed, lr)
+
+    monkeypatch.setattr(training, "retrain_head", spy)
+    args = dict(loss=make_loss("ce"), steps=10, batch_size=16, lr=1e-2, seed=0, n_checkpoints=2)
+    run = train_classifier(classifier, 2, x, y, {"test": x[:5]}, batches=make_batches("deferred", stage2="head"), **args)
+    model = snapshots["model"]
+    head = training.classifier_head(model)
+    head_names = {n for n, p in model.named_parameters() if any(p is q for q in head.parameters())}
+    assert head_names and len(head_names) == 2  # weight and bias
+    for name, p in model.named_parameters():
+        changed = not torch.equal(p.detach(), snapshots["before"][name])
+        assert changed == (name in head_names), name
+    again = train_classifier(classifier, 2, x, y, {"test": x[:5]}, batches=make_batches("deferred", stage2="head"),
+                             **args)
+    assert np.array_equal(run.logits["test"], again.logits["test"])

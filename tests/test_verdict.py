@@ -124,7 +124,7 @@ def test_bound_is_never_best_even_when_lowest():
     assert v.best == "threshold"
     assert v.to_dict()["approaches"]["oracle"]["is_bound"] is True
     assert v.oracle_ratio == pytest.approx(31.0 / 14.6)
-    assert any("Data limit: oracle 14.6" in s and "errors (misclassified) is 2.12\u00d7" in s for s in v.sentences())
+    assert any("Data limit: oracle 14.6" in s and "errors (misclassified) are 2.12\u00d7" in s for s in v.sentences())
 
 
 def test_best_is_first_sentence_and_diffs_are_against_it():

@@ -153,6 +153,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            Recipe(loss="weighted"), values={"loss": {"switch": 0.8}}),
     Preset("drs", "Uniform batches, then class-balanced ones for the last 20 % of training (deferred "
            "re-sampling, Cao et al. 2019).", Recipe(batches="deferred")),
+    Preset("crt", "Classifier re-training (Kang et al. 2020): features learned on uniform batches, then for the "
+           "last 20 % of training only the last layer, re-initialised, on class-balanced batches.",
+           Recipe(batches="deferred"), values={"batches": {"stage2": "head"}}),
     Preset("elastic-posthoc", "augment-posthoc with an elastic distortion after the affine jitter (Simard et "
            "al. 2003: alpha 34, sigma 4).", Recipe(batches="balanced", aug="elastic", decision="posthoc")),
     Preset("oracle-augment", "The oracle's real images with augment's batches and augmentation: the data limit "

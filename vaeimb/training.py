@@ -167,6 +167,31 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096, n
     return out.float().cpu().numpy()
 
 
+def classifier_head(model: torch.nn.Module) -> torch.nn.Linear:
+    """The classifier's last layer: its last ``nn.Linear`` (the MLP's and the CNN's output
+    layer, ResNet-18's ``fc``)."""
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linear:
+        raise ValueError(f"{type(model).__name__} has no linear output layer to re-train.")
+    return linear[-1]
+
+
+def retrain_head(model: torch.nn.Module, seed: int, lr: float) -> torch.optim.Optimizer:
+    """The second stage of classifier re-training (cRT, Kang et al. 2020): every weight but
+    the last layer's frozen (normalisation statistics too: the features stay as learned), the
+    last layer re-initialised from ``seed``; returns the optimiser of that layer alone."""
+    head = classifier_head(model)
+    model.eval()  # batch-norm statistics (ResNet-18) stay those of the first stage
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with _INIT_LOCK:
+        torch.manual_seed(seed + 104_729)
+        head.reset_parameters()
+    for p in head.parameters():
+        p.requires_grad_(True)
+    return adam(head.parameters(), lr)
+
+
 @dataclass
 class ClassifierRun:
     """What a classifier's training leaves: log-odds of each evaluation set at each checkpoint."""
@@ -220,7 +245,10 @@ def train_classifier(
     ckpts = checkpoint_steps(steps, n_checkpoints)
     logits: dict[str, list[np.ndarray]] = {name: [] for name in evals}
     every = max(1, steps // 100)
+    head_from = batches.head_only_from()
     for step in range(1, steps + 1):
+        if step == head_from:
+            opt = retrain_head(model, seed, lr)
         idx = batches.indices(batch_size, gen).to(device)
         xb, yb = x[idx], y[idx]
         xb = augmentation(xb, yb, aug_gen)

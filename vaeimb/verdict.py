@@ -489,7 +489,8 @@ class Verdict:
         line = f"Data limit: {self.label(bound)} {self._v(self.means[bound])}"
         ratio = self.bound_ratios.get(bound)
         if ratio is not None:
-            line += (f" \u2014 the best realistic approach's {self.error_word} is {ratio:.2f}\u00d7 the "
+            verb = "is" if self.higher_is_better else "are"
+            line += (f" \u2014 the best realistic approach's {self.error_word} {verb} {ratio:.2f}\u00d7 the "
                      f"{self.label(bound)}'s")
         g = (self.gap or {}).get(self.best)
         if g is not None and bound == stats.GAP_TO:

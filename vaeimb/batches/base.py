@@ -25,6 +25,11 @@ class BatchPolicy(Part):
         self._y = np.asarray(y)
         self._steps = steps
 
+    def head_only_from(self) -> int | None:
+        """The first 1-based step from which only the classifier's last layer trains, on
+        this policy's batches (two-stage classifier re-training, cRT); None: never."""
+        return None
+
     @abstractmethod
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """Row indices (int64) of the next batch, drawn from ``generator``."""

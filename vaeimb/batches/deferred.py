@@ -2,6 +2,10 @@
 aware margin loss", NeurIPS 2019): uniform batches first, so the features are learned on the
 natural distribution, then class-balanced batches from the first step past ``switch`` of the
 training (Cao et al. defer to epoch 160 of 200: 0.8).
+
+With ``stage2="head"`` it is classifier re-training (cRT; Kang et al., "Decoupling
+representation and classifier for long-tailed recognition", ICLR 2020): in the balanced
+stage the features are frozen and only the last layer, re-initialised, is trained.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import dataclasses
 import torch
 
 from ..errors import ConfigError
+from ..params import Param
 from ..parts import SWITCH, check_switch, switched_on
 from .balanced import BalancedBatches
 from .base import BatchPolicy
@@ -25,7 +30,12 @@ class DeferredBatches(BatchPolicy):
     balances = True
     description = "Uniform batches, then class-balanced ones after a fraction of the steps (deferred re-sampling)."
     cite = "Cao et al., Learning imbalanced datasets with label-distribution-aware margin loss, NeurIPS 2019"
-    params = (dataclasses.replace(SWITCH, default=0.8, optional=False),)
+    params = (
+        dataclasses.replace(SWITCH, default=0.8, optional=False),
+        Param("stage2", "all", "choice", choices=("all", "head"),
+              help="What trains on the balanced batches: all: every weight (DRS); head: the last layer alone, "
+                   "re-initialised, the features frozen (cRT)."),
+    )
 
     def __init__(self, **values):
         super().__init__(**values)
@@ -39,6 +49,11 @@ class DeferredBatches(BatchPolicy):
         for phase in self._phases:
             phase.prepare(y, n_classes, steps)
         self._step = 0
+
+    def head_only_from(self) -> int | None:
+        if self.values["stage2"] != "head":
+            return None
+        return next(s for s in range(1, self._steps + 2) if switched_on(self.values["switch"], s, self._steps))
 
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         if not hasattr(self, "_step"):

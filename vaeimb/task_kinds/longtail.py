@@ -114,9 +114,9 @@ class LongTail(TaskKind):
     default_approaches = ("baseline", "threshold", "oversample", "augment", "oracle")
     #: What DeepSMOTE compared (SMOTE, latent SMOTE) beside what it left out (plain training,
     #: post-hoc and loss-based logit adjustment, augmentation) and the conditional VAE.
-    reference_approaches = ("baseline", "threshold", "tuned", "oversample", "drw", "drs", "augment", "augment-posthoc",
-                            "elastic-posthoc", "la-loss", "la-augment", "smote", "latent-smote", "cvae",
-                            "cvae-augment-posthoc", "oracle", "oracle-augment")
+    reference_approaches = ("baseline", "threshold", "tuned", "oversample", "drw", "drs", "crt", "augment",
+                            "augment-posthoc", "elastic-posthoc", "la-loss", "la-augment", "smote", "latent-smote",
+                            "cvae", "cvae-augment-posthoc", "oracle", "oracle-augment")
 
     def plan(self, cfg) -> tuple[tuple[int, int], ...]:
         digits = parse_order(cfg.order)
