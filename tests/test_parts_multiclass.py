@@ -454,7 +454,7 @@ def test_tuned_fits_the_post_hoc_scale_tau_on_validation_for_k_classes():
     rng = np.random.default_rng(0)
     z, y = _val_logits(rng, [200] * len(COUNTS), shift=1.5)
     ctx = DecisionContext(counts_real=COUNTS, counts=COUNTS, balanced_batches=False, val_logits=z, val_y=y)
-    dec = make_decision("tuned")
+    dec = make_decision("tuned", per_class_min=1000)  # 200 images a class: the one tau
     o = dec.offsets(ctx)
     log_prior = np.log(np.asarray(COUNTS, float) / COUNTS[0])
     tau = o[1] / log_prior[1]
@@ -470,7 +470,8 @@ def test_tuned_fits_the_post_hoc_scale_tau_on_validation_for_k_classes():
     flat = np.zeros_like(z)
     assert fit_tau(flat, y, log_prior, grid) == 1.0
     # the range is the user's: a single value is that value
-    assert make_decision("tuned", tau_low=0.5, tau_high=0.5, tau_steps=1).offsets(ctx)[1] == 0.5 * log_prior[1]
+    assert make_decision("tuned", tau_low=0.5, tau_high=0.5, tau_steps=1, per_class_min=1000).offsets(ctx)[1] == \
+        0.5 * log_prior[1]
 
 
 def test_tuned_refuses_an_empty_range_and_a_validation_split_without_a_class():
@@ -494,3 +495,23 @@ def test_offsets_are_checked_finite():
 
     with pytest.raises(ValueError, match="non-finite offsets"):
         Broken().offsets(kctx((5, 3, 1)))
+
+
+def test_tuned_fits_offsets_class_by_class_only_where_validation_holds_enough_images():
+    from vaeimb.decisions.tuned import acsa_of
+
+    rng = np.random.default_rng(3)
+    k = len(COUNTS)
+    y = np.repeat(np.arange(k), 300)
+    z = rng.normal(0, 1, (len(y), k))
+    z[np.arange(len(y)), y] += 2.0
+    bias = np.array([0.0, 1.5, -1.0, 0.5, 2.0, -0.5])  # a lean no single tau can undo
+    z += bias
+    ctx = DecisionContext(counts_real=COUNTS, counts=COUNTS, balanced_batches=False, val_logits=z, val_y=y)
+    per_class = make_decision("tuned", per_class_min=300).offsets(ctx)
+    one_tau = make_decision("tuned", per_class_min=301).offsets(ctx)  # one image short: tau alone
+    log_prior = np.log(np.asarray(COUNTS, float) / COUNTS[0])
+    assert np.allclose(one_tau, (one_tau[1] / log_prior[1]) * log_prior)
+    assert per_class[0] == 0.0 and not np.allclose(per_class, one_tau)
+    assert acsa_of(z, y, per_class) > acsa_of(z, y, one_tau)
+    assert np.corrcoef(per_class[1:], bias[1:])[0, 1] > 0.9  # it follows the lean it undoes

@@ -48,16 +48,40 @@ def tau_grid(low: float, high: float, steps: int) -> np.ndarray:
     return np.linspace(low, high, steps) if steps > 1 else np.asarray([low], dtype=np.float64)
 
 
+def acsa_of(z: np.ndarray, y: np.ndarray, offsets: np.ndarray) -> float:
+    """Validation ACSA (mean recall over the classes present) of ``argmax(z - offsets)``."""
+    pred = predict(z, offsets)
+    return float(np.mean([(pred[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def fit_offsets(z: np.ndarray, y: np.ndarray, start: np.ndarray, span: float = 2.0, steps: int = 41,
+                passes: int = 2) -> np.ndarray:
+    """Per-class offsets from ``start`` by coordinate ascent on validation ACSA: each class
+    1..K-1 in turn moves within ``start_k ± span`` (``steps`` values) to its best value, ties
+    to the smallest move; class 0 stays the reference at 0."""
+    z = np.asarray(z, dtype=np.float64)
+    o = np.asarray(start, dtype=np.float64).copy()
+    grid = np.linspace(-span, span, steps)
+    for _ in range(passes):
+        for k in range(1, len(o)):
+            candidates = o[k] + grid
+            scores = []
+            for c in candidates:
+                trial = o.copy()
+                trial[k] = c
+                scores.append(acsa_of(z, y, trial))
+            scores = np.asarray(scores)
+            best = np.flatnonzero(scores >= scores.max() - 1e-12)
+            o[k] = candidates[best[np.argmin(np.abs(grid[best]))]]
+    return o
+
+
 def fit_tau(logits: np.ndarray, y: np.ndarray, log_prior: np.ndarray, taus: np.ndarray) -> float:
     """The ``tau`` of ``taus`` whose offsets ``tau * log_prior`` give the best validation ACSA
     (mean recall over the classes present); ties go to the tau closest to 1, plain post-hoc
     adjustment."""
     z = np.asarray(logits, dtype=np.float64)
-    classes = np.unique(y)
-    scores = np.empty(len(taus))
-    for i, tau in enumerate(taus):
-        pred = predict(z, tau * log_prior)
-        scores[i] = np.mean([(pred[y == c] == c).mean() for c in classes])
+    scores = np.asarray([acsa_of(z, y, tau * log_prior) for tau in taus])
     best = np.flatnonzero(scores >= scores.max() - 1e-12)
     return float(taus[best[np.argmin(np.abs(taus[best] - 1.0))]])
 
@@ -67,7 +91,8 @@ class TunedOnValidation(Decision):
     mean of the two class error rates); ties go to the cut closest to 0, the untuned rule;
     its offsets are ``(0, cut)``. K classes: offsets ``tau * log(n_k / n_0)`` of the real
     training counts, ``tau`` from ``tau_low``..``tau_high`` (``tau_steps`` values) with the
-    best validation ACSA (``fit_tau``)."""
+    best validation ACSA (``fit_tau``); where the validation split holds ``per_class_min``
+    images of every class, each offset is then refined on its own (``fit_offsets``)."""
 
     name = "tuned"
     description = ("Tuned on a validation split carved from the training draw (never the test set): the threshold "
@@ -77,6 +102,9 @@ class TunedOnValidation(Decision):
         Param("tau_low", 0.0, "float", 0.0, 5.0, help="K classes: the smallest tau tried (0 = argmax)."),
         Param("tau_high", 3.0, "float", 0.0, 5.0, help="K classes: the largest tau tried."),
         Param("tau_steps", 31, "int", 1, 1001, help="K classes: how many evenly spaced taus are tried."),
+        Param("per_class_min", 50, "int", 1, 100_000,
+              help="K classes: when the validation split holds at least this many images of every class, the "
+                   "offsets are then fitted class by class too (else the one tau)."),
     )
 
     def __init__(self, **values):
@@ -106,6 +134,8 @@ class TunedOnValidation(Decision):
         log_prior = np.asarray([math.log(n / counts[0]) for n in counts])
         v = self.values
         tau = fit_tau(z, y, log_prior, tau_grid(v["tau_low"], v["tau_high"], v["tau_steps"]))
+        if min(int((y == k).sum()) for k in range(ctx.n_classes)) >= v["per_class_min"]:
+            return fit_offsets(z, y, tau * log_prior)  # enough images of every class for K - 1 offsets
         return tau * log_prior
 
     def _threshold(self, ctx: DecisionContext) -> float:
