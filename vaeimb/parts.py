@@ -88,7 +88,14 @@ def check_switch(value: float | None, owner: str) -> float | None:
     return value
 
 
+def first_switched_step(switch: float | None, steps: int) -> int:
+    """The first 1-based step of ``steps`` at which a part deferred to ``switch`` acts: the
+    first step past ``switch * steps`` (1 with no switch, ``steps + 1`` = never)."""
+    if switch is None:
+        return 1
+    return min(steps + 1, math.floor(switch * steps + 1e-9) + 1)
+
+
 def switched_on(switch: float | None, step: int, steps: int) -> bool:
-    """Whether a part deferred to ``switch`` acts at 1-based ``step`` of ``steps``: from the
-    first step past ``switch * steps`` (always, with no switch)."""
-    return switch is None or step > math.floor(switch * steps + 1e-9)
+    """Whether a part deferred to ``switch`` acts at 1-based ``step`` of ``steps``."""
+    return step >= first_switched_step(switch, steps)

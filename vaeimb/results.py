@@ -145,11 +145,7 @@ class ExperimentResult:
         each seed's (oversample − approach) misclassified over the gap of the seed means,
         where oversample and the oracle ran and are separated ({} otherwise)."""
         if metric == GAP_CLOSED:
-            errors = self.per_seed("misclassified")
-            if GAP_FROM not in errors or GAP_TO not in errors:
-                return {}
-            gaps = {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO], interval=False) for n, e in errors.items()}
-            return {n: g.per_seed for n, g in gaps.items() if g.defined}
+            return {n: g.per_seed for n, g in self._gaps(interval=False).items() if g.defined}
         return {name: {s: r.metrics[metric] for s, r in by_seed.items()} for name, by_seed in self.runs.items() if by_seed}
 
     def gap_closed(self) -> dict[str, GapClosed]:
@@ -157,10 +153,15 @@ class ExperimentResult:
         images, from seed means with a paired bootstrap interval (``vaeimb.verdict.gap_closed``;
         undefined, with its reason, when the two ends are not separated); {} when either end
         did not run."""
+        return {n: g for n, g in self._gaps(interval=True).items() if n != GAP_TO}
+
+    def _gaps(self, interval: bool) -> dict[str, GapClosed]:
+        """Every approach's ``verdict.gap_closed`` from the misclassified counts ({} when
+        oversample or the oracle did not run); ``interval``: with its bootstrap."""
         errors = self.per_seed("misclassified")
         if GAP_FROM not in errors or GAP_TO not in errors:
             return {}
-        return {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO]) for n, e in errors.items() if n != GAP_TO}
+        return {n: gap_closed(e, errors[GAP_FROM], errors[GAP_TO], interval=interval) for n, e in errors.items()}
 
     def leaky_approaches(self) -> list[str]:
         proto = self.config.protocol_record

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import ConfigError
 from ..params import Param
-from ..parts import SWITCH, check_switch, switched_on
+from ..parts import SWITCH, check_switch, first_switched_step, switched_on
 from .balanced import BalancedBatches
 from .base import BatchPolicy
 from .random_batches import RandomBatches
@@ -53,7 +53,7 @@ class DeferredBatches(BatchPolicy):
     def head_only_from(self) -> int | None:
         if self.values["stage2"] != "head":
             return None
-        return next(s for s in range(1, self._steps + 2) if switched_on(self.values["switch"], s, self._steps))
+        return first_switched_step(self.values["switch"], self._steps)
 
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         if not hasattr(self, "_step"):

@@ -4,14 +4,13 @@ binary form on the log-odds."""
 
 from __future__ import annotations
 
-import math
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
 from ..params import Param
-from ..parts import each_class
+from ..parts import each_class, first_switched_step
 from .base import Loss, LossContext
 from .class_weighted import effective_number
 
@@ -56,7 +55,7 @@ class LdamDrw(Loss):
 
     def first_reweighted_step(self, steps: int) -> int:
         """The first 1-based step that is re-weighted (``steps + 1`` = never)."""
-        return min(steps + 1, math.floor(self.values["drw_start"] * steps + 1e-9) + 1)
+        return first_switched_step(self.values["drw_start"], steps)
 
     def class_weights(self, ctx: LossContext) -> tuple[float, ...]:
         """``w_k`` of every class at this step: 1 before the switch, normalised to sum K after it."""
