@@ -4,7 +4,6 @@ binary form on the log-odds."""
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 
