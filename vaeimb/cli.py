@@ -1,4 +1,4 @@
-"""Command line: ``python -m vaeimb {reproduce,run,sweep,atlas}`` (or ``vaeimb ...``, the
+"""Command line: ``python -m vaeimb {reproduce,run,sweep,atlas,search}`` (or ``vaeimb ...``, the
 console script ``pip install .`` makes).
 
 Bad input ends with a one-line message and exit code 2, never a traceback, and before
@@ -268,6 +268,30 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     _io_flags(at, (0, 1, 2))
     _executor_flags(at)
 
+    se = sub.add_parser("search", help="search recipe parts and parameters on the validation split; save the "
+                        "winner as a named preset",
+                        description="Search the generator-free recipe parts (batches, augmentation, mixing, loss, "
+                        "decision) and their parameters for one task with Optuna's TPE sampler. Each trial trains "
+                        "on the training draw less its validation split and is scored by the validation balanced "
+                        "accuracy (ACSA), mean over --seeds; the test set is never read. The first trial is "
+                        "--incumbent. The best trial that trains within 1.5x the incumbent's time is saved as "
+                        "the preset --name (SAVE_DIR/NAME.json, the search's record beside it); evaluate it "
+                        "afterwards with run or reproduce like any preset. Trials are cached: the same command "
+                        "resumes.")
+    _config_flags(se)
+    se.add_argument("--trials", type=_int, default=None, metavar="N",
+                    help="trial budget, 1 or more (default 30: about 25 min for the long tail on 2 cores)")
+    se.add_argument("--name", default=None, help="the searched preset's name (default searched-TASK-CLASSIFIER, "
+                    "e.g. searched-longtail-cnn)")
+    se.add_argument("--incumbent", default="augment-posthoc",
+                    help="the preset tried first, whose training time bounds the winner's (default %(default)s)")
+    se.add_argument("--sampler-seed", type=_int, default=0, help="the TPE sampler's seed (default 0)")
+    se.add_argument("--save-dir", default=None, metavar="DIR",
+                    help="folder for NAME.json (default: the package's searched/ folder, which the app and CLI "
+                    "read; a folder of $VAEIMB_PRESETS_DIR is read too)")
+    _io_flags(se, (100, 101))
+    _executor_flags(se)
+
     return parser
 
 
@@ -311,7 +335,7 @@ def config_from_args(a) -> ExperimentConfig:
         names["n_minority"] = "--ratio"
     implied, a.notes = schema.check_applicable(values, "cli", names)
     values.update(implied)
-    if a.param:
+    if getattr(a, "param", None):
         draft = from_settings(values)
         values["approach_params"] = parse_param_overrides(a.param, _specs(a, draft), draft.protocol)
     return from_settings(values).validate()
@@ -479,6 +503,63 @@ def _atlas(a, argv) -> int:
     return _failure_summary(failures)
 
 
+def searched_name(config: ExperimentConfig) -> str:
+    """The default name of a searched preset: the task and the classifier (a pair names its digits)."""
+    task = f"{config.majority}v{config.minority}" if config.task == "pair" else config.task
+    return f"searched-{task}-{config.classifier}"
+
+
+def _search(a, argv) -> int:
+    from . import search  # torch, optuna: kept off the --help path
+    from .recipes import SEARCHED_DIR
+
+    trials = search.check_trials(search.DEFAULT_TRIALS if a.trials is None else a.trials)
+    for flag in ("json", "csv"):
+        if getattr(a, flag):
+            raise ConfigError(f"search writes its record into the preset's file; --{flag} is not for it.")
+    config = config_from_args(a)
+    name = a.name or searched_name(config)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"--name {name!r}: letters, digits, - and _ only (it names a file and a preset).")
+    folder = Path(a.save_dir) if a.save_dir else SEARCHED_DIR
+    _check_outputs(folder=folder)
+    executor = executor_from_args(a)
+    _print_notes(a)
+    cache = ResultCache(a.cache_dir)
+    cache.clean_stale_locks()
+    bars = _Progress(not a.quiet, quiet_done=True)
+
+    def told(t) -> None:
+        score = "failed: " + t.error if t.error else f"validation ACSA {100 * t.score:.2f} %, {t.train_seconds:.0f} s"
+        bars.close()
+        print(f"trial {t.number:>3}  {score}  {t.recipe}  "
+              + " ".join(f"{k}={v:.3g}" for k, v in t.params.items() if isinstance(v, float)), file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            result = search.search(config, name=name, trials=trials, seeds=a.seeds, incumbent=a.incumbent,
+                                   sampler_seed=a.sampler_seed, cache=cache, executor=executor,
+                                   data_dir=a.data_dir, progress=bars, on_trial=told)
+        finally:
+            bars.close()
+    command = " ".join([PROG, *(argv if argv is not None else sys.argv[1:])])
+    try:
+        path = search.save(result, folder, command)
+    except OSError as err:
+        raise AfterTrainingError(f"cannot write the preset into {folder}: {err.strerror or err} (the trials are "
+                                 "cached: the same command with --save-dir elsewhere writes it at once)") from None
+    w = result.winner
+    print(f"Searched {len(result.trials)} trials in {result.minutes:.1f} min for {config.label()}.")
+    print(f"Winner: trial {w.number}, {w.recipe} (validation ACSA {100 * w.score:.2f} % over seeds "
+          f"{', '.join(map(str, result.seeds))}; the incumbent {result.incumbent}: "
+          f"{100 * result.trials[0].score:.2f} %).")
+    print(f"Saved as the preset '{name}': {path}")
+    print(f"Evaluate it on the test set over paired seeds: {PROG} run ... --approaches {name} {result.incumbent} "
+          "oracle --seeds 0 1 2 3 4")
+    return 0
+
+
 def _stop_on_sigterm() -> None:
     """SIGTERM (a cluster scheduler, ``kill``) stops like Ctrl-C: workers stopped, finished
     results kept."""
@@ -503,6 +584,8 @@ def main(argv=None, prog: str = PROG) -> int:
             return _sweep(a)
         if a.command == "atlas":
             return _atlas(a, argv)
+        if a.command == "search":
+            return _search(a, argv)
     except AfterTrainingError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_FAILED_RUNS

@@ -26,6 +26,7 @@ RESULT_MODULES = (
     "config.py", "protocols.py", "params.py", "parts.py", "recipes.py", "data.py", "models.py",
     "training.py", "runner.py", "metrics.py", "digits.py",
     "task_kinds", "sources", "generators", "losses", "decisions", "augmentations", "batches",
+    "mixing",
 )
 
 

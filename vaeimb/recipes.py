@@ -1,4 +1,4 @@
-"""An approach is a recipe of five parts: data, batches, augmentation, loss, decision.
+"""An approach is a recipe of six parts: data, batches, augmentation, mixing, loss, decision.
 
 ``gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc`` reads: the real training
 images plus minority images from the ``cvae`` generator, class-balanced batches, affine
@@ -12,7 +12,11 @@ part classes are looked up in their registries only when an approach is built.
 
 from __future__ import annotations
 
+import json
+import os
+import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .errors import ConfigError
@@ -23,7 +27,7 @@ from .sources import SOURCES
 from .task_kinds import TASK_KINDS
 
 #: The recipe's keys, in the order a recipe is written.
-RECIPE_KEYS = ("data", "gen", "batches", "aug", "loss", "decision")
+RECIPE_KEYS = ("data", "gen", "batches", "aug", "mix", "loss", "decision")
 #: The data sources a recipe may name with ``data=`` (``gen=`` turns ``real`` into the
 #: source that adds the generator's images).
 WRITTEN_SOURCES = tuple(n for n, c in SOURCES.items() if not c.uses_generator)
@@ -37,6 +41,7 @@ class Recipe:
     gen: str | None = None  # a generator adding minority images to the real ones
     batches: str = "random"
     aug: str = "none"
+    mix: str = "none"
     loss: str = "ce"
     decision: str = "argmax"
 
@@ -64,6 +69,8 @@ class Recipe:
         parts = [data, f"{self.batches} batches"]
         if self.aug != "none":
             parts.append(f"{self.aug} augmentation")
+        if self.mix != "none":
+            parts.append(f"{self.mix} mixing")
         parts += [f"{self.loss} loss", f"{self.decision} decision"]
         return ", ".join(parts)
 
@@ -106,6 +113,8 @@ class Preset:
     #: Part parameters the preset sets (kind -> name -> value), e.g. DRW's switch point;
     #: ``--param`` overrides them like any default.
     values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: A searched preset's file (``vaeimb.search``: the search's record is in it); None: built in.
+    searched_file: str | None = None
 
     def resolve(self, protocol: Protocol) -> Recipe:
         if self.generated_batches:
@@ -158,10 +167,73 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            Recipe(batches="deferred"), values={"batches": {"stage2": "head"}}),
     Preset("elastic-posthoc", "augment-posthoc with an elastic distortion after the affine jitter (Simard et "
            "al. 2003: alpha 34, sigma 4).", Recipe(batches="balanced", aug="elastic", decision="posthoc")),
+    Preset("augment-mixup", "augment with mixup (Zhang et al. 2018): each image blended with another of its "
+           "batch, the labels blended alike (alpha 1); the blended labels already soften the scores, so no "
+           "post-hoc shift (it over-corrects here).",
+           Recipe(batches="balanced", aug="affine", mix="mixup")),
+    Preset("augment-remix", "augment with Remix (Chou et al. 2020): mixup whose label goes to the rarer class "
+           "when its image is the larger part (kappa 3, tau 0.5).",
+           Recipe(batches="balanced", aug="affine", mix="remix")),
+    Preset("remix-drw", "Remix with deferred re-weighting, Chou et al.'s pairing: uniform batches, Remix's labels, "
+           "class-weighted cross-entropy for the last 20 % of training.",
+           Recipe(mix="remix", loss="weighted"), values={"loss": {"switch": 0.8}}),
     Preset("oracle-augment", "The oracle's real images with augment's batches and augmentation: the data limit "
            "of that training, so a gap can be told from the data or the training.",
            Recipe(data="oracle", batches="balanced", aug="affine")),
 )}
+#: Presets chosen by a recipe search (``vaeimb.search``), one JSON file each, the search's
+#: record inside: the shipped ones in this package's ``searched`` folder, a user's in the
+#: folders of ``$VAEIMB_PRESETS_DIR`` (os.pathsep-separated) too.
+SEARCHED_DIR = Path(__file__).with_name("searched")
+PRESETS_DIR_ENV = "VAEIMB_PRESETS_DIR"
+
+
+def searched_dirs() -> list[Path]:
+    extra = [Path(p).expanduser() for p in os.environ.get(PRESETS_DIR_ENV, "").split(os.pathsep) if p.strip()]
+    return [SEARCHED_DIR, *extra]
+
+
+def searched_blurb(entry: Mapping[str, Any]) -> str:
+    """How a searched preset was chosen, in one paragraph (its record's figures)."""
+    rec = entry["record"]
+    seeds = ", ".join(map(str, rec["seeds"]))
+    won = next(t for t in rec["trials"] if t["number"] == rec["winner"])
+    return (f"Chosen by a recipe search for {entry['for']}: {rec['n_trials']} trials of {rec['sampler']}, each "
+            f"trained without a {rec['validation_fraction']:.0%} validation split of the training draws of seeds "
+            f"{seeds} and scored there (validation balanced accuracy {100 * won['score']:.2f} %, against "
+            f"{100 * rec['trials'][0]['score']:.2f} % for the incumbent {rec['incumbent']}); the test set was "
+            f"never read. Its test numbers come from the paired evaluation, like every preset's. "
+            f"{rec['minutes']:.1f} min, {entry.get('made_on', '')}.")
+
+
+def searched_entry(name: str) -> dict | None:
+    """The file of the searched preset ``name`` (parsed), or None."""
+    for folder in searched_dirs():
+        path = folder / f"{name}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+    return None
+
+
+def _searched_presets(builtin: Mapping[str, Preset]) -> dict[str, Preset]:
+    """Every readable searched preset; a malformed file is skipped with a warning (the app
+    and the CLI still start), a name taken by a built-in preset too."""
+    out: dict[str, Preset] = {}
+    for folder in searched_dirs():
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else ():
+            try:
+                entry = json.loads(path.read_text())
+                name = str(entry["name"])
+                if name in builtin or name in out:
+                    raise ValueError(f"the name {name!r} is taken")
+                out[name] = Preset(name, searched_blurb(entry), parse_recipe(entry["recipe"]),
+                                   values={k: dict(v) for k, v in entry["values"].items()}, searched_file=str(path))
+            except (OSError, ValueError, KeyError, TypeError, StopIteration, ConfigError) as err:
+                warnings.warn(f"searched preset {path} skipped: {err}", RuntimeWarning, stacklevel=2)
+    return out
+
+
+PRESETS.update(_searched_presets(PRESETS))
 #: The approaches the original experiment compared, plus the bound: the app's default.
 CLASSIC = TASK_KINDS["pair"].default_approaches
 #: The question a sweep and an atlas ask unless told otherwise: does the VAE beat
@@ -180,13 +252,16 @@ def part_class(kind: str, name: str):
         from .batches import BATCHES as table
     elif kind == "aug":
         from .augmentations import AUGMENTATIONS as table
+    elif kind == "mix":
+        from .mixing import MIXINGS as table
     elif kind == "loss":
         from .losses import LOSSES as table
     elif kind == "decision":
         from .decisions import DECISIONS as table
     else:
         raise KeyError(kind)
-    label = {"data": "data source", "gen": "generator", "batches": "batch policy", "aug": "augmentation"}.get(kind, kind)
+    label = {"data": "data source", "gen": "generator", "batches": "batch policy", "aug": "augmentation",
+             "mix": "mixing"}.get(kind, kind)
     return lookup(table, name, label)
 
 
@@ -195,7 +270,7 @@ def part_params(recipe: Recipe) -> dict[str, tuple[Param, ...]]:
     out: dict[str, tuple[Param, ...]] = {"data": part_class("data", recipe.source).params}
     if recipe.gen:
         out["gen"] = part_class("gen", recipe.gen).params
-    for kind in ("batches", "aug", "loss", "decision"):
+    for kind in RECIPE_KEYS[2:]:
         out[kind] = part_class(kind, getattr(recipe, kind)).params
     return out
 
@@ -208,6 +283,14 @@ class Approach:
     recipe: Recipe
     values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     blurb: str = ""
+    #: Train on the training draw less its validation split whatever the decision (a recipe
+    #: search's trial, scored on that split); the split is the one a tuned decision carves.
+    hold_out: bool = False
+
+    @property
+    def validates(self) -> bool:
+        """Whether the classifier trains without the validation split (and predicts it)."""
+        return self.hold_out or self.part("decision").needs_validation
 
     @property
     def description(self) -> str:

@@ -26,7 +26,7 @@ from .errors import ConfigError, VaeimbError
 from .generators.base import FitBudget, FitData
 from .metrics import classification_metrics, multiclass_metrics, sigmoid
 from .provenance import environment
-from .recipes import Approach, build_approaches, twin_of
+from .recipes import RECIPE_KEYS, Approach, build_approaches, twin_of
 from .results import RunResult
 from .sources import TrainingSet
 from .tasks import Identity, ProgressCallback, ProgressEvent, Task, generator_task
@@ -87,7 +87,7 @@ class Runner:
     def fit_data(self, approach: Approach, seed: int) -> tuple[ExperimentData, np.ndarray | None]:
         """The rows the classifier (and its generator) learn from, and the validation rows."""
         data = self.data(seed)
-        if not approach.part("decision").needs_validation:
+        if not approach.validates:
             return data, None
         fit, val = validation_split(data.train_y, self.config.validation_fraction, seed)
         return _subset(data, fit, self.config.leaky), val
@@ -97,7 +97,7 @@ class Runner:
         gen = approach.part("gen")
         cfg = self.config
         parts = ["generator", gen.key(), cfg.generator_data_dict(), seed]
-        if approach.part("decision").needs_validation:
+        if approach.validates:
             parts.append({"validation_fraction": cfg.validation_fraction})
         if gen.uses_budget:
             parts += [cfg.generator_budget_dict(), self.identity.key()]
@@ -142,7 +142,7 @@ class Runner:
         parts = ["classifier", approach.key(training=True), cfg.data_dict(), cfg.classifier_dict(), seed, self.identity.key()]
         if approach.recipe.gen:
             parts.append(self.generator_key(approach, seed))
-        if approach.part("decision").needs_validation:
+        if approach.validates:
             parts.append({"validation_fraction": cfg.validation_fraction})
         return stable_hash(*parts)
 
@@ -175,7 +175,7 @@ class Runner:
             run = training.train_classifier(
                 cfg.classifier, cfg.output_logits, ts.x, ts.y, evals,
                 batches=approach.part("batches"), loss=approach.part("loss"),
-                augmentation=approach.part("aug"), counts_real=ts.counts_real, n_classes=cfg.n_classes,
+                augmentation=approach.part("aug"), mixing=approach.part("mix"), counts_real=ts.counts_real, n_classes=cfg.n_classes,
                 steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=seed, n_checkpoints=cfg.n_checkpoints,
                 progress=lambda d, t: self.emit(approach.name, seed, d, t, "running"),
@@ -232,6 +232,31 @@ class Runner:
                                      where=self.where, total=cfg.steps)
         return list(out.values())
 
+    def _decide(self, approach: Approach, seed: int, meta: dict, arrays: dict):
+        """The decision's (offsets, threshold) for a trained classifier, and the validation
+        split's labels (None without one). Reads no test label."""
+        info = meta["info"]
+        counts_real, generated = tuple(info["train_counts_real"]), tuple(info["generated"])
+        val_logits = arrays.get("val_logits")
+        val_y = self.data(seed).train_y[arrays["val_rows"]] if "val_rows" in arrays else None
+        decision = approach.part("decision")
+        ctx = DecisionContext(
+            counts_real=counts_real, counts=tuple(r + g for r, g in zip(counts_real, generated)),
+            balanced_batches=approach.part("batches").balances,
+            val_logits=None if val_logits is None else np.asarray(val_logits[-1], np.float32), val_y=val_y,
+        )
+        threshold = decision.threshold(ctx) if self.config.n_classes == 2 else float("nan")
+        return decision.offsets(ctx), threshold, val_y
+
+    def validation_predictions(self, approach: Approach, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """The validation split's labels and the approach's predictions of them (its final
+        model, its decision): what a recipe search scores. Nothing of the test set is read."""
+        if not approach.validates:
+            raise ConfigError(f"approach '{approach.name}' holds out no validation split (hold_out=False).")
+        meta, arrays, _ = self.classifier(approach, seed)
+        offsets, _, val_y = self._decide(approach, seed, meta, arrays)
+        return val_y, predict(np.asarray(arrays["val_logits"][-1], np.float32), offsets)
+
     def run(self, approach: Approach, seed: int) -> tuple[RunResult, bool]:
         """Train (or load) the approach's classifier, then apply its decision."""
         cfg = self.config
@@ -239,17 +264,8 @@ class Runner:
         info = dict(meta["info"])
         data = self.data(seed)
         n_classes = cfg.n_classes
-        counts_real, generated = tuple(info["train_counts_real"]), tuple(info["generated"])
         val_logits = arrays.get("val_logits")
-        val_y = data.train_y[arrays["val_rows"]] if "val_rows" in arrays else None
-        decision = approach.part("decision")
-        ctx = DecisionContext(
-            counts_real=counts_real, counts=tuple(r + g for r, g in zip(counts_real, generated)),
-            balanced_batches=approach.part("batches").balances,
-            val_logits=None if val_logits is None else np.asarray(val_logits[-1], np.float32), val_y=val_y,
-        )
-        offsets = decision.offsets(ctx)
-        threshold = decision.threshold(ctx) if n_classes == 2 else float("nan")
+        offsets, threshold, val_y = self._decide(approach, seed, meta, arrays)
         # The test labels are read here, after every choice has been made, and only here.
         test_y, test_logits = data.test_y, np.asarray(arrays["test_logits"], np.float32)
         info.update(
@@ -302,13 +318,13 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     config.validate()
     chosen = build_approaches(approaches, config)
     for a in chosen:
-        for kind in ("data", "gen", "batches", "aug", "loss", "decision"):
+        for kind in RECIPE_KEYS:
             if kind == "gen" and not a.recipe.gen:
                 continue
             reason = type(a.part(kind)).unsupported(config.n_classes)
             if reason:
                 raise ConfigError(f"approach '{a.name}' cannot run a task of {config.n_classes} classes: {reason}")
-    if any(a.part("decision").needs_validation for a in chosen):
+    if any(a.validates for a in chosen):
         validation_split(np.concatenate([np.full(n, k, np.int64) for k, n in enumerate(config.class_counts)]),
                          config.validation_fraction, 0)  # refuses a split that leaves a class empty
     by_name = {a.name: a for a in chosen}

@@ -17,6 +17,7 @@ import torch
 from .augmentations.none import NoAugmentation
 from .data import label_counts
 from .losses.base import LossContext
+from .mixing.none import NoMixing
 from .models import make_classifier, scores
 from .tasks import Identity
 from .errors import ConfigError
@@ -210,6 +211,7 @@ def train_classifier(
     batches,
     loss,
     augmentation=None,
+    mixing=None,
     counts_real: tuple[int, ...] | None = None,
     n_classes: int = 2,
     steps: int,
@@ -224,22 +226,27 @@ def train_classifier(
     log-odds for two classes, the logits for K). ``counts_real``: real images per label
     (default: the training set's counts, nothing generated).
 
-    ``augmentation`` defaults to the ``none`` part (the batch as drawn).
+    ``augmentation`` and ``mixing`` default to their ``none`` parts (the batch as drawn); a
+    mixing part blends the augmented batch and its labels (``mixing.base.Mixed``), from its
+    own generator, so a run without mixing draws exactly what it drew before mixing existed.
     ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
     an evaluation set is passed here, so nothing in training can read one.
     """
     device = pick_device()
     augmentation = augmentation if augmentation is not None else NoAugmentation()
+    mixing = mixing if mixing is not None else NoMixing()
     model = fast_layout(seeded_init(seed, lambda: make_classifier(classifier, n_outputs), device))
     opt = adam(model.parameters(), lr)
     gen = torch.Generator().manual_seed(seed + 7919)
     aug_gen = torch.Generator().manual_seed(seed + 611953)
+    mix_gen = torch.Generator().manual_seed(seed + 104729)
     x = to_tensor(train_x, device)
     y_np = np.asarray(train_y, dtype=np.int64)
     y = torch.from_numpy(y_np).to(device)
     evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
     batches.prepare(y_np, n_classes=n_classes, steps=steps)
     counts_all = label_counts(y_np, n_classes)
+    mixing.prepare(counts_all)
     counts = dict(counts=counts_all, counts_real=tuple(counts_real) if counts_real is not None else counts_all,
                   steps=steps)
     ckpts = checkpoint_steps(steps, n_checkpoints)
@@ -251,10 +258,10 @@ def train_classifier(
             opt = retrain_head(model, seed, lr)
         idx = batches.indices(batch_size, gen).to(device)
         xb, yb = x[idx], y[idx]
-        xb = augmentation(xb, yb, aug_gen)
+        mixed = mixing(augmentation(xb, yb, aug_gen), yb, mix_gen)
         with autocast(device):
-            logit = scores(model(xb), n_classes)
-        value = loss(logit.float(), yb, LossContext(step=step, **counts))
+            logit = scores(model(mixed.x), n_classes)
+        value = mixed.loss(loss, logit.float(), LossContext(step=step, **counts))
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()

@@ -115,7 +115,8 @@ class LongTail(TaskKind):
     #: What DeepSMOTE compared (SMOTE, latent SMOTE) beside what it left out (plain training,
     #: post-hoc and loss-based logit adjustment, augmentation) and the conditional VAE.
     reference_approaches = ("baseline", "threshold", "tuned", "oversample", "drw", "drs", "crt", "augment",
-                            "augment-posthoc", "elastic-posthoc", "la-loss", "la-augment", "smote", "latent-smote",
+                            "augment-posthoc", "elastic-posthoc", "augment-mixup", "augment-remix", "remix-drw",
+                            "la-loss", "la-augment", "smote", "latent-smote",
                             "cvae", "cvae-augment-posthoc", "oracle", "oracle-augment")
 
     def plan(self, cfg) -> tuple[tuple[int, int], ...]:
