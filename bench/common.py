@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from vaeimb.errors import VaeimbError
+from vaeimb.recipes import PRESETS
 
 
 class Failed(str):
@@ -71,3 +72,17 @@ def check_writable(output: str | os.PathLike) -> None:
         ) from None
     if not existed:
         path.unlink()
+
+
+def train_time_lines(result, reference: str = "augment-posthoc") -> list[str]:
+    """Each searched preset's training time against ``reference``'s (issue #22: at most 1.5x)."""
+    secs = {n: sum(r.info["seconds"] for r in by.values()) / len(by) for n, by in result.runs.items() if by}
+    lines = []
+    for name in result.approaches:
+        p = PRESETS.get(name)
+        if p is None or p.searched_file is None or result.recipes[name].is_bound or reference not in secs:
+            continue
+        ratio = secs[name] / secs[reference]
+        lines.append(f"- {name} trains in {secs[name]:.1f} s per seed, {ratio:.2f}x {reference}'s {secs[reference]:.1f} s "
+                     f"(target <= 1.5x: {'MET' if ratio <= 1.5 else 'MISSED'})")
+    return lines

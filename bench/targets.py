@@ -31,11 +31,16 @@ from vaeimb.recipes import PRESETS  # noqa: E402
 from vaeimb.reference import compact  # noqa: E402
 from vaeimb.training import current_identity  # noqa: E402
 from vaeimb.verdict import paired_difference  # noqa: E402
+from bench.common import train_time_lines  # noqa: E402
 
 
 
 def _fmt(x, d=1):
     return "n/a" if x is None or x != x else f"{x:.{d}f}"
+
+
+#: Issue #22: the best realistic recipe's errors at most this many times the oracle's, per classifier.
+ORACLE_RATIO_TARGET = {"mlp": 1.3, "cnn": 1.5}
 
 
 def targets(result) -> list[str]:
@@ -46,8 +51,13 @@ def targets(result) -> list[str]:
     realistic = {n: s["misclassified"].mean for n, s in summ.items() if not result.recipes[n].is_bound}
     best = min(realistic, key=realistic.get)
     ratio = realistic[best] / oracle
+    goal = ORACLE_RATIO_TARGET.get(result.config.classifier, 1.3)
     lines = [f"- best preset {best}: {realistic[best]:.1f} vs oracle {oracle:.1f} = {ratio:.2f}x "
-             f"(target <= 1.3x: {'MET' if ratio <= 1.3 else 'MISSED'})"]
+             f"(target <= {goal:.1f}x: {'MET' if ratio <= goal else 'MISSED'})"]
+    for bound in (n for n in summ if result.recipes[n].is_bound and n != "oracle"):
+        b = summ[bound]["misclassified"].mean
+        lines.append(f"  - against the bound {bound} ({b:.1f}): {realistic[best] / b:.2f}x")
+    lines += train_time_lines(result)
     winners = []
     for name, a in result.recipes.items():
         if a.recipe.gen not in LEARNED or name not in summ:
@@ -73,7 +83,8 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--classifiers", nargs="+", default=["mlp", "cnn"])
-    p.add_argument("--approaches", nargs="+", default=list(PRESETS))
+    p.add_argument("--approaches", nargs="+", default=None,
+                   help="default: every preset made for the task (built-in ones, and those searched for it)")
     p.add_argument("--cache-dir", default=None)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--out", default="-", help="markdown file whose 'reference' section to refresh, e.g. "
@@ -96,7 +107,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = run_experiment(cfg, a.approaches, a.seeds, cache=cache, data_dir=a.data_dir, quality=True)
+            approaches = a.approaches or [n for n, p in PRESETS.items() if p.made_for(cfg)]
+            res = run_experiment(cfg, approaches, a.seeds, cache=cache, data_dir=a.data_dir, quality=True)
         secs = time.perf_counter() - t
         out += [f"### {clf.upper()} ({cfg.steps} steps of {cfg.batch_size}; generators {cfg.generator_steps} steps of "
                 f"{cfg.generator_batch_size}; {secs:.0f} s with this cache)", "", "```", report.format_table(res), "```", "",

@@ -115,6 +115,16 @@ class Preset:
     values: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: A searched preset's file (``vaeimb.search``: the search's record is in it); None: built in.
     searched_file: str | None = None
+    #: The settings of the task a searched preset was searched for (``ExperimentConfig.to_dict``).
+    searched_for: Mapping[str, Any] | None = None
+
+    def made_for(self, config) -> bool:
+        """Whether this preset was made for ``config``'s task: a built-in one for every task,
+        a searched one for the data and classifier it was searched on."""
+        if self.searched_for is None:
+            return True
+        mine = config.to_dict()
+        return all(self.searched_for.get(k) == mine.get(k) for k in TASK_IDENTITY if k in mine)
 
     def resolve(self, protocol: Protocol) -> Recipe:
         if self.generated_batches:
@@ -185,6 +195,9 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
 #: record inside: the shipped ones in this package's ``searched`` folder, a user's in the
 #: folders of ``$VAEIMB_PRESETS_DIR`` (os.pathsep-separated) too.
 SEARCHED_DIR = Path(__file__).with_name("searched")
+#: The settings that make two configs the same task for a searched preset.
+TASK_IDENTITY = ("task", "majority", "minority", "n_majority", "n_minority", "profile", "rho", "n_head", "order",
+                 "counts", "classifier")
 PRESETS_DIR_ENV = "VAEIMB_PRESETS_DIR"
 
 
@@ -224,10 +237,17 @@ def _searched_presets(builtin: Mapping[str, Preset]) -> dict[str, Preset]:
             try:
                 entry = json.loads(path.read_text())
                 name = str(entry["name"])
-                if name in builtin or name in out:
-                    raise ValueError(f"the name {name!r} is taken")
-                out[name] = Preset(name, searched_blurb(entry), parse_recipe(entry["recipe"]),
-                                   values={k: dict(v) for k, v in entry["values"].items()}, searched_file=str(path))
+                if {name, f"{name}-oracle"} & (set(builtin) | set(out)):
+                    raise ValueError(f"the name {name!r} (or {name}-oracle) is taken")
+                recipe, values = parse_recipe(entry["recipe"]), {k: dict(v) for k, v in entry["values"].items()}
+                made = dict(searched_file=str(path), searched_for=entry.get("settings"))
+                out[name] = Preset(name, searched_blurb(entry), recipe, values=values, **made)
+                # its data limit: the oracle's real images trained with the searched recipe's parts
+                out[f"{name}-oracle"] = Preset(
+                    f"{name}-oracle", f"The oracle's real images (every class at the head's count) trained with "
+                    f"{name}'s batches, augmentation, mixing and loss: that recipe's data limit.",
+                    replace(recipe, data="oracle", gen=None), values={k: v for k, v in values.items() if k != "data"},
+                    **made)
             except (OSError, ValueError, KeyError, TypeError, StopIteration, ConfigError) as err:
                 warnings.warn(f"searched preset {path} skipped: {err}", RuntimeWarning, stacklevel=2)
     return out

@@ -11,6 +11,7 @@ helped class-balanced batches and hurt the logit-adjusted loss and the oracle it
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -35,14 +36,24 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
-def elastic_field(n: int, h: int, w: int, generator: torch.Generator, *, alpha: float, sigma: float) -> torch.Tensor:
-    """Displacements (n, h, w, 2) in pixels, (dx, dy): ``alpha`` times a Gaussian-smoothed
-    uniform field, drawn on the CPU in float64 (the same on every device)."""
-    u = torch.rand((n * 2, 1, h, w), generator=generator, dtype=torch.float64) * 2 - 1
+@functools.lru_cache(maxsize=16)
+def smoothing_matrix(size: int, sigma: float) -> torch.Tensor:
+    """(size, size) float64: row i holds the Gaussian kernel centred on i, cut at the edges
+    (a convolution with zero padding, written as a matrix)."""
     k = gaussian_kernel(sigma)
     r = (len(k) - 1) // 2
-    u = F.conv2d(u, k.view(1, 1, 1, -1), padding=(0, r))  # separable: along x, then along y
-    u = F.conv2d(u, k.view(1, 1, -1, 1), padding=(r, 0))
+    offset = torch.arange(size)[None, :] - torch.arange(size)[:, None]  # j - i
+    inside = offset.abs() <= r
+    return torch.where(inside, k[(offset + r).clamp(0, len(k) - 1)], torch.zeros((), dtype=torch.float64))
+
+
+def elastic_field(n: int, h: int, w: int, generator: torch.Generator, *, alpha: float, sigma: float) -> torch.Tensor:
+    """Displacements (n, h, w, 2) in pixels, (dx, dy): ``alpha`` times a Gaussian-smoothed
+    uniform field, drawn on the CPU in float64 (the same on every device). The separable
+    smoothing is two products with banded matrices (``S_h u S_w^T``): the zero-padded
+    convolution's sums, an order of magnitude faster than ``conv2d`` in float64."""
+    u = torch.rand((n * 2, h, w), generator=generator, dtype=torch.float64) * 2 - 1
+    u = smoothing_matrix(h, sigma) @ u @ smoothing_matrix(w, sigma).T
     return (alpha * u).view(n, 2, h, w).permute(0, 2, 3, 1)
 
 
