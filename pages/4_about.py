@@ -81,14 +81,16 @@ SMOTE's 87.98 ACSA into 93.17, not its 89.99; and its imbalanced-test row (98.11
 √ACSA = 98.06) fits none of the three. Compare ACSA.
 """)
 
-st.header("The approaches: recipes of five parts")
+st.header("The approaches: recipes of six parts")
 st.markdown("""
 Every approach is a **recipe**: *data* (real images, plus images from a generator, or the
 oracle's real ones), *batches* (random or class-balanced), *augmentation* of the images (every class by default: augmenting the minority alone lets a classifier learn that a resampled-looking image is a minority image),
+*mixing* of the batch (none; mixup, Zhang et al. 2018: each image blended with another of its batch, the labels
+blended alike; Remix, Chou et al. 2020: the label goes to the rarer class when its image is the larger part),
 *loss*, and *decision* (where the threshold sits). The presets below are named recipes; the
 sidebar's Advanced section builds any other combination. For every preset that uses a
 generator, its **generator-free twin** (the same recipe with real data only) runs beside it, so
-a gain that comes from the batches, the augmentation or the loss is never credited to the
+a gain that comes from the batches, the augmentation, the mixing or the loss is never credited to the
 generator.
 """)
 st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["clean"]).short(), "what it does": p.blurb}

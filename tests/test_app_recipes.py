@@ -101,9 +101,38 @@ def test_the_sidebar_recipe_help_names_every_registered_part():
     from vaeimb.decisions import DECISIONS
     from vaeimb.generators import GENERATORS
     from vaeimb.losses import LOSSES
+    from vaeimb.mixing import MIXINGS
+    from vaeimb.recipes import RECIPE_KEYS
     from vaeimb_app.settings import RECIPE_HELP
 
-    for label, table in (("Generators", GENERATORS), ("batches", BATCHES), ("aug", AUGMENTATIONS),
-                         ("loss", LOSSES), ("decision", DECISIONS)):
+    families = (("Generators", GENERATORS), ("batches", BATCHES), ("aug", AUGMENTATIONS), ("mix", MIXINGS),
+                ("loss", LOSSES), ("decision", DECISIONS))
+    assert [label for label, _ in families[1:]] == list(RECIPE_KEYS[2:])  # every family but data and gen
+    for label, table in families:
         listed = RECIPE_HELP.split(f"{label}: ")[1].split(";")[0].rstrip(".").split(", ")
         assert listed == list(table), label
+
+
+def test_the_about_page_names_every_recipe_family_and_the_mixing_presets(app):
+    from vaeimb.mixing import MIXINGS
+    from vaeimb.recipes import PRESETS, RECIPE_KEYS
+
+    app.run()
+    app.switch_page("pages/4_about.py").run()
+    assert not app.exception, app.exception
+    n_parts = len(RECIPE_KEYS) - 1  # the generator is part of the data
+    header = next(h.value for h in app.header if h.value.startswith("The approaches: recipes of"))
+    assert header == f"The approaches: recipes of {['five', 'six', 'seven'][n_parts - 5]} parts"
+    text = "\n".join(m.value for m in app.markdown)
+    for family in ("*data*", "*batches*", "*augmentation*", "*mixing*", "*loss*", "*decision*"):
+        assert family in text, family
+    for name in ("mixup", "remix"):  # each mixing with its citation (author and year)
+        cite = MIXINGS[name].cite
+        year = next(w for w in cite.split() if w.isdigit() and len(w) == 4)
+        assert f"{cite.split(',')[0]} {year}" in text, cite
+    table = next(t.value for t in app.table if "approach" in t.value.columns)
+    rows = dict(zip(table["approach"], table["recipe (clean protocol)"]))
+    assert list(rows) == list(PRESETS)
+    assert rows["augment-mixup"] == "batches=balanced,aug=affine,mix=mixup"
+    assert rows["augment-remix"] == "batches=balanced,aug=affine,mix=remix"
+    assert rows["remix-drw"] == "mix=remix,loss=weighted"

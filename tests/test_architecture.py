@@ -17,18 +17,18 @@ LAYERS = {
     0: ("version", "errors", "params", "parts", "digits", "protocols", "task_kinds", "tasks", "labels", "provenance",
         "config", "schema"),
     1: ("resources", "data", "cache", "models", "metrics", "stats", "verdict", "training", "sources", "generators", "losses",
-        "decisions", "augmentations", "batches", "latent", "latent_js"),
+        "decisions", "augmentations", "batches", "mixing", "latent", "latent_js"),
     2: ("recipes", "results", "atlas"),
     3: ("runner",),
     4: ("executor",),
-    5: ("experiment", "quality", "sweep", "atlas_runs"),
+    5: ("experiment", "quality", "sweep", "atlas_runs", "search"),
     6: ("report", "figures", "reference", "shipped", "offload", "offload_child", "cli", "__main__", "__init__"),
 }
 #: Why a module of the package may be imported inside a function: torch (or scipy) kept off
 #: the torch-free paths (the CLI's --help, the app's first paint). Each such import names
 #: its reason in a comment on its line.
-HEAVY_OK = {"executor", "experiment", "sweep", "atlas_runs", "atlas", "report", "training", "generators",
-            "batches", "augmentations", "losses", "decisions"}
+HEAVY_OK = {"executor", "experiment", "sweep", "search", "atlas_runs", "atlas", "report", "training", "generators",
+            "batches", "augmentations", "mixing", "losses", "decisions"}
 
 
 def _layer_of(module: str) -> int:

@@ -19,8 +19,9 @@ from vaeimb.decisions.tuned import TunedOnValidation, balanced_error_cuts
 from vaeimb.errors import ConfigError
 from vaeimb.generators import make_generator
 from vaeimb.losses import LOSSES, LossContext, get_loss, make_loss
+from vaeimb.mixing import MIXINGS, get_mixing
 
-ALL = {"loss": LOSSES, "decision": DECISIONS, "augmentation": AUGMENTATIONS, "batches": BATCHES}
+ALL = {"loss": LOSSES, "decision": DECISIONS, "augmentation": AUGMENTATIONS, "batches": BATCHES, "mixing": MIXINGS}
 PARTS = [cls for table in ALL.values() for cls in table.values()]
 
 
@@ -45,12 +46,13 @@ def test_registry_names():
     assert list(DECISIONS) == ["argmax", "posthoc", "tuned"]
     assert list(AUGMENTATIONS) == ["none", "affine", "elastic"]
     assert list(BATCHES) == ["random", "balanced", "deferred"]
+    assert list(MIXINGS) == ["none", "mixup", "remix"]
     for table in ALL.values():
         for name, cls in table.items():
             assert cls.name == name and cls.description
 
 
-@pytest.mark.parametrize("get", [get_loss, get_decision, get_augmentation, get_batches])
+@pytest.mark.parametrize("get", [get_loss, get_decision, get_augmentation, get_batches, get_mixing])
 def test_unknown_part_name_lists_the_choices(get):
     with pytest.raises(ConfigError, match="choose from"):
         get("nope")

@@ -431,7 +431,9 @@ def test_predict_cuts_log_odds_in_their_own_dtype_as_before():
 
 
 def test_every_part_serves_k_classes():
-    for table in (LOSSES, DECISIONS, BATCHES, AUGMENTATIONS):
+    from vaeimb.mixing import MIXINGS
+
+    for table in (LOSSES, DECISIONS, BATCHES, AUGMENTATIONS, MIXINGS):
         for name, cls in table.items():
             assert cls.unsupported(10) is None and cls.unsupported(2) is None, name
     with pytest.raises(ValueError, match="a threshold cuts two classes"):

@@ -12,11 +12,11 @@ from vaeimb.recipes import (
 ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
                "la-augment", "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
                "cvae-augment-posthoc", "drw", "drs", "crt", "elastic-posthoc",
-               "oracle-augment")
+               "augment-mixup", "augment-remix", "remix-drw", "oracle-augment")
 
 
 def test_presets_and_classic():
-    assert tuple(PRESETS) == ALL_PRESETS
+    assert tuple(n for n, p in PRESETS.items() if not p.searched_file) == ALL_PRESETS  # searched ones follow
     assert CLASSIC == ("baseline", "threshold", "oversample", "vae", "oracle")
     for name in PRESETS:  # every preset resolves to known parts under every protocol
         for protocol in ("clean", "blog", "blog-clean"):
@@ -27,7 +27,7 @@ def test_presets_and_classic():
 def test_text_round_trip_short_and_twin():
     r = parse_recipe("gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc")
     assert r == Recipe(gen="cvae", batches="balanced", aug="affine", loss="la", decision="posthoc")
-    assert r.text() == "data=real,gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc"
+    assert r.text() == "data=real,gen=cvae,batches=balanced,aug=affine,mix=none,loss=la,decision=posthoc"
     assert parse_recipe(r.text()) == r
     assert [item.split("=")[0] for item in r.text().split(",")] == list(RECIPE_KEYS)
     assert r.short() == "gen=cvae,batches=balanced,aug=affine,loss=la,decision=posthoc"
@@ -55,7 +55,8 @@ def test_unparsable_recipes_are_refused_with_one_line(text, fragment):
     ("gen=gan", "Unknown generator 'gan'; choose from vae"),
     ("loss=hinge", "Unknown loss 'hinge'"),
     ("batches=sorted", "Unknown batch policy 'sorted'"),
-    ("aug=mixup", "Unknown augmentation 'mixup'"),
+    ("aug=mixup", "Unknown augmentation 'mixup'"),  # mixup is a mixing, not an augmentation
+    ("mix=cutmix", "Unknown mixing 'cutmix'; choose from none, mixup, remix"),
     ("decision=oracle", "Unknown decision 'oracle'"),
     ("nope", "Unknown approach 'nope'"),
 ])
@@ -186,3 +187,24 @@ def test_a_preset_sets_its_part_parameters_and_param_overrides_them():
     assert build_approach("crt").values["batches"] == {"switch": 0.8, "stage2": "head"}
     assert build_approach("oracle-augment").is_bound and build_approach("oracle").is_bound
     assert build_approach("elastic-posthoc").values["aug"]["classes"] == "all"
+
+
+def test_the_mixing_presets_and_the_mix_key():
+    from vaeimb.mixing import Mixup, NoMixing, Remix
+
+    mixup, remix, remix_drw = (build_approach(n) for n in ("augment-mixup", "augment-remix", "remix-drw"))
+    assert mixup.recipe == Recipe(batches="balanced", aug="affine", mix="mixup")
+    assert remix.recipe == Recipe(batches="balanced", aug="affine", mix="remix")
+    assert remix_drw.recipe == Recipe(mix="remix", loss="weighted") and remix_drw.values["loss"]["switch"] == 0.8
+    assert type(mixup.part("mix")) is Mixup and mixup.values["mix"] == {"alpha": 1.0}
+    assert type(remix.part("mix")) is Remix and remix.values["mix"] == {"alpha": 1.0, "kappa": 3.0, "tau": 0.5}
+    assert type(build_approach("augment").part("mix")) is NoMixing and build_approach("augment").values["mix"] == {}
+    assert "mixup mixing" in mixup.description and "mixing" not in build_approach("augment").description
+    # the mixing enters the trained model's key: augment and augment-mixup never share a classifier
+    assert mixup.key(training=True) != build_approach("augment").key(training=True)
+    assert mixup.key(training=True)["mix"] == ["mixup", {"alpha": 1.0}]
+    assert build_approach("augment-mixup", overrides={"alpha": 0.2}).key() != mixup.key()
+    assert parse_recipe("mix=remix,loss=weighted").short() == "mix=remix,loss=weighted"
+    assert parse_param_overrides(["augment-remix.kappa=10"], ["augment-remix"]) == {"augment-remix": {"mix.kappa": 10.0}}
+    with pytest.raises(ConfigError, match="alpha must be above 0"):  # in the declared range, but no Beta
+        build_approach("mix=mixup", overrides={"mix.alpha": 0}).part("mix")

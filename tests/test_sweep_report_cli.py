@@ -53,7 +53,7 @@ def test_table_and_exports(tiny_run):
     assert {"threads", "device", "torch", "vaeimb", "code"} <= set(run0["info"]["environment"])
     assert run0["learning_curve"]["validation_misclassified"] is None
     assert all(0 < r["threshold_probability"] < 1 for r in data["runs"])
-    assert data["recipes"]["oversample"] == "data=real,gen=none,batches=balanced,aug=none,loss=ce,decision=argmax"
+    assert data["recipes"]["oversample"] == "data=real,gen=none,batches=balanced,aug=none,mix=none,loss=ce,decision=argmax"
     assert data["twins"] == {"vae": "baseline"}
     v = data["verdict"]
     assert v["best"] != "oracle" and "vae" in v["generator_contribution"]

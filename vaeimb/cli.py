@@ -22,7 +22,7 @@ from . import schema
 from .cache import ResultCache
 from .config import ExperimentConfig, from_settings, n_minority_from_ratio
 from .errors import ConfigError, VaeimbError
-from .recipes import CLASSIC, COMPARISON, PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
+from .recipes import CLASSIC, COMPARISON, PRESETS, RECIPE_KEYS, SEARCHED_DIR, parse_param_overrides, parse_recipe
 from .protocols import PROTOCOLS
 from .task_kinds import TASK_KINDS
 from .tasks import RAY_ADDRESS_ENV
@@ -511,7 +511,6 @@ def searched_name(config: ExperimentConfig) -> str:
 
 def _search(a, argv) -> int:
     from . import search  # torch, optuna: kept off the --help path
-    from .recipes import SEARCHED_DIR
 
     trials = search.check_trials(search.DEFAULT_TRIALS if a.trials is None else a.trials)
     for flag in ("json", "csv"):

@@ -34,10 +34,13 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from .config import ExperimentConfig
+from .data import load_mnist
 from .errors import ConfigError
+from .executor import InProcess, execute
 from .metrics import multiclass_metrics
 from .recipes import PRESETS, Approach, build_approach, part_class, searched_entry
 from .runner import Runner, check_seeds, plan
+from .training import set_threads
 
 
 @dataclass(frozen=True)
@@ -235,10 +238,6 @@ def search(config: ExperimentConfig, *, name: str, trials: int = DEFAULT_TRIALS,
     space, an invalid config) raises ``ConfigError`` before anything trains.
     """
     import optuna  # the search's own dependency: loaded by the command that needs it
-
-    from .data import load_mnist  # torch
-    from .executor import InProcess, execute  # torch
-    from .training import set_threads
 
     trials = check_trials(trials)
     seeds = check_seeds(seeds)

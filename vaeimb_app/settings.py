@@ -100,7 +100,8 @@ def show_link_warnings() -> None:
 RECIPE_HELP = (
     f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
     "Generators: vae, cvae, latent-smote, smote, augment; batches: random, balanced, deferred; "
-    "aug: none, affine, elastic; loss: ce, la, weighted, focal, ldam-drw; decision: argmax, posthoc, tuned."
+    "aug: none, affine, elastic; mix: none, mixup, remix; loss: ce, la, weighted, focal, ldam-drw; "
+    "decision: argmax, posthoc, tuned."
 )
 
 
@@ -214,7 +215,7 @@ def render_sidebar() -> None:
     persistent(advanced.text_area, "Approach parameters (one per line)", key="cfg_params", height=68,
                placeholder="threshold.tau=0.5",
                help="APPROACH.PARAM=VALUE, e.g. threshold.tau=0.5, vae.data.n_generate=1000, "
-               "focal.gamma=1. They enter the cache key and the exports.")
+               "focal.gamma=1, augment-mixup.mix.alpha=0.2. They enter the cache key and the exports.")
     sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 

@@ -19,7 +19,7 @@ class Mixup(Mixing):
 
     def __init__(self, **values):
         super().__init__(**values)
-        check_alpha(self.values["alpha"], f"mix '{self.name}'")
+        check_alpha(self.values["alpha"], f"mixing '{self.name}'")
 
     def _labels(self, y_a, y_b, lam):
         return y_a, y_b

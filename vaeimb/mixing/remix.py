@@ -29,15 +29,15 @@ class Remix(Mixing):
 
     def __init__(self, **values):
         super().__init__(**values)
-        check_alpha(self.values["alpha"], f"mix '{self.name}'")
+        check_alpha(self.values["alpha"], f"mixing '{self.name}'")
 
     def prepare(self, counts: tuple[int, ...]) -> None:
-        super().prepare(tuple(each_class(counts, f"mix '{self.name}'")))
+        super().prepare(tuple(each_class(counts, f"mixing '{self.name}'")))
 
     def label_weights(self, y_a: torch.Tensor, y_b: torch.Tensor, lam: float) -> torch.Tensor:
         """Each row's weight of label ``y_a`` (0, ``lam`` or 1), float64."""
         if not hasattr(self, "_counts"):
-            raise ConfigError(f"mix '{self.name}': call prepare(counts) before mixing.")
+            raise ConfigError(f"mixing '{self.name}': call prepare(counts) before mixing.")
         n = torch.tensor(self._counts, dtype=torch.float64, device=y_a.device)
         ratio = n[y_a] / n[y_b]
         kappa, tau = self.values["kappa"], self.values["tau"]
