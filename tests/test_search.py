@@ -202,3 +202,12 @@ def test_the_default_name_names_the_task_and_classifier():
 def test_a_searched_preset_is_a_preset_like_any_other():
     p = Preset("searched-x", "b", recipes.parse_recipe("batches=balanced,mix=mixup"), searched_file="/x.json")
     assert p.resolve(recipes.PROTOCOLS["clean"]).mix == "mixup"
+
+
+def test_a_save_dir_that_is_a_file_is_refused_before_anything_trains(tmp_path, capsys, mnist_dir):
+    (tmp_path / "p").write_text("x")
+    rc = cli.main(["search", "--steps", "5", "--trials", "2", "--quiet", "--in-process", "--data-dir", str(mnist_dir),
+                   "--cache-dir", str(tmp_path / "c"), "--save-dir", str(tmp_path / "p")])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert rc == 2 and lines == [f"error: --save-dir {tmp_path / 'p'} is a file; give a folder"]
+    assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.npz"))

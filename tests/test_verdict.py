@@ -336,3 +336,21 @@ def test_three_identical_differences_never_name_a_winner():
     text = "\n".join(v.sentences())
     assert "no winner yet" in text and "exact sign-flip test p = 0.25" in text and "sign-flip test where" in text
     assert v.to_dict()["approaches"]["b"]["p_value"] == pytest.approx(0.25)
+
+
+def test_the_gap_closed_bootstrap_runs_once_for_the_same_numbers(monkeypatch):
+    from vaeimb import verdict as vmod
+
+    calls = []
+    real = stats.bootstrap
+    monkeypatch.setattr(stats, "bootstrap", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    vmod._bootstrap_gap.cache_clear()
+    e, o, r = {0: 40, 1: 70, 2: 30}, {0: 70, 1: 60, 2: 50}, {0: 10, 1: 20, 2: 10}
+    first = vmod.gap_closed(e, o, r)
+    again = vmod.gap_closed(dict(e), dict(o), dict(r))  # the table, the chart and the verdict of one page
+    assert len(calls) == 1 and (first.ci_low, first.ci_high) == (again.ci_low, again.ci_high)
+    other = vmod.gap_closed({0: 41, 1: 70, 2: 30}, o, r)
+    assert len(calls) == 2 and (other.ci_low, other.ci_high) != (first.ci_low, first.ci_high)
+    vmod._bootstrap_gap.cache_clear()
+    fresh = vmod.gap_closed(e, o, r)  # remembered or not, the same interval (fixed random state)
+    assert (fresh.ci_low, fresh.ci_high) == (first.ci_low, first.ci_high) and len(calls) == 3

@@ -356,7 +356,7 @@ def _write(path: str, text: str) -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def _check_outputs(*files, folder=None) -> None:
+def _check_outputs(*files, folder=None, flag: str = "--out") -> None:
     """Refuse an unwritable --json / --csv (``files``) or atlas --out (``folder``) before
     anything trains: a missing folder, a folder given as a file (or a file as the folder),
     a folder this user cannot write into."""
@@ -373,7 +373,7 @@ def _check_outputs(*files, folder=None) -> None:
     if folder:
         out = Path(folder).expanduser().resolve()
         if out.exists() and not out.is_dir():
-            raise VaeimbError(f"--out {folder} is a file; give a folder")
+            raise VaeimbError(f"{flag} {folder} is a file; give a folder")
         existing = next(d for d in (out, *out.parents) if d.exists())
         if not existing.is_dir():
             raise VaeimbError(f"cannot write {folder}: {existing} is a file")
@@ -521,7 +521,7 @@ def _search(a, argv) -> int:
     if not name.replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"--name {name!r}: letters, digits, - and _ only (it names a file and a preset).")
     folder = Path(a.save_dir) if a.save_dir else SEARCHED_DIR
-    _check_outputs(folder=folder)
+    _check_outputs(folder=folder, flag="--save-dir")
     executor = executor_from_args(a)
     _print_notes(a)
     cache = ResultCache(a.cache_dir)
