@@ -36,6 +36,7 @@ from vaeimb.errors import VaeimbError  # noqa: E402
 REFERENCE_JSON = ROOT / "vaeimb" / "reference_results.json"
 LONGTAIL_JSON = ROOT / "vaeimb" / "reference_longtail.json"
 ATLAS_DIR = ROOT / "vaeimb" / "atlases" / "default"
+SEARCHED_DIR = ROOT / "vaeimb" / "searched"
 FILES = ("README.md", "BENCHMARKS.md")
 #: The long tail's target of issue #15 (``bench/longtail_bench.py``'s ACSA_TARGET).
 ACSA_TARGET = 0.98
@@ -57,8 +58,9 @@ class TablesError(VaeimbError):
 class Sources:
     """The shipped results the blocks are written from; paths can be replaced (tests)."""
 
-    def __init__(self, reference=REFERENCE_JSON, longtail=LONGTAIL_JSON, atlas=ATLAS_DIR):
-        self.paths = {"reference": Path(reference), "longtail": Path(longtail), "atlas": Path(atlas)}
+    def __init__(self, reference=REFERENCE_JSON, longtail=LONGTAIL_JSON, atlas=ATLAS_DIR, searched=SEARCHED_DIR):
+        self.paths = {"reference": Path(reference), "longtail": Path(longtail), "atlas": Path(atlas),
+                      "searched": Path(searched)}
         self._cache: dict = {}
 
     def _get(self, key: str, load: Callable):
@@ -626,6 +628,50 @@ def _longtail(fn):
     return lambda s: None if s.longtail is None else fn(s.longtail["classifiers"][next(iter(s.longtail["classifiers"]))])
 
 
+def searched_table(sources: "Sources") -> str:
+    """The README's recipe-search table: each shipped searched preset, how it was chosen
+    (trials, minutes, its validation score against the incumbent's) and what the paired test
+    evaluation then gave (the shipped references), beside the incumbent, the oracle and the
+    oracle trained with the searched recipe's own parts."""
+    import json
+
+    from vaeimb.reference import reference_rows
+
+    lines = ["| task | searched preset: its recipe | search | validation ACSA %: winner / incumbent | test: searched "
+             "| incumbent | oracle | its own oracle | errors vs the oracle's |", "|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(sources.paths["searched"].glob("*.json")):
+        e = json.loads(path.read_text())
+        rec, st, name = e["record"], e["settings"], e["name"]
+        won = next(t for t in rec["trials"] if t["number"] == rec["winner"])
+        params = ", ".join(f"{k} {v:.3g}" for k, v in won["params"].items() if isinstance(v, float))
+        recipe = f"`{name}`: `{_short_recipe(e['recipe'])}`" + (f" ({params})" if params else "")
+        search = f"{rec['n_trials']} trials, {rec['minutes']:.1f} min"
+        val = f"{_pct(won['score'])} / {_pct(rec['trials'][0]['score'])} (`{rec['incumbent']}`)"
+        shipped = sources.longtail if st["task"] == "longtail" else sources.reference
+        entry = classifiers(shipped).get(st["classifier"]) if shipped else None
+        names = (name, rec["incumbent"], "oracle", f"{name}-oracle")
+        if st["task"] == "longtail" and entry is not None:
+            by = {r["approach"]: r["balanced_accuracy"] for r in longtail_rows(entry)}
+            cell = lambda n: f"{_pct(by[n].mean)} ± {_pct(by[n].std)} ACSA" if n in by else "not run"  # noqa: E731
+            ratio = (1 - by[name].mean) / (1 - by["oracle"].mean) if name in by and "oracle" in by else None
+        elif entry is not None:
+            by = {r["approach"]: r for r in reference_rows(entry)}
+            cell = lambda n: f"{by[n]['misclassified']:.1f} ± {by[n]['sd']:.1f}" if n in by else "not run"  # noqa: E731
+            ratio = by[name]["misclassified"] / by["oracle"]["misclassified"] if name in by and "oracle" in by else None
+        else:
+            cell, ratio = (lambda n: "not run"), None  # noqa: E731
+        task = e["for"].split(", protocol")[0]
+        lines.append(f"| {task} | {recipe} | {search} | {val} | " + " | ".join(cell(n) for n in names)
+                     + f" | {'n/a' if ratio is None else f'{ratio:.2f}×'} |")
+    return "\n".join(lines)
+
+
+def _short_recipe(text: str) -> str:
+    from vaeimb.recipes import parse_recipe
+
+    return parse_recipe(text).short()
+
+
 BLOCKS: dict[str, BlockSpec] = {
     "reference-mlp": BlockSpec("reference", ("README.md",), lambda s: reference_block(classifiers(s.reference)["mlp"], "mlp")),
     "reference-cnn": BlockSpec("reference", ("README.md",), lambda s: reference_block(classifiers(s.reference)["cnn"], "cnn")),
@@ -635,6 +681,7 @@ BLOCKS: dict[str, BlockSpec] = {
     "atlas-findings": BlockSpec("atlas", ("README.md",), lambda s: wrap(atlas_findings(s.atlas))),
     "longtail": BlockSpec("longtail", ("README.md",), _longtail(longtail_table)),
     "longtail-findings": BlockSpec("longtail", ("README.md", "BENCHMARKS.md"), _longtail(lambda e: wrap(longtail_findings(e)))),
+    "searched": BlockSpec("searched", ("README.md",), searched_table),
 }
 
 

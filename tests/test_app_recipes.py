@@ -136,3 +136,18 @@ def test_the_about_page_names_every_recipe_family_and_the_mixing_presets(app):
     assert rows["augment-mixup"] == "batches=balanced,aug=affine,mix=mixup"
     assert rows["augment-remix"] == "batches=balanced,aug=affine,mix=remix"
     assert rows["remix-drw"] == "mix=remix,loss=weighted"
+
+
+def test_the_app_lists_the_searched_presets_and_says_how_each_was_chosen(app):
+    from vaeimb.recipes import PRESETS
+
+    searched = [n for n, p in PRESETS.items() if p.searched_file]
+    assert searched, "the shipped searched presets (vaeimb/searched/*.json) are presets"
+    app.run()
+    assert not app.exception, app.exception
+    picker = next(m for m in app.multiselect if m.label == "Approaches")
+    assert all(n in picker.options for n in searched)
+    for name in searched:
+        line = next(l for l in picker.help.splitlines() if l.startswith(f"- **{name}**:"))
+        assert ("Chosen by a recipe search" in line) != name.endswith("-oracle"), line
+        assert ("data limit" in line) == name.endswith("-oracle"), line
