@@ -38,6 +38,8 @@ LONGTAIL_JSON = ROOT / "vaeimb" / "reference_longtail.json"
 ATLAS_DIR = ROOT / "vaeimb" / "atlases" / "default"
 SEARCHED_DIR = ROOT / "vaeimb" / "searched"
 FILES = ("README.md", "BENCHMARKS.md")
+#: Issue #22: the best realistic preset's errors at most this many times the oracle's, on the pair.
+PAIR_ORACLE_TARGETS = {"mlp": 1.3, "cnn": 1.5}
 #: The long tail's target of issue #15 (``bench/longtail_bench.py``'s ACSA_TARGET).
 ACSA_TARGET = 0.98
 #: What the README says beside an approach of the long-tail table.
@@ -164,6 +166,20 @@ def classifiers(reference: dict) -> dict[str, dict]:
 # --------------------------------------------------------------------------------------
 # The pair's reference benchmark (vaeimb/reference_results.json)
 # --------------------------------------------------------------------------------------
+def limit_ratio(v, what: str = "errors") -> str | None:
+    """``1.47× the oracle's errors`` against the plain oracle (the data limit), with the
+    tightest bound beside it when another bound (an oracle trained with a recipe's own
+    parts) does better; None without a bound."""
+    if v.oracle_ratio is None:
+        return None
+    pick = max if v.higher_is_better else min
+    tightest = pick(v.bound_ratios, key=lambda b: v.means[b])
+    plain = v.bound_ratios.get("oracle")
+    if plain is None or tightest == "oracle":
+        return f"{v.oracle_ratio:.2f}× the {'oracle' if tightest == 'oracle' else f'`{tightest}`'}'s {what}"
+    return f"{plain:.2f}× the oracle's {what} ({v.oracle_ratio:.2f}× those of the tightest bound, `{tightest}`)"
+
+
 def verdict_headline(entry: dict) -> str:
     """``best by mean `X`; the best realistic approach makes 1.47× the oracle's errors`` (a winner only
     when the corrected verdict separates it from every other realistic approach)."""
@@ -174,7 +190,7 @@ def verdict_headline(entry: dict) -> str:
     won = others and all(v.separated(n) for n in others)
     out = f"{'winner' if won else 'best by mean'} `{v.best}`"
     if v.oracle_ratio is not None:
-        out += f"; the best realistic approach makes {v.oracle_ratio:.2f}× the oracle's errors"
+        out += f"; the best realistic approach makes {limit_ratio(v)}"
     return out
 
 
@@ -216,15 +232,21 @@ def reference_targets(reference: dict) -> str:
 
     entries = classifiers(reference)
     names = {c: c.upper() for c in entries}
-    ratios = {c: reference_verdict(e).oracle_ratio for c, e in entries.items()}
-    met = {c: r is not None and r <= 1.3 for c, r in ratios.items()}
-    figures = ", ".join(f"{r:.1f}× {names[c]}" for c, r in ratios.items() if r is not None)
-    if all(met.values()):
-        ratio_part = f"**met** ({figures})"
-    elif not any(met.values()):
-        ratio_part = f"**missed** ({figures})"
-    else:
-        ratio_part = "; ".join(f"**{'met' if met[c] else 'missed'} for the {names[c]}**" for c in entries) + f" ({figures})"
+    verdicts = {c: reference_verdict(e) for c, e in entries.items()}
+    ratios = {c: v.bound_ratios.get("oracle") for c, v in verdicts.items()}
+    goals = {c: PAIR_ORACLE_TARGETS.get(c, 1.3) for c in entries}
+    met = {c: r is not None and r <= goals[c] for c, r in ratios.items()}
+    ratio_part = "; ".join(f"{names[c]} {'n/a' if r is None else f'{r:.2f}×'} (target ≤ {goals[c]:.1f}×: "
+                           f"**{'met' if met[c] else 'missed'}**, best `{verdicts[c].best}`)"
+                           for c, r in ratios.items())
+    tight = []
+    for c, v in verdicts.items():
+        if v.oracle_ratio is not None and len(v.bound_ratios) > 1:
+            pick = max if v.higher_is_better else min
+            b = pick(v.bound_ratios, key=lambda x: v.means[x])
+            tight.append(f"{v.oracle_ratio:.2f}× `{b}`'s for the {names[c]}")
+    if tight:
+        ratio_part += "; against the tightest bound (an oracle trained with a recipe's own parts) " + _join(tight)
     parts = []
     for c, e in entries.items():
         winners = learned_target(e)
@@ -247,7 +269,8 @@ def reference_targets(reference: dict) -> str:
                                          else ", not") + " separable after the correction"
     else:
         twin_part = _join(twin_wins) + f"; separable after the correction: {sum(separated)} of them"
-    return ("**Issue targets, measured** (BENCHMARKS.md has the lines): best preset within 1.3× the oracle — "
+    return ("**Issue targets, measured** (BENCHMARKS.md has the lines): the best realistic preset's errors "
+            "against the oracle's (issue #22) — "
             f"{ratio_part}; a learned-generator preset that beats `baseline` and `oversample` in mean and in ≥ 4 "
             f"of 5 seeds with sd ≤ 10 — {', '.join(parts)}; a learned generator that beats its own twin in ≥ 4 of "
             f"5 seeds — {twin_part}.")
@@ -307,8 +330,12 @@ def reference_reading(reference: dict) -> str:
     if order:
         first += (f" Beaten in every seed and separated after the correction, for every classifier: "
                   f"{_join(_code(order))}.")
-    first += " The oracle's real sixes still do better: the best realistic approach makes " + _join(
-        [f"{verdicts[c].oracle_ratio:.2f}× the oracle's errors for the {name[c]}" for c in entries
+    plain = [verdicts[c].bound_ratios.get("oracle") for c in entries]
+    reached = any(r is not None and r < 1 for r in plain)
+    first += (" The best realistic recipes reach the plain oracle (real sixes, plain training) but not an "
+              "oracle trained with the same remedies: the best realistic approach makes " if reached else
+              " The oracle's real sixes still do better: the best realistic approach makes ") + _join(
+        [f"{limit_ratio(verdicts[c])} for the {name[c]}" for c in entries
          if verdicts[c].oracle_ratio is not None]) + "."
 
     hurts: dict[tuple[str, str], list[str]] = {}
@@ -578,7 +605,7 @@ def longtail_findings(entry: dict) -> str:
             f"{100 * ACSA_TARGET:.1f} is **{'met' if best.mean >= ACSA_TARGET else 'missed'}**{oracle}.")
     if v.oracle_ratio is not None:  # the data limit as a ratio of errors: 0.99x the accuracy hides it
         gap = (v.gap or {}).get(v.best)
-        text += (f" Its balanced error (1 − ACSA) is {v.oracle_ratio:.2f}× the oracle's"
+        text += (f" Its balanced error (1 − ACSA) is {limit_ratio(v, 'balanced error')}"
                  + (f", and it closes {_minus(gap.format(2))} of the gap between `oversample` (0) and the oracle (1)"
                     if gap is not None and gap.defined else "") + ".")
     decided, _ = twin_differences(entry, "balanced_accuracy", higher_is_better=True)
