@@ -211,3 +211,15 @@ def test_a_save_dir_that_is_a_file_is_refused_before_anything_trains(tmp_path, c
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert rc == 2 and lines == [f"error: --save-dir {tmp_path / 'p'} is a file; give a folder"]
     assert not (tmp_path / "c").exists() or not any((tmp_path / "c").rglob("*.npz"))
+
+
+def test_all_means_every_preset_made_for_the_task(monkeypatch):
+    other = Preset("searched-elsewhere", "b", recipes.parse_recipe("batches=balanced"), searched_file="/x.json",
+                   searched_for={**ExperimentConfig().to_dict(), "minority": 8})
+    mine = Preset("searched-here", "b", recipes.parse_recipe("batches=balanced"), searched_file="/y.json",
+                  searched_for=ExperimentConfig().to_dict())
+    monkeypatch.setitem(recipes.PRESETS, other.name, other)
+    monkeypatch.setitem(recipes.PRESETS, mine.name, mine)
+    a = cli.build_parser().parse_args(["run", "--approaches", "all"])
+    names = cli._specs(a, cli.config_from_args(a))
+    assert "searched-here" in names and "searched-elsewhere" not in names and "baseline" in names

@@ -139,7 +139,7 @@ def _approach_flags(p: argparse.ArgumentParser, default, by_task: str | None = N
     else:
         text = " ".join(default)
     p.add_argument("--approaches", nargs="+", default=None if by_task else list(default), metavar="NAME",
-                   help=f"presets, space-separated, from: {PRESET_HELP}; 'all' = every preset "
+                   help=f"presets, space-separated, from: {PRESET_HELP}; 'all' = every preset made for the task "
                    f"(default: {text})".replace("%", "%%"))
     p.set_defaults(approaches_by_task=by_task)
     p.add_argument("--recipe", action="append", default=[], metavar="RECIPE", help=RECIPE_HELP)
@@ -308,7 +308,8 @@ def _specs(a, config: ExperimentConfig | None = None) -> list[str]:
     if chosen is None:
         kind = TASK_KINDS[config.task if config is not None else _task_of(a)]
         chosen = () if a.recipe else getattr(kind, f"{a.approaches_by_task}_approaches")
-    names = list(PRESETS) if "all" in chosen else list(chosen)
+    # 'all': every preset made for this task (a preset searched for another task is left out)
+    names = [n for n, p in PRESETS.items() if config is None or p.made_for(config)] if "all" in chosen else list(chosen)
     return names + list(a.recipe)
 
 

@@ -175,7 +175,8 @@ class Runner:
             run = training.train_classifier(
                 cfg.classifier, cfg.output_logits, ts.x, ts.y, evals,
                 batches=approach.part("batches"), loss=approach.part("loss"),
-                augmentation=approach.part("aug"), mixing=approach.part("mix"), counts_real=ts.counts_real, n_classes=cfg.n_classes,
+                augmentation=approach.part("aug"), mixing=approach.part("mix"),
+                counts_real=ts.counts_real, n_classes=cfg.n_classes,
                 steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=seed, n_checkpoints=cfg.n_checkpoints,
                 progress=lambda d, t: self.emit(approach.name, seed, d, t, "running"),

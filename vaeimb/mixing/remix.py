@@ -23,8 +23,10 @@ class Remix(Mixing):
     cite = "Chou et al., Remix: Rebalanced mixup, ECCV 2020 workshops"
     params = (
         ALPHA,
-        Param("kappa", 3.0, "float", 1.0, 1000.0, help="Count ratio from which a pair's label leans to the rarer class."),
-        Param("tau", 0.5, "float", 0.0, 1.0, help="The rarer class takes the label when its image weight is above 1 - tau."),
+        Param("kappa", 3.0, "float", 1.0, 1000.0,
+              help="Count ratio from which a pair's label leans to the rarer class."),
+        Param("tau", 0.5, "float", 0.0, 1.0,
+              help="The rarer class takes the label when its image weight is above 1 - tau."),
     )
 
     def __init__(self, **values):
