@@ -69,6 +69,30 @@ def tiny_config() -> ExperimentConfig:
 
 
 
+@pytest.fixture
+def count_training(monkeypatch):
+    """How many classifiers train in the test (``{"clf": n}``)."""
+    import vaeimb.training as T
+
+    counts = {"clf": 0}
+    real = T.train_classifier
+
+    def clf(*a, **k):
+        counts["clf"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "train_classifier", clf)
+    return counts
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fails the test if anything trains (bad input must be refused first)."""
+    import vaeimb.training as T
+
+    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained before refusing the input"))
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, mnist_dir):
     """One tiny experiment with every approach and two seeds, shared by read-only tests."""

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-import vaeimb.training as T
 from vaeimb import cli, schema
 from vaeimb.errors import ConfigError
 from vaeimb.task_kinds import PROFILES, TASK_KINDS
@@ -124,11 +123,6 @@ def test_links_word_the_same_rule_as_url_keys():
 
 
 # ---- the command line --------------------------------------------------------------------
-@pytest.fixture
-def no_training(monkeypatch):
-    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained before refusing"))
-
-
 REFUSED = [
     (["run", "--task", "longtail", "--counts", "100"], "counts gives 1 numbers but the digit order names 10"),
     (["run", "--task", "longtail", "--profile", "deepsmote", "--counts", "100"], "--counts applies only to --profile counts"),

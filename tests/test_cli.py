@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-import vaeimb.training as T
 from vaeimb import cli
 from vaeimb.config import ExperimentConfig
 
@@ -21,19 +20,6 @@ def _config(argv):
     parser = cli.build_parser()
     a = parser.parse_args(argv)
     return cli.config_from_args(a), cli._specs(a), a.seeds
-
-
-@pytest.fixture
-def count_training(monkeypatch):
-    counts = {"clf": 0}
-    real = T.train_classifier
-
-    def clf(*a, **k):
-        counts["clf"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(T, "train_classifier", clf)
-    return counts
 
 
 def _one_error_line(err: str) -> str:
@@ -122,12 +108,6 @@ def test_a_missing_data_dir_is_refused_not_created(tmp_path, capsys, count_train
     line = _one_error_line(capsys.readouterr().err)
     assert rc == 2 and str(missing) in line and "does not exist" in line
     assert not missing.exists() and count_training["clf"] == 0
-
-
-@pytest.fixture
-def no_training(monkeypatch):
-    """Fails the test if anything trains."""
-    monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained before refusing the output"))
 
 
 @pytest.mark.parametrize("flag, where, says", [

@@ -14,7 +14,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import vaeimb.training as T
 from vaeimb import cli
 from vaeimb.batches import make_batches
 from vaeimb.errors import ConfigError
@@ -383,21 +382,6 @@ def test_every_loss_composes_with_mixing(loss, counts, mix):
 
 
 # --- the command line refuses a bad mixing value before anything trains --------------------
-
-
-@pytest.fixture
-def count_training(monkeypatch):
-    counts = {"clf": 0}
-    real = T.train_classifier
-
-    def clf(*a, **k):
-        counts["clf"] += 1
-        return real(*a, **k)
-
-    monkeypatch.setattr(T, "train_classifier", clf)
-    return counts
-
-
 RECIPE = "batches=balanced,mix=mixup"
 
 
