@@ -6,12 +6,12 @@ import streamlit as st
 from vaeimb import figures, latent
 from vaeimb.latent_js import BadDecoderWeights, UnsupportedDecoder, browser_decoder
 from vaeimb.provenance import code_note
-from vaeimb.report import QUALITY_METRICS
+from vaeimb.report import QUALITY_METRICS, class_figures, class_gain_table
 from vaeimb.shipped import made_by
 from vaeimb_app.latent_explorer import cached_decoder_spec, explorer_data, latent_explorer
 from vaeimb_app.runs import (
     experiment_images, fitted_generator, generator_key_for, generator_quality, generator_source, latent_generators,
-    latent_map_for, quality_of_finished, shipped_generator_for, train_generator_with_progress,
+    class_gains_of_finished, latent_map_for, quality_of_finished, shipped_generator_for, train_generator_with_progress,
 )
 from vaeimb_app.settings import errors_shown, generators_of, page_settings
 
@@ -223,26 +223,43 @@ with c2:
 
 # --------------------------------------------------------------------------------------
 st.subheader("Generator quality")
-st.caption("Generated images against up to 1000 real minority images from MNIST **train** that this "
+st.caption("Generated images against up to 1000 real images of the same digit from MNIST **train** that this "
            "experiment did not draw (never test images), in the feature space of a small judge network "
            "trained once on MNIST train. Precision: share of samples that fall among real images; recall: "
            "share of real variety the samples cover (Kynkäänniemi et al. 2019, k = 3); Fréchet distance "
            "(lower is better); memorisation: median distance from a sample to its nearest training image, "
            "beside the same figure for real held-out images (much smaller = copies).")
 if config.n_classes > 2:
-    st.caption(f"On the long tail these figures are the rarest class's: digit {config.classes[-1]} "
-               f"({config.class_counts[-1]} training images), whichever class is explored above.")
+    st.caption(f"On the long tail every class is measured on its own; these are the class explored above: "
+               f"digit {digit} ({config.class_counts[label]} training images).")
 if st.button("Measure this generator's quality", key="measure_quality"):
     st.session_state[f"quality_{gen_key}"] = True
 if st.session_state.get(f"quality_{gen_key}"):
     with errors_shown(stop=False), st.spinner("Measuring (the judge network trains once, about 30 s)…"):
-        q = generator_quality(config, name, seed, source)
-        cols = st.columns(5)
-        cols[0].metric("Precision", f"{q['precision']:.3f}")
-        cols[1].metric("Recall", f"{q['recall']:.3f}")
-        cols[2].metric("Fréchet distance", f"{q['frechet']:.2f}")
-        cols[3].metric("Memorisation (samples)", f"{q['memorisation']:.2f}")
-        cols[4].metric("Memorisation (real held-out)", f"{q['memorisation_real']:.2f}")
+        q = class_figures(generator_quality(config, name, seed, source), label, config.n_classes)
+        if q is None:
+            st.info(f"These shipped figures predate per-class quality: only the rarest class, digit "
+                    f"{config.classes[-1]}, was measured. Run the Experiment page to measure every class.")
+        else:
+            cols = st.columns(5)
+            cols[0].metric("Precision", f"{q['precision']:.3f}")
+            cols[1].metric("Recall", f"{q['recall']:.3f}")
+            cols[2].metric("Fréchet distance", f"{q['frechet']:.2f}")
+            cols[3].metric("Memorisation (samples)", f"{q['memorisation']:.2f}")
+            cols[4].metric("Memorisation (real held-out)", f"{q['memorisation_real']:.2f}")
+
+if config.n_classes > 2:
+    with errors_shown(stop=False):
+        gains = class_gains_of_finished(settings)
+        if gains:
+            st.markdown("**Which classes did each generator help, and how good are its images of them?**")
+            st.caption("Per generator preset of the finished experiment, one row per class it fills: its images' "
+                       "quality (mean over seeds), that class's recall on the test set, and the paired gain over the "
+                       "generator-free twin (the same recipe without the generator; 95 % paired t interval over the "
+                       "seeds, n/a with one seed). A gain whose interval holds 0 is not told apart from none.")
+            for preset in dict.fromkeys(r["approach"] for r in gains):
+                st.markdown(f"`{preset}`")
+                st.table(class_gain_table(gains, preset), hide_index=True)
 
 st.markdown("**Does a better generator make a better classifier?**")
 with errors_shown(stop=False):
@@ -259,7 +276,9 @@ with errors_shown(stop=False):
                           horizontal=True, key="quality_metric")
         st.plotly_chart(figures.quality_scatter(points, metric), width="stretch")
         rho = quality_correlation(points, metric)
-        st.caption(f"One point per generator preset and seed ({len(points)} points). "
+        st.caption(f"One point per generator preset and seed ({len(points)} points"
+                   + (f"; the quality of the rarest class, digit {config.classes[-1]}" if config.n_classes > 2 else "")
+                   + "). "
                    + ("Too few points for a rank correlation." if rho is None else
                       f"Spearman rank correlation with misclassified: {rho:+.2f} "
                       f"({'a better figure goes with fewer errors' if (rho < 0) == QUALITY_METRICS[metric][1] else 'no such link in this direction'}; "

@@ -83,7 +83,7 @@ def test_latent_page_offers_every_latent_generator_and_explores_the_chosen_one(a
     at.run()
     assert not at.exception, at.exception
     sel = at.selectbox(key="latent_generator")
-    assert sel.options[0] == "cvae" and set(sel.options) == {"vae", "cvae", "latent-smote"}
+    assert sel.options[0] == "cvae" and set(sel.options) == {"vae", "cvae", "latent-smote", "deepsmote"}
     next(b for b in at.button if b.label == "Train the cvae generator").click().run()
     assert not at.exception, at.exception
     sliders = [s for s in at.slider if s.key.startswith("z_")]

@@ -186,7 +186,8 @@ def test_generator_is_fitted_once_per_data_and_seed(cache, tiny_config, mnist_di
 def test_n_generate_parameter(cache, tiny_config, mnist_dir):
     cfg = tiny_config.replace(approach_params={"vae": {"data.n_generate": 50}})
     r = E.run_experiment(cfg, ["vae"], [0], cache=cache, data_dir=mnist_dir, twins=False).run("vae", 0)
-    assert r.info["n_generated"] == 50 and r.info["values"]["data"] == {"n_generate": 50, "fill_to": 1.0}
+    assert r.info["n_generated"] == 50 and r.info["values"]["data"] == {
+        "n_generate": 50, "fill_to": 1.0, "weight": 1.0, "stage": "all", "artefact_share": 0.0}
 
 
 def test_one_failing_approach_keeps_the_others(cache, tiny_config, mnist_dir, monkeypatch):

@@ -24,12 +24,16 @@ from vaeimb.generators import GENERATORS, FitBudget, FitData, GeneratorError, La
 from vaeimb.generators.base import CLASS_SEED, class_seed, mixed_batch_indices
 from vaeimb.generators.smote import smote_new_rows
 
+from test_generators import SMALL
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_COMMIT = "7b72ef244bf18e5bcb65ce4a0662e39a930f87af"
 BUDGET = FitBudget(steps=12, batch_size=16, lr=1e-3, latent_dim=4)
 LEARNED = [n for n, c in GENERATORS.items() if issubclass(c, LatentGenerator)]
+#: The generators the old code had (those added since have nothing to compare with).
+OLD_GENERATORS = ("vae", "cvae", "latent-smote", "smote", "augment")
 #: (name, parameter values, batching) of the pair fits compared with the old code.
-PAIR_CASES = [(n, {}, b) for n in GENERATORS for b in ("random", "cycle")] + [
+PAIR_CASES = [(n, {}, b) for n in OLD_GENERATORS for b in ("random", "cycle")] + [
     ("cvae", {"minority_fraction": 0.25}, "random"), ("latent-smote", {"minority_fraction": 0.25}, "cycle"),
 ]
 SHIPPED_SEEDS = (0, 1, 2)
@@ -123,16 +127,22 @@ def test_pair_fits_and_samples_bit_for_bit_as_before(old, pair, case):
     if gen.has_latent:
         z = np.load(old / "images.npz")["z"]
         assert np.array_equal(gen.encode(pair.minority[:5]), want["enc"]) and np.array_equal(gen.decode(z), want["dec"])
-    # the state: the same arrays under the same names, the same meta plus the task's labels
+    # the state: the same arrays under the same names (plus a VAE's posterior spreads, kept
+    # since), the same meta plus the task's labels and their names
     meta, arrays = gen.state()
     old_arrays = {k[len("state:"):]: v for k, v in want.items() if k.startswith("state:")}
-    assert sorted(arrays) == sorted(old_arrays)
-    assert all(np.array_equal(arrays[k], old_arrays[k]) for k in arrays)
+    assert set(arrays) - set(old_arrays) == ({"latent_sd"} if name in ("vae", "cvae") else set())
+    assert set(old_arrays) <= set(arrays)
+    assert all(np.array_equal(arrays[k], old_arrays[k]) for k in old_arrays)
     assert (meta["fill"], meta["n_classes"]) == ([1], 2)
-    drop = lambda m: {k: v for k, v in m.items() if k not in ("info", "fill", "n_classes", "values")}  # noqa: E731
+    drop = lambda m: {k: v for k, v in m.items() if k not in ("info", "fill", "n_classes", "values", "names")}  # noqa: E731
     assert drop(json.loads(json.dumps(meta))) == drop(old_meta)
     # the values differ only where the old default 0.5 is now none (an equal share: 0.5 for a pair)
-    values = {k: 0.5 if k == "minority_fraction" and v is None else v for k, v in meta["values"].items()}
+    # and by the parameters added since, at their defaults (which reproduce the old fits)
+    added = {"width": 1, "train_aug": "none", "steps_scale": 1.0, "beta_warmup": 0.0, "sampling": "prior", "temperature": 1.0,
+             "filter_q": None}
+    values = {k: 0.5 if k == "minority_fraction" and v is None else v for k, v in meta["values"].items()
+              if not (k in added and v == added[k])}
     assert values == old_meta["values"]
     # a state the old code saved loads and samples as it did
     loaded = make_generator(name, **old_meta["values"]).load_state(old_meta, old_arrays)
@@ -164,7 +174,7 @@ def tail(mnist) -> FitData:
 
 @pytest.fixture(scope="module")
 def fitted(tail):
-    return {name: make_generator(name).fit(tail, BUDGET, seed=0) for name in GENERATORS}
+    return {name: make_generator(name, **SMALL.get(name, {})).fit(tail, BUDGET, seed=0) for name in GENERATORS}
 
 
 def test_fit_data_describes_the_task(tail, pair):
@@ -186,7 +196,7 @@ def test_labels_to_fill_are_checked(tail, fill, wrong):
 def test_every_label_to_fill_needs_an_image(tail, name):
     empty = FitData(tail.by_class[:2] + (tail.by_class[2][:0],) + tail.by_class[3:], (1, 2, 3))
     with pytest.raises(GeneratorError, match="needs at least one minority image \\(label 2\\)"):
-        make_generator(name).fit(empty, BUDGET, seed=0)
+        make_generator(name, **SMALL.get(name, {})).fit(empty, BUDGET, seed=0)
 
 
 @pytest.mark.parametrize("name", list(GENERATORS))
@@ -208,7 +218,7 @@ def test_a_model_per_label_is_the_pairs_model_with_the_labels_seed(fitted, tail,
     """Label c of a long tail = the pair's generator fitted on label c's images alone, with
     seed + (c - 1) * 1_000_003 for its fit and its samples."""
     for c in (1, 3):
-        alone = make_generator(name).fit(FitData.pair(tail.by_class[c], tail.majority), BUDGET, seed=class_seed(0, c))
+        alone = make_generator(name, **SMALL.get(name, {})).fit(FitData.pair(tail.by_class[c], tail.majority), BUDGET, seed=class_seed(0, c))
         assert np.array_equal(fitted[name].sample(6, seed=4, label=c), alone.sample(6, seed=4 + (c - 1) * CLASS_SEED))
 
 

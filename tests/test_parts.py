@@ -94,8 +94,9 @@ def test_affine_scale_order_checked():
 def test_the_affine_augmentation_and_generator_share_one_declaration_and_transform():
     values = dict(degrees=25.0, translate=0.2, scale_low=0.8, scale_high=1.3)
     aug, gen = make_augmentation("affine", **values), make_generator("augment", **values)
-    assert gen.params is AFFINE_PARAMS and aug.params[:len(AFFINE_PARAMS)] == AFFINE_PARAMS
-    assert {k: aug.values[k] for k in gen.values} == gen.values
+    assert gen.params[:len(AFFINE_PARAMS)] == AFFINE_PARAMS and aug.params[:len(AFFINE_PARAMS)] == AFFINE_PARAMS
+    assert [p.name for p in gen.params[len(AFFINE_PARAMS):]] == ["filter_q"]
+    assert {k: aug.values[k] for k in values} == {k: gen.values[k] for k in values}
     x = torch.rand(5, 28, 28, generator=torch.Generator().manual_seed(1))
     want = random_affine(x, torch.Generator().manual_seed(2), degrees=25.0, translate=0.2, scale=(0.8, 1.3))
     assert torch.equal(aug.jitter(x, torch.Generator().manual_seed(2)), want)

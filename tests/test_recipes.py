@@ -12,7 +12,8 @@ from vaeimb.recipes import (
 ALL_PRESETS = ("baseline", "threshold", "oversample", "vae", "oracle", "augment", "augment-posthoc", "la-loss",
                "la-augment", "focal", "ldam-drw", "tuned", "smote", "latent-smote", "cvae", "vae-augment-posthoc",
                "cvae-augment-posthoc", "drw", "drs", "crt", "elastic-posthoc",
-               "augment-mixup", "augment-remix", "remix-drw", "oracle-augment")
+               "augment-mixup", "augment-remix", "remix-drw", "oracle-augment",
+               "cvae-remix", "cvae-plus-remix", "cvae-plus-artefact", "cvae-plus-crt", "deepsmote-remix")
 
 
 def test_presets_and_classic():

@@ -29,13 +29,14 @@ class MLP(nn.Module):
         return self.net(x)
 
 
-def conv_features(kernel_size: int = 3) -> nn.Sequential:
-    """(n, 1, 28, 28) -> (n, 32*7*7): two stride-2 conv layers (16, 32 channels) with ReLU,
-    flattened; the original experiment's layout, which every conv model here starts with."""
+def conv_features(kernel_size: int = 3, width: int = 1) -> nn.Sequential:
+    """(n, 1, 28, 28) -> (n, 32*width*7*7): two stride-2 conv layers (16, 32 channels,
+    times ``width``) with ReLU, flattened; the original experiment's layout (width 1), which
+    every conv model here starts with."""
     return nn.Sequential(
-        nn.Conv2d(1, 16, kernel_size, stride=2, padding=1),  # 14x14
+        nn.Conv2d(1, 16 * width, kernel_size, stride=2, padding=1),  # 14x14
         nn.ReLU(),
-        nn.Conv2d(16, 32, kernel_size, stride=2, padding=1),  # 7x7
+        nn.Conv2d(16 * width, 32 * width, kernel_size, stride=2, padding=1),  # 7x7
         nn.ReLU(),
         nn.Flatten(),
     )
@@ -95,36 +96,39 @@ def scores(output: torch.Tensor, n_classes: int) -> torch.Tensor:
     return minority_logit(output) if n_classes == 2 else output
 
 
-def conv_encoder() -> nn.Sequential:
-    """(n, 1, 28, 28) -> (n, 32*7*7) features: the VAE's encoder (4x4 kernels, as the
-    transposed convs of its decoder), shared by its successors."""
-    return conv_features(4)
+def conv_encoder(width: int = 1) -> nn.Sequential:
+    """(n, 1, 28, 28) -> (n, 32*width*7*7) features: the VAE's encoder (4x4 kernels, as the
+    transposed convs of its decoder), shared by its successors; ``width`` multiplies the
+    channels (1: the original's 16 and 32)."""
+    return conv_features(4, width)
 
 
-def conv_decoder(in_features: int) -> nn.Sequential:
+def conv_decoder(in_features: int, width: int = 1) -> nn.Sequential:
     """(n, in_features) -> logits (n, 1, 28, 28), plain layers only (an in-browser decoder
-    mirrors Linear, ReLU, Unflatten and ConvTranspose2d): the VAE's decoder layout."""
+    mirrors Linear, ReLU, Unflatten and ConvTranspose2d): the VAE's decoder layout, its
+    channels times ``width``."""
     return nn.Sequential(
-        nn.Linear(in_features, 32 * 7 * 7),
+        nn.Linear(in_features, 32 * width * 7 * 7),
         nn.ReLU(),
-        nn.Unflatten(1, (32, 7, 7)),
-        nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1),  # 14x14
+        nn.Unflatten(1, (32 * width, 7, 7)),
+        nn.ConvTranspose2d(32 * width, 16 * width, 4, stride=2, padding=1),  # 14x14
         nn.ReLU(),
-        nn.ConvTranspose2d(16, 1, 4, stride=2, padding=1),  # 28x28, logits
+        nn.ConvTranspose2d(16 * width, 1, 4, stride=2, padding=1),  # 28x28, logits
     )
 
 
 class ConvVAE(nn.Module):
-    """Conv encoder (16, 32 channels) -> Gaussian latent -> transposed-conv decoder."""
+    """Conv encoder (16, 32 channels, times ``width``) -> Gaussian latent -> transposed-conv decoder."""
 
-    def __init__(self, latent_dim: int = 20):
+    def __init__(self, latent_dim: int = 20, width: int = 1):
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = conv_encoder()
-        self.fc_mu = nn.Linear(32 * 7 * 7, latent_dim)
-        self.fc_logvar = nn.Linear(32 * 7 * 7, latent_dim)
+        self.channels = 32 * width
+        self.encoder = conv_encoder(width)
+        self.fc_mu = nn.Linear(self.channels * 7 * 7, latent_dim)
+        self.fc_logvar = nn.Linear(self.channels * 7 * 7, latent_dim)
         # conv_decoder's layers under the names cached results have: fc_dec, then decoder.0-2
-        linear, _, _, *convs = conv_decoder(latent_dim)
+        linear, _, _, *convs = conv_decoder(latent_dim, width)
         self.fc_dec = linear
         self.decoder = nn.Sequential(*convs)
 
@@ -132,7 +136,7 @@ class ConvVAE(nn.Module):
         """The decoder as one ``nn.Sequential`` of plain layers (Linear, ReLU, Unflatten,
         ConvTranspose2d) mapping (n, latent) -> logits (n, 1, 28, 28): what an in-browser
         decoder mirrors. It shares this model's weights (names stay as cached results have them)."""
-        return nn.Sequential(self.fc_dec, nn.ReLU(), nn.Unflatten(1, (32, 7, 7)), *self.decoder)
+        return nn.Sequential(self.fc_dec, nn.ReLU(), nn.Unflatten(1, (self.channels, 7, 7)), *self.decoder)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(x.view(-1, 1, 28, 28))
@@ -143,7 +147,7 @@ class ConvVAE(nn.Module):
         return mu + eps * torch.exp(0.5 * logvar)
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.fc_dec(z)).view(-1, 32, 7, 7)
+        h = F.relu(self.fc_dec(z)).view(-1, self.channels, 7, 7)
         return self.decoder(h).view(-1, 28, 28)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -156,11 +160,14 @@ class ConvVAE(nn.Module):
         return self.decode_logits(z), mu, logvar
 
 
-def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Negative ELBO per image: Bernoulli reconstruction (BCE) + KL to N(0, I)."""
+def vae_loss(logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+             beta: float = 1.0) -> torch.Tensor:
+    """Negative ELBO per image: Bernoulli reconstruction (BCE) + KL to N(0, I) (Kingma &
+    Welling 2014, appendix B), the KL weighted by ``beta`` (below 1 while a KL annealing
+    warms up, Bowman et al. 2016; 1: the plain ELBO)."""
     bce = F.binary_cross_entropy_with_logits(logits, x.view(-1, 28, 28), reduction="sum")
     kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
-    return (bce + kld) / x.shape[0]
+    return (bce + (kld if beta == 1.0 else beta * kld)) / x.shape[0]
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,9 @@ class Param:
     help: str = ""
     #: ``None`` allowed (e.g. "n_generate: None = fill up to the majority count").
     optional: bool = False
+    #: The bounds themselves excluded (e.g. a probability to reach, strictly inside (0, 1)).
+    low_open: bool = False
+    high_open: bool = False
 
     def describe(self) -> str:
         if self.kind == "choice":
@@ -39,7 +42,7 @@ class Param:
         else:
             lo = "-inf" if self.low is None else f"{self.low:g}"
             hi = "inf" if self.high is None else f"{self.high:g}"
-            allowed = f"{self.kind} in [{lo}, {hi}]"
+            allowed = f"{self.kind} in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
         if self.optional:
             allowed += " | none"
         return allowed
@@ -94,7 +97,9 @@ class Param:
             value = float(value)
             if value != value:  # NaN
                 raise bad
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            raise bad
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
             raise bad
         return value
 

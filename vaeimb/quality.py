@@ -9,7 +9,9 @@ little about 28x28 digits and need a large download; this judge trains in about 
 CPU core, once per machine (it is cached).
 
 The reference images are real minority digits from MNIST **train** that the experiment did
-not draw (``heldout_minority``); the test split is never used for any of this.
+not draw (``heldout_minority``); the test split is never used for any of this. A generator is
+measured on every class it fills (the pair's minority; each of the long tail's K - 1 minority
+digits), each class against real images of its own digit.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ JUDGE_BATCH_SIZE = 128
 JUDGE_LR = 1e-3
 JUDGE_SEED = 0
 FEATURE_DIM = 128
+#: Real held-out images of each class the figures compare against, and the most generated
+#: images of a class they use (``generator_quality`` subsamples both to the same size).
+QUALITY_IMAGES = 1000
+#: Neighbours of the precision/recall balls (Kynkäänniemi et al. 2019 use k = 3).
+QUALITY_K = 3
 
 
 class JudgeNet(nn.Module):
@@ -382,13 +389,16 @@ def generator_quality(
 def measure_quality(result: ExperimentResult, *, cache: ResultCache | None = None, data_dir=None,
                     runner: Runner | None = None) -> None:
     """Fill ``result.quality`` for every (generator, seed) of the result (cached), with
-    ``runner`` (the result's config, cache and identity; default: one for ``cache``)."""
+    ``runner`` (the result's config, cache and identity; default: one for ``cache``).
+
+    An entry stored before the figures were measured class by class (no ``by_class``) is
+    measured again; if that fails, the old entry stays."""
     runner = runner or Runner(result.config, cache if cache is not None else ResultCache(), data_dir=data_dir)
     for name, a in result.recipes.items():
         if not a.recipe.gen:
             continue
         for seed in result.runs.get(name, {}):
-            if (a.recipe.gen, seed) in result.quality:
+            if "by_class" in result.quality.get((a.recipe.gen, seed), {}):
                 continue
             try:
                 result.quality[(a.recipe.gen, seed)] = quality_of(runner, a, seed)
@@ -398,25 +408,60 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache | None = Non
                 warnings.warn(f"quality of {a.recipe.gen} (seed {seed}) not measured: {err}", RuntimeWarning, stacklevel=2)
 
 
+def quality_sample_size(n_asked: int, max_images: int = QUALITY_IMAGES, k: int = QUALITY_K) -> int:
+    """How many images of one class to sample from a generator for its quality figures.
+
+    The number the recipe asks of that class, capped at ``max_images`` (``generator_quality``
+    would drop the rest): the figures then describe as many images as the classifier got,
+    up to the size every class is compared at. A recipe that asks fewer than ``k + 1``
+    images of a class (none, e.g. a class already above ``fill_to``) leaves too few for the
+    k-NN balls; then ``max_images`` are sampled anyway, so the generator's images of that
+    class are still judged, and ``quality_of`` records ``n_asked`` beside them: such a
+    class's recall gain cannot come from its own generated images, none or almost none were
+    in the training set.
+    """
+    if n_asked < 0:
+        raise ConfigError(f"n_asked must be 0 or more; got {n_asked}.")
+    return min(int(n_asked), max_images) if n_asked > k else max_images
+
+
 def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
     """Precision, recall, Frechet distance and memorisation of the approach's generated
-    images against real minority images this experiment did not draw (MNIST train). With
-    K classes: of the rarest class (the last label; the pair's minority)."""
+    images of every class it fills, each against real images of that class's digit this
+    experiment did not draw (MNIST train).
+
+    Returns ``{"by_class": {str(label): figures}, **figures of the rarest class}``: each
+    class's figures are ``generator_quality``'s plus ``digit`` (its MNIST digit) and
+    ``n_asked`` (the images the recipe asks of it; ``quality_sample_size`` says how many
+    are sampled). The top-level figures are those of the last label, the rarest (the
+    pair's minority), as before per-class figures existed, so their readers keep working.
+    Deterministic: the images come from ``gen.sample(n, seed=seed, label=label)`` and the
+    held-out ones from ``heldout_minority(..., seed)``.
+    """
     key = stable_hash("quality", quality_fingerprint(), runner.generator_key(a, seed), runner.identity.key())
 
     def compute():
         use_identity(runner.identity)
+        cfg = runner.config
         mnist = load_mnist(runner.data_dir)
         judge = load_judge(mnist, runner.cache)
         data, _ = runner.fit_data(a, seed)
         gen = runner.generator(a, seed)
-        label = runner.config.n_classes - 1
-        samples = gen.sample(runner.n_generate(a, data)[label], seed=seed, label=label)
+        asked = runner.n_generate(a, data)
         exclude = data.train_index if data.train_index is not None else np.zeros(0, np.int64)
-        held = heldout_minority(mnist, runner.config.classes[label], exclude, 1000, seed)
-        return {"quality": generator_quality(judge, samples, data.generator_by_class[label], held, seed=seed)}, {}
+        by_class = {}
+        for label in cfg.fill:
+            n_asked = int(asked.get(label, 0))
+            samples = gen.sample(quality_sample_size(n_asked), seed=seed, label=label)
+            held = heldout_minority(mnist, cfg.classes[label], exclude, QUALITY_IMAGES, seed)
+            figures = generator_quality(judge, samples, data.generator_by_class[label], held, k=QUALITY_K,
+                                        max_images=QUALITY_IMAGES, seed=seed)
+            by_class[str(label)] = {**figures, "digit": int(cfg.classes[label]), "n_asked": n_asked}
+        rarest = {k: v for k, v in by_class[str(cfg.n_classes - 1)].items() if k not in ("digit", "n_asked")}
+        return {"quality": {**rarest, "by_class": by_class}}, {}
 
-    rec, _ = runner.cache.get_or_compute("quality", key, compute, validate=lambda r: r["meta"]["quality"]["precision"])
+    rec, _ = runner.cache.get_or_compute("quality", key, compute,
+                                         validate=lambda r: r["meta"]["quality"]["by_class"]["1"]["precision"])
     return dict(rec["meta"]["quality"])
 
 

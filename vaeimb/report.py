@@ -12,6 +12,7 @@ import numpy as np
 from .metrics import metric_info, metrics_for
 from .results import ExperimentResult
 from .stats import GAP_LABEL
+from .verdict import paired_difference
 
 #: The original post's numbers: misclassified test images out of 1938, one seed.
 REPORTED_MISCLASSIFIED = {"oversample": 70, "vae": 30}
@@ -32,6 +33,11 @@ def reported_misclassified(result: ExperimentResult, approach: str) -> int | Non
 
 def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+def _finite(x: float) -> float | None:
+    """JSON-ready: NaN and an unbounded interval end become None."""
+    return float(x) if math.isfinite(x) else None
 
 
 def _leaky(result: ExperimentResult, name: str) -> bool:
@@ -211,11 +217,7 @@ def format_table(result: ExperimentResult) -> str:
     if result.twins:
         out.append("Generator-free twins run beside: " + ", ".join(f"{p} -> {t}" for p, t in result.twins.items()) + ".")
     if result.quality:
-        out += ["", "Generator quality (vs held-out real minority images from MNIST train; judge features):"]
-        for (gen, seed), q in sorted(result.quality.items()):
-            out.append(f"  {gen} seed {seed}: precision {q['precision']:.3f}, recall {q['recall']:.3f}, "
-                       f"Frechet {q['frechet']:.2f}, memorisation {q['memorisation']:.3f} "
-                       f"(held-out real: {q['memorisation_real']:.3f})")
+        out += ["", *quality_lines(result)]
     prov = provenance_line(result)
     if prov:
         out += ["", prov]
@@ -277,6 +279,9 @@ def to_json_dict(result: ExperimentResult) -> dict:
         "runs": runs,
         "failures": [{"approach": a, "seed": s, "error": m} for a, d in result.failures.items() for s, m in d.items()],
         "cached": result.cached,  # (approach, seed) results loaded from the cache rather than trained
+        # each generator preset's quality and test recall gain over its twin, class by class
+        "generator_class_gains": [{k: _finite(v) if isinstance(v, float) else v for k, v in row.items()}
+                                  for row in class_gains(result)],
     }
 
 
@@ -354,3 +359,166 @@ def quality_correlation(points: list[dict], metric: str) -> float | None:
         return None
     rho = spearmanr(x, y).statistic
     return None if rho != rho else float(rho)
+
+
+# --------------------------------------------------------------------------------------
+# Generator quality class by class, next to each class's test recall gain
+# --------------------------------------------------------------------------------------
+#: The figures ``class_gains`` averages over seeds, of one class's quality.
+CLASS_QUALITY_KEYS = ("precision", "recall", "frechet", "memorisation", "memorisation_real")
+
+
+def class_figures(quality: dict | None, label: int, n_classes: int) -> dict | None:
+    """One class's quality figures from a (generator, seed) entry of ``result.quality``.
+
+    Its ``by_class`` entry (``vaeimb.quality.quality_of``); an entry stored before figures
+    were measured class by class holds the rarest class's (the last label) only: those for
+    that label, None for any other (and None when ``quality`` is None).
+    """
+    if quality is None:
+        return None
+    if "by_class" in quality:
+        return quality["by_class"].get(str(int(label)))
+    return {k: v for k, v in quality.items() if k != "by_class"} if int(label) == n_classes - 1 else None
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def class_gains(result: ExperimentResult) -> list[dict]:
+    """One row per (generator preset that ran, label its generator fills), presets in recipe
+    order, labels in order: that class's test recall with the preset and with its
+    generator-free twin, their paired difference over seeds (the gain), and the class's
+    generator quality.
+
+    Keys: ``approach``, ``generator``, ``twin`` (None when the result records none), ``label``,
+    ``digit``, ``n_train`` (real training images of the class in the config);
+    ``class_recall`` and ``twin_class_recall``: the class's recall on the test set (the final
+    model's decisions), mean over the paired seeds (over all the preset's seeds when the
+    twin did not run: ``twin_class_recall`` NaN); ``gain``, ``gain_sd``, ``gain_ci_low``,
+    ``gain_ci_high``: ``verdict.paired_difference`` of preset − twin (its paired-t 95 %
+    interval clipped to the possible [-1, 1]; NaN with one seed; [-1, 1] when the exact
+    test cannot bound it), ``seeds``:
+    how many seeds the recall means and the gain use; ``precision``, ``recall``, ``frechet``,
+    ``memorisation``, ``memorisation_real``: the class's quality figures (``class_figures``),
+    mean over the ``quality_seeds`` seeds that have them (NaN with none); ``n_asked``: the
+    images the recipe asked of the class (None when unknown).
+
+    Nothing here is chosen on the test set: recalls are read off runs that are finished.
+    """
+    cfg = result.config
+    rows = []
+    for name, a in result.recipes.items():
+        runs = result.runs.get(name, {})
+        if not a.recipe.gen or not runs:
+            continue
+        twin = result.twins.get(name)
+        twin_runs = result.runs.get(twin, {}) if twin else {}
+        recalls = {s: r.per_class()["recall"] for s, r in runs.items()}
+        twin_recalls = {s: r.per_class()["recall"] for s, r in twin_runs.items()}
+        paired = sorted(set(recalls) & set(twin_recalls))
+        used = paired if twin_runs else sorted(recalls)
+        for label in cfg.fill:
+            mine = {s: float(v[label]) for s, v in recalls.items()}
+            theirs = {s: float(v[label]) for s, v in twin_recalls.items()}
+            diff = paired_difference(mine, theirs, higher_is_better=True)
+            figures = [f for s in sorted(runs)
+                       if (f := class_figures(result.quality.get((a.recipe.gen, s)), label, cfg.n_classes)) is not None]
+            asked = [int(f["n_asked"]) for f in figures if f.get("n_asked") is not None]
+            rows.append({
+                "approach": name, "generator": a.recipe.gen, "twin": twin, "label": int(label),
+                "digit": int(cfg.classes[label]), "n_train": int(cfg.class_counts[label]),
+                "class_recall": _mean([mine[s] for s in used]),
+                "twin_class_recall": _mean([theirs[s] for s in paired]),
+                "gain": diff.mean, "gain_sd": diff.sd,
+                # a difference of two recalls lies in [-1, 1]: the interval never claims more
+                "gain_ci_low": float(np.clip(diff.ci_low, -1.0, 1.0)),
+                "gain_ci_high": float(np.clip(diff.ci_high, -1.0, 1.0)),
+                "seeds": len(used),
+                **{k: _mean([float(f[k]) for f in figures if k in f]) for k in CLASS_QUALITY_KEYS},
+                "quality_seeds": len(figures),
+                "n_asked": min(asked) if asked else None,
+            })
+    return rows
+
+
+def _interval(low: float, high: float, digits: int = 3) -> str:
+    """"[low, high]" signed; "n/a" when undefined (one seed)."""
+    if math.isnan(low) or math.isnan(high):
+        return "n/a"
+    return f"[{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def _fixed(x: float, digits: int, signed: bool = False) -> str:
+    return "n/a" if x is None or math.isnan(x) else f"{x:{'+' if signed else ''}.{digits}f}"
+
+
+def class_gain_table(rows: list[dict], approach: str) -> list[dict]:
+    """``class_gains`` rows of one preset as a table on screen: per class its digit, real
+    training images, quality (precision, recall, Fréchet; mean over seeds), test recall with
+    the preset, and the gain over the twin with its 95 % interval and the seed count."""
+    out = []
+    for r in (r for r in rows if r["approach"] == approach):
+        twin = r["twin"] or "its twin"
+        gain = "no twin ran" if math.isnan(r["twin_class_recall"]) else \
+            f"{_fixed(r['gain'], 3, signed=True)} {_interval(r['gain_ci_low'], r['gain_ci_high'])}"
+        out.append({
+            "Class (digit)": str(r["digit"]),
+            "Real training images": r["n_train"],
+            "Precision": _fixed(r["precision"], 3),
+            "Recall": _fixed(r["recall"], 3),
+            "Fréchet": _fixed(r["frechet"], 2),
+            f"Test recall ({approach})": _fixed(r["class_recall"], 3),
+            f"Test recall gain over {twin} [95% CI]": gain,
+            "Seeds": r["seeds"],
+        })
+    return out
+
+
+def _class_line(r: dict, pair: bool) -> str:
+    """One class of ``class_gains`` in words: its gain over the twin, then (K classes) its quality."""
+    what = f"minority (digit {r['digit']})" if pair else f"digit {r['digit']} ({r['n_train']} real)"
+    seeds = f"{r['seeds']} seed{'s' if r['seeds'] != 1 else ''}"
+    if math.isnan(r["twin_class_recall"]):
+        recall = f"test recall {_fixed(r['class_recall'], 3)} ({seeds}); no generator-free twin ran"
+    else:
+        recall = (f"test recall {_fixed(r['class_recall'], 3)} vs {_fixed(r['twin_class_recall'], 3)}, gain "
+                  f"{_fixed(r['gain'], 3, signed=True)} (95% CI {_interval(r['gain_ci_low'], r['gain_ci_high'])}), "
+                  f"{seeds}")
+    if pair:
+        return f"{what}: {recall}"
+    if not r["quality_seeds"]:
+        return f"{what}: quality not measured; {recall}"
+    n = r["quality_seeds"]
+    return (f"{what}: precision {r['precision']:.3f}, recall {r['recall']:.3f}, Frechet {r['frechet']:.2f}, "
+            f"memorisation {r['memorisation']:.3f} (held-out real: {r['memorisation_real']:.3f}; {n} seed"
+            f"{'s' if n != 1 else ''}); {recall}")
+
+
+def quality_lines(result: ExperimentResult) -> list[str]:
+    """The report's generator-quality section. The pair: each (generator, seed)'s figures,
+    then each preset's minority recall gain over its twin. K classes: per preset, class by
+    class, the quality figures (mean over seeds) beside the test recall gain over the twin."""
+    pair = result.config.n_classes == 2
+    gains = class_gains(result)
+    out = []
+    if pair:
+        out.append("Generator quality (vs held-out real minority images from MNIST train; judge features):")
+        for (gen, seed), q in sorted(result.quality.items()):
+            out.append(f"  {gen} seed {seed}: precision {q['precision']:.3f}, recall {q['recall']:.3f}, "
+                       f"Frechet {q['frechet']:.2f}, memorisation {q['memorisation']:.3f} "
+                       f"(held-out real: {q['memorisation_real']:.3f})")
+    else:
+        out.append("Generator quality class by class (vs held-out real images of each digit from MNIST train; "
+                   "judge features; mean over seeds), beside each class's test recall gain over the twin:")
+    for name in dict.fromkeys(r["approach"] for r in gains):
+        rows = [r for r in gains if r["approach"] == name]
+        twin = rows[0]["twin"]
+        head = f"  {name} ({rows[0]['generator']}) vs its generator-free twin {twin}" if twin else \
+            f"  {name} ({rows[0]['generator']}), no generator-free twin recorded"
+        if pair:
+            out.append(f"{head}, {_class_line(rows[0], pair=True)}")
+        else:
+            out += [f"{head}:", *(f"    {_class_line(r, pair=False)}" for r in rows)]
+    return out

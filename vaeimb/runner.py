@@ -119,7 +119,7 @@ class Runner:
         def compute():
             use_identity(self.identity)
             data, _ = self.fit_data(approach, seed)
-            fit = FitData(by_class=data.generator_by_class, fill=cfg.fill)
+            fit = FitData(by_class=data.generator_by_class, fill=cfg.fill, names=tuple(f"digit {d}" for d in cfg.classes))
             gen.fit(fit, _budget(cfg), seed=seed, progress=lambda d, t: self.emit(task, seed, d, t, "running"))
             gen.info.update(trained_on="TEST split (LEAK)" if cfg.leaky else "train split", leaky=cfg.leaky,
                             environment=self.environment)
@@ -148,15 +148,26 @@ class Runner:
 
     def training_set(self, approach: Approach, seed: int, data: ExperimentData) -> TrainingSet:
         """What the classifier trains on: the approach's data source built from the draw
-        (with the fitted generator's images when the source uses one)."""
+        (with the fitted generator's images, and its reconstructions, when the source uses
+        one). Refuses a source the config or the recipe's batch policy cannot serve."""
         source = approach.part("data")
-        reason = source.unavailable(self.config)
+        reason = source.unavailable(self.config) or source.batches_conflict(approach.part("batches"))
         if reason:
             raise ConfigError(reason)
-        sample = None
-        if source.uses_generator:
-            sample = lambda n, label: self.generator(approach, seed).sample(n, seed=seed, label=label)  # noqa: E731
-        return source.training_set(data, sample)
+        if not source.uses_generator:
+            return source.training_set(data)
+        loaded = []  # the fitted generator, loaded once, on first use
+
+        def generator():
+            if not loaded:
+                loaded.append(self.generator(approach, seed))
+            return loaded[0]
+
+        sample = lambda n, label: generator().sample(n, seed=seed, label=label)  # noqa: E731
+        reconstruct = lambda images, label: generator().reconstruct(images, label)  # noqa: E731
+        ts = source.training_set(data, sample, reconstruct=reconstruct, seed=seed)
+        stats = getattr(loaded[0], "filter_stats", {}) if loaded else {}
+        return replace(ts, filtered={str(c): dict(v) for c, v in stats.items()}) if stats else ts
 
     def classifier(self, approach: Approach, seed: int) -> tuple[dict, dict, bool]:
         cfg = self.config
@@ -180,6 +191,7 @@ class Runner:
                 steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
                 seed=seed, n_checkpoints=cfg.n_checkpoints,
                 progress=lambda d, t: self.emit(approach.name, seed, d, t, "running"),
+                n_real=ts.n_real, generated_weight=ts.weight, generated_stage=ts.stage,
             )
             y_val = None if val_rows is None else self.data(seed).train_y[val_rows]
             meta = {"info": {
@@ -188,6 +200,12 @@ class Runner:
                 "n_generated": ts.n_generated,
                 "train_counts_real": list(ts.counts_real),
                 "generated": list(ts.generated) or [0] * cfg.n_classes,
+                # How the generated images were used: their loss weight, the batches' stage
+                # they enter, and the real images per class replaced by their reconstruction.
+                "generated_use": {"weight": ts.weight, "stage": ts.stage,
+                                  "replaced": list(ts.replaced) or [0] * cfg.n_classes},
+                # A confidence filter's draws of this training set, by label (rejection rate and all).
+                "filter": dict(ts.filtered),
                 "n_validation": 0 if val_rows is None else int(len(val_rows)),
                 "n_validation_minority": 0 if y_val is None else int((y_val > 0).sum()),
                 "seconds": time.perf_counter() - t0,
@@ -325,6 +343,10 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
             reason = type(a.part(kind)).unsupported(config.n_classes)
             if reason:
                 raise ConfigError(f"approach '{a.name}' cannot run a task of {config.n_classes} classes: {reason}")
+        source = a.part("data")
+        reason = source.batches_conflict(a.part("batches")) or (a.recipe.gen and source.generator_conflict(a.part("gen")))
+        if reason:
+            raise ConfigError(f"approach '{a.name}': {reason}")
     if any(a.validates for a in chosen):
         validation_split(np.concatenate([np.full(n, k, np.int64) for k, n in enumerate(config.class_counts)]),
                          config.validation_fraction, 0)  # refuses a split that leaves a class empty

@@ -193,6 +193,33 @@ def retrain_head(model: torch.nn.Module, seed: int, lr: float) -> torch.optim.Op
     return adam(head.parameters(), lr)
 
 
+def weigh_generated(loss: Callable, generated: torch.Tensor, weight: float) -> Callable:
+    """``loss`` of a batch whose rows ``generated`` (bool, (B,)) are generated images, each
+    weighing ``weight`` (lambda) times a real row: with ``n_r`` real and ``n_g`` generated
+    rows, ``(n_r * L(real rows) + lambda * n_g * L(generated rows)) / (n_r + lambda * n_g)``,
+    ``L`` the recipe's loss (a mean over the rows it is given) on that sub-batch. A batch of
+    one kind is that kind's loss alone; generated rows alone with lambda = 0 give a loss of
+    0 with a zero gradient. A row's kind is that of its own image, so a mixed batch
+    (``Mixed.loss``) weighs each of its two label terms this way."""
+    n_gen = int(generated.sum())
+    n_real = len(generated) - n_gen
+
+    def weighted(out: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        if len(out) != len(generated):
+            raise ValueError(f"a batch of {len(out)} rows, but {len(generated)} rows' kinds (real or generated).")
+        if n_gen == 0 or (n_real == 0 and weight > 0):
+            return loss(out, y, ctx)
+        if n_real == 0:
+            return out.sum() * 0.0
+        real = ~generated
+        total = n_real * loss(out[real], y[real], ctx)
+        if weight > 0:
+            total = total + weight * n_gen * loss(out[generated], y[generated], ctx)
+        return total / (n_real + weight * n_gen)
+
+    return weighted
+
+
 @dataclass
 class ClassifierRun:
     """What a classifier's training leaves: log-odds of each evaluation set at each checkpoint."""
@@ -220,6 +247,9 @@ def train_classifier(
     seed: int,
     n_checkpoints: int,
     progress: Progress = None,
+    n_real: int | None = None,
+    generated_weight: float = 1.0,
+    generated_stage: str = "all",
 ) -> ClassifierRun:
     """Adam on batches chosen by the ``batches`` policy, the rows of the classes it names
     (every class by default) augmented by ``augmentation``, scored by ``loss`` on ``models.scores`` (the minority
@@ -231,7 +261,24 @@ def train_classifier(
     own generator, so a run without mixing draws exactly what it drew before mixing existed.
     ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
     an evaluation set is passed here, so nothing in training can read one.
+
+    Rows ``0..n_real-1`` are real images, the rest generated (default: every row real;
+    ``sources.TrainingSet`` puts the real rows first). ``generated_weight`` (lambda): a
+    generated row's loss weighs lambda times a real one's (``weigh_generated``);
+    ``generated_stage="second"``: the batch policy draws generated rows only in its second
+    stage (``BatchPolicy.first_stage_rows``). At their defaults (1, "all") the loop is
+    exactly the one without them: the same draws, the same arithmetic.
     """
+    n_real = len(train_y) if n_real is None else int(n_real)
+    if not 0 <= n_real <= len(train_y):
+        raise ValueError(f"n_real={n_real} must lie in 0..{len(train_y)} (the training rows).")
+    if not 0.0 <= generated_weight <= 1.0:
+        raise ConfigError(f"the weight of a generated image must lie in [0, 1], got {generated_weight!r}.")
+    if generated_stage not in ("all", "second"):
+        raise ConfigError(f"generated_stage must be all or second, got {generated_stage!r}.")
+    if generated_stage == "second":
+        batches.first_stage_rows(n_real)  # refuses a policy without a second stage, before anything trains
+    weigh = generated_weight != 1.0 and n_real < len(train_y)
     device = pick_device()
     augmentation = augmentation if augmentation is not None else NoAugmentation()
     mixing = mixing if mixing is not None else NoMixing()
@@ -261,7 +308,11 @@ def train_classifier(
         mixed = mixing(augmentation(xb, yb, aug_gen), yb, mix_gen)
         with autocast(device):
             logit = scores(model(mixed.x), n_classes)
-        value = mixed.loss(loss, logit.float(), LossContext(step=step, **counts))
+        if weigh:
+            weighted = weigh_generated(loss, idx >= n_real, generated_weight)
+            value = mixed.loss(weighted, logit.float(), LossContext(step=step, **counts))
+        else:
+            value = mixed.loss(loss, logit.float(), LossContext(step=step, **counts))
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()

@@ -413,22 +413,39 @@ def generator_quality(config: ExperimentConfig, name: str, seed: int, source: st
     return _quality(config_json(config), name, seed, cache_root(), data_dir())
 
 
-def quality_of_finished(settings: Settings) -> list[dict] | None:
-    """Quality against misclassified for the experiment the Experiment page shows for these
-    settings (None when it has not run yet); measures what is missing (cached)."""
-    from vaeimb.report import quality_points
-
+def _finished_with_quality(settings: Settings) -> ExperimentResult | None:
+    """The experiment the Experiment page shows for these settings (None when it has not
+    run yet), its generators' quality measured where missing (cached on disk; a shipped
+    result has it all)."""
     result, provenance = shown_experiment(settings)
-    if result is None:
-        return None
-    if not any(a.recipe.gen for a in result.recipes.values()):
-        return []
-    if provenance is None:  # the user's own: measure what is missing (a shipped one has it all)
+    if result is None or not any(a.recipe.gen for a in result.recipes.values()):
+        return result
+    if provenance is None:  # the user's own: measure what is missing
         from vaeimb.quality import measure_quality
 
         with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
             measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
-    return quality_points(result)
+    return result
+
+
+def quality_of_finished(settings: Settings) -> list[dict] | None:
+    """Quality against misclassified for the experiment the Experiment page shows for these
+    settings (``report.quality_points``; None when it has not run yet); measures what is
+    missing (cached)."""
+    from vaeimb.report import quality_points
+
+    result = _finished_with_quality(settings)
+    return None if result is None else quality_points(result)
+
+
+def class_gains_of_finished(settings: Settings) -> list[dict] | None:
+    """Each generator preset's quality and test recall gain over its twin, class by class
+    (``report.class_gains``), for the experiment the Experiment page shows (None when it
+    has not run yet); measures what is missing (cached)."""
+    from vaeimb.report import class_gains
+
+    result = _finished_with_quality(settings)
+    return None if result is None else class_gains(result)
 
 
 def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:

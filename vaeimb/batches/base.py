@@ -8,6 +8,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..errors import ConfigError
 from ..parts import Part
 
 
@@ -16,6 +17,9 @@ class BatchPolicy(Part):
     #: Whether batches hold the classes in equal shares (the decision's prior then is
     #: the balanced one, not the training set's).
     balances: ClassVar[bool] = False
+    #: Whether the batches change in a second stage of training (a deferred policy): only
+    #: such a policy can keep generated images out of its first stage (``first_stage_rows``).
+    two_stage: ClassVar[bool] = False
 
     def prepare(self, y: np.ndarray, n_classes: int | None = None, steps: int | None = None) -> None:
         """Called once with the training labels (0 = majority, 1..K-1 = the minority
@@ -24,6 +28,13 @@ class BatchPolicy(Part):
         training's length, for a policy whose batches change during training."""
         self._y = np.asarray(y)
         self._steps = steps
+
+    def first_stage_rows(self, n: int) -> None:
+        """Draw the first stage's batches from rows ``0..n-1`` alone (a training set's real
+        images, which come first), the second stage's from every row. Called before
+        ``prepare``; a policy without a second stage (``two_stage`` False) refuses."""
+        raise ConfigError(f"batches '{self.name}' have no second stage to hold generated images back for "
+                          "(data stage=second): choose batches=deferred or data stage=all.")
 
     def head_only_from(self) -> int | None:
         """The first 1-based step from which only the classifier's last layer trains, on

@@ -6,6 +6,9 @@ training (Cao et al. defer to epoch 160 of 200: 0.8).
 With ``stage2="head"`` it is classifier re-training (cRT; Kang et al., "Decoupling
 representation and classifier for long-tailed recognition", ICLR 2020): in the balanced
 stage the features are frozen and only the last layer, re-initialised, is trained.
+
+``first_stage_rows(n)`` draws the uniform stage from the first ``n`` rows alone (the real
+images: generated ones enter in the balanced stage).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class DeferredBatches(BatchPolicy):
     name = "deferred"
     #: The model that is kept comes out of the balanced phase (a "seen" prior is uniform).
     balances = True
+    two_stage = True
     description = "Uniform batches, then class-balanced ones after a fraction of the steps (deferred re-sampling)."
     cite = "Cao et al., Learning imbalanced datasets with label-distribution-aware margin loss, NeurIPS 2019"
     params = (
@@ -41,13 +45,26 @@ class DeferredBatches(BatchPolicy):
         super().__init__(**values)
         check_switch(self.values["switch"], f"batches '{self.name}'")
         self._phases = (RandomBatches(), BalancedBatches())
+        self._first_rows: int | None = None
+
+    def first_stage_rows(self, n: int) -> None:
+        if n < 1:
+            raise ConfigError(f"batches '{self.name}': the first stage needs at least one row to draw from, got {n}.")
+        self._first_rows = int(n)
 
     def prepare(self, y, n_classes: int | None = None, steps: int | None = None) -> None:
         if steps is None or steps < 1:
             raise ConfigError(f"batches '{self.name}' need the number of training steps to defer by.")
         super().prepare(y, n_classes, steps)
-        for phase in self._phases:
-            phase.prepare(y, n_classes, steps)
+        if self._first_rows is None:
+            for phase in self._phases:
+                phase.prepare(y, n_classes, steps)
+        else:
+            if self._first_rows > len(y):
+                raise ValueError(f"batches '{self.name}': first_stage_rows({self._first_rows}) exceeds the "
+                                 f"{len(y)} training rows.")
+            self._phases[0].prepare(y[: self._first_rows], n_classes, steps)
+            self._phases[1].prepare(y, n_classes, steps)
         self._step = 0
 
     def head_only_from(self) -> int | None:

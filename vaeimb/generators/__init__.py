@@ -8,6 +8,7 @@ from ..parts import lookup, registry
 from .augment import AugmentGenerator
 from .base import FitBudget, FitData, Generator, GeneratorError, LatentGenerator
 from .cvae import CvaeGenerator
+from .deepsmote import DeepSmoteGenerator
 from .latent_smote import LatentSmoteGenerator
 from .smote import SmoteGenerator
 from .vae import VaeGenerator
@@ -17,6 +18,7 @@ GENERATORS = registry(
     VaeGenerator,
     CvaeGenerator,
     LatentSmoteGenerator,
+    DeepSmoteGenerator,
     SmoteGenerator,
     AugmentGenerator,
 )
@@ -36,6 +38,7 @@ def make_generator(name: str, **values: Any) -> Generator:
 
 
 __all__ = [
-    "GENERATORS", "AugmentGenerator", "CvaeGenerator", "FitBudget", "FitData", "Generator", "GeneratorError",
-    "LatentGenerator", "LatentSmoteGenerator", "SmoteGenerator", "VaeGenerator", "get_generator", "make_generator",
+    "GENERATORS", "AugmentGenerator", "CvaeGenerator", "DeepSmoteGenerator", "FitBudget", "FitData", "Generator",
+    "GeneratorError", "LatentGenerator", "LatentSmoteGenerator", "SmoteGenerator", "VaeGenerator", "get_generator",
+    "make_generator",
 ]

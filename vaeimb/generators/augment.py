@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..augmentations.affine_ops import AffineJitter
+from ..augmentations.affine_ops import AFFINE_PARAMS, AffineJitter
 from ..training import to_tensor
-from .base import CPU, PerClass, quantise
+from .base import CPU, FILTER_Q, PerClass, quantise
 
 
 class AugmentGenerator(AffineJitter, PerClass):
@@ -26,6 +26,7 @@ class AugmentGenerator(AffineJitter, PerClass):
     name = "augment"
     description = "Random affine copies (rotate, shift, scale) of the real minority images."
     cite = "Simard, Steinkraus & Platt, Best Practices for CNNs Applied to Visual Document Analysis, ICDAR 2003"
+    params = (*AFFINE_PARAMS, FILTER_Q)
 
     @torch.no_grad()
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:

@@ -17,23 +17,30 @@ from __future__ import annotations
 import re
 import time
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
 import torch
 
+from ..augmentations import AUGMENTATIONS, make_augmentation
 from ..errors import VaeimbError
 from ..models import kl_per_dimension
 from ..params import Param
 from ..parts import Part
 from ..training import adam, autocast, fast_layout, standard_layout, to_tensor
+from .filter import ConfidenceFilter
 
 #: ``progress(done, total)``; it may raise to abort the fit.
 Progress = Optional[Callable[[int, int], None]]
 
 #: Seed offsets of a learned generator's batch draws, its reparameterisation noise and its samples.
 BATCH_SEED, NOISE_SEED, SAMPLE_SEED = 104729, 15485863, 32452843
+#: Seed offsets of a generator's training-batch augmentation, and between the sampling
+#: rounds of a confidence filter (round r samples with ``seed + r * ROUND_SEED``).
+AUG_SEED, ROUND_SEED = 49979687, 7_368_787
+#: A filter draws at most this many rounds of candidates; the probe at fit time this many images per label.
+FILTER_ROUNDS, FILTER_PROBE = 20, 500
 #: Seed step between labels: label c uses ``seed + (c - 1) * CLASS_SEED`` (``class_seed``).
 CLASS_SEED = 1_000_003
 #: Images decoded per forward pass when sampling.
@@ -61,10 +68,14 @@ class FitData:
     by_class: tuple[np.ndarray, ...]
     #: The labels to generate for: (1,) for a digit pair, (1, ..., K-1) for a long tail.
     fill: tuple[int, ...]
+    #: How messages name each label (e.g. "digit 9"); None: "label c".
+    names: tuple[str, ...] | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "by_class", tuple(self.by_class))
         object.__setattr__(self, "fill", tuple(int(c) for c in self.fill))
+        if self.names is not None:
+            object.__setattr__(self, "names", tuple(str(n) for n in self.names))
 
     @classmethod
     def pair(cls, minority: np.ndarray, majority: np.ndarray) -> "FitData":
@@ -84,6 +95,42 @@ class FitData:
     def majority(self) -> np.ndarray:
         """The head's images (label 0; the pair's majority)."""
         return self.by_class[0]
+
+
+# ---- parameters declared once, listed by each generator that uses them ----------------
+#: Which generated images are kept (every generator): a classifier of the real training images must agree.
+FILTER_Q = Param("filter_q", None, "float", 0.0, 1.0, optional=True, low_open=True, high_open=True,
+                 help="Keep only images that a CNN trained on the real training images (never the test set) "
+                      "gives their class a probability >= q; none: keep every image.")
+#: How a learned generator's conv layers are sized.
+WIDTH = Param("width", 1, "int", 1, 8,
+              help="Channel multiplier of the conv layers (1: 16 and 32 channels, the original's; 4: 64 and 128).")
+#: What a learned generator sees of its training images.
+TRAIN_AUG = Param("train_aug", "none", "choice", choices=tuple(AUGMENTATIONS),
+                  help="Augmentation of the generator's training batches (affine jitter, elastic distortion): "
+                       "more varied strokes from a few images.")
+#: How long a learned generator trains, relative to the experiment's generator budget.
+STEPS_SCALE = Param("steps_scale", 1.0, "float", 0.25, 8.0,
+                    help="Train for this many times the budget's generator steps (2: twice as long).")
+#: KL annealing of a VAE.
+BETA_WARMUP = Param("beta_warmup", 0.0, "float", 0.0, 1.0,
+                    help="KL annealing: the KL weight rises linearly from 0 to 1 over this share of the steps "
+                         "(0: the plain ELBO from the first step).")
+#: How a VAE's latent codes are drawn.
+SAMPLING = Param("sampling", "prior", "choice", choices=("prior", "posterior"),
+                 help="prior: z ~ N(0, t^2 I); posterior: z near the code of a real image of the class, "
+                      "mu_i + t * sd_i * eps (its latent neighbourhood).")
+TEMPERATURE = Param("temperature", 1.0, "float", 0.0, 10.0, low_open=True,
+                    help="t, the scale of the latent noise when sampling (1: the model's own spread).")
+#: The parameters of a VAE's training and sampling (vae, cvae).
+VAE_PARAMS = (WIDTH, TRAIN_AUG, STEPS_SCALE, BETA_WARMUP, SAMPLING, TEMPERATURE, FILTER_Q)
+
+
+def kl_weight(step: int, steps: int, warmup: float) -> float:
+    """The KL weight at 1-based ``step``: rising linearly to 1 over ``warmup`` of the steps."""
+    if warmup <= 0.0:
+        return 1.0
+    return min(1.0, step / max(1.0, warmup * steps))
 
 
 @dataclass(frozen=True)
@@ -119,6 +166,10 @@ class Generator(Part):
     def __init__(self, **values: Any):
         super().__init__(**values)
         self.info: dict[str, Any] = {}
+        self.names: tuple[str, ...] | None = None
+        self.filter: ConfidenceFilter | None = None
+        #: {label: what the last filtered ``sample`` drew and kept} (not stored).
+        self.filter_stats: dict[int, dict] = {}
         self._fitted = False
 
     # ---- the public contract (do not override) ------------------------------------
@@ -131,12 +182,31 @@ class Generator(Part):
             if len(data.by_class[c]) == 0:
                 raise GeneratorError(f"generator '{self.name}' needs at least one minority image (label {c}).")
         t0 = time.perf_counter()
-        self.fill, self.n_classes = data.fill, k
+        self.fill, self.n_classes, self.names = data.fill, k, data.names
         self._fit(data, budget, seed=seed, progress=progress)
         self._fitted = True
         self.info = {**self.info, "seconds": time.perf_counter() - t0, "n_minority": int(len(data.minority)),
                      "n_majority": int(len(data.majority)), "n_by_class": [int(len(x)) for x in data.by_class]}
+        if self.values.get("filter_q") is not None:
+            t1 = time.perf_counter()
+            self.filter = ConfidenceFilter(k).fit(data.by_class, seed)
+            self.info["filter"] = self._probe_filter(seed)
+            self.info["filter_seconds"] = time.perf_counter() - t1
         return self
+
+    def _probe_filter(self, seed: int) -> dict[str, dict]:
+        """The filter's acceptance on ``FILTER_PROBE`` unfiltered images of each label (the
+        rejection rate a recipe's sampling will meet), by label."""
+        q = self.values["filter_q"]
+        out = {}
+        for c in self.fill:
+            kept = int(self.filter.keep(self._draw(FILTER_PROBE, seed, c, 0), c, q).sum())
+            out[str(c)] = {"q": q, "drawn": FILTER_PROBE, "kept": kept, "rejection": 1.0 - kept / FILTER_PROBE}
+        return out
+
+    def label_name(self, label: int) -> str:
+        """How messages name ``label`` (e.g. "digit 9")."""
+        return self.names[label] if self.names is not None and label < len(self.names) else f"label {label}"
 
     def sample(self, n: int, *, seed: int, label: int | None = None) -> np.ndarray:
         """``n`` images of ``label`` (None: ``fill[0]``, the pair's minority), uint8 (n, 28, 28);
@@ -146,21 +216,65 @@ class Generator(Part):
             raise GeneratorError(f"cannot sample {n} images.")
         if n == 0:
             return np.zeros((0, 28, 28), np.uint8)
-        out = np.asarray(self._sample(int(n), seed=class_seed(seed, c), label=c))
+        if self.filter is not None:
+            return self._filtered(int(n), seed, c)
+        return self._draw(int(n), seed, c, 0)
+
+    def _draw(self, n: int, seed: int, label: int, round_: int) -> np.ndarray:
+        """``n`` unfiltered images of ``label`` from sampling round ``round_`` (0: the seed itself)."""
+        out = np.asarray(self._sample(n, seed=class_seed(seed, label) + round_ * ROUND_SEED, label=label))
         if out.shape != (n, 28, 28) or out.dtype != np.uint8:
             raise GeneratorError(f"generator '{self.name}' returned {out.shape} {out.dtype}, not ({n}, 28, 28) uint8.")
         return out
+
+    def _filtered(self, n: int, seed: int, label: int) -> np.ndarray:
+        """``n`` images of ``label`` that pass the confidence filter: rounds of ``n`` candidates
+        (at most ``FILTER_ROUNDS``) until ``n`` passed; if fewer passed, the kept ones are
+        repeated in order (recorded in ``filter_stats``); none at all is a GeneratorError."""
+        q = self.values["filter_q"]
+        kept: list[np.ndarray] = []
+        total, drawn = 0, 0
+        for r in range(FILTER_ROUNDS):
+            cand = self._draw(n, seed, label, r)
+            drawn += n
+            ok = cand[self.filter.keep(cand, label, q)]
+            kept.append(ok)
+            total += len(ok)
+            if total >= n:
+                break
+        if total == 0:
+            raise GeneratorError(f"generator '{self.name}': the confidence filter (filter_q={q:g}) kept none of "
+                                 f"{drawn} generated images of {self.label_name(label)}; lower filter_q.")
+        out = np.concatenate(kept)
+        self.filter_stats[label] = {"q": q, "drawn": drawn, "kept": int(total), "rejection": 1.0 - total / drawn,
+                                    "repeated": int(max(0, n - total))}
+        return out[np.resize(np.arange(len(out)), n)] if total < n else out[:n]
+
+    def reconstruct(self, images: np.ndarray, label: int) -> np.ndarray:
+        """uint8 images of ``label`` passed through the generator's autoencoder (encoded,
+        decoded): the artefact its images carry, given to real ones. Only a generator with a
+        latent space has one."""
+        raise GeneratorError(f"generator '{self.name}' has no autoencoder to pass real images through; choose "
+                             "one with a latent space that learns every class (cvae, latent-smote, deepsmote).")
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         """(JSON-able meta, numpy arrays): everything ``load_state`` needs."""
         self._check_fitted()
         meta, arrays = self._state()
+        if self.filter is not None:
+            arrays = {**arrays, **self.filter.arrays()}
+        names = None if self.names is None else list(self.names)
         return {"generator": self.name, "values": self.values, "info": self.info, "fill": list(self.fill),
-                "n_classes": self.n_classes, **meta}, arrays
+                "n_classes": self.n_classes, "names": names, **meta}, arrays
 
     def load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> "Generator":
         self.fill = tuple(int(c) for c in meta.get("fill", Generator.fill))
         self.n_classes = int(meta.get("n_classes", Generator.n_classes))
+        self.names = None if meta.get("names") is None else tuple(meta["names"])
+        if self.values.get("filter_q") is not None:
+            if not any(k.startswith("filter/") for k in arrays):
+                raise GeneratorError(f"stored generator '{self.name}' has no confidence filter; refit it.")
+            self.filter = ConfidenceFilter.from_arrays(self.n_classes, arrays)
         self._load_state(meta, arrays)
         self.info = dict(meta.get("info", {}))
         self._fitted = True
@@ -275,6 +389,9 @@ class LatentGenerator(Generator):
     codes: dict[int, np.ndarray]
     #: {label: (latent,) mean KL of each dimension over those images (0 for a deterministic AE)}.
     kls: dict[int, np.ndarray]
+    #: {label: (n, latent) posterior standard deviations of those images}, for a VAE
+    #: (``sampling=posterior`` draws around them); absent for a deterministic code.
+    spreads: dict[int, np.ndarray]
     #: Training loss at logged steps.
     losses: np.ndarray
 
@@ -295,12 +412,32 @@ class LatentGenerator(Generator):
     def kl_per_dim_of(self, label: int | None) -> np.ndarray:
         return self.kls[self._label(label)]
 
+    def spread_of(self, label: int) -> np.ndarray | None:
+        """(n, latent) posterior standard deviations of the images of ``label`` (None: none stored)."""
+        return getattr(self, "spreads", {}).get(label)
+
+    def scaled(self, budget: FitBudget) -> FitBudget:
+        """The budget with its steps times ``steps_scale`` (the budget itself at 1)."""
+        scale = self.values.get("steps_scale", 1.0)
+        return budget if scale == 1.0 else replace(budget, steps=max(1, round(budget.steps * scale)))
+
+    def _augmenter(self, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """(batch, labels) -> the batch as the generator trains on it: augmented by
+        ``train_aug`` (every image, from its own generator) or unchanged."""
+        name = self.values.get("train_aug", "none")
+        if name == "none":
+            return lambda x, y: x
+        aug = make_augmentation(name)
+        gen = torch.Generator().manual_seed(seed + AUG_SEED)
+        return lambda x, y: aug(x, y, gen)
+
     def _train(self, model: torch.nn.Module, budget: FitBudget, batch_loss: Callable[[int], torch.Tensor],
                progress: Progress) -> tuple[torch.nn.Module, np.ndarray]:
         """Adam over ``budget.steps``: ``batch_loss(step)`` draws the step's batch and returns
         its loss. Logs the loss, refuses a diverged model, reports progress; keeps the latent
         size and returns the model (CPU, eval mode) and the logged losses."""
         model = fast_layout(model)
+        model.train()
         opt = adam(model.parameters(), budget.lr)
         losses = []
         every = max(1, budget.steps // 100)
@@ -326,6 +463,8 @@ class LatentGenerator(Generator):
         codes = {}
         for c in self.fill:
             codes |= {class_prefix(c) + "latent_mu": self.codes[c], class_prefix(c) + "kl_per_dim": self.kls[c]}
+            if self.spread_of(c) is not None:
+                codes[class_prefix(c) + "latent_sd"] = self.spreads[c]
         return {"latent_dim": self.latent_dim}, {**module_arrays(self.model), **codes, "losses": self.losses}
 
     def _load_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -335,6 +474,8 @@ class LatentGenerator(Generator):
         self.model.eval()
         self.codes = {c: np.asarray(arrays[class_prefix(c) + "latent_mu"], np.float32) for c in self.fill}
         self.kls = {c: np.asarray(arrays[class_prefix(c) + "kl_per_dim"], np.float32) for c in self.fill}
+        self.spreads = {c: np.asarray(arrays[class_prefix(c) + "latent_sd"], np.float32) for c in self.fill
+                        if class_prefix(c) + "latent_sd" in arrays}
         self.losses = np.asarray(arrays["losses"], np.float32)
 
     @abstractmethod
@@ -349,16 +490,48 @@ class LatentGenerator(Generator):
     @torch.no_grad()
     def _summarise(self, data: FitData) -> None:
         """``codes`` and ``kls`` of the images of every label it fills."""
-        self.codes, self.kls = {}, {}
+        self.codes, self.kls, self.spreads = {}, {}, {}
         for c in data.fill:
-            self.codes[c], self.kls[c] = code_summary(*self._posterior(to_tensor(data.by_class[c], CPU), c))
+            mu, logvar = self._posterior(to_tensor(data.by_class[c], CPU), c)
+            self.codes[c], self.kls[c] = code_summary(mu, logvar)
+            if logvar is not None:
+                self.spreads[c] = torch.exp(0.5 * logvar).numpy()
 
     @torch.no_grad()
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
-        """Decoded from z ~ N(0, I), drawn from the sample seed."""
+        """Decoded from z ~ N(0, t^2 I) (``sampling=prior``, t the temperature: 1 by default),
+        or from the neighbourhood of the real images' codes (``sampling=posterior``: a real
+        image of the label, cycled through a seeded permutation, its mean plus t times its
+        posterior spread times N(0, I)), drawn from the sample seed."""
         gen = torch.Generator().manual_seed(seed + SAMPLE_SEED)
-        return self._images(torch.cat([torch.randn((min(DECODE_CHUNK, n - i), self.latent_dim), generator=gen)
-                                       for i in range(0, n, DECODE_CHUNK)]), label)
+        eps = torch.cat([torch.randn((min(DECODE_CHUNK, n - i), self.latent_dim), generator=gen)
+                         for i in range(0, n, DECODE_CHUNK)])
+        t = float(self.values.get("temperature", 1.0))
+        if self.values.get("sampling", "prior") == "posterior":
+            mu, sd = self.latent_mu_of(label), self.spread_of(label)
+            if sd is None:
+                raise GeneratorError(f"generator '{self.name}' stored no posterior spreads of "
+                                     f"{self.label_name(label)}; refit it to sample its posterior.")
+            rows = torch.from_numpy(np.resize(torch.randperm(len(mu), generator=gen).numpy(), n))
+            return self._images(torch.from_numpy(mu)[rows] + t * torch.from_numpy(sd)[rows] * eps, label)
+        return self._images(eps if t == 1.0 else t * eps, label)
+
+    @torch.no_grad()
+    def reconstruct(self, images: np.ndarray, label: int) -> np.ndarray:
+        """uint8 images of ``label`` encoded to their latent means and decoded. A generator
+        that learns every class reconstructs every label; one with a model per filled label
+        (``vae``) only those."""
+        self._check_fitted()
+        ok = range(self.n_classes) if self.uses_majority else self.fill
+        if label not in ok:
+            raise GeneratorError(f"generator '{self.name}' learns only the labels it fills, not "
+                                 f"{self.label_name(label)}; to pass every class through one autoencoder choose "
+                                 "one that learns every class (cvae, latent-smote, deepsmote).")
+        if len(images) == 0:
+            return np.zeros((0, 28, 28), np.uint8)
+        x = to_tensor(images, CPU)
+        mu = torch.cat([self._posterior(x[i : i + DECODE_CHUNK], label)[0] for i in range(0, len(x), DECODE_CHUNK)])
+        return self._images(mu, label)
 
     @torch.no_grad()
     def _images(self, z: torch.Tensor, label: int) -> np.ndarray:

@@ -17,7 +17,8 @@ from torch import nn
 from ..models import conv_decoder, conv_encoder, vae_loss
 from ..training import pick_device, seeded_init
 from .base import (
-    MINORITY_FRACTION, NOISE_SEED, FitBudget, FitData, LatentGenerator, Progress, mixed_batches,
+    MINORITY_FRACTION, NOISE_SEED, VAE_PARAMS, FitBudget, FitData, LatentGenerator, Progress, kl_weight,
+    mixed_batches,
 )
 
 
@@ -27,15 +28,16 @@ def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 class ConditionalConvVAE(nn.Module):
-    """The VAE's conv layout with the one-hot class appended to the features and to z."""
+    """The VAE's conv layout (its channels times ``width``) with the one-hot class appended
+    to the features and to z."""
 
-    def __init__(self, latent_dim: int = 20, n_classes: int = 2):
+    def __init__(self, latent_dim: int = 20, n_classes: int = 2, width: int = 1):
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = conv_encoder()
-        self.fc_mu = nn.Linear(32 * 7 * 7 + n_classes, latent_dim)
-        self.fc_logvar = nn.Linear(32 * 7 * 7 + n_classes, latent_dim)
-        self.decoder = conv_decoder(latent_dim + n_classes)
+        self.encoder = conv_encoder(width)
+        self.fc_mu = nn.Linear(32 * width * 7 * 7 + n_classes, latent_dim)
+        self.fc_logvar = nn.Linear(32 * width * 7 * 7 + n_classes, latent_dim)
+        self.decoder = conv_decoder(latent_dim + n_classes, width)
 
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = torch.cat([self.encoder(x.view(-1, 1, 28, 28)), c], 1)
@@ -68,18 +70,22 @@ class CvaeGenerator(LatentGenerator):
     cite = ("Sohn, Lee & Yan, Learning Structured Output Representation using Deep Conditional "
             "Generative Models, NeurIPS 2015")
     uses_majority = True
-    params = (MINORITY_FRACTION,)
+    params = (MINORITY_FRACTION, *VAE_PARAMS)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         device = pick_device()
         batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
-        model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim, data.n_classes), device)
+        budget = self.scaled(budget)
+        width, warmup = self.values["width"], self.values["beta_warmup"]
+        model = seeded_init(seed, lambda: ConditionalConvVAE(budget.latent_dim, data.n_classes, width), device)
         noise = torch.Generator(device=device).manual_seed(seed + NOISE_SEED)
+        augment = self._augmenter(seed)
 
         def batch_loss(step: int) -> torch.Tensor:
             x, labels = batches(step)
+            x = augment(x, labels)
             logits, mu, logvar = model(x, one_hot(labels, data.n_classes), noise)
-            return vae_loss(logits, x, mu, logvar)
+            return vae_loss(logits, x, mu, logvar, kl_weight(step, budget.steps, warmup))
 
         self.model, self.losses = self._train(model, budget, batch_loss, progress)
         self._summarise(data)
@@ -103,4 +109,4 @@ class CvaeGenerator(LatentGenerator):
         return self._condition(self._label(label), 1)[0].numpy()
 
     def _new_model(self, latent_dim: int) -> ConditionalConvVAE:
-        return ConditionalConvVAE(latent_dim, self.n_classes)
+        return ConditionalConvVAE(latent_dim, self.n_classes, self.values["width"])

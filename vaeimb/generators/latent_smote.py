@@ -16,18 +16,20 @@ from torch import nn
 
 from ..models import conv_decoder, conv_encoder
 from ..training import pick_device, seeded_init
-from .base import MINORITY_FRACTION, FitBudget, FitData, LatentGenerator, Progress, mixed_batches
+from .base import (
+    FILTER_Q, MINORITY_FRACTION, STEPS_SCALE, TRAIN_AUG, WIDTH, FitBudget, FitData, LatentGenerator, Progress, mixed_batches,
+)
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
 
 class ConvAutoencoder(nn.Module):
-    """The VAE's encoder and decoder with a single deterministic code in between."""
+    """The VAE's encoder and decoder (channels times ``width``) with a single deterministic code in between."""
 
-    def __init__(self, latent_dim: int = 20):
+    def __init__(self, latent_dim: int = 20, width: int = 1):
         super().__init__()
         self.latent_dim = latent_dim
-        self.encoder = nn.Sequential(conv_encoder(), nn.Linear(32 * 7 * 7, latent_dim))
-        self.decoder = conv_decoder(latent_dim)
+        self.encoder = nn.Sequential(conv_encoder(width), nn.Linear(32 * width * 7 * 7, latent_dim))
+        self.decoder = conv_decoder(latent_dim, width)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x.view(-1, 1, 28, 28))
@@ -57,17 +59,20 @@ class LatentSmoteGenerator(LatentGenerator):
     description = "DeepSMOTE-style: autoencoder on every class, SMOTE between minority latent codes, decoded."
     cite = "Dablain, Krawczyk & Chawla, DeepSMOTE, IEEE TNNLS 2022"
     uses_majority = True
-    params = (K_NEIGHBORS, MINORITY_FRACTION)
+    params = (K_NEIGHBORS, MINORITY_FRACTION, WIDTH, TRAIN_AUG, STEPS_SCALE, FILTER_Q)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
         for c in data.fill:
             check_neighbors(self.name, self.values["k_neighbors"], len(data.by_class[c]), c)
         device = pick_device()
+        budget = self.scaled(budget)
         batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
-        model = seeded_init(seed, lambda: ConvAutoencoder(budget.latent_dim), device)
+        model = seeded_init(seed, lambda: ConvAutoencoder(budget.latent_dim, self.values["width"]), device)
+        augment = self._augmenter(seed)
 
         def batch_loss(step: int) -> torch.Tensor:
-            x, _ = batches(step)
+            x, labels = batches(step)
+            x = augment(x, labels)
             return reconstruction_loss(model(x), x)
 
         self.model, self.losses = self._train(model, budget, batch_loss, progress)
@@ -90,4 +95,4 @@ class LatentSmoteGenerator(LatentGenerator):
         return self.model.decoder.eval()
 
     def _new_model(self, latent_dim: int) -> ConvAutoencoder:
-        return ConvAutoencoder(latent_dim)
+        return ConvAutoencoder(latent_dim, self.values["width"])

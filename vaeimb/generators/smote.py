@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..params import Param
-from .base import FitBudget, GeneratorError, PerClass, Progress
+from .base import FILTER_Q, FitBudget, GeneratorError, PerClass, Progress
 
 K_NEIGHBORS = Param("k_neighbors", 5, "int", 1, 50,
                     help="Nearest minority neighbours SMOTE interpolates towards (needs k + 1 minority images).")
@@ -49,7 +49,7 @@ class SmoteGenerator(PerClass):
     name = "smote"
     description = "SMOTE (imbalanced-learn) between minority images in pixel space: the classic baseline."
     cite = "Chawla et al., SMOTE: Synthetic Minority Over-sampling Technique, JAIR 2002"
-    params = (K_NEIGHBORS,)
+    params = (K_NEIGHBORS, FILTER_Q)
 
     def _fit_class(self, label: int, images: np.ndarray, budget: FitBudget, *, seed: int,
                    progress: Progress) -> np.ndarray:
