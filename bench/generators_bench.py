@@ -17,6 +17,7 @@ Holm's correction.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import warnings
@@ -94,8 +95,9 @@ def twin_target_lines(result) -> list[str]:
     return [head, *lines]
 
 
-def cost_lines(result, cache: ResultCache) -> list[str]:
-    """Each generator's fit time per run (seed) and per class it fills, from its cached record."""
+def costs(result, cache: ResultCache) -> list[dict]:
+    """Each generator's fit time per run (seed) and per class it fills, from its cached record,
+    beside the classifier's training time (means over the seeds)."""
     from vaeimb.runner import Runner
 
     runner = Runner(result.config, cache)
@@ -113,11 +115,59 @@ def cost_lines(result, cache: ResultCache) -> list[str]:
             info = runner.generator(a, seed).info
             secs.append(info["seconds"])
             filt.append(info.get("filter_seconds", 0.0))
-        clf = np.mean([r.info["seconds"] for r in result.runs[name].values()])
-        rows.append((name, a.recipe.gen, f"{np.mean(secs):.1f}", f"{np.mean(secs) / n_fill:.1f}",
-                     f"{np.mean(filt):.1f}", f"{clf:.1f}", len(secs)))
+        clf = float(np.mean([r.info["seconds"] for r in result.runs[name].values()]))
+        rows.append({"preset": name, "generator": a.recipe.gen, "fit_s": float(np.mean(secs)),
+                     "fit_s_per_class": float(np.mean(secs)) / n_fill, "filter_s": float(np.mean(filt)),
+                     "classifier_s": clf, "seeds": len(secs)})
+    return rows
+
+
+def cost_lines(rows: list[dict]) -> list[str]:
     return markdown_table(("preset", "generator", "fit s / run", "fit s / class", "of it the filter s",
-                           "classifier s / run", "seeds"), rows, "llrrrrr")
+                           "classifier s / run", "seeds"),
+                          [(r["preset"], r["generator"], f"{r['fit_s']:.1f}", f"{r['fit_s_per_class']:.1f}",
+                            f"{r['filter_s']:.1f}", f"{r['classifier_s']:.1f}", r["seeds"]) for r in rows], "llrrrrr")
+
+
+def finite(obj):
+    """``obj`` with every NaN or infinite float as None (strict JSON), numpy scalars as Python's."""
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
+
+
+def study_entry(result, cost_rows: list[dict], made: dict, env: dict) -> dict:
+    """What ships (``vaeimb/generator_study.json``) for one task: every generator preset against
+    its twin after Holm's correction, the rarest class's quality, quality against gain class by
+    class, and the generators' cost; the app's About page and the README read it."""
+    metric = "balanced_accuracy" if result.config.n_classes > 2 else "misclassified"
+    v = result.verdict(metric)
+    twins = []
+    for preset, d in (v.generator_contribution or {}).items():
+        fam = v.contribution_family
+        p_adj = fam.of(preset)[1] if fam is not None and preset in fam.names else None
+        twins.append({"preset": preset, "twin": v.twins[preset], "generator": result.recipes[preset].recipe.gen,
+                      "mean": d.mean, "ci_low": d.ci_low, "ci_high": d.ci_high, "n_seeds": d.n_seeds, "wins": d.wins,
+                      "p_adjusted": p_adj, "separated": v.contribution_separated(preset),
+                      "helps": bool((d.mean > 0) == v.higher_is_better)})
+    rarest = result.config.n_classes - 1
+    keep = ("approach", "generator", "twin", "label", "digit", "n_train", "precision", "recall", "frechet",
+            "class_recall", "twin_class_recall", "gain", "gain_ci_low", "gain_ci_high", "seeds", "quality_seeds")
+    classes = [{k: g[k] for k in keep} for g in report.class_gains(result)]
+    return {
+        "measured": made.get("made", ""), "command": made.get("command", ""), "environment": env,
+        "label": result.config.label(), "seeds": list(result.seeds), "metric": metric, "correction": v.correction,
+        "twins": twins, "rarest": {"label": rarest, "digit": result.config.classes[rarest],
+                                   "n_train": result.config.class_counts[rarest],
+                                   "precision_target": PRECISION_TARGET, "recall_target": RECALL_TARGET},
+        "classes": classes, "costs": cost_rows,
+    }
 
 
 def gain_table(result) -> list[str]:
@@ -161,6 +211,12 @@ def run(a) -> int:
     env = next(r for by in res.runs.values() for r in by.values()).info["environment"]
     env = env or environment(current_identity())
     cfg = res.config
+    cost_rows = costs(res, cache)
+    if a.ship:  # merged into the shipped study under this task's key
+        path = Path(a.ship)
+        study = json.loads(path.read_text()) if path.exists() else {}
+        study[f"{a.task}-{cfg.classifier}"] = finite(study_entry(res, cost_rows, made, env))
+        path.write_text(json.dumps(study, indent=1, sort_keys=True, allow_nan=False, default=float) + "\n")
     text = "\n".join([
         f"## Generators given their best shot (issue #23): {a.task}, {cfg.classifier}, {len(res.seeds)} paired seeds", "",
         f"Measured {made.get('made', '?')} by `{made.get('command', 'python bench/generators_bench.py')}` on "
@@ -174,7 +230,7 @@ def run(a) -> int:
         "twin's, paired over seeds):", "",
         *gain_table(res), "",
         "Cost of each generator (fit, incl. its confidence filter, mean over seeds; the classifier's training beside):", "",
-        *cost_lines(res, cache),
+        *cost_lines(cost_rows),
     ])
     publish(a.out, f"generators-{a.task}-{cfg.classifier}", text)
     return 0
@@ -191,6 +247,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--save", help="save the whole result here (a folder) to render it again with --load")
     p.add_argument("--load", help="render a result saved with --save (no training)")
+    p.add_argument("--ship", help="merge this task's findings into a study JSON (vaeimb/generator_study.json)")
     p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to refresh, '-' to print only")
     return run(p.parse_args(argv))
 

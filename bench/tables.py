@@ -37,6 +37,7 @@ REFERENCE_JSON = ROOT / "vaeimb" / "reference_results.json"
 LONGTAIL_JSON = ROOT / "vaeimb" / "reference_longtail.json"
 ATLAS_DIR = ROOT / "vaeimb" / "atlases" / "default"
 SEARCHED_DIR = ROOT / "vaeimb" / "searched"
+STUDY_JSON = ROOT / "vaeimb" / "generator_study.json"
 FILES = ("README.md", "BENCHMARKS.md")
 #: Issue #22: the best realistic preset's errors at most this many times the oracle's, on the pair.
 PAIR_ORACLE_TARGETS = {"mlp": 1.3, "cnn": 1.5}
@@ -60,9 +61,10 @@ class TablesError(VaeimbError):
 class Sources:
     """The shipped results the blocks are written from; paths can be replaced (tests)."""
 
-    def __init__(self, reference=REFERENCE_JSON, longtail=LONGTAIL_JSON, atlas=ATLAS_DIR, searched=SEARCHED_DIR):
+    def __init__(self, reference=REFERENCE_JSON, longtail=LONGTAIL_JSON, atlas=ATLAS_DIR, searched=SEARCHED_DIR,
+                 study=STUDY_JSON):
         self.paths = {"reference": Path(reference), "longtail": Path(longtail), "atlas": Path(atlas),
-                      "searched": Path(searched)}
+                      "searched": Path(searched), "study": Path(study)}
         self._cache: dict = {}
 
     def _get(self, key: str, load: Callable):
@@ -82,6 +84,13 @@ class Sources:
         from vaeimb.reference import load_reference
 
         return self._get("longtail", lambda p: load_reference(p) if p.exists() else None)
+
+    @property
+    def study(self) -> dict:
+        """Issue #23's generator study (``vaeimb/generator_study.json``), empty until shipped."""
+        from vaeimb.reference import load_generator_study
+
+        return self._get("study", load_generator_study)
 
     @property
     def atlas(self):
@@ -644,6 +653,29 @@ def longtail_findings(entry: dict) -> str:
 # --------------------------------------------------------------------------------------
 # The blocks
 # --------------------------------------------------------------------------------------
+def study_block(sources: "Sources") -> str | None:
+    """The README's answer to issue #23, task by task: the headline (does a generator given its
+    best shot beat the strongest generator-free twin after the correction?), each preset against
+    its twin, the rarest class's image quality, and each generator's cost."""
+    from vaeimb.reference import STUDY_TASKS, study_findings
+
+    study = sources.study
+    if not study:
+        return None
+    out = []
+    for key, entry in study.items():
+        head, lines = study_findings(entry)
+        env = entry.get("environment", {})
+        out += [f"**{STUDY_TASKS.get(key, key)}** ({len(entry['seeds'])} paired seeds, measured {entry['measured']} "
+                f"on {env.get('cpu', '?')}, code {env.get('code', '?')}): {head}", ""]
+        out += [f"- {line}" for line in lines]
+        cost = [f"{c['preset']} {c['fit_s']:.0f} s ({c['fit_s_per_class']:.0f} s per class)" for c in entry["costs"]]
+        if cost:
+            out.append(f"- Generator fit per run: {_join(cost)}.")
+        out.append("")
+    return wrap("\n".join(out).strip())
+
+
 @dataclass(frozen=True)
 class BlockSpec:
     source: str  # the Sources key it is written from
@@ -709,6 +741,7 @@ BLOCKS: dict[str, BlockSpec] = {
     "longtail": BlockSpec("longtail", ("README.md",), _longtail(longtail_table)),
     "longtail-findings": BlockSpec("longtail", ("README.md", "BENCHMARKS.md"), _longtail(lambda e: wrap(longtail_findings(e)))),
     "searched": BlockSpec("searched", ("README.md",), searched_table),
+    "generator-study": BlockSpec("study", ("README.md",), study_block),
 }
 
 

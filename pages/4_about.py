@@ -128,6 +128,39 @@ else:
                   "per seed": ", ".join(f"{v:g}" for v in r["per_seed"])} for r in reference_rows(entry)],
                 hide_index=True, width="stretch")
 
+st.header("Generators given their best shot")
+from vaeimb.reference import STUDY_TASKS, load_generator_study, study_classes, study_findings  # noqa: E402
+
+st.markdown("""
+Do the generators lose because they are weak? Here each is given its best shot on the rarest
+classes (a wider conditional VAE trained longer on jittered, class-balanced batches with the KL
+annealed; samples drawn around the real minority codes, filtered by a classifier of the real
+training images, weighted 0.5; DeepSMOTE's own autoencoder), each extending the strongest
+generator-free recipe, augment-remix, which runs beside it as its twin.
+""")
+try:
+    study = load_generator_study()
+except VaeimbError as err:
+    st.error(str(err))
+else:
+    if not study:
+        st.info("No generator study is shipped yet: `python bench/generators_bench.py longtail --ship "
+                "vaeimb/generator_study.json` measures it.")
+    for key, entry in study.items():
+        env = entry.get("environment", {})
+        st.subheader(STUDY_TASKS.get(key, key))
+        st.caption(f"{entry['label']} · {len(entry['seeds'])} paired seeds · measured {entry['measured']} "
+                   f"(`{entry['command']}`) · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
+                   f"vaeimb code {env.get('code', '?')}")
+        for note in (code_note(env.get("code"), "This study"), family_note(env, "This study")):
+            if note:
+                st.info(note, icon="ℹ️")
+        head, lines = study_findings(entry)
+        st.markdown(f"**{head}**")
+        st.markdown("\n".join(f"- {line}" for line in lines))
+        with st.expander("Quality against gain, class by class"):
+            st.dataframe(study_classes(entry), hide_index=True, width="stretch")
+
 st.header("How to read the charts")
 st.markdown("""
 * **Metrics table** — one row per approach: mean ± sd over seeds. *Misclassified* counts test

@@ -169,3 +169,25 @@ def test_app_start_up_reports_a_server_that_exited(tmp_path):
     proc.wait()
     with pytest.raises(StartError, match="exited with code 3"):
         wait_until_healthy(proc, "http://127.0.0.1:9", tmp_path / "log", timeout=30)
+
+
+def test_the_generator_study_of_a_finished_result_is_strict_json(tiny_config, cache, mnist_dir):
+    """bench/generators_bench.py's shipped entry: every generator preset against its twin, the
+    rarest class's rows, the costs; NaN (no quality measured) written as null."""
+    import json
+
+    from bench import generators_bench as G
+    from vaeimb.experiment import run_experiment
+
+    res = run_experiment(tiny_config, ["oversample", "cvae-remix"], seeds=[0, 1], cache=cache, data_dir=mnist_dir)
+    entry = G.finite(G.study_entry(res, G.costs(res, cache), {"made": "now", "command": "c"}, {"code": "x"}))
+    json.dumps(entry, allow_nan=False)
+    assert [t["preset"] for t in entry["twins"]] == ["cvae-remix"] and entry["twins"][0]["twin"] == "augment-remix"
+    assert entry["metric"] == "misclassified" and entry["rarest"] == {
+        "label": 1, "digit": 6, "n_train": tiny_config.n_minority, "precision_target": 0.8, "recall_target": 0.3}
+    assert [(c["approach"], c["digit"]) for c in entry["classes"]] == [("cvae-remix", 6)]
+    assert entry["classes"][0]["precision"] is None  # quality not measured here
+    (cost,) = entry["costs"]
+    assert cost["preset"] == "cvae-remix" and cost["generator"] == "cvae" and cost["seeds"] == 2 and cost["fit_s"] > 0
+    lines = G.twin_target_lines(res)
+    assert len(lines) == 2 and lines[1].startswith("  - cvae-remix vs augment-remix: ") and "2 seeds" in lines[1]

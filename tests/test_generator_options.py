@@ -8,6 +8,8 @@ The defaults reproduce the fits and samples from before these options existed: t
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -220,3 +222,20 @@ def test_a_generator_per_filled_class_or_without_a_latent_space_refuses():
     assert fit("vae").reconstruct(blobs(3, 0), 1).shape == (3, 28, 28)
     with pytest.raises(GeneratorError, match="no autoencoder"):
         fit("smote", k_neighbors=3).reconstruct(bars(3, 0), 0)
+
+
+# ---- in an experiment: an empty filter fails its seed, by name; nothing of it is cached ---------
+def test_a_filter_that_keeps_nothing_is_a_recorded_failure_of_that_seed(tiny_config, cache, mnist_dir, monkeypatch):
+    from vaeimb.experiment import run_experiment
+    from vaeimb.generators.filter import ConfidenceFilter
+
+    monkeypatch.setattr(ConfidenceFilter, "keep", lambda self, images, label, q: np.zeros(len(images), bool))
+    name = "gen=augment,batches=balanced"
+    cfg = replace(tiny_config, approach_params={name: {"gen.filter_q": 0.5}})
+    res = run_experiment(cfg, ["augment-posthoc", name], seeds=[0, 1], cache=cache, data_dir=mnist_dir)
+    assert set(res.failures[name]) == {0, 1} and not res.runs.get(name)
+    msg = res.failures[name][0]
+    assert "kept none of" in msg and "digit 6" in msg and "lower filter_q" in msg and "\n" not in msg
+    assert set(res.runs["augment-posthoc"]) == set(res.runs["oversample"]) == {0, 1}  # the others keep theirs
+    # cached: those four classifiers (its twin oversample's among them), none of the failed recipe's
+    assert len(list((cache.root / "classifier").glob("*.npz"))) == 4

@@ -186,3 +186,20 @@ def test_the_benchmark_sections_keep_their_own_markers():
                                                               text, re.S)]
         for b in blocks:
             assert not any(lo <= b.start <= hi for lo, hi in sections), f"{name}: table:{b.name} inside a section"
+
+
+def test_the_generator_study_block_is_written_from_the_study(tmp_path):
+    from test_generator_study import ENTRY
+    from vaeimb.reference import study_findings
+
+    assert tables.Sources(study=tmp_path / "absent.json").render("generator-study") is None
+    path = tmp_path / "study.json"
+    entry = {**ENTRY, "costs": [{"preset": "cvae-plus-remix", "generator": "cvae", "fit_s": 151.2,
+                                 "fit_s_per_class": 16.8, "filter_s": 9.0, "classifier_s": 44.0, "seeds": 5}]}
+    path.write_text(json.dumps({"longtail-cnn": entry}))
+    text = tables.Sources(study=path).render("generator-study")
+    flat = " ".join(text.split())
+    assert flat.startswith("**the ten-digit long tail (DeepSMOTE's counts), small CNN** (5 paired seeds, measured "
+                           "2026-12-07 01:00 UTC on AMD EPYC, code abc): No learned generator beats")
+    assert " ".join(study_findings(entry)[1][0].split()) in flat
+    assert "Generator fit per run: cvae-plus-remix 151 s (17 s per class)." in flat

@@ -185,3 +185,82 @@ def markdown_table(entry: dict) -> str:
             + (" | ".join(f"{qm[k]:.2f}" if k != "frechet" else f"{qm[k]:.1f}" for k in ("precision", "recall", "frechet"))
                if qm else " |  | ") + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Issue #23: the generators given their best shot (``bench/generators_bench.py --ship``)
+# --------------------------------------------------------------------------------------
+GENERATOR_STUDY_FILE = Path(__file__).resolve().parent / "generator_study.json"
+#: What each study key is, in words.
+STUDY_TASKS = {"longtail-cnn": "the ten-digit long tail (DeepSMOTE's counts), small CNN",
+               "pair-cnn": "the digit pair 0 vs 6 (5000 / 100), small CNN"}
+
+
+def load_generator_study(path: str | Path | None = None) -> dict:
+    """``{task key: study entry}`` (default: the shipped ``GENERATOR_STUDY_FILE``); empty when
+    nothing is shipped, a clear error if unreadable."""
+    path = Path(path if path is not None else GENERATOR_STUDY_FILE)
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+        for entry in data.values():
+            entry["twins"], entry["rarest"], entry["classes"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise VaeimbError(f"the generator study {path} is unreadable ({err}); rerun bench/generators_bench.py "
+                          "--ship.") from None
+    return data
+
+
+def _metric_words(metric: str) -> tuple[str, float, int]:
+    """(name, scale, digits) to state a difference of ``metric``."""
+    return ("ACSA points", 100.0, 2) if metric == "balanced_accuracy" else ("misclassified", 1.0, 1)
+
+
+def study_findings(entry: dict) -> tuple[str, list[str]]:
+    """Does a learned generator, given its best shot, beat its generator-free twin? A headline
+    (the answer, after the correction over the generators compared) and one line per preset,
+    then the rarest class's image quality against the issue's bar."""
+    unit, scale, digits = _metric_words(entry["metric"])
+    lines, winners = [], []
+    for t in entry["twins"]:
+        d = f"{scale * t['mean']:+.{digits}f} [{scale * t['ci_low']:+.{digits}f}, {scale * t['ci_high']:+.{digits}f}]"
+        p = "n/a" if t["p_adjusted"] is None else f"{t['p_adjusted']:.3f}"
+        verdict_words = ("better, separated" if t["separated"] and t["helps"] else
+                         "worse, separated" if t["separated"] else "not separated")
+        lines.append(f"{t['preset']} vs its twin {t['twin']}: {d} {unit}, the generator better in {t['wins']} of "
+                     f"{t['n_seeds']} seeds, {entry['correction']}-adjusted p {p}: {verdict_words}.")
+        if t["separated"] and t["helps"]:
+            winners.append(t["preset"])
+    r = entry["rarest"]
+    rare = [c for c in entry["classes"] if c["label"] == r["label"] and c["precision"] is not None]
+    met = [c["approach"] for c in rare if c["precision"] >= r["precision_target"] and c["recall"] >= r["recall_target"]]
+    for c in rare:
+        lines.append(f"{c['approach']}: its digit-{r['digit']} images ({r['n_train']} real ones to learn from) judged "
+                     f"precision {c['precision']:.2f}, recall {c['recall']:.2f}, Fréchet {c['frechet']:.0f}; that "
+                     f"class's test recall {100 * c['gain']:+.2f} points over the twin.")
+    quality = (f"The rarest class's images reach the bar (precision >= {r['precision_target']} with recall >= "
+               f"{r['recall_target']}) with {', '.join(met)}" if met else
+               f"No generator's rarest-class images reach precision >= {r['precision_target']} with recall >= "
+               f"{r['recall_target']}")
+    if winners:
+        head = (f"{', '.join(winners)} beat{'s' if len(winners) == 1 else ''} the strongest generator-free twin after "
+                f"{entry['correction']}'s correction. {quality}.")
+    else:
+        head = (f"No learned generator beats its generator-free twin after {entry['correction']}'s correction, "
+                f"even given its best shot. {quality}: better images did not make a better classifier.")
+    return head, lines
+
+
+def study_classes(entry: dict) -> list[dict]:
+    """Quality against gain, class by class: one display row per (preset, filled class); the
+    gain in points of that class's test recall over the twin, with its paired 95 % interval."""
+    def num(x, fmt: str, scale: float = 1.0) -> str:
+        return "n/a" if x is None else format(scale * x, fmt)
+
+    return [{"preset": c["approach"], "digit": c["digit"], "real training images": c["n_train"],
+             "precision": num(c["precision"], ".2f"), "recall": num(c["recall"], ".2f"),
+             "Fréchet": num(c["frechet"], ".0f"),
+             "test recall gain (points)": f"{num(c['gain'], '+.2f', 100)} [{num(c['gain_ci_low'], '+.2f', 100)}, "
+                                          f"{num(c['gain_ci_high'], '+.2f', 100)}]",
+             "seeds": c["seeds"]} for c in entry["classes"]]

@@ -125,7 +125,7 @@ PAGE_FIELDS: tuple[Field, ...] = (
     _f("recipes", "cfg_recipes", "text", ""),
     _f("params", "cfg_params", "text", ""),
     _f("seeds", "cfg_n_seeds", "int", 3, 1, 10),
-    _f("generator", "latent_generator", "choice", "vae", choices=("vae", "cvae", "latent-smote")),
+    _f("generator", "latent_generator", "choice", "vae", choices=("vae", "cvae", "latent-smote", "deepsmote")),
     _f("seed", "latent_seed", "int", 0, 0, 9),
     _f("projection", "latent_map_method", "choice", "pca", choices=("pca", "tsne")),
     _f("sweep_ratios", "sweep_ratios", "choices", list(DEFAULT_SWEEP_RATIOS), choices=SWEEP_RATIO_OPTIONS),

@@ -99,7 +99,7 @@ def show_link_warnings() -> None:
 #: ``tests/test_app_recipes.py`` checks it against the registries.
 RECIPE_HELP = (
     f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
-    "Generators: vae, cvae, latent-smote, smote, augment; batches: random, balanced, deferred; "
+    "Generators: vae, cvae, latent-smote, deepsmote, smote, augment; batches: random, balanced, deferred; "
     "aug: none, affine, elastic; mix: none, mixup, remix; loss: ce, la, weighted, focal, ldam-drw; "
     "decision: argmax, posthoc, tuned."
 )
