@@ -657,23 +657,34 @@ def study_block(sources: "Sources") -> str | None:
     """The README's answer to issue #23, task by task: the headline (does a generator given its
     best shot beat the strongest generator-free twin after the correction?), each preset against
     its twin, the rarest class's image quality, and each generator's cost."""
-    from vaeimb.reference import STUDY_TASKS, study_findings
+    from vaeimb.reference import STUDY_TASKS, study_classes, study_findings
 
     study = sources.study
     if not study:
         return None
-    out = []
+    blocks = []
     for key, entry in study.items():
         head, lines = study_findings(entry)
         env = entry.get("environment", {})
-        out += [f"**{STUDY_TASKS.get(key, key)}** ({len(entry['seeds'])} paired seeds, measured {entry['measured']} "
+        out = [f"**{STUDY_TASKS.get(key, key)}** ({len(entry['seeds'])} paired seeds, measured {entry['measured']} "
                 f"on {env.get('cpu', '?')}, code {env.get('code', '?')}): {head}", ""]
         out += [f"- {line}" for line in lines]
         cost = [f"{c['preset']} {c['fit_s']:.0f} s ({c['fit_s_per_class']:.0f} s per class)" for c in entry["costs"]]
         if cost:
             out.append(f"- Generator fit per run: {_join(cost)}.")
-        out.append("")
-    return wrap("\n".join(out).strip())
+        out = [wrap("\n".join(out).strip()), ""]
+        if entry["twins"]:  # quality against gain, class by class, for the generator's best showing
+            best = max(entry["twins"], key=lambda t: (1 if entry["metric"] == "balanced_accuracy" else -1) * t["mean"])
+            rows = [r for r in study_classes(entry) if r["preset"] == best["preset"]]
+            out += [f"Quality against gain, class by class, for {best['preset']} (the generator's best showing; "
+                    "every preset on the About page):", "",
+                    "| digit | real training images | precision | recall | Fréchet | test recall gain over the twin "
+                    "(points) [95 % CI] |", "|---|---|---|---|---|---|"]
+            out += [f"| {r['digit']} | {r['real training images']} | {r['precision']} | {r['recall']} | {r['Fréchet']} "
+                    f"| {_minus(r['test recall gain (points)'])} |" for r in rows]
+            out.append("")
+        blocks.append("\n".join(out).strip())
+    return "\n\n".join(blocks)
 
 
 @dataclass(frozen=True)

@@ -203,3 +203,6 @@ def test_the_generator_study_block_is_written_from_the_study(tmp_path):
                            "2026-12-07 01:00 UTC on AMD EPYC, code abc): No learned generator beats")
     assert " ".join(study_findings(entry)[1][0].split()) in flat
     assert "Generator fit per run: cvae-plus-remix 151 s (17 s per class)." in flat
+    assert "Quality against gain, class by class, for cvae-plus-remix" in text
+    assert "| 9 | 40 | 0.83 | 0.36 | 20 | +0.40 [\u22121.00, +1.00] |" in text
+    assert "| 8 | 40 | n/a | n/a | 20 | n/a [n/a, n/a] |" in text
