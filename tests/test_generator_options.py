@@ -239,3 +239,15 @@ def test_a_filter_that_keeps_nothing_is_a_recorded_failure_of_that_seed(tiny_con
     assert set(res.runs["augment-posthoc"]) == set(res.runs["oversample"]) == {0, 1}  # the others keep theirs
     # cached: those four classifiers (its twin oversample's among them), none of the failed recipe's
     assert len(list((cache.root / "classifier").glob("*.npz"))) == 4
+
+
+def test_generators_with_other_values_are_measured_apart():
+    from vaeimb.results import generator_label
+
+    assert generator_label(build_approach("cvae")) == generator_label(build_approach("cvae-augment-posthoc")) == "cvae"
+    plus = generator_label(build_approach("cvae-plus-remix"))
+    assert plus == ("cvae[beta_warmup=0.3,filter_q=0.9,sampling=posterior,steps_scale=2.0,temperature=2.0,"
+                    "train_aug=affine,width=2]")
+    assert generator_label(build_approach("cvae-plus-crt")) == plus
+    with pytest.raises(ValueError, match="uses no generator"):
+        generator_label(build_approach("baseline"))

@@ -35,7 +35,7 @@ from .errors import ConfigError
 from .models import conv_features
 from .provenance import PACKAGE_DIR, fingerprint_of
 from .recipes import Approach, build_approach
-from .results import ExperimentResult
+from .results import ExperimentResult, generator_label
 from .runner import Runner
 from .tasks import is_stop
 from .training import Progress, pick_device, seeded_init, to_tensor, use_identity
@@ -398,10 +398,11 @@ def measure_quality(result: ExperimentResult, *, cache: ResultCache | None = Non
         if not a.recipe.gen:
             continue
         for seed in result.runs.get(name, {}):
-            if "by_class" in result.quality.get((a.recipe.gen, seed), {}):
+            label = generator_label(a)
+            if "by_class" in result.quality.get((label, seed), {}):
                 continue
             try:
-                result.quality[(a.recipe.gen, seed)] = quality_of(runner, a, seed)
+                result.quality[(label, seed)] = quality_of(runner, a, seed)
             except Exception as err:  # a quality figure must never lose the finished results
                 if is_stop(err):
                     raise

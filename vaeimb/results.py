@@ -89,6 +89,18 @@ class RunResult:
         return float(sigmoid(self.threshold))
 
 
+def generator_label(approach: Approach) -> str:
+    """The generator an approach's images come from, as ``ExperimentResult.quality`` keys it:
+    its name, then the parameters it sets away from their defaults (``cvae`` and
+    ``cvae[width=2,...]`` are two generators; presets sharing one share its figures)."""
+    gen = approach.recipe.gen
+    if not gen:
+        raise ValueError(f"approach '{approach.name}' uses no generator.")
+    defaults = {p.name: p.default for p in approach.part("gen").params}
+    changed = [f"{k}={v}" for k, v in sorted(approach.values.get("gen", {}).items()) if defaults.get(k) != v]
+    return f"{gen}[{','.join(changed)}]" if changed else gen
+
+
 @dataclass
 class ExperimentResult:
     """All runs of one config; ``failures`` keeps what broke without losing the rest."""
@@ -103,7 +115,7 @@ class ExperimentResult:
     recipes: dict[str, Approach] = field(default_factory=dict)
     #: Generator preset -> its generator-free twin (run beside it).
     twins: dict[str, str] = field(default_factory=dict)
-    #: (generator name, seed) -> quality figures (``vaeimb.quality``), when computed.
+    #: (``generator_label``, seed) -> quality figures (``vaeimb.quality``), when computed.
     quality: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     @property
