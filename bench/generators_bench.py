@@ -87,8 +87,10 @@ def twin_target_lines(result) -> list[str]:
         helps = (d.mean > 0) == v.higher_is_better
         p = v.contribution_family.of(preset)[1] if v.contribution_family and preset in v.contribution_family.names else float("nan")
         word = ("better (separated)" if sep and helps else "worse (separated)" if sep else "not separated")
-        lines.append(f"  - {preset} vs {v.twins[preset]}: {d.mean:+.4f} [{d.ci_low:+.4f}, {d.ci_high:+.4f}] on {metric}, "
-                     f"{d.n_seeds} seeds, Holm-adjusted p {p:.3f}: {word}")
+        scale, unit, digits = (100.0, "ACSA points", 2) if metric == "balanced_accuracy" else (1.0, "misclassified", 1)
+        lines.append(f"  - {preset} vs {v.twins[preset]}: {scale * d.mean:+.{digits}f} [{scale * d.ci_low:+.{digits}f}, "
+                     f"{scale * d.ci_high:+.{digits}f}] {unit}, the generator better in {d.wins} of {d.n_seeds} seeds, "
+                     f"Holm-adjusted p {p:.3f}: {word}")
         if sep and helps:
             better.append(preset)
     head = (f"- a learned-generator recipe better than its generator-free twin after Holm's correction ({metric}): "

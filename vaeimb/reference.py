@@ -222,6 +222,7 @@ def study_findings(entry: dict) -> tuple[str, list[str]]:
     (the answer, after the correction over the generators compared) and one line per preset,
     then the rarest class's image quality against the issue's bar."""
     unit, scale, digits = _metric_words(entry["metric"])
+    correction = str(entry["correction"]).capitalize()
     lines, winners = [], []
     for t in entry["twins"]:
         d = f"{scale * t['mean']:+.{digits}f} [{scale * t['ci_low']:+.{digits}f}, {scale * t['ci_high']:+.{digits}f}]"
@@ -229,7 +230,7 @@ def study_findings(entry: dict) -> tuple[str, list[str]]:
         verdict_words = ("better, separated" if t["separated"] and t["helps"] else
                          "worse, separated" if t["separated"] else "not separated")
         lines.append(f"{t['preset']} vs its twin {t['twin']}: {d} {unit}, the generator better in {t['wins']} of "
-                     f"{t['n_seeds']} seeds, {entry['correction']}-adjusted p {p}: {verdict_words}.")
+                     f"{t['n_seeds']} seeds, {correction}-adjusted p {p}: {verdict_words}.")
         if t["separated"] and t["helps"]:
             winners.append(t["preset"])
     r = entry["rarest"]
@@ -245,10 +246,11 @@ def study_findings(entry: dict) -> tuple[str, list[str]]:
                f"{r['recall_target']}")
     if winners:
         head = (f"{', '.join(winners)} beat{'s' if len(winners) == 1 else ''} the strongest generator-free twin after "
-                f"{entry['correction']}'s correction. {quality}.")
+                f"{correction}'s correction. {quality}.")
     else:
-        head = (f"No learned generator beats its generator-free twin after {entry['correction']}'s correction, "
-                f"even given its best shot. {quality}: better images did not make a better classifier.")
+        head = (f"No learned generator beats its generator-free twin after {correction}'s correction, "
+                f"even given its best shot. {quality}"
+                + (": better images did not make a better classifier." if met else "."))
     return head, lines
 
 
