@@ -34,7 +34,6 @@ from vaeimb import report  # noqa: E402
 from vaeimb.cache import ResultCache  # noqa: E402
 from vaeimb.config import ExperimentConfig  # noqa: E402
 from vaeimb.provenance import environment  # noqa: E402
-from vaeimb.results import generator_label  # noqa: E402
 from vaeimb.training import current_identity  # noqa: E402
 
 #: The issue's generator presets; their twins run beside them.
@@ -60,7 +59,7 @@ def quality_target_lines(result) -> list[str]:
         ok = g["precision"] >= PRECISION_TARGET and g["recall"] >= RECALL_TARGET
         per_seed = []
         for seed in sorted(result.runs.get(g["approach"], {})):
-            q = result.quality.get((generator_label(result.recipes[g["approach"]]), seed))
+            q = result.quality_of(g["approach"], seed)
             f = report.class_figures(q, rarest, result.config.n_classes) if q else None
             if f:
                 per_seed.append(f"{f['precision']:.2f}/{f['recall']:.2f}")

@@ -104,3 +104,19 @@ def test_the_about_page_states_the_study(monkeypatch, tmp_path):
     monkeypatch.setattr(R, "GENERATOR_STUDY_FILE", tmp_path / "none.json")
     app.switch_page("pages/4_about.py").run()
     assert any("No generator study is shipped yet" in m.value for m in app.info)
+
+
+def test_a_shipped_result_is_reported_without_torch():
+    """Quality keyed by the generator's values must not make the server import torch to draw a
+    result whose generators all ran at their defaults (the shipped first view)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom vaeimb import report, shipped\nres = shipped.load_result()\n"
+            "assert res.quality and all('[' not in g for g, _ in res.quality)\n"
+            "report.format_table(res); report.quality_points(res); report.to_json_dict(res)\n"
+            "assert res.quality_of('vae', 0) is not None\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("NO-TORCH")

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from .metrics import metric_info, metrics_for
-from .results import ExperimentResult, generator_label
+from .results import ExperimentResult
 from .stats import GAP_LABEL
 from .verdict import paired_difference
 
@@ -286,10 +286,7 @@ def to_json_dict(result: ExperimentResult) -> dict:
 
 
 def _quality(result: ExperimentResult, name: str, seed: int) -> dict | None:
-    a = result.recipes.get(name)
-    if a is None or not a.recipe.gen:
-        return None
-    return result.quality.get((generator_label(a), seed))
+    return result.quality_of(name, seed)
 
 
 def to_json(result: ExperimentResult) -> str:
@@ -424,8 +421,7 @@ def class_gains(result: ExperimentResult) -> list[dict]:
             theirs = {s: float(v[label]) for s, v in twin_recalls.items()}
             diff = paired_difference(mine, theirs, higher_is_better=True)
             figures = [f for s in sorted(runs)
-                       if (f := class_figures(result.quality.get((generator_label(a), s)), label, cfg.n_classes))
-                       is not None]
+                       if (f := class_figures(result.quality_of(name, s), label, cfg.n_classes)) is not None]
             asked = [int(f["n_asked"]) for f in figures if f.get("n_asked") is not None]
             rows.append({
                 "approach": name, "generator": a.recipe.gen, "twin": twin, "label": int(label),

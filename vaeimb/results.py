@@ -118,6 +118,21 @@ class ExperimentResult:
     #: (``generator_label``, seed) -> quality figures (``vaeimb.quality``), when computed.
     quality: dict[tuple[str, int], dict] = field(default_factory=dict)
 
+    def quality_of(self, name: str, seed: int) -> dict | None:
+        """The quality figures of approach ``name``'s generator on ``seed`` (None: not measured).
+
+        When every measured generator of that name ran at its defaults (every result before
+        generators took values, the shipped ones included) the name is the key, read without
+        resolving the parts: the server that draws a shipped result never imports torch.
+        """
+        a = self.recipes.get(name)
+        if a is None or not a.recipe.gen:
+            return None
+        gen = a.recipe.gen
+        if not any(g.startswith(gen + "[") for g, _ in self.quality):
+            return self.quality.get((gen, seed))
+        return self.quality.get((generator_label(a), seed))
+
     @property
     def metrics(self) -> dict[str, tuple[str, bool]]:
         """The task's metric table (``vaeimb.metrics.metrics_for``)."""
