@@ -98,7 +98,7 @@ st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["cle
 
 st.header("What the reference benchmark found")
 from vaeimb.errors import VaeimbError  # noqa: E402
-from vaeimb.provenance import code_note, family_note  # noqa: E402
+from vaeimb.provenance import provenance_notes  # noqa: E402
 from vaeimb.reference import generator_findings, load_reference, reference_rows, reference_verdict  # noqa: E402
 
 try:
@@ -113,10 +113,8 @@ else:
         st.subheader(f"{clf.upper()}")
         st.caption(f"{entry['label']} · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
                    f"torch {env.get('torch', '?')}, vaeimb {env.get('vaeimb', '?')} (code {env.get('code', '?')})")
-        for note in (code_note(env.get("code"), f"The shipped {clf.upper()} results"),
-                     family_note(env, f"The shipped {clf.upper()} results")):
-            if note:
-                st.info(note, icon="ℹ️")
+        for note in provenance_notes(env, f"The shipped {clf.upper()} results"):
+            st.info(note, icon="ℹ️")
         head, lines = generator_findings(entry)
         st.markdown(f"**{head}**")
         st.markdown("\n".join(f"- {line}" for line in lines))
@@ -152,9 +150,8 @@ else:
         st.caption(f"{entry['label']} · {len(entry['seeds'])} paired seeds · measured {entry['measured']} "
                    f"(`{entry['command']}`) · {env.get('threads', '?')} torch thread(s), {env.get('device', '?')}, "
                    f"vaeimb code {env.get('code', '?')}")
-        for note in (code_note(env.get("code"), "This study"), family_note(env, "This study")):
-            if note:
-                st.info(note, icon="ℹ️")
+        for note in provenance_notes(env, "This study"):
+            st.info(note, icon="ℹ️")
         head, lines = study_findings(entry)
         st.markdown(f"**{head}**")
         st.markdown("\n".join(f"- {line}" for line in lines))

@@ -18,16 +18,21 @@ TINY_LT = {
 }
 
 
-@pytest.fixture
-def lt_app(monkeypatch, tmp_path, mnist_dir):
+def fresh_app(monkeypatch, tmp_path, mnist_dir, settings: dict) -> AppTest:
+    """The app on an empty cache, training in-process, with ``settings`` in its session state."""
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
     monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in TINY_LT.items():
+    for key, value in settings.items():
         at.session_state[key] = value
     return at
+
+
+@pytest.fixture
+def lt_app(monkeypatch, tmp_path, mnist_dir):
+    return fresh_app(monkeypatch, tmp_path, mnist_dir, TINY_LT)
 
 
 def test_switching_the_task_takes_the_long_tails_protocol_and_approaches(monkeypatch, tmp_path, mnist_dir):

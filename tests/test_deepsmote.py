@@ -21,26 +21,12 @@ from vaeimb.generators.deepsmote import (
 from vaeimb.generators.smote import smote_new_rows
 from vaeimb.latent_js import browser_decoder, decoder_spec, reference_decode
 
+from test_generators import bars, blobs
+
 BUDGET = FitBudget(steps=20, batch_size=32, lr=1e-3, latent_dim=4)
 #: For tests that only compare two fits with each other.
 SHORT = FitBudget(steps=4, batch_size=32, lr=1e-3, latent_dim=4)
 SMALL = {"dim_h": 8, "n_z": 16}
-
-
-def blobs(n: int, seed: int) -> np.ndarray:
-    """``n`` uint8 Gaussian blobs at random places."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:28, :28]
-    cy, cx = rng.uniform(8, 20, (2, n, 1, 1))
-    return (255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)).round().astype(np.uint8)
-
-
-def bars(n: int, seed: int) -> np.ndarray:
-    """``n`` uint8 horizontal bars at random heights."""
-    out = np.zeros((n, 28, 28), np.uint8)
-    for i, r in enumerate(np.random.default_rng(seed).integers(4, 22, n)):
-        out[i, r : r + 3, 5:23] = 255
-    return out
 
 
 DATA = FitData.pair(minority=blobs(30, 0), majority=bars(60, 1))

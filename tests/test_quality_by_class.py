@@ -276,17 +276,10 @@ LT_APP = {
 
 def test_the_latent_page_shows_each_generators_quality_and_gain_class_by_class(
         monkeypatch, tmp_path, mnist_dir, tiny_judge_everywhere):
-    from streamlit.testing.v1 import AppTest
+    from test_app import button
+    from test_app_longtail import fresh_app
 
-    from test_app import APP, TIMEOUT, button
-
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in LT_APP.items():
-        at.session_state[key] = value
+    at = fresh_app(monkeypatch, tmp_path, mnist_dir, LT_APP)
     at.run()
     button(at, "Run").click().run()
     assert not at.exception, at.exception
@@ -312,15 +305,10 @@ def test_the_latent_page_shows_each_generators_quality_and_gain_class_by_class(
 
 def test_the_pair_latent_page_shows_old_shipped_figures_and_no_class_table(monkeypatch, tmp_path, mnist_dir):
     """The shipped default (a pair, figures stored before per-class quality) reads as before."""
-    from streamlit.testing.v1 import AppTest
+    from test_app import button
+    from test_app_longtail import fresh_app
 
-    from test_app import APP, TIMEOUT, button
-
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at = fresh_app(monkeypatch, tmp_path, mnist_dir, {}).run()
     at.switch_page("pages/2_latent_space.py").run()
     assert not at.exception, at.exception
     button(at, "Measure this generator's quality").click().run()

@@ -160,3 +160,19 @@ def test_every_result_records_the_cpu_family_and_torchs_kernels(monkeypatch, hos
     for cores in (1, 64):  # the cores this process may use, one and many
         monkeypatch.setattr(P.os, "sched_getaffinity", lambda pid, n=cores: set(range(n)), raising=False)
         assert P.environment(Identity())["pid_cores"] == cores
+
+
+@pytest.mark.parametrize("host", sorted(HOSTS))
+def test_provenance_notes_are_the_code_and_family_notes_that_apply(monkeypatch, host):
+    """On a faked Intel or AMD host: none for results made here, by this code; each note that
+    applies otherwise, in order (code, then family)."""
+    import vaeimb.provenance as P
+
+    cpuinfo, family, _ = HOSTS[host]
+    (_, other_family, _), = [v for k, v in HOSTS.items() if k != host]
+    monkeypatch.setattr(P, "read_cpuinfo", lambda: cpuinfo)
+    monkeypatch.setattr(P, "code_fingerprint", lambda: "here")
+    assert P.provenance_notes({"code": "here", "cpu_family": family}) == []
+    assert P.provenance_notes({"code": "old", "cpu_family": family}, "X") == [P.code_note("old", "X")]
+    both = P.provenance_notes({"code": "old", "cpu_family": other_family}, "X")
+    assert both == [P.code_note("old", "X"), P.family_note({"cpu_family": other_family}, "X")] and all(both)

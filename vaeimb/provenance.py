@@ -171,3 +171,10 @@ def code_note(made_by: str | None, what: str = "These results") -> str | None:
     made = f"code {made_by}" if made_by else "an unknown code id"
     return (f"{what} were made by {made}; the code running here is {here}. They are shown as made; "
             "rerunning them here computes new results, which may differ as another seed would.")
+
+
+def provenance_notes(env: dict, what: str = "These results") -> list[str]:
+    """The sentences results made elsewhere need where they are shown (their ``environment``):
+    made by another code id (``code_note``), on another CPU family (``family_note``); empty
+    when both agree."""
+    return [note for note in (code_note(env.get("code"), what), family_note(env, what)) if note]
