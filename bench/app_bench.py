@@ -26,10 +26,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.browser import (  # noqa: E402
-    CHROMIUM, MAIN, app_server, chromium_page, go_to, wait_for_charts, wait_idle,
+    CHROMIUM,
+    MAIN,
+    app_server,
+    chromium_page,
+    go_to,
+    wait_for_charts,
+    wait_idle,
 )
 from bench.common import markdown_table, publish  # noqa: E402
-from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
+from vaeimb.declarations.provenance import cpu_name, utc_now  # noqa: E402
 
 TARGETS = {
     "server: finished experiment page rerun after a page switch (s)": 1.0,
@@ -176,7 +182,7 @@ def main() -> int:
     a = ap.parse_args()
     if a.startup:
         return startup_main(a)
-    from vaeimb.cache import default_cache_dir
+    from vaeimb.running.cache import default_cache_dir
 
     cache_dir = str(a.cache_dir or default_cache_dir())
     prepare(cache_dir)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.browser import CHROMIUM, MAIN, app_server, chromium_page, wait_idle  # noqa: E402
 from bench.common import markdown_table, publish  # noqa: E402
-from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
+from vaeimb.declarations.provenance import cpu_name, utc_now  # noqa: E402
 
 #: Issue #17's targets (MB): the server 10 s after a default Run, the server and its
 #: workers at the Run's peak, and the server throughout a Run on one core.
@@ -162,7 +162,7 @@ def main() -> int:
     p.add_argument("--data-dir", default=None)
     a = p.parse_args()
     # this process only drives the measured server: loaded after the arguments
-    from vaeimb.resources import memory_limit_bytes, usable_cores
+    from vaeimb.running.resources import memory_limit_bytes, usable_cores
     from vaeimb_app.runs import app_workers
     from vaeimb_app.settings import DEFAULTS
 

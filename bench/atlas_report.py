@@ -20,10 +20,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import markdown_table, publish  # noqa: E402
-from vaeimb.atlas import GAP_CLOSED, SHIPPED_DIR, gain_grid, load_atlas, provenance  # noqa: E402
-from vaeimb.provenance import utc_now  # noqa: E402
-from vaeimb.recipes import build_approach  # noqa: E402
-from vaeimb.stats import GAP_FROM  # noqa: E402
+from vaeimb.declarations.provenance import utc_now  # noqa: E402
+from vaeimb.running.recipes import build_approach  # noqa: E402
+from vaeimb.statistics.stats import GAP_FROM  # noqa: E402
+from vaeimb.studies.atlas.table import (  # noqa: E402
+    GAP_CLOSED,
+    SHIPPED_DIR,
+    gain_grid,
+    load_atlas,
+    provenance,
+)
 
 
 def tasks_of(atlas) -> int:

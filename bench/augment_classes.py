@@ -25,11 +25,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import check_writable, markdown_table, publish  # noqa: E402
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig, from_settings  # noqa: E402
-from vaeimb.provenance import environment, utc_now  # noqa: E402
-from vaeimb.training import current_identity  # noqa: E402
-from vaeimb.verdict import paired_difference  # noqa: E402
+from vaeimb.declarations.config import ExperimentConfig, from_settings  # noqa: E402
+from vaeimb.declarations.provenance import environment, utc_now  # noqa: E402
+from vaeimb.parts.training import current_identity  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
+from vaeimb.statistics.verdict import paired_difference  # noqa: E402
 
 AUGMENTING = ("augment", "augment-posthoc", "la-augment")
 BESIDE = ("oracle", "oracle-augment", "oversample")
@@ -70,8 +70,8 @@ def section(per_all: dict, per_minority: dict, classifier: str) -> list[str]:
 
 
 def main(argv=None) -> int:
-    from vaeimb.executor import make_backend
-    from vaeimb.experiment import run_experiment
+    from vaeimb.running.executor import make_backend
+    from vaeimb.studies.experiment import run_experiment
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--classifiers", nargs="+", default=["mlp", "cnn"], choices=("mlp", "cnn"))

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from vaeimb.errors import VaeimbError
-from vaeimb.recipes import PRESETS
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.running.recipes import PRESETS
 
 
 class Failed(str):

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import markdown_table, publish  # noqa: E402
-from vaeimb.provenance import utc_now  # noqa: E402
+from vaeimb.declarations.provenance import utc_now  # noqa: E402
 
 
 def _seeds(by_seed: dict) -> str:

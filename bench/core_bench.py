@@ -22,18 +22,25 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from bench.common import Failed, check_writable, markdown_table, one_line, peak_rss_mb, write_section  # noqa: E402
-from vaeimb import schema  # noqa: E402
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig  # noqa: E402
-from vaeimb.data import _load_cached, load_mnist  # noqa: E402
-from vaeimb.errors import VaeimbError  # noqa: E402
-from vaeimb.experiment import load_generator, run_experiment  # noqa: E402
-from vaeimb.figures import png_bytes  # noqa: E402
-from vaeimb.latent import decode, mean_code  # noqa: E402
-from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
-from vaeimb.recipes import CLASSIC  # noqa: E402
-from vaeimb.training import pick_device  # noqa: E402
+from bench.common import (  # noqa: E402
+    Failed,
+    check_writable,
+    markdown_table,
+    one_line,
+    peak_rss_mb,
+    write_section,
+)
+from vaeimb.declarations import schema  # noqa: E402
+from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
+from vaeimb.declarations.errors import VaeimbError  # noqa: E402
+from vaeimb.declarations.provenance import cpu_name, utc_now  # noqa: E402
+from vaeimb.parts.data import _load_cached, load_mnist  # noqa: E402
+from vaeimb.parts.training import pick_device  # noqa: E402
+from vaeimb.presentation.figures import png_bytes  # noqa: E402
+from vaeimb.presentation.latent import decode, mean_code  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
+from vaeimb.running.recipes import CLASSIC  # noqa: E402
+from vaeimb.studies.experiment import load_generator, run_experiment  # noqa: E402
 
 PROCESS_HIT = "cache hit as a whole process: python -m vaeimb run (reference setup, 5 approaches, 1 seed)"
 TARGETS = {
@@ -115,7 +122,7 @@ def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float | Failed
 
 def run_command(config: ExperimentConfig, approaches, data_dir=None) -> list[str]:
     """``python -m vaeimb run`` for seed 0 of ``approaches`` with the flags that describe
-    ``config`` (every setting of ``vaeimb.schema`` its task and profile use, and its
+    ``config`` (every setting of ``vaeimb.declarations.schema`` its task and profile use, and its
     ``--param`` overrides; the CLI refuses a flag the config would not use)."""
     cmd = [sys.executable, "-m", "vaeimb", "run", "--quiet", "--seeds", "0", "--approaches", *approaches]
     values = config.to_dict()

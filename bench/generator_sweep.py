@@ -7,7 +7,7 @@ On the ten-digit long tail (DeepSMOTE's counts, one seed's training draw) each s
 ``[name, generator, values, samplings, steps]`` fits one generator (``steps``: its training
 steps, the protocol's 2000 by default) and draws 1000 images of digits 9, 8 and 5 (40, 60 and
 350 training images) with each sampling (prior or posterior, a temperature), without and with
-each confidence filter ``q``; the judge (``vaeimb.quality``) scores them against 1000 held-out
+each confidence filter ``q``; the judge (``vaeimb.studies.quality``) scores them against 1000 held-out
 MNIST **train** images of the digit. No test image is read: this is how the settings of the
 ``cvae-plus-*`` presets were chosen. Fit seconds are one torch thread on a shared machine.
 """
@@ -33,12 +33,12 @@ DIGITS = (9, 8, 5)
 def run(a) -> int:
     import torch
 
-    from vaeimb.cache import ResultCache
-    from vaeimb.config import ExperimentConfig
-    from vaeimb.data import load_mnist, make_experiment_data
-    from vaeimb.generators import FitBudget, FitData, make_generator
-    from vaeimb.generators.filter import ConfidenceFilter
-    from vaeimb.quality import generator_quality, heldout_minority, load_judge
+    from vaeimb.declarations.config import ExperimentConfig
+    from vaeimb.parts.data import load_mnist, make_experiment_data
+    from vaeimb.parts.generators import FitBudget, FitData, make_generator
+    from vaeimb.parts.generators.filter import ConfidenceFilter
+    from vaeimb.running.cache import ResultCache
+    from vaeimb.studies.quality import generator_quality, heldout_minority, load_judge
 
     torch.set_num_threads(1)
     cfg = ExperimentConfig.for_protocol("deepsmote", task="longtail", classifier="cnn")

@@ -30,11 +30,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import check_writable, markdown_table, publish  # noqa: E402
-from vaeimb import report  # noqa: E402
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig  # noqa: E402
-from vaeimb.provenance import environment  # noqa: E402
-from vaeimb.training import current_identity  # noqa: E402
+from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
+from vaeimb.declarations.provenance import environment  # noqa: E402
+from vaeimb.parts.training import current_identity  # noqa: E402
+from vaeimb.presentation import report  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
 
 #: The issue's generator presets; their twins run beside them.
 GENERATOR_PRESETS = ("augment-remix", "cvae-remix", "cvae-plus-remix", "cvae-plus-artefact", "cvae-plus-crt",
@@ -100,7 +100,7 @@ def twin_target_lines(result) -> list[str]:
 def costs(result, cache: ResultCache) -> list[dict]:
     """Each generator's fit time per run (seed) and per class it fills, from its cached record,
     beside the classifier's training time (means over the seeds)."""
-    from vaeimb.runner import Runner
+    from vaeimb.running.runner import Runner
 
     runner = Runner(result.config, cache)
     n_fill = len(result.config.fill)
@@ -145,7 +145,7 @@ def finite(obj):
 
 
 def study_entry(result, cost_rows: list[dict], made: dict, env: dict) -> dict:
-    """What ships (``vaeimb/generator_study.json``) for one task: every generator preset against
+    """What ships (``vaeimb/shipped/generator_study.json``) for one task: every generator preset against
     its twin after Holm's correction, the rarest class's quality, quality against gain class by
     class, and the generators' cost; the app's About page and the README read it."""
     metric = "balanced_accuracy" if result.config.n_classes > 2 else "misclassified"
@@ -184,8 +184,8 @@ def gain_table(result) -> list[str]:
 
 
 def run(a) -> int:
-    from vaeimb import shipped
-    from vaeimb.quality import measure_quality
+    from vaeimb.running import result_files as shipped
+    from vaeimb.studies.quality import measure_quality
 
     check_writable(a.out) if a.out != "-" else None
     cache = ResultCache(a.cache_dir)
@@ -194,8 +194,8 @@ def run(a) -> int:
         made = shipped.load_provenance(a.load)
         secs = made.get("seconds", float("nan"))
     else:
-        from vaeimb.executor import make_backend
-        from vaeimb.experiment import run_experiment
+        from vaeimb.running.executor import make_backend
+        from vaeimb.studies.experiment import run_experiment
 
         cfg = config_for(a.task, a.classifier)
         t = time.perf_counter()
@@ -249,7 +249,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir")
     p.add_argument("--save", help="save the whole result here (a folder) to render it again with --load")
     p.add_argument("--load", help="render a result saved with --save (no training)")
-    p.add_argument("--ship", help="merge this task's findings into a study JSON (vaeimb/generator_study.json)")
+    p.add_argument("--ship", help="merge this task's findings into a study JSON (vaeimb/shipped/generator_study.json)")
     p.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"), help="markdown file to refresh, '-' to print only")
     return run(p.parse_args(argv))
 

@@ -28,9 +28,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.browser import CHROMIUM, StartError, app_server, chromium_page, playwright_api, wait_idle  # noqa: E402
+from bench.browser import (  # noqa: E402
+    CHROMIUM,
+    StartError,
+    app_server,
+    chromium_page,
+    playwright_api,
+    wait_idle,
+)
 from bench.common import markdown_table, publish  # noqa: E402
-from vaeimb.provenance import cpu_name, utc_now  # noqa: E402
+from vaeimb.declarations.provenance import cpu_name, utc_now  # noqa: E402
 
 N = 20
 EXPLORER = '[data-testid="latent-explorer"]'

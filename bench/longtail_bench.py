@@ -4,14 +4,14 @@
     python bench/longtail_bench.py app        # a default long-tail Run as the app starts it, on an empty cache
     python bench/longtail_bench.py resnet18   # ResNet-18 on the classic recipes: one seed, timed, extrapolated
 
-``reference`` runs the reference approaches of the long tail (``vaeimb.task_kinds.LongTail``:
+``reference`` runs the reference approaches of the long tail (``vaeimb.declarations.task_kinds.LongTail``:
 plain training, post-hoc and loss-based logit adjustment, oversampling, augmentation, pixel
 SMOTE, latent SMOTE as DeepSMOTE, the conditional VAE, the oracle; each generator beside its
 generator-free twin) on paired seeds and writes the "longtail-CLASSIFIER" section of
 BENCHMARKS.md: the table, the verdict on ACSA, each generator against its twin, and the
 targets (best realistic ACSA >= 98.0 on the balanced test with the small CNN) met or missed.
 ``app`` times a default long-tail Run (3 seeds, the long tail's default approaches, small CNN)
-the way the app runs it (``vaeimb.offload``: a child process and one worker per core) on an
+the way the app runs it (``vaeimb.interfaces.app_runs``: a child process and one worker per core) on an
 empty cache, target <= 3 minutes. ``resnet18`` trains the long tail's default (classic)
 approaches with torchvision's ResNet-18 on one seed and extrapolates the wall time of the
 five-seed run from it (the issue asks for that run if it fits in an hour on two cores).
@@ -35,16 +35,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.common import check_writable, markdown_table, publish, train_time_lines  # noqa: E402
-from vaeimb import report  # noqa: E402
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig  # noqa: E402
-from vaeimb.provenance import environment, utc_now  # noqa: E402
-from vaeimb.task_kinds import DEEPSMOTE_REPORTED, TASK_KINDS  # noqa: E402
-from vaeimb.training import current_identity  # noqa: E402
-from vaeimb.metrics import multiclass_metrics  # noqa: E402
-from vaeimb.stats import family  # noqa: E402
-from vaeimb.verdict import paired_difference  # noqa: E402
-from vaeimb.recipes import PRESETS  # noqa: E402
+from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
+from vaeimb.declarations.provenance import environment, utc_now  # noqa: E402
+from vaeimb.declarations.task_kinds import DEEPSMOTE_REPORTED, TASK_KINDS  # noqa: E402
+from vaeimb.parts.metrics import multiclass_metrics  # noqa: E402
+from vaeimb.parts.training import current_identity  # noqa: E402
+from vaeimb.presentation import report  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
+from vaeimb.running.recipes import PRESETS  # noqa: E402
+from vaeimb.statistics.stats import family  # noqa: E402
+from vaeimb.statistics.verdict import paired_difference  # noqa: E402
 
 ACSA_TARGET = 0.98
 #: Issue #22: the best realistic recipe's balanced error at most 1.3x the oracle's.
@@ -190,8 +190,8 @@ def before_after_references(before: str, result) -> str:
 
 
 def reference(a) -> int:
-    from vaeimb import shipped
-    from vaeimb.reference import compact
+    from vaeimb.presentation.reference import compact
+    from vaeimb.running import result_files as shipped
 
     check_writable(a.out) if a.out != "-" else None
     if a.load:  # render a saved result again (no training)
@@ -201,8 +201,8 @@ def reference(a) -> int:
         env, secs = first.info["environment"], made.get("seconds", float("nan"))
         cfg = res.config
     else:
-        from vaeimb.executor import make_backend
-        from vaeimb.experiment import run_experiment
+        from vaeimb.running.executor import make_backend
+        from vaeimb.studies.experiment import run_experiment
 
         cfg = ExperimentConfig.for_protocol("deepsmote", task="longtail", classifier=a.classifier)
         approaches = a.approaches or [*TASK_KINDS["longtail"].reference_approaches,
@@ -246,7 +246,7 @@ def reference(a) -> int:
 
 
 def app(a) -> int:
-    from vaeimb.offload import run_in_child
+    from vaeimb.interfaces.app_runs import run_in_child
     from vaeimb_app.runs import app_workers
 
     check_writable(a.out) if a.out != "-" else None
@@ -266,7 +266,7 @@ def app(a) -> int:
         f"Measured {utc_now()} by `python bench/longtail_bench.py app` on {env['cpu']} "
         f"({env.get('cpu_family', '?')}), {workers} worker(s) of one torch thread, empty cache: the app's default "
         f"long-tail Run ({cfg.label()}; approaches {', '.join(approaches)}; seeds {', '.join(map(str, seeds))}) "
-        "trained the way the app trains it (a child process and its workers, `vaeimb.offload`).", "",
+        "trained the way the app trains it (a child process and its workers, `vaeimb.interfaces.app_runs`).", "",
         *markdown_table(("what", "seconds", "target", "met"),
                         [("default long-tail Run, 3 seeds, empty cache", f"{secs:.1f}", f"≤ {APP_TARGET_S:.0f}",
                           "yes" if ok else "NO")], "lrrc"),
@@ -278,8 +278,8 @@ def app(a) -> int:
 
 
 def resnet18(a) -> int:
-    from vaeimb.executor import make_backend
-    from vaeimb.experiment import plan, run_experiment
+    from vaeimb.running.executor import make_backend
+    from vaeimb.studies.experiment import plan, run_experiment
 
     check_writable(a.out) if a.out != "-" else None
     cfg = ExperimentConfig.for_protocol("deepsmote", task="longtail", classifier="resnet18")
@@ -324,8 +324,8 @@ ORDERS_TARGET = 1.4
 def orders(a) -> int:
     """The best recipe and the oracle on other digit orders of DeepSMOTE's counts (issue #22:
     a remedy must not depend on which digit is the head)."""
-    from vaeimb.executor import make_backend
-    from vaeimb.experiment import run_experiment
+    from vaeimb.running.executor import make_backend
+    from vaeimb.studies.experiment import run_experiment
 
     check_writable(a.out) if a.out != "-" else None
     base = ExperimentConfig.for_protocol("deepsmote", task="longtail", classifier=a.classifier)
@@ -377,7 +377,7 @@ def main(argv=None) -> int:
                    "section, shown beside this one (e.g. git show REV:BENCHMARKS.md > old.md)")
     p.add_argument("--load", default=None, help="reference: render a result saved with --save (no training)")
     p.add_argument("--ship", default=None, help="reference: write the compact JSON that ships "
-                   "(vaeimb/reference_longtail.json) from the result")
+                   "(vaeimb/shipped/reference_longtail.json) from the result")
     p.add_argument("--orders", nargs="+", default=["9876543210", "5307194628"], help="orders: the digit orders to run")
     a = p.parse_args(argv)
     return {"reference": reference, "app": app, "resnet18": resnet18, "orders": orders}[a.what](a)

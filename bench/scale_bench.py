@@ -39,11 +39,10 @@ SWEEP_BUDGET = ["--steps", "250", "--generator-steps", "200"]
 
 
 def _header(what: str, how: str = "whole `python -m vaeimb` processes, each on an empty cache.") -> str:
-    from vaeimb.provenance import utc_now
-    from vaeimb.provenance import code_fingerprint, cpu_name
-    from vaeimb.training import usable_cores
-
     import torch
+
+    from vaeimb.declarations.provenance import code_fingerprint, cpu_name, utc_now
+    from vaeimb.parts.training import usable_cores
 
     return (f"Measured {utc_now()} by `python bench/scale_bench.py {what}` on {cpu_name()} ({usable_cores()} cores), "
             f"torch {torch.__version__}, vaeimb code {code_fingerprint()}; {how}")
@@ -110,7 +109,7 @@ def bench_precision(data_dir: str) -> str:
     import csv
     import io
 
-    from vaeimb.verdict import paired_difference
+    from vaeimb.statistics.verdict import paired_difference
 
     seeds = ["0", "1", "2"]
     per = {}
@@ -143,8 +142,8 @@ def bench_reference_check(data_dir: str) -> str:
     import io
     import json
 
-    from vaeimb.reference import REFERENCE_FILE
-    from vaeimb.verdict import paired_difference
+    from vaeimb.presentation.reference import REFERENCE_FILE
+    from vaeimb.statistics.verdict import paired_difference
 
     shipped = json.loads(Path(REFERENCE_FILE).read_text())["classifiers"]["mlp"]
     with tempfile.TemporaryDirectory() as cache:
@@ -177,10 +176,10 @@ def _free_port() -> int:
 
 
 def bench_ray(data_dir: str) -> str:
-    from vaeimb.atlas_runs import run_atlas
-    from vaeimb.cache import ResultCache
-    from vaeimb.config import ExperimentConfig
-    from vaeimb.executor import InProcess, RayCluster
+    from vaeimb.declarations.config import ExperimentConfig
+    from vaeimb.running.cache import ResultCache
+    from vaeimb.running.executor import InProcess, RayCluster
+    from vaeimb.studies.atlas.runs import run_atlas
 
     ray = str(Path(sys.executable).parent / "ray") if (Path(sys.executable).parent / "ray").exists() else shutil.which("ray")
     base = ExperimentConfig(n_majority=300, steps=60, batch_size=32, generator_steps=40, generator_batch_size=16, n_checkpoints=2)
@@ -222,7 +221,7 @@ def bench_ray(data_dir: str) -> str:
     same = atlas_ray.to_csv() == atlas_local.to_csv()
     return "\n".join([
         "## Scale: Ray, a 200-task atlas slice on a local two-node cluster", "",
-        _header("ray", "`vaeimb.atlas_runs.run_atlas` in one driver process, each backend on an empty cache."),
+        _header("ray", "`vaeimb.studies.atlas.runs.run_atlas` in one driver process, each backend on an empty cache."),
         f"25 ordered pairs x ratio 5% x {', '.join(approaches)} x seeds {seeds} = 50 VAE fits + 150 classifiers "
         f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.generator_steps} VAE steps). "
         "Two Ray nodes with one CPU each (`ray start --head` and `ray start --address`, same machine), one torch "

@@ -26,7 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.browser import (  # noqa: E402
-    CHROMIUM, MAIN, StartError, app_server, chromium_page, go_to, playwright_api, screenshot, wait_for_charts,
+    CHROMIUM,
+    MAIN,
+    StartError,
+    app_server,
+    chromium_page,
+    go_to,
+    playwright_api,
+    screenshot,
+    wait_for_charts,
     wait_idle,
 )
 
@@ -42,7 +50,7 @@ def _ratio_chip(r: float) -> str:
 
 def capture(url: str, out: Path, chromium: str, timeout_s: float) -> list[Path]:
     """Drive every page and save its screenshot under ``out``."""
-    from vaeimb.sweep import DEFAULT_RATIOS
+    from vaeimb.studies.sweep import DEFAULT_RATIOS
 
     wait_ms = timeout_s * 1000
     shots = []
@@ -96,7 +104,7 @@ def longtail_link() -> str:
     """The query string of the long tail's reference view (five seeds, its reference approaches)."""
     from urllib.parse import urlencode
 
-    from vaeimb.task_kinds import TASK_KINDS
+    from vaeimb.declarations.task_kinds import TASK_KINDS
     from vaeimb_app.links import to_query
     from vaeimb_app.settings import defaults, task_switch
 
@@ -141,7 +149,7 @@ def main() -> int:
     api = playwright_api()
     if api is None:
         return 1
-    from vaeimb.cache import default_cache_dir
+    from vaeimb.running.cache import default_cache_dir
 
     env = {"VAEIMB_CACHE_DIR": str(a.cache_dir or default_cache_dir()),
            "VAEIMB_APP_PRESET": "tiny" if a.tiny else None}

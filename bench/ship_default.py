@@ -2,7 +2,7 @@
 
 Runs the app's default settings (the reference setup, the classic approaches, three paired
 seeds, generator quality measured) through the result cache and the CLI's default backend,
-then writes ``vaeimb/shipped/default/``: the finished result (``vaeimb.shipped.save_result``:
+then writes ``vaeimb/shipped/default/``: the finished result (``vaeimb.running.result_files.save_result``:
 ``result.json`` + ``result.npz``) and the fitted reference VAE of every seed for the Latent
 space page. The Experiment page shows them at once on a fresh install, labelled with this
 command, the machine, the date and the code id.
@@ -25,9 +25,9 @@ COMMAND = "python bench/ship_default.py"
 
 def default_settings():
     """(config, approaches, seeds) of the app's sidebar defaults, built as the sidebar builds them."""
-    from vaeimb import schema
-    from vaeimb.config import from_settings
-    from vaeimb.recipes import PRESETS
+    from vaeimb.declarations import schema
+    from vaeimb.declarations.config import from_settings
+    from vaeimb.running.recipes import PRESETS
     from vaeimb_app.settings import DEFAULTS
 
     values = {s.name: DEFAULTS[s.state_key] for s in schema.SETTINGS}
@@ -44,11 +44,11 @@ def main() -> int:
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: $VAEIMB_DATA_DIR or the user cache)")
     a = p.parse_args()
 
-    from vaeimb import shipped
-    from vaeimb.cache import ResultCache
-    from vaeimb.executor import make_backend
-    from vaeimb.experiment import load_generator, run_experiment
-    from vaeimb.generators import GENERATORS
+    from vaeimb.parts.generators import GENERATORS
+    from vaeimb.running import result_files as shipped
+    from vaeimb.running.cache import ResultCache
+    from vaeimb.running.executor import make_backend
+    from vaeimb.studies.experiment import load_generator, run_experiment
 
     out = Path(a.out) if a.out else shipped.DEFAULT_DIR
     config, approaches, seeds = default_settings()

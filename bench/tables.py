@@ -7,8 +7,8 @@ A block is the text between ``<!-- begin table:NAME -->`` and ``<!-- end table:N
 (each marker alone on its line; ``bench/common.py``'s benchmark sections use
 ``<!-- begin NAME -->``, without ``table:``, and are left to their scripts). ``BLOCKS`` names
 what each block is written from and the file(s) it must be in; a table sorts best first.
-Nothing here trains: the numbers are the shipped results' (``vaeimb/reference_results.json``,
-``vaeimb/reference_longtail.json`` once shipped, the atlas in ``vaeimb/atlases/default/``),
+Nothing here trains: the numbers are the shipped results' (``vaeimb/shipped/reference_results.json``,
+``vaeimb/shipped/reference_longtail.json`` once shipped, the atlas in ``vaeimb/shipped/atlas/``),
 and every verdict-derived figure (paired intervals, corrected decisions, the oracle ratio,
 the gap closed) comes from the ``vaeimb`` functions that compute it for the app.
 
@@ -31,13 +31,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from vaeimb.errors import VaeimbError  # noqa: E402
+from vaeimb.declarations.errors import VaeimbError  # noqa: E402
+from vaeimb.declarations.locations import ATLAS_DIR as ATLAS_SHIPPED  # noqa: E402
+from vaeimb.declarations.locations import GENERATOR_STUDY_FILE, REFERENCE_LONGTAIL_FILE, REFERENCE_PAIR_FILE  # noqa: E402
+from vaeimb.declarations.locations import SEARCHED_DIR as SEARCHED_SHIPPED  # noqa: E402
 
-REFERENCE_JSON = ROOT / "vaeimb" / "reference_results.json"
-LONGTAIL_JSON = ROOT / "vaeimb" / "reference_longtail.json"
-ATLAS_DIR = ROOT / "vaeimb" / "atlases" / "default"
-SEARCHED_DIR = ROOT / "vaeimb" / "searched"
-STUDY_JSON = ROOT / "vaeimb" / "generator_study.json"
+REFERENCE_JSON = REFERENCE_PAIR_FILE
+LONGTAIL_JSON = REFERENCE_LONGTAIL_FILE
+ATLAS_DIR = ATLAS_SHIPPED
+SEARCHED_DIR = SEARCHED_SHIPPED
+STUDY_JSON = GENERATOR_STUDY_FILE
 FILES = ("README.md", "BENCHMARKS.md")
 #: Issue #22: the best realistic preset's errors at most this many times the oracle's, on the pair.
 PAIR_ORACLE_TARGETS = {"mlp": 1.3, "cnn": 1.5}
@@ -74,27 +77,27 @@ class Sources:
 
     @property
     def reference(self) -> dict:
-        from vaeimb.reference import load_reference
+        from vaeimb.presentation.reference import load_reference
 
         return self._get("reference", load_reference)
 
     @property
     def longtail(self) -> dict | None:
-        """The long tail's shipped reference, or None until ``vaeimb/reference_longtail.json`` exists."""
-        from vaeimb.reference import load_reference
+        """The long tail's shipped reference, or None until ``vaeimb/shipped/reference_longtail.json`` exists."""
+        from vaeimb.presentation.reference import load_reference
 
         return self._get("longtail", lambda p: load_reference(p) if p.exists() else None)
 
     @property
     def study(self) -> dict:
-        """Issue #23's generator study (``vaeimb/generator_study.json``), empty until shipped."""
-        from vaeimb.reference import load_generator_study
+        """Issue #23's generator study (``vaeimb/shipped/generator_study.json``), empty until shipped."""
+        from vaeimb.presentation.reference import load_generator_study
 
         return self._get("study", load_generator_study)
 
     @property
     def atlas(self):
-        from vaeimb.atlas import load_atlas
+        from vaeimb.studies.atlas.table import load_atlas
 
         return self._get("atlas", load_atlas)
 
@@ -173,7 +176,7 @@ def classifiers(reference: dict) -> dict[str, dict]:
 
 
 # --------------------------------------------------------------------------------------
-# The pair's reference benchmark (vaeimb/reference_results.json)
+# The pair's reference benchmark (vaeimb/shipped/reference_results.json)
 # --------------------------------------------------------------------------------------
 def limit_ratio(v, what: str = "errors") -> str | None:
     """``1.47× the oracle's errors`` against the plain oracle (the data limit), with the
@@ -192,7 +195,7 @@ def limit_ratio(v, what: str = "errors") -> str | None:
 def verdict_headline(entry: dict) -> str:
     """``best by mean `X`; the best realistic approach makes 1.47× the oracle's errors`` (a winner only
     when the corrected verdict separates it from every other realistic approach)."""
-    from vaeimb.reference import reference_verdict
+    from vaeimb.presentation.reference import reference_verdict
 
     v = reference_verdict(entry)
     others = [n for n in v.means if n not in v.bounds and n != v.best]
@@ -205,9 +208,9 @@ def verdict_headline(entry: dict) -> str:
 
 def reference_block(entry: dict, classifier: str) -> str:
     """One classifier's reference results as the README shows them: the verdict's headline,
-    every approach best first (``vaeimb.reference.markdown_table``) and each learned
+    every approach best first (``vaeimb.presentation.reference.markdown_table``) and each learned
     generator against its generator-free twin (``generator_findings``)."""
-    from vaeimb.reference import generator_findings, markdown_table
+    from vaeimb.presentation.reference import generator_findings, markdown_table
 
     headline, lines = generator_findings(entry)
     name = classifier.upper()
@@ -220,8 +223,8 @@ def learned_target(entry: dict) -> list[tuple[str, object]]:
     """The learned-generator presets that meet the issue's target (``bench/targets.py``):
     better than ``baseline`` and ``oversample`` in mean and in at least 4 seeds, sd <= 10;
     (preset, its row of ``reference_rows``)."""
-    from vaeimb.reference import generator_of, per_seed_of, reference_rows
-    from vaeimb.verdict import paired_difference
+    from vaeimb.presentation.reference import generator_of, per_seed_of, reference_rows
+    from vaeimb.statistics.verdict import paired_difference
 
     per = per_seed_of(entry)
     out = []
@@ -237,7 +240,7 @@ def learned_target(entry: dict) -> list[tuple[str, object]]:
 
 def reference_targets(reference: dict) -> str:
     """The README's "Issue targets, measured" paragraph, from the shipped reference."""
-    from vaeimb.reference import reference_verdict, twin_differences
+    from vaeimb.presentation.reference import reference_verdict, twin_differences
 
     entries = classifiers(reference)
     names = {c: c.upper() for c in entries}
@@ -286,7 +289,7 @@ def reference_targets(reference: dict) -> str:
 
 
 def _row(entry: dict, name: str) -> dict | None:
-    from vaeimb.reference import reference_rows
+    from vaeimb.presentation.reference import reference_rows
 
     return next((r for r in reference_rows(entry) if r["approach"] == name), None)
 
@@ -307,8 +310,12 @@ def _quality_range(entries: list[dict], presets: list[str], key: str, digits: in
 
 def reference_reading(reference: dict) -> str:
     """The README's "How to read it" bullets: every figure in them from the shipped reference."""
-    from vaeimb.reference import per_seed_of, reference_verdict, twin_differences
-    from vaeimb.verdict import paired_difference
+    from vaeimb.presentation.reference import (
+        per_seed_of,
+        reference_verdict,
+        twin_differences,
+    )
+    from vaeimb.statistics.verdict import paired_difference
 
     entries = classifiers(reference)
     verdicts = {c: reference_verdict(e) for c, e in entries.items()}
@@ -405,14 +412,14 @@ def reference_reading(reference: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The atlas (vaeimb/atlases/default)
+# The atlas (vaeimb/shipped/atlas)
 # --------------------------------------------------------------------------------------
 ATLAS_QUESTIONS = (("vae", "baseline"), ("vae", "oversample"), ("augment-posthoc", "oversample"),
                    ("threshold", "baseline"), ("oracle", "oversample"))
 
 
 def _grids(atlas, a: str, b: str, ratio: float, metric: str = "misclassified"):
-    from vaeimb.atlas import gain_grid
+    from vaeimb.studies.atlas.table import gain_grid
 
     return {c: gain_grid(atlas, a, b, ratio, metric, c) for c in ("none", "holm", "bh")}
 
@@ -427,9 +434,9 @@ def _cells(grid, which: str) -> list[tuple[int, int]]:
 def atlas_table(atlas) -> str:
     """The README's atlas table: for each question, on errors, the pairs each side wins by
     mean, at each cell's own 95 % and after Holm's correction over the map's cells."""
-    from vaeimb.labels import pair_label
-
     import numpy as np
+
+    from vaeimb.declarations.labels import pair_label
 
     lines = []
     for ratio in atlas.ratios:
@@ -458,10 +465,10 @@ def atlas_table(atlas) -> str:
 
 def atlas_findings(atlas) -> str:
     """The bullets under the README's atlas table, from the shipped atlas."""
-    from vaeimb.atlas import GAP_CLOSED, gain_grid
-    from vaeimb.labels import pair_label
-
     import numpy as np
+
+    from vaeimb.declarations.labels import pair_label
+    from vaeimb.studies.atlas.table import GAP_CLOSED, gain_grid
 
     ratio = atlas.ratios[0]
     out = []
@@ -516,7 +523,7 @@ def atlas_findings(atlas) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The ten-digit long tail (vaeimb/reference_longtail.json, same schema, K-class entry)
+# The ten-digit long tail (vaeimb/shipped/reference_longtail.json, same schema, K-class entry)
 # --------------------------------------------------------------------------------------
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}"
@@ -524,10 +531,10 @@ def _pct(x: float) -> str:
 
 def longtail_rows(entry: dict) -> list[dict]:
     """One row per approach of a K-class compact entry: ACSA, macro G-mean, macro F1 (balanced
-    test) and ACSA on each other test set, each a ``vaeimb.metrics.Spread`` (mean, sd, clipped
+    test) and ACSA on each other test set, each a ``vaeimb.parts.metrics.Spread`` (mean, sd, clipped
     95 % interval, seeds); best ACSA first."""
-    from vaeimb.metrics import spread
-    from vaeimb.reference import metric_per_seed, other_test_sets
+    from vaeimb.parts.metrics import spread
+    from vaeimb.presentation.reference import metric_per_seed, other_test_sets
 
     metrics = ["balanced_accuracy", "g_mean", "macro_f1", *(f"balanced_accuracy@{s}" for s in other_test_sets(entry))]
     per = {m: metric_per_seed(entry, m) for m in metrics}
@@ -549,7 +556,7 @@ def _head_count(entry: dict) -> str:
 def longtail_table(entry: dict) -> str:
     """The README's long-tail table: every approach best first, mean ± sd over the seeds, the
     95 % interval of ACSA and the seeds; the best realistic ACSA in bold."""
-    from vaeimb.reference import other_test_sets
+    from vaeimb.presentation.reference import other_test_sets
 
     subsets = other_test_sets(entry)
     rows = longtail_rows(entry)
@@ -579,8 +586,8 @@ def longtail_table(entry: dict) -> str:
 
 def longtail_verdict(entry: dict):
     """The corrected paired verdict on ACSA (higher is better), with the generators' twins."""
-    from vaeimb.reference import metric_per_seed
-    from vaeimb.verdict import verdict
+    from vaeimb.presentation.reference import metric_per_seed
+    from vaeimb.statistics.verdict import verdict
 
     per = metric_per_seed(entry, "balanced_accuracy")
     pairs = {p: t for p, t in entry.get("twins", {}).items() if p in per and t in per}
@@ -591,8 +598,8 @@ def longtail_verdict(entry: dict):
 def longtail_findings(entry: dict) -> str:
     """What the long-tail table says, in words: the best realistic recipe and whom it is
     separated from, the target, the oracle, each generator against its twin, DeepSMOTE's figure."""
-    from vaeimb.reference import other_test_sets, twin_differences
-    from vaeimb.task_kinds import DEEPSMOTE_REPORTED
+    from vaeimb.declarations.task_kinds import DEEPSMOTE_REPORTED
+    from vaeimb.presentation.reference import other_test_sets, twin_differences
 
     v = longtail_verdict(entry)
     rows = {r["approach"]: r for r in longtail_rows(entry)}
@@ -657,7 +664,7 @@ def study_block(sources: "Sources") -> str | None:
     """The README's answer to issue #23, task by task: the headline (does a generator given its
     best shot beat the strongest generator-free twin after the correction?), each preset against
     its twin, the rarest class's image quality, and each generator's cost."""
-    from vaeimb.reference import STUDY_TASKS, study_classes, study_findings
+    from vaeimb.presentation.reference import STUDY_TASKS, study_classes, study_findings
 
     study = sources.study
     if not study:
@@ -705,7 +712,7 @@ def searched_table(sources: "Sources") -> str:
     oracle trained with the searched recipe's own parts."""
     import json
 
-    from vaeimb.reference import reference_rows
+    from vaeimb.presentation.reference import reference_rows
 
     lines = ["| task | searched preset: its recipe | search | validation ACSA %: winner / incumbent | test: searched "
              "| incumbent | oracle | its own oracle | errors vs the oracle's |", "|---|---|---|---|---|---|---|---|---|"]
@@ -737,7 +744,7 @@ def searched_table(sources: "Sources") -> str:
 
 
 def _short_recipe(text: str) -> str:
-    from vaeimb.recipes import parse_recipe
+    from vaeimb.running.recipes import parse_recipe
 
     return parse_recipe(text).short()
 

@@ -5,7 +5,7 @@ CNN, measures generator quality, and writes a markdown report with the verdict, 
 oracle ratio, each generator's contribution against its generator-free twin and the
 issue's targets (met or missed). Long: run it outside the test suite, e.g.
 
-    python bench/targets.py --out BENCHMARKS.md --reference-out vaeimb/reference_results.json
+    python bench/targets.py --out BENCHMARKS.md --reference-out vaeimb/shipped/reference_results.json
 """
 
 from __future__ import annotations
@@ -20,19 +20,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vaeimb import report  # noqa: E402
-from vaeimb.provenance import utc_now  # noqa: E402
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig  # noqa: E402
-from vaeimb.experiment import run_experiment  # noqa: E402
-from vaeimb.generators import LEARNED  # noqa: E402
-from vaeimb.provenance import environment  # noqa: E402
-from vaeimb.recipes import PRESETS  # noqa: E402
-from vaeimb.reference import compact  # noqa: E402
-from vaeimb.training import current_identity  # noqa: E402
-from vaeimb.verdict import paired_difference  # noqa: E402
 from bench.common import train_time_lines  # noqa: E402
-
+from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
+from vaeimb.declarations.provenance import (
+    environment,  # noqa: E402
+    utc_now,  # noqa: E402
+)
+from vaeimb.parts.generators import LEARNED  # noqa: E402
+from vaeimb.parts.training import current_identity  # noqa: E402
+from vaeimb.presentation import report  # noqa: E402
+from vaeimb.presentation.reference import compact  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
+from vaeimb.running.recipes import PRESETS  # noqa: E402
+from vaeimb.statistics.verdict import paired_difference  # noqa: E402
+from vaeimb.studies.experiment import run_experiment  # noqa: E402
 
 
 def _fmt(x, d=1):
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
                    "BENCHMARKS.md ('-' = stdout only)")
     p.add_argument("--json", default=None, help="also write the full results per classifier as JSON")
     p.add_argument("--reference-out", default=None,
-                   help="also write the compact results the About page reads (vaeimb/reference_results.json)")
+                   help="also write the compact results the About page reads (vaeimb/shipped/reference_results.json)")
     a = p.parse_args(argv)
     env = environment(current_identity())
     now = utc_now()

@@ -13,10 +13,16 @@ st.markdown(
 
 # The first screen is drawn above. This page never loads torch itself (a Run trains in a
 # child process, or in-process on one core): the results are numpy, the charts plotly.
-from vaeimb import figures
-from vaeimb.provenance import code_note
-from vaeimb.report import display_rows, metric_label, to_csv, to_json, verdict_metrics
-from vaeimb.shipped import label as shipped_label
+from vaeimb.declarations.provenance import code_note
+from vaeimb.presentation import figures
+from vaeimb.presentation.report import (
+    display_rows,
+    metric_label,
+    to_csv,
+    to_json,
+    verdict_metrics,
+)
+from vaeimb.running.result_files import label as shipped_label
 from vaeimb_app.runs import mnist_test_images, shown_experiment, train_experiment
 from vaeimb_app.settings import class_names, errors_shown, page_settings
 

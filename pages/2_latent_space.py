@@ -3,15 +3,32 @@
 import numpy as np
 import streamlit as st
 
-from vaeimb import figures, latent
-from vaeimb.latent_js import BadDecoderWeights, UnsupportedDecoder, browser_decoder
-from vaeimb.provenance import code_note
-from vaeimb.report import QUALITY_METRICS, class_figures, class_gain_table
-from vaeimb.shipped import made_by
-from vaeimb_app.latent_explorer import cached_decoder_spec, explorer_data, latent_explorer
+from vaeimb.declarations.provenance import code_note
+from vaeimb.presentation import figures, latent
+from vaeimb.presentation.latent_js import (
+    BadDecoderWeights,
+    UnsupportedDecoder,
+    browser_decoder,
+)
+from vaeimb.presentation.report import QUALITY_METRICS, class_figures, class_gain_table
+from vaeimb.running.result_files import made_by
+from vaeimb_app.latent_explorer import (
+    cached_decoder_spec,
+    explorer_data,
+    latent_explorer,
+)
 from vaeimb_app.runs import (
-    experiment_images, fitted_generator, generator_key_for, generator_quality, generator_source, latent_generators,
-    class_gains_of_finished, latent_map_for, quality_of_finished, shipped_generator_for, train_generator_with_progress,
+    class_gains_of_finished,
+    experiment_images,
+    fitted_generator,
+    generator_key_for,
+    generator_quality,
+    generator_source,
+    latent_generators,
+    latent_map_for,
+    quality_of_finished,
+    shipped_generator_for,
+    train_generator_with_progress,
 )
 from vaeimb_app.settings import errors_shown, generators_of, page_settings
 
@@ -270,7 +287,7 @@ with errors_shown(stop=False):
     elif not points:
         st.info("The finished experiment has no approach with a generator.")
     else:
-        from vaeimb.report import quality_correlation
+        from vaeimb.presentation.report import quality_correlation
 
         metric = st.radio("Quality figure", list(QUALITY_METRICS), format_func=lambda m: QUALITY_METRICS[m][0],
                           horizontal=True, key="quality_metric")

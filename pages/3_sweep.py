@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-from vaeimb import figures
+from vaeimb.presentation import figures
+from vaeimb.running.recipes import COMPARISON, PRESETS
+from vaeimb.statistics.stats import GAP_CLOSED
+from vaeimb.studies.sweep import DEFAULT_RATIOS
 from vaeimb_app.links import SWEEP_RATIO_OPTIONS
-from vaeimb.recipes import COMPARISON, PRESETS
-from vaeimb.stats import GAP_CLOSED
-from vaeimb.sweep import DEFAULT_RATIOS
 from vaeimb_app.runs import finished_sweep, train_sweep
 from vaeimb_app.settings import errors_shown, page_settings, persistent
 

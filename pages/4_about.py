@@ -2,11 +2,15 @@
 
 import streamlit as st
 
-from vaeimb.config import TEST_COUNTS, ExperimentConfig
-from vaeimb.protocols import PROTOCOLS
-from vaeimb.recipes import PRESETS
-from vaeimb.report import LEAK_WARNING, REPORTED_MISCLASSIFIED, REPORTED_TEST_SIZE
-from vaeimb.task_kinds import DEEPSMOTE_DIFFERENCES, DEEPSMOTE_REPORTED
+from vaeimb.declarations.config import TEST_COUNTS, ExperimentConfig
+from vaeimb.declarations.protocols import PROTOCOLS
+from vaeimb.declarations.task_kinds import DEEPSMOTE_DIFFERENCES, DEEPSMOTE_REPORTED
+from vaeimb.presentation.report import (
+    LEAK_WARNING,
+    REPORTED_MISCLASSIFIED,
+    REPORTED_TEST_SIZE,
+)
+from vaeimb.running.recipes import PRESETS
 
 reference = ExperimentConfig()
 blog = ExperimentConfig.blog()
@@ -97,9 +101,14 @@ st.table([{"approach": name, "recipe (clean protocol)": p.resolve(PROTOCOLS["cle
           for name, p in PRESETS.items()])
 
 st.header("What the reference benchmark found")
-from vaeimb.errors import VaeimbError  # noqa: E402
-from vaeimb.provenance import provenance_notes  # noqa: E402
-from vaeimb.reference import generator_findings, load_reference, reference_rows, reference_verdict  # noqa: E402
+from vaeimb.declarations.errors import VaeimbError  # noqa: E402
+from vaeimb.declarations.provenance import provenance_notes  # noqa: E402
+from vaeimb.presentation.reference import (  # noqa: E402
+    generator_findings,
+    load_reference,
+    reference_rows,
+    reference_verdict,
+)
 
 try:
     reference = load_reference()
@@ -127,7 +136,12 @@ else:
                 hide_index=True, width="stretch")
 
 st.header("Generators given their best shot")
-from vaeimb.reference import STUDY_TASKS, load_generator_study, study_classes, study_findings  # noqa: E402
+from vaeimb.presentation.reference import (  # noqa: E402
+    STUDY_TASKS,
+    load_generator_study,
+    study_classes,
+    study_findings,
+)
 
 st.markdown("""
 Do the generators lose because they are weak? Here each is given its best shot on the rarest
@@ -143,7 +157,7 @@ except VaeimbError as err:
 else:
     if not study:
         st.info("No generator study is shipped yet: `python bench/generators_bench.py longtail --ship "
-                "vaeimb/generator_study.json` measures it.")
+                "vaeimb/shipped/generator_study.json` measures it.")
     for key, entry in study.items():
         env = entry.get("environment", {})
         st.subheader(STUDY_TASKS.get(key, key))

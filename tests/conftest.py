@@ -13,11 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # vaeimb/ and bench/ (the scripts' shared bench/browser.py) import from the root
     sys.path.insert(0, str(ROOT))
 
-from vaeimb.cache import ResultCache  # noqa: E402
-from vaeimb.config import ExperimentConfig  # noqa: E402
-from vaeimb.data import find_raw_files  # noqa: E402
-
 from tiny_setup import TINY  # noqa: E402
+
+from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
+from vaeimb.parts.data import find_raw_files  # noqa: E402
+from vaeimb.running.cache import ResultCache  # noqa: E402
 
 
 def _mnist_dir() -> Path | None:
@@ -72,7 +72,7 @@ def tiny_config() -> ExperimentConfig:
 @pytest.fixture
 def count_training(monkeypatch):
     """How many classifiers train in the test (``{"clf": n}``)."""
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     counts = {"clf": 0}
     real = T.train_classifier
@@ -88,7 +88,7 @@ def count_training(monkeypatch):
 @pytest.fixture
 def no_training(monkeypatch):
     """Fails the test if anything trains (bad input must be refused first)."""
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     monkeypatch.setattr(T, "train_classifier", lambda *a, **k: pytest.fail("trained before refusing the input"))
 
@@ -96,7 +96,7 @@ def no_training(monkeypatch):
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, mnist_dir):
     """One tiny experiment with every approach and two seeds, shared by read-only tests."""
-    from vaeimb.experiment import run_experiment
+    from vaeimb.studies.experiment import run_experiment
 
     c = ResultCache(tmp_path_factory.mktemp("shared-cache"))
     cfg = ExperimentConfig(**TINY)
@@ -117,7 +117,7 @@ def _torch_state():
     """torch's thread count and the training precision as the session found them."""
     import torch
 
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     return torch.get_num_threads(), T._precision
 
@@ -129,7 +129,7 @@ def _restore_torch_threads_and_precision(_torch_state):
     still starts from the session's own values so no test depends on another's order."""
     import torch
 
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     torch.set_num_threads(_torch_state[0])
     T._precision = _torch_state[1]

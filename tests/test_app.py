@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vaeimb.report import LEAK_WARNING
+from vaeimb.presentation.report import LEAK_WARNING
 
 APP = "../app.py"
 TIMEOUT = 120
@@ -198,7 +198,7 @@ def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):
 
 @pytest.mark.filterwarnings("ignore:vae .seed 0. failed:RuntimeWarning")
 def test_a_failing_approach_is_an_error_and_the_others_stay(app, monkeypatch):
-    from vaeimb.generators.vae import VaeGenerator
+    from vaeimb.parts.generators.vae import VaeGenerator
 
     def broken(self, *a, **k):
         raise RuntimeError("simulated out-of-memory")
@@ -218,8 +218,8 @@ def test_a_failing_approach_is_an_error_and_the_others_stay(app, monkeypatch):
 def test_the_app_trains_in_worker_processes(app, monkeypatch, cache_dir):
     """The app's default on 2+ cores: the server only gathers what its workers computed,
     each task on one torch thread however many cores the host has (faked: 16)."""
-    import vaeimb.executor as X
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
+    import vaeimb.running.executor as X
 
     monkeypatch.setenv("VAEIMB_APP_WORKERS", "2")
     monkeypatch.delenv("VAEIMB_THREADS", raising=False)
@@ -273,8 +273,8 @@ def test_protocol_budget_switches_only_between_families():
 
 
 def test_about_page_says_when_the_shipped_results_come_from_other_code(app, monkeypatch):
-    import vaeimb.provenance as P
-    from vaeimb.reference import load_reference
+    import vaeimb.declarations.provenance as P
+    from vaeimb.presentation.reference import load_reference
 
     shipped = {e["environment"]["code"] for e in load_reference()["classifiers"].values()}
     monkeypatch.setattr(P, "code_fingerprint", lambda: "running-code")
@@ -300,8 +300,8 @@ def default_app(monkeypatch, tmp_path, mnist_dir):
 
 
 def test_a_fresh_install_shows_the_shipped_results_labelled(default_app):
-    from vaeimb import shipped
-    from vaeimb.report import display_rows
+    from vaeimb.presentation.report import display_rows
+    from vaeimb.running import result_files as shipped
 
     at = default_app.run()
     assert not at.exception, at.exception
@@ -318,8 +318,8 @@ def test_a_fresh_install_shows_the_shipped_results_labelled(default_app):
 
 
 def test_shipped_results_say_when_the_running_code_differs(default_app, monkeypatch):
-    import vaeimb.provenance as P
-    from vaeimb import shipped
+    import vaeimb.declarations.provenance as P
+    from vaeimb.running import result_files as shipped
 
     made = shipped.load_provenance()["code"]
     monkeypatch.setattr(P, "code_fingerprint", lambda: made)
@@ -333,7 +333,7 @@ def test_shipped_results_say_when_the_running_code_differs(default_app, monkeypa
 
 def test_the_users_own_results_replace_the_shipped_ones(default_app):
     """An exported Run of the default settings (as a Run's child process writes it) wins."""
-    from vaeimb import shipped
+    from vaeimb.running import result_files as shipped
     from vaeimb_app import runs
 
     at = default_app.run()
@@ -345,7 +345,7 @@ def test_the_users_own_results_replace_the_shipped_ones(default_app):
     fresh = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # a new session on the same cache
     assert not fresh.exception, fresh.exception
     assert not any(i.value.startswith("Shipped results:") for i in fresh.info)
-    from vaeimb.report import display_rows
+    from vaeimb.presentation.report import display_rows
 
     shown = fresh.table[0].value["Misclassified test images"].tolist()
     assert shown == [r["Misclassified test images"] for r in display_rows(own)]

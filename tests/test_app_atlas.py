@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-
 from test_app import button, plotly_figures
-from vaeimb import atlas as atl
-from vaeimb import atlas_runs
+
+from vaeimb.studies.atlas import runs as atlas_runs
+from vaeimb.studies.atlas import table as atl
 from vaeimb_app import atlas_view
 from vaeimb_app.links import to_query
 
@@ -172,7 +172,7 @@ def test_extending_runs_the_missing_pair_and_keeps_it(open_atlas, tiny_atlas, tm
 
 
 def test_the_page_says_when_its_rows_come_from_other_code(open_atlas, tiny_atlas, monkeypatch):
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     made_by = tiny_atlas.meta["environment"]["code"]
     monkeypatch.setattr(P, "code_fingerprint", lambda: made_by)

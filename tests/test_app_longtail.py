@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
-
 from test_app import APP, TIMEOUT, button, plotly_figures
 
 from vaeimb_app.links import from_query, to_query
@@ -94,7 +93,7 @@ def test_a_long_tail_run_shows_recall_by_count_and_k_by_k_confusions(lt_app):
 
 
 def test_the_task_switch_rule():
-    from vaeimb.recipes import CLASSIC
+    from vaeimb.running.recipes import CLASSIC
     from vaeimb_app.settings import task_switch
 
     back = task_switch("longtail", "pair", "deepsmote")  # deepsmote serves only the long tail
@@ -167,7 +166,7 @@ TASK_SETTINGS = {"majority", "minority", "n_majority", "n_minority", "profile", 
 def test_the_sidebar_shows_only_the_widgets_that_apply(task, profile, shown, monkeypatch, tmp_path):
     """The widgets follow the settings' declaration (task kinds' settings, ``Setting.requires``),
     and so do links and the CLI: ``schema.applies`` is their one rule."""
-    from vaeimb import schema
+    from vaeimb.declarations import schema
 
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
     at = AppTest.from_string(SIDEBAR_ONLY, default_timeout=60)

@@ -96,13 +96,13 @@ def test_latent_page_offers_every_latent_generator_and_explores_the_chosen_one(a
 
 
 def test_the_sidebar_recipe_help_names_every_registered_part():
-    from vaeimb.augmentations import AUGMENTATIONS
-    from vaeimb.batches import BATCHES
-    from vaeimb.decisions import DECISIONS
-    from vaeimb.generators import GENERATORS
-    from vaeimb.losses import LOSSES
-    from vaeimb.mixing import MIXINGS
-    from vaeimb.recipes import RECIPE_KEYS
+    from vaeimb.parts.augmentations import AUGMENTATIONS
+    from vaeimb.parts.batches import BATCHES
+    from vaeimb.parts.decisions import DECISIONS
+    from vaeimb.parts.generators import GENERATORS
+    from vaeimb.parts.losses import LOSSES
+    from vaeimb.parts.mixing import MIXINGS
+    from vaeimb.running.recipes import RECIPE_KEYS
     from vaeimb_app.settings import RECIPE_HELP
 
     families = (("Generators", GENERATORS), ("batches", BATCHES), ("aug", AUGMENTATIONS), ("mix", MIXINGS),
@@ -114,8 +114,8 @@ def test_the_sidebar_recipe_help_names_every_registered_part():
 
 
 def test_the_about_page_names_every_recipe_family_and_the_mixing_presets(app):
-    from vaeimb.mixing import MIXINGS
-    from vaeimb.recipes import PRESETS, RECIPE_KEYS
+    from vaeimb.parts.mixing import MIXINGS
+    from vaeimb.running.recipes import PRESETS, RECIPE_KEYS
 
     app.run()
     app.switch_page("pages/4_about.py").run()
@@ -139,10 +139,10 @@ def test_the_about_page_names_every_recipe_family_and_the_mixing_presets(app):
 
 
 def test_the_app_lists_the_searched_presets_and_says_how_each_was_chosen(app):
-    from vaeimb.recipes import PRESETS
+    from vaeimb.running.recipes import PRESETS
 
     searched = [n for n, p in PRESETS.items() if p.searched_file]
-    assert searched, "the shipped searched presets (vaeimb/searched/*.json) are presets"
+    assert searched, "the shipped searched presets (vaeimb/shipped/searched/*.json) are presets"
     app.run()
     assert not app.exception, app.exception
     picker = next(m for m in app.multiselect if m.label == "Approaches")

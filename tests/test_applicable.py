@@ -9,9 +9,10 @@ import sys
 
 import pytest
 
-from vaeimb import cli, schema
-from vaeimb.errors import ConfigError
-from vaeimb.task_kinds import PROFILES, TASK_KINDS
+from vaeimb.declarations import schema
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.declarations.task_kinds import PROFILES, TASK_KINDS
+from vaeimb.interfaces import cli
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 DEEPSMOTE = "4000,2000,1000,750,500,350,200,100,60,40"
@@ -183,7 +184,7 @@ def test_the_cli_applies_what_a_flag_implies():
 
 
 def test_the_cli_says_what_it_implied_before_it_runs(tmp_path, capsys, monkeypatch, mnist_dir):
-    import vaeimb.experiment as E
+    import vaeimb.studies.experiment as E
 
     class Ran(Exception):
         pass

@@ -1,6 +1,7 @@
-"""The package's layers, read from its source with ``ast``: no import cycle, every import
-points down the layers the README draws, in-function imports carry their reason, and the
-core knows nothing of Streamlit or of the app."""
+"""The package's layers, read from its folders: every module lies in one layer folder of
+``vaeimb`` (``vaeimb.LAYERS``, bottom to top), there is no import cycle, every import points
+down the layers, in-function imports carry their reason, and the core knows nothing of
+Streamlit or of the app."""
 
 from __future__ import annotations
 
@@ -9,34 +10,25 @@ from pathlib import Path
 
 from import_probe import heavy_modules_loaded
 
+import vaeimb
+
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "vaeimb"
-
-#: The README's picture: a module may import only modules of its own layer or below.
-LAYERS = {
-    0: ("version", "errors", "params", "parts", "digits", "protocols", "task_kinds", "tasks", "labels", "provenance",
-        "config", "schema"),
-    1: ("resources", "data", "cache", "models", "metrics", "stats", "verdict", "training", "sources", "generators", "losses",
-        "decisions", "augmentations", "batches", "mixing", "latent", "latent_js"),
-    2: ("recipes", "results", "atlas"),
-    3: ("runner",),
-    4: ("executor",),
-    5: ("experiment", "quality", "sweep", "atlas_runs", "search"),
-    6: ("report", "figures", "reference", "shipped", "offload", "offload_child", "cli", "__main__", "__init__"),
-}
+#: The entry points above every layer: the package's lazy exports and ``python -m vaeimb``.
+ENTRY = ("vaeimb", "vaeimb.__main__")
 #: Why a module of the package may be imported inside a function: torch (or scipy) kept off
 #: the torch-free paths (the CLI's --help, the app's first paint). Each such import names
-#: its reason in a comment on its line.
-HEAVY_OK = {"executor", "experiment", "sweep", "search", "atlas_runs", "atlas", "report", "training", "generators",
-            "batches", "augmentations", "mixing", "losses", "decisions"}
+#: its reason in a comment on its line. Named by the module's path inside its layer.
+HEAVY_OK = {"executor", "experiment", "sweep", "search", "atlas", "report", "training", "generators",
+            "batches", "augmentations", "mixing", "losses", "decisions", "quality", "judge"}
 
 
 def _layer_of(module: str) -> int:
-    top = module.split(".")[1] if "." in module else "__init__"
-    for layer, names in LAYERS.items():
-        if top in names:
-            return layer
-    raise AssertionError(f"vaeimb.{top} is in no layer: add it to LAYERS here and to the README's picture")
+    if module in ENTRY:
+        return len(vaeimb.LAYERS)
+    folder = module.split(".")[1]
+    assert folder in vaeimb.LAYERS, f"{module} lies in no layer folder: move it into one of {vaeimb.LAYERS}"
+    return vaeimb.LAYERS.index(folder)
 
 
 def _modules() -> dict[str, Path]:
@@ -126,25 +118,34 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_every_module_lies_in_a_layer_folder_and_every_folder_is_a_layer():
+    loose = [m for m in _modules() if m not in ENTRY and m.split(".")[1] not in vaeimb.LAYERS]
+    assert not loose, f"modules outside the layer folders {vaeimb.LAYERS}: {loose}"
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert folders == set(vaeimb.LAYERS), "a package folder of vaeimb is a layer, and every layer a folder"
+
+
 def test_every_import_points_down_the_layers():
     wrong = []
     for m, targets in _edges().items():
         for t in targets:
-            if t.split(".")[:2] == m.split(".")[:2]:
-                continue  # inside one family (generators/*, sources/*)
             if _layer_of(t) > _layer_of(m):
                 wrong.append(f"{m} (layer {_layer_of(m)}) imports {t} (layer {_layer_of(t)})")
     assert not wrong, "\n".join(wrong)
 
 
+def test_the_layer_check_catches_an_upward_import():
+    assert _layer_of("vaeimb.parts.generators.vae") < _layer_of("vaeimb.running.runner") < _layer_of("vaeimb")
+
+
 def test_imports_inside_functions_are_heavy_ones_with_their_reason():
     bad = []
     for m, t, node, inside, line in _imports(_modules()):
-        if not inside or not t.startswith("vaeimb.") or t.split(".")[:2] == m.split(".")[:2]:
-            continue
-        if t.split(".")[1] not in HEAVY_OK:
+        if not inside or not t.startswith("vaeimb.") or t.split(".")[:3] == m.split(".")[:3]:
+            continue  # inside one module family (parts.generators.*) is not an upward reach
+        if t.split(".")[2] not in HEAVY_OK:
             bad.append(f"{m}: {line.strip()} (not a heavy module)")
-        elif "#" not in line and m != "vaeimb.recipes":  # recipes.part_class says why in its docstring
+        elif "#" not in line and m != "vaeimb.running.recipes":  # recipes.part_class says why in its docstring
             bad.append(f"{m}: {line.strip()} (no reason comment)")
     assert not bad, "\n".join(bad)
 
@@ -155,6 +156,6 @@ def test_the_core_knows_nothing_of_streamlit_or_the_app():
 
 
 def test_the_help_path_and_the_table_readers_stay_torch_free():
-    code = ("import vaeimb.cli, vaeimb.atlas, vaeimb.recipes, vaeimb.tasks, vaeimb.sources; "
-            "vaeimb.cli.build_parser().format_help()")
+    code = ("import vaeimb.interfaces.cli, vaeimb.studies.atlas.table, vaeimb.running.recipes, vaeimb.declarations.jobs, vaeimb.parts.sources; "
+            "vaeimb.interfaces.cli.build_parser().format_help()")
     assert heavy_modules_loaded(code) == []

@@ -10,14 +10,21 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vaeimb import atlas as atl
-from vaeimb import atlas_runs
+from vaeimb.declarations.config import ExperimentConfig, n_minority_from_ratio
+from vaeimb.declarations.errors import ConfigError, VaeimbError
+from vaeimb.running.recipes import parse_param_overrides
+from vaeimb.studies.atlas import runs as atlas_runs
+from vaeimb.studies.atlas import table as atl
+from vaeimb.studies.atlas.table import (
+    ALL_PAIRS,
+    Atlas,
+    gain_grid,
+    load_atlas,
+    merge_atlases,
+    parse_pairs,
+)
 from vaeimb_app import atlas_view
-from vaeimb.atlas import ALL_PAIRS, Atlas, gain_grid, load_atlas, merge_atlases, parse_pairs
-from vaeimb.config import ExperimentConfig, n_minority_from_ratio
-from vaeimb.errors import ConfigError, VaeimbError
 from vaeimb_app.links import as_linked, from_query, to_query
-from vaeimb.recipes import parse_param_overrides
 
 BUDGET = {"approach_params": {}, "batch_size": 32, "classifier": "mlp", "latent_dim": 20, "lr": 0.001,
           "n_checkpoints": 2, "n_majority": 300, "protocol": "clean", "steps": 30, "generator_batch_size": 16,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from vaeimb import figures
-from vaeimb.atlas import cell_sentence, cell_words, gain_grid
 from test_atlas import CELLS, make_atlas
+
+from vaeimb.presentation import figures
+from vaeimb.studies.atlas.table import cell_sentence, cell_words, gain_grid
 
 
 @pytest.fixture

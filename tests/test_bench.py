@@ -11,11 +11,11 @@ import sys
 
 import pytest
 
+from bench import common
+from bench import core_bench as bench
 from bench.browser import StartError, wait_until_healthy
-
-from bench import common, core_bench as bench
-from vaeimb.cli import build_parser, config_from_args
-from vaeimb.errors import VaeimbError
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.interfaces.cli import build_parser, config_from_args
 
 
 def _rows(text: str) -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_existing_output_is_not_touched_by_the_check(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:vae .seed .. failed:RuntimeWarning")
 def test_a_failed_approach_is_a_failed_row(tiny_config, tmp_path, mnist_dir, monkeypatch):
-    from vaeimb.generators.vae import VaeGenerator
+    from vaeimb.parts.generators.vae import VaeGenerator
 
     def broken(self, *a, **k):
         raise RuntimeError("simulated out-of-memory")
@@ -177,7 +177,7 @@ def test_the_generator_study_of_a_finished_result_is_strict_json(tiny_config, ca
     import json
 
     from bench import generators_bench as G
-    from vaeimb.experiment import run_experiment
+    from vaeimb.studies.experiment import run_experiment
 
     res = run_experiment(tiny_config, ["oversample", "cvae-remix"], seeds=[0, 1], cache=cache, data_dir=mnist_dir)
     entry = G.finite(G.study_entry(res, G.costs(res, cache), {"made": "now", "command": "c"}, {"code": "x"}))

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from vaeimb.cache import CacheWarning, ResultCache, default_cache_dir
+from vaeimb.running.cache import CacheWarning, ResultCache, default_cache_dir
 
 
 def test_roundtrip_and_layout(cache):
@@ -133,7 +133,7 @@ def test_stale_locks_are_cleaned_fresh_ones_kept(cache):
 
 
 def test_check_writable_refuses_an_unwritable_folder(tmp_path):
-    from vaeimb.errors import VaeimbError
+    from vaeimb.declarations.errors import VaeimbError
 
     ResultCache(tmp_path / "new" / "cache").check_writable()  # creates it
     assert (tmp_path / "new" / "cache").is_dir() and list((tmp_path / "new" / "cache").iterdir()) == []

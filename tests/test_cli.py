@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from vaeimb import cli
-from vaeimb.config import ExperimentConfig
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.interfaces import cli
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 TINY_FLAGS = ["--n-majority", "300", "--n-minority", "20", "--steps", "10", "--batch-size", "16",
@@ -51,7 +51,7 @@ def test_budget_flags_override_the_protocols_budget():
             cfg.generator_lr) == (7, 9, 0.01, 4, 3, 5, 0.02)
     assert cfg.validation_fraction == 0.3 and cfg.classifier == "cnn" and cfg.protocol == "blog"
     assert cfg.approach_params == {"threshold": {"decision.tau": 0.5}}
-    from vaeimb.recipes import PRESETS
+    from vaeimb.running.recipes import PRESETS
 
     assert specs == [*PRESETS, "loss=focal"]
     sweep, _, _ = _config(["sweep", "--protocol", "blog-clean", "--steps", "7", "--generator-steps", "3"])

@@ -3,8 +3,12 @@ from pathlib import Path
 
 import pytest
 
-from vaeimb.config import ExperimentConfig, n_minority_from_ratio, stable_hash
-from vaeimb.errors import ConfigError
+from vaeimb.declarations.config import (
+    ExperimentConfig,
+    n_minority_from_ratio,
+    stable_hash,
+)
+from vaeimb.declarations.errors import ConfigError
 
 
 def test_defaults_are_the_reference_setup():
@@ -81,8 +85,8 @@ def test_from_dict_reads_the_old_generator_budget_names():
 def test_the_shipped_results_load_as_configs():
     import json
 
-    from vaeimb.atlas import SHIPPED_DIR, base_config, load_atlas
-    from vaeimb.reference import load_reference
+    from vaeimb.presentation.reference import load_reference
+    from vaeimb.studies.atlas.table import SHIPPED_DIR, base_config, load_atlas
 
     for entry in load_reference()["classifiers"].values():
         assert ExperimentConfig.from_dict(entry["config"]).validate().generator_steps == 400
@@ -108,7 +112,7 @@ def test_from_dict_refuses_unknown_fields_and_round_trips_approach_params():
 
 
 def test_for_protocol_starts_from_that_protocols_budget():
-    from vaeimb.protocols import PROTOCOLS
+    from vaeimb.declarations.protocols import PROTOCOLS
 
     for name, p in PROTOCOLS.items():
         c = ExperimentConfig.for_protocol(name).validate()

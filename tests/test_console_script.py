@@ -75,4 +75,4 @@ def test_the_declared_dependencies_are_requirements_txt():
     assert project["dependencies"] == [ln for ln in lines if ln and not ln.startswith("-")]
     cluster = [ln.split("#")[0].strip() for ln in (ROOT / "requirements-cluster.txt").read_text().splitlines()]
     assert project["optional-dependencies"]["cluster"] == [ln for ln in cluster if ln]
-    assert project["scripts"]["vaeimb"] == "vaeimb.cli:main_entry"
+    assert project["scripts"]["vaeimb"] == "vaeimb.interfaces.cli:main_entry"

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from vaeimb import data as D
-from vaeimb.config import TEST_COUNTS, TRAIN_COUNTS, ExperimentConfig
-from vaeimb.errors import ConfigError, DataUnavailableError
+from vaeimb.declarations.config import TEST_COUNTS, TRAIN_COUNTS, ExperimentConfig
+from vaeimb.declarations.errors import ConfigError, DataUnavailableError
+from vaeimb.parts import data as D
 
 
 def _write_idx(path, arr):

@@ -9,19 +9,34 @@ import json
 import numpy as np
 import pytest
 import torch
+from test_generators import bars, blobs
 from torch import nn
 
-from vaeimb.errors import ConfigError
-from vaeimb.generators import GENERATORS, LEARNED, FitBudget, FitData, GeneratorError, make_generator
-from vaeimb.generators.base import class_seed
-from vaeimb.generators.deepsmote import (
-    PENALTY_IMAGES, DeepSmoteAutoencoder, DeepSmoteGenerator, fold_batchnorm, folded_decoder, permutation_penalty,
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.generators import (
+    GENERATORS,
+    LEARNED,
+    FitBudget,
+    FitData,
+    GeneratorError,
+    make_generator,
+)
+from vaeimb.parts.generators.base import class_seed
+from vaeimb.parts.generators.deepsmote import (
+    PENALTY_IMAGES,
+    DeepSmoteAutoencoder,
+    DeepSmoteGenerator,
+    fold_batchnorm,
+    folded_decoder,
+    permutation_penalty,
     reconstruction_mse,
 )
-from vaeimb.generators.smote import smote_new_rows
-from vaeimb.latent_js import browser_decoder, decoder_spec, reference_decode
-
-from test_generators import bars, blobs
+from vaeimb.parts.generators.smote import smote_new_rows
+from vaeimb.presentation.latent_js import (
+    browser_decoder,
+    decoder_spec,
+    reference_decode,
+)
 
 BUDGET = FitBudget(steps=20, batch_size=32, lr=1e-3, latent_dim=4)
 #: For tests that only compare two fits with each other.
@@ -47,7 +62,7 @@ def weights(g: DeepSmoteGenerator) -> dict[str, np.ndarray]:
 
 # ---- the registry and the parameters --------------------------------------------------------
 def test_registered_after_latent_smote_and_buildable_as_a_recipe():
-    from vaeimb.recipes import build_approach
+    from vaeimb.running.recipes import build_approach
 
     names = list(GENERATORS)
     assert names[names.index("latent-smote") + 1] == "deepsmote" and "deepsmote" in LEARNED
@@ -213,7 +228,7 @@ def test_penalty_draws_from_labels_with_two_images_and_never_more_than_100(monke
         sizes.append(len(images))
         return real(model, images)
 
-    monkeypatch.setattr("vaeimb.generators.deepsmote.permutation_penalty", spy)
+    monkeypatch.setattr("vaeimb.parts.generators.deepsmote.permutation_penalty", spy)
     # label 0 has a single image (BatchNorm needs two), label 2 more than 100
     data = FitData((bars(1, 1), blobs(30, 0), blobs(130, 2)), (1, 2))
     g = fit(data, FitBudget(steps=8, batch_size=8, latent_dim=4))
@@ -229,7 +244,7 @@ def test_minority_fraction_one_trains_on_the_labels_to_fill_alone():
 
 # ---- ten classes ------------------------------------------------------------------------------
 def test_ten_class_fit_fills_labels_1_to_9(mnist_dir):
-    from vaeimb.data import load_mnist
+    from vaeimb.parts.data import load_mnist
 
     mnist = load_mnist(mnist_dir)
     by_class = [mnist.train_images[mnist.train_labels == d][:40 if d == 0 else 12] for d in range(10)]

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from vaeimb import data as D
-from vaeimb.data import DATA_DIR_ENV, MIRROR_ENV, RAW_FILES, find_raw_files
-from vaeimb.errors import DataUnavailableError
+from vaeimb.declarations.errors import DataUnavailableError
+from vaeimb.parts import data as D
+from vaeimb.parts.data import DATA_DIR_ENV, MIRROR_ENV, RAW_FILES, find_raw_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")

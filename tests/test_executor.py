@@ -13,14 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from vaeimb import executor as X
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.experiment import run_experiment
-from vaeimb.tasks import Identity, Task
-
 from tiny_setup import TINY
+
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.jobs import Identity, Task
+from vaeimb.running import executor as X
+from vaeimb.running.cache import ResultCache
+from vaeimb.studies.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The tiny config of tests/conftest.py (every approach trains in well under a second).
@@ -86,7 +85,7 @@ def test_a_killed_worker_costs_its_task_only(in_process_result, tmp_path, mnist_
 
 
 def test_the_in_process_backend_fails_one_task_and_keeps_the_rest(tmp_path, mnist_dir, monkeypatch):
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     real = T.train_classifier
 
@@ -234,7 +233,7 @@ def test_bad_executor_and_atlas_input_is_one_line_and_trains_nothing(tmp_path, m
 
 
 def test_ray_missing_names_the_cluster_requirements(tmp_path, mnist_dir):
-    code = ("import sys; sys.modules['ray'] = None; from vaeimb.cli import main; "
+    code = ("import sys; sys.modules['ray'] = None; from vaeimb.interfaces.cli import main; "
             f"sys.exit(main(['run', '--ray', 'local', '--data-dir', {str(mnist_dir)!r}]))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "VAEIMB_CACHE_DIR": str(tmp_path)}, timeout=120)
@@ -300,8 +299,8 @@ def test_ray_two_nodes_survive_a_killed_worker_with_the_same_numbers(ray_cluster
 # The atlas command
 # --------------------------------------------------------------------------------------
 def test_the_atlas_command_writes_its_table_and_provenance_and_resumes(tmp_path, mnist_dir, capsys):
-    from vaeimb.atlas import load_atlas
-    from vaeimb.cli import main
+    from vaeimb.interfaces.cli import main
+    from vaeimb.studies.atlas.table import load_atlas
 
     args = ["atlas", "--pairs", "0:6", "6:0", "--ratios", "5%", "--approaches", "baseline", "oversample",
             "--seeds", "0", "1", *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet",
@@ -328,8 +327,8 @@ def test_a_cell_of_the_atlas_is_reproduced_to_the_count_by_its_run_command(tmp_p
     import csv
     import shlex
 
-    from vaeimb.atlas import cell_command, load_atlas
-    from vaeimb.cli import main
+    from vaeimb.interfaces.cli import main
+    from vaeimb.studies.atlas.table import cell_command, load_atlas
 
     args = ["atlas", "--pairs", "3:8", "--ratios", "5%", "--approaches", "baseline", "vae", "--seeds", "0", "1",
             *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet", "--data-dir", str(mnist_dir),

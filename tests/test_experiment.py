@@ -4,18 +4,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-import vaeimb.experiment as E
-import vaeimb.executor as X
-import vaeimb.provenance as P
-import vaeimb.runner as R
-import vaeimb.training as T
-from vaeimb.cache import CacheWarning, ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.data import load_mnist, make_experiment_data, validation_split
-from vaeimb.errors import ConfigError
-from vaeimb.generators.base import Generator
-from vaeimb.generators.vae import VaeGenerator
-from vaeimb.recipes import CLASSIC
+import vaeimb.declarations.provenance as P
+import vaeimb.parts.training as T
+import vaeimb.running.executor as X
+import vaeimb.running.runner as R
+import vaeimb.studies.experiment as E
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.data import load_mnist, make_experiment_data, validation_split
+from vaeimb.parts.generators.base import Generator
+from vaeimb.parts.generators.vae import VaeGenerator
+from vaeimb.running.cache import CacheWarning, ResultCache
+from vaeimb.running.recipes import CLASSIC
 
 ENV_KEYS = {"threads", "device", "torch", "vaeimb", "code"}
 
@@ -360,7 +360,7 @@ def test_tuned_recipe_fits_on_the_rest_and_its_generator_never_sees_validation(c
 def test_test_labels_are_not_read_before_the_decision(cache, tiny_config, mnist_dir, monkeypatch):
     """Test labels are hidden behind a guard that records every read: within each
     (approach, seed), training, generator fitting and the decision come before any read."""
-    from vaeimb.decisions.base import Decision
+    from vaeimb.parts.decisions.base import Decision
 
     state = {"pending": False, "violations": [], "reads": 0}
 
@@ -417,6 +417,6 @@ def test_test_labels_are_not_read_before_the_decision(cache, tiny_config, mnist_
 
 def test_a_validation_split_without_minority_is_refused_before_training(cache, mnist_dir, monkeypatch):
     cfg = ExperimentConfig(n_majority=50, n_minority=1, steps=3, batch_size=8, n_checkpoints=1)
-    monkeypatch.setattr("vaeimb.training.train_classifier", lambda *a, **k: pytest.fail("trained before refusing"))
+    monkeypatch.setattr("vaeimb.parts.training.train_classifier", lambda *a, **k: pytest.fail("trained before refusing"))
     with pytest.raises(ConfigError, match="leaves no minority image.*validation_fraction"):
         E.run_experiment(cfg, ["baseline", "tuned"], [0], cache=cache, data_dir=mnist_dir)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vaeimb import figures
-from vaeimb.config import ExperimentConfig
-from vaeimb.experiment import ExperimentResult, RunResult
-from vaeimb.latent import LatentMap
-from vaeimb.metrics import classification_metrics
-from vaeimb.sweep import SweepResult
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.parts.metrics import classification_metrics
+from vaeimb.presentation import figures
+from vaeimb.presentation.latent import LatentMap
+from vaeimb.studies.experiment import ExperimentResult, RunResult
+from vaeimb.studies.sweep import SweepResult
 
 
 def make_run(approach: str, seed: int, logits_final: np.ndarray, test_y: np.ndarray, n_ckpt: int = 3) -> RunResult:

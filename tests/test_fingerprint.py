@@ -7,13 +7,14 @@ and compares the fingerprint (and a cache key made with it) with the original's.
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 
 import pytest
 
-from vaeimb import provenance as P
-from vaeimb import quality
-from vaeimb.config import stable_hash
+from vaeimb.declarations import provenance as P
+from vaeimb.declarations.config import stable_hash
+from vaeimb.studies import quality
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def test_reformatting_every_module_changes_no_key(package, monkeypatch):
 
 def test_editing_a_docstring_or_a_comment_changes_no_key(package, monkeypatch):
     before = _key(monkeypatch, package)
-    focal = package / "losses" / "focal.py"
+    focal = package / "parts" / "losses" / "focal.py"
     text = focal.read_text()
     edited = (text.replace('"""Focal loss (Lin', '"""The focal loss (Lin', 1)
               .replace("    name = \"focal\"", "    # a new comment\n    name = \"focal\"  # and another", 1)
@@ -63,7 +64,7 @@ def test_editing_a_docstring_or_a_comment_changes_no_key(package, monkeypatch):
 
 def test_changing_a_default_of_a_recipe_part_changes_the_key(package, monkeypatch):
     before = _key(monkeypatch, package)
-    focal = package / "losses" / "focal.py"
+    focal = package / "parts" / "losses" / "focal.py"
     text = focal.read_text()
     assert 'Param("gamma", 2.0,' in text
     focal.write_text(text.replace('Param("gamma", 2.0,', 'Param("gamma", 2.5,'))
@@ -72,7 +73,7 @@ def test_changing_a_default_of_a_recipe_part_changes_the_key(package, monkeypatc
 
 def test_a_constant_changed_inside_a_function_changes_the_fingerprint(package):
     before = P.fingerprint_of(package, P.RESULT_MODULES)
-    tuned = package / "decisions" / "tuned.py"
+    tuned = package / "parts" / "decisions" / "tuned.py"
     text = tuned.read_text()
     assert "- 1.0" in text
     tuned.write_text(text.replace("- 1.0", "- 2.0", 1))
@@ -85,9 +86,44 @@ def test_a_missing_module_is_an_error_not_a_silent_gap(package):
 
 
 def test_the_quality_fingerprint_hashes_code_the_same_way(tmp_path):
-    copy = tmp_path / "quality.py"
-    text = (P.PACKAGE_DIR / "quality.py").read_text()
-    copy.write_text("# a comment\n" + text.replace('"""How good are', '"""How good, really, are', 1))
-    assert P.fingerprint_of(tmp_path, ("quality.py",)) == quality.quality_fingerprint()
-    copy.write_text(text.replace("JUDGE_EPOCHS = 2", "JUDGE_EPOCHS = 3"))
-    assert P.fingerprint_of(tmp_path, ("quality.py",)) != quality.quality_fingerprint()
+    for name in quality.QUALITY_MODULES:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((P.PACKAGE_DIR / name).read_text())
+    judge = tmp_path / "parts" / "judge.py"
+    text = judge.read_text()
+    judge.write_text("# a comment\n" + text.replace('"""The judge:', '"""The judge, really:', 1))
+    assert P.fingerprint_of(tmp_path, quality.QUALITY_MODULES) == quality.quality_fingerprint()
+    judge.write_text(text.replace("JUDGE_EPOCHS = 2", "JUDGE_EPOCHS = 3"))
+    assert P.fingerprint_of(tmp_path, quality.QUALITY_MODULES) != quality.quality_fingerprint()
+
+
+def _move(package, src: str, dst: str) -> None:
+    """Move module ``src`` to ``dst`` (paths in the package) and rewrite every import of it,
+    as a pure move of the package's folders does."""
+    old, new = src.removesuffix(".py").replace("/", "."), dst.removesuffix(".py").replace("/", ".")
+    (package / dst).parent.mkdir(parents=True, exist_ok=True)
+    (package / src).rename(package / dst)
+    for f in package.rglob("*.py"):
+        text = f.read_text()
+        # every import of the moved module (relative or absolute) now names its new path
+        text = re.sub(rf"from (\.+|vaeimb\.)([\w.]*\.)?{old.rpartition('.')[2]} import", f"from vaeimb.{new} import", text)
+        f.write_text(text)
+
+
+def test_a_pure_move_or_rename_of_a_module_keeps_the_fingerprint(package):
+    before = P.fingerprint_of(package, P.RESULT_MODULES)
+    _move(package, "parts/metrics.py", "statistics/scores.py")
+    moved = [m.replace("parts/metrics.py", "statistics/scores.py") for m in P.RESULT_MODULES]
+    assert any("from vaeimb.statistics.scores import" in f.read_text() for f in package.rglob("*.py"))
+    assert P.fingerprint_of(package, moved) == before
+
+
+def test_the_code_of_a_moved_module_still_counts(package):
+    _move(package, "parts/metrics.py", "statistics/scores.py")
+    moved = [m.replace("parts/metrics.py", "statistics/scores.py") for m in P.RESULT_MODULES]
+    before = P.fingerprint_of(package, moved)
+    scores = package / "statistics" / "scores.py"
+    text = scores.read_text()
+    assert "minlength=len(values)" in text
+    scores.write_text(text.replace("minlength=len(values)", "minlength=len(values) + 1", 1))
+    assert P.fingerprint_of(package, moved) != before

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from vaeimb import training as T
-from vaeimb.batches import make_batches
-from vaeimb.cache import MemoryCache
-from vaeimb.errors import ConfigError
-from vaeimb.losses import make_loss
-from vaeimb.losses.base import LossContext
-from vaeimb.mixing import MIXINGS
-from vaeimb.mixing.base import Mixed
-from vaeimb.recipes import build_approach, parse_param_overrides
-from vaeimb.sources import GeneratedData, TrainingSet
-from vaeimb.training import train_classifier, weigh_generated
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts import training as T
+from vaeimb.parts.batches import make_batches
+from vaeimb.parts.losses import make_loss
+from vaeimb.parts.losses.base import LossContext
+from vaeimb.parts.mixing import MIXINGS
+from vaeimb.parts.mixing.base import Mixed
+from vaeimb.parts.sources import GeneratedData, TrainingSet
+from vaeimb.parts.training import train_classifier, weigh_generated
+from vaeimb.running.cache import MemoryCache
+from vaeimb.running.recipes import build_approach, parse_param_overrides
 
 N0, N1, N_GEN = 120, 8, 60  # real head, real minority, generated minority rows
 
@@ -73,7 +73,7 @@ def test_default_source_values_build_the_same_training_set():
 def test_the_runner_trains_defaults_bit_identically(tiny_config, mnist_dir, monkeypatch, recipe):
     """A tiny recipe through the runner, with and without the defaults written out, trains
     exactly as the training loop called without the new arguments (the call before them)."""
-    from vaeimb.runner import Runner
+    from vaeimb.running.runner import Runner
 
     calls = []
     real = T.train_classifier
@@ -144,7 +144,7 @@ def test_stage_second_with_a_one_stage_policy_trains_nothing(monkeypatch):
 
 def test_the_runner_refuses_stage_second_before_training_and_caches_nothing(tiny_config, mnist_dir, no_training,
                                                                               monkeypatch):
-    from vaeimb.runner import Runner
+    from vaeimb.running.runner import Runner
 
     approach = build_approach("gen=smote,batches=balanced", overrides={"data.stage": "second"})
     cache = MemoryCache()
@@ -347,7 +347,7 @@ def test_artefact_share_needs_reconstruct_and_the_seed():
 
 
 def test_a_generator_that_cannot_reconstruct_a_label_is_a_config_error():
-    from vaeimb.errors import VaeimbError
+    from vaeimb.declarations.errors import VaeimbError
 
     def head_refused(images, label):
         if label == 0:
@@ -362,7 +362,7 @@ def test_the_runner_passes_reconstruct_and_records_how_generated_images_were_use
                                                                                     monkeypatch):
     """End to end with a stub generator: reconstruct reaches the source, the weight and stage
     reach the training loop, and the classifier's info says how generated images were used."""
-    from vaeimb.runner import Runner
+    from vaeimb.running.runner import Runner
 
     stub = SimpleNamespace(sample=lambda n, seed, label: np.full((n, 28, 28), 30, np.uint8),
                            reconstruct=lambda images, label: np.full_like(images, 40 + label))

@@ -13,15 +13,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-
-from vaeimb.errors import ConfigError
-from vaeimb.generators import FitBudget, FitData, GeneratorError, make_generator
-from vaeimb.generators import filter as filter_module
-from vaeimb.generators.base import kl_weight
-from vaeimb.models import vae_loss
-from vaeimb.recipes import build_approach
-
 from test_generators import bars, blobs
+
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.generators import FitBudget, FitData, GeneratorError, make_generator
+from vaeimb.parts.generators import filter as filter_module
+from vaeimb.parts.generators.base import kl_weight
+from vaeimb.parts.models import vae_loss
+from vaeimb.running.recipes import build_approach
 
 BUDGET = FitBudget(steps=20, batch_size=16, lr=1e-3, latent_dim=4)
 #: Three classes: bars (the head), blobs, and blobs again (two labels to fill), named.
@@ -226,8 +225,8 @@ def test_a_generator_per_filled_class_or_without_a_latent_space_refuses():
 
 # ---- in an experiment: an empty filter fails its seed, by name; nothing of it is cached ---------
 def test_a_filter_that_keeps_nothing_is_a_recorded_failure_of_that_seed(tiny_config, cache, mnist_dir, monkeypatch):
-    from vaeimb.experiment import run_experiment
-    from vaeimb.generators.filter import ConfidenceFilter
+    from vaeimb.parts.generators.filter import ConfidenceFilter
+    from vaeimb.studies.experiment import run_experiment
 
     monkeypatch.setattr(ConfidenceFilter, "keep", lambda self, images, label, q: np.zeros(len(images), bool))
     name = "gen=augment,batches=balanced"
@@ -242,7 +241,7 @@ def test_a_filter_that_keeps_nothing_is_a_recorded_failure_of_that_seed(tiny_con
 
 
 def test_generators_with_other_values_are_measured_apart():
-    from vaeimb.results import generator_label
+    from vaeimb.running.results import generator_label
 
     assert generator_label(build_approach("cvae")) == generator_label(build_approach("cvae-augment-posthoc")) == "cvae"
     plus = generator_label(build_approach("cvae-plus-remix"))

@@ -7,12 +7,15 @@ import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-import vaeimb.reference as R
-from vaeimb.errors import VaeimbError
-from vaeimb.reference import load_generator_study, study_classes, study_findings
-
 from test_app import APP, TIMEOUT
+
+import vaeimb.presentation.reference as R
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.presentation.reference import (
+    load_generator_study,
+    study_classes,
+    study_findings,
+)
 
 
 def twin(preset: str, mean: float, lo: float, hi: float, p: float, separated: bool, wins: int = 2) -> dict:
@@ -112,7 +115,7 @@ def test_a_shipped_result_is_reported_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom vaeimb import report, shipped\nres = shipped.load_result()\n"
+    code = ("import sys\nfrom vaeimb.presentation import report\nfrom vaeimb.running import result_files as shipped\nres = shipped.load_result()\n"
             "assert res.quality and all('[' not in g for g, _ in res.quality)\n"
             "report.format_table(res); report.quality_points(res); report.to_json_dict(res)\n"
             "assert res.quality_of('vae', 0) is not None\n"

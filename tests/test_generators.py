@@ -13,13 +13,19 @@ import pytest
 import torch
 from torch import nn
 
-
-from vaeimb.errors import ConfigError
-from vaeimb.generators import (
-    GENERATORS, FitBudget, FitData, Generator, GeneratorError, LatentGenerator, get_generator, make_generator,
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.generators import (
+    GENERATORS,
+    FitBudget,
+    FitData,
+    Generator,
+    GeneratorError,
+    LatentGenerator,
+    get_generator,
+    make_generator,
 )
-from vaeimb.generators.base import batch_indices, mixed_batch_indices
-from vaeimb.generators.smote import smote_new_rows
+from vaeimb.parts.generators.base import batch_indices, mixed_batch_indices
+from vaeimb.parts.generators.smote import smote_new_rows
 
 BUDGET = FitBudget(steps=20, batch_size=16, lr=1e-3, latent_dim=4)
 LEARNED = [n for n, c in GENERATORS.items() if issubclass(c, LatentGenerator)]

@@ -19,12 +19,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from vaeimb.generators import GENERATORS, FitBudget, FitData, GeneratorError, LatentGenerator, make_generator
-from vaeimb.generators.base import CLASS_SEED, class_seed, mixed_batch_indices
-from vaeimb.generators.smote import smote_new_rows
-
 from test_generators import SMALL
+
+from vaeimb.parts.generators import (
+    GENERATORS,
+    FitBudget,
+    FitData,
+    GeneratorError,
+    LatentGenerator,
+    make_generator,
+)
+from vaeimb.parts.generators.base import CLASS_SEED, class_seed, mixed_batch_indices
+from vaeimb.parts.generators.smote import smote_new_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_COMMIT = "7b72ef244bf18e5bcb65ce4a0662e39a930f87af"
@@ -73,7 +79,7 @@ for seed in job["shipped"]:
 
 @pytest.fixture(scope="module")
 def mnist(mnist_dir):
-    from vaeimb.data import load_mnist
+    from vaeimb.parts.data import load_mnist
 
     return load_mnist(mnist_dir)
 
@@ -152,7 +158,7 @@ def test_pair_fits_and_samples_bit_for_bit_as_before(old, pair, case):
 
 @pytest.mark.parametrize("seed", SHIPPED_SEEDS)
 def test_shipped_pair_vae_loads_and_samples_as_before(old, seed):
-    from vaeimb import shipped
+    from vaeimb.running import result_files as shipped
 
     with np.load(old / f"shipped{seed}.npz") as npz:
         want = {k: npz[k] for k in npz.files}

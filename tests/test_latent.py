@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from vaeimb import latent
-from vaeimb.data import load_mnist, make_experiment_data
-from vaeimb.experiment import load_generator
-from vaeimb.generators.base import LatentGenerator
+from vaeimb.parts.data import load_mnist, make_experiment_data
+from vaeimb.parts.generators.base import LatentGenerator
+from vaeimb.presentation import latent
+from vaeimb.studies.experiment import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The browser decoder: spec from torch, the component's own JS under Node, numpy reference.
 
-Three implementations of one decoder must agree: torch (``vaeimb.latent.decode``), the
+Three implementations of one decoder must agree: torch (``vaeimb.presentation.latent.decode``), the
 numpy ``reference_decode`` of the spec, and ``vaeimb_app/latent_explorer.js`` (the file the
 component inlines) run by Node.
 """
@@ -19,12 +19,17 @@ import pytest
 import torch
 from torch import nn
 
-from vaeimb import figures, latent
-from vaeimb.errors import VaeimbError
-from vaeimb.latent_js import (
-    BadDecoderWeights, UnsupportedDecoder, browser_decoder, convvae_decoder, decoder_spec, reference_decode,
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.parts.models import ConvVAE
+from vaeimb.presentation import figures, latent
+from vaeimb.presentation.latent_js import (
+    BadDecoderWeights,
+    UnsupportedDecoder,
+    browser_decoder,
+    convvae_decoder,
+    decoder_spec,
+    reference_decode,
 )
-from vaeimb.models import ConvVAE
 
 ROOT = Path(__file__).resolve().parents[1]
 JS_FILE = ROOT / "vaeimb_app" / "latent_explorer.js"
@@ -240,9 +245,9 @@ APP_TINY = {
 def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_path, mnist_dir):
     from streamlit.testing.v1 import AppTest
 
-    from vaeimb.cache import ResultCache
-    from vaeimb.config import ExperimentConfig
-    from vaeimb.experiment import load_generator
+    from vaeimb.declarations.config import ExperimentConfig
+    from vaeimb.running.cache import ResultCache
+    from vaeimb.studies.experiment import load_generator
     from vaeimb_app.latent_explorer import COMPONENT_NAME
     from vaeimb_app.runs import generator_key_for
 
@@ -294,10 +299,10 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
         assert "Ignored the latent code" in at.warning[0].value
 
     # a decoder the browser cannot run: the page says why and decodes on the server
-    import vaeimb.latent_js
+    import vaeimb.presentation.latent_js
     from vaeimb_app.latent_explorer import cached_decoder_spec
 
-    monkeypatch.setattr(vaeimb.latent_js, "MAX_LATENT", 4)
+    monkeypatch.setattr(vaeimb.presentation.latent_js, "MAX_LATENT", 4)
     cached_decoder_spec.clear()
     at.run()
     assert not at.exception

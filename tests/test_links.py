@@ -3,7 +3,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vaeimb import schema
+from vaeimb.declarations import schema
 from vaeimb_app.links import fields, from_query, to_query
 
 

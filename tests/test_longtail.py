@@ -9,16 +9,16 @@ import warnings
 import numpy as np
 import pytest
 
-from vaeimb import cli
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig, from_settings
-from vaeimb.data import load_mnist, make_experiment_data
-from vaeimb.errors import ConfigError
-from vaeimb.experiment import plan, run_experiment
-from vaeimb.figures import per_class_recall, recall_by_count
-from vaeimb.metrics import multiclass_metrics
-from vaeimb.report import display_rows, format_table, to_json_dict
-from vaeimb.task_kinds import DEEPSMOTE_COUNTS
+from vaeimb.declarations.config import ExperimentConfig, from_settings
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.declarations.task_kinds import DEEPSMOTE_COUNTS
+from vaeimb.interfaces import cli
+from vaeimb.parts.data import load_mnist, make_experiment_data
+from vaeimb.parts.metrics import multiclass_metrics
+from vaeimb.presentation.figures import per_class_recall, recall_by_count
+from vaeimb.presentation.report import display_rows, format_table, to_json_dict
+from vaeimb.running.cache import ResultCache
+from vaeimb.studies.experiment import plan, run_experiment
 
 #: Four digits, exponential profile, a budget that trains in seconds.
 TINY_LT = dict(task="longtail", profile="exponential", rho=10.0, n_head=200, order="3857", steps=40, batch_size=32,
@@ -184,9 +184,9 @@ def test_verdict_tables_and_figures_on_acsa(tiny_result):
 
 
 def test_a_conditional_generator_explored_class_by_class(tmp_path, mnist_dir):
-    from vaeimb import latent
-    from vaeimb.experiment import load_generator
-    from vaeimb.latent_js import browser_decoder
+    from vaeimb.presentation import latent
+    from vaeimb.presentation.latent_js import browser_decoder
+    from vaeimb.studies.experiment import load_generator
 
     cfg = lt()
     gen = load_generator(cfg, "cvae", 0, cache=ResultCache(tmp_path), data_dir=mnist_dir)
@@ -204,8 +204,8 @@ def test_a_conditional_generator_explored_class_by_class(tmp_path, mnist_dir):
 
 
 def test_sweeps_and_atlases_are_for_digit_pairs(capsys, tmp_path):
-    from vaeimb.atlas_runs import atlas_jobs
-    from vaeimb.sweep import sweep_configs
+    from vaeimb.studies.atlas.runs import atlas_jobs
+    from vaeimb.studies.sweep import sweep_configs
 
     with pytest.raises(ConfigError, match="minority ratio.*profile"):
         sweep_configs(lt(), [0.02])
@@ -228,9 +228,9 @@ def test_the_benchmarks_target_lines_follow_the_numbers(tiny_result):
 
 
 def test_a_k_class_result_survives_the_export_the_app_reads(tiny_result, tmp_path):
-    """The app's Run trains in a child process and reads its result back (vaeimb.shipped):
+    """The app's Run trains in a child process and reads its result back (vaeimb.running.result_files):
     the decision's offsets, the other test sets and every count come back as computed."""
-    from vaeimb.shipped import load_result, save_result
+    from vaeimb.running.result_files import load_result, save_result
 
     save_result(tiny_result, tmp_path, {"made": "now"})
     back = load_result(tmp_path)
@@ -249,8 +249,8 @@ def test_test_subsets_are_seeded_per_digit_and_in_the_cache_key():
     import dataclasses
     import unittest.mock as mock
 
-    from vaeimb import protocols
-    from vaeimb.data import test_subset
+    from vaeimb.declarations import protocols
+    from vaeimb.parts.data import test_subset
 
     labels = np.repeat(np.arange(3), 50)[np.random.default_rng(0).permutation(150)]
     among = np.arange(150)

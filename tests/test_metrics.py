@@ -6,7 +6,12 @@ from imblearn.metrics import geometric_mean_score
 from scipy import stats
 from sklearn import metrics as skm
 
-from vaeimb.metrics import METRICS, classification_metrics, confusion_matrix, spread
+from vaeimb.parts.metrics import (
+    METRICS,
+    classification_metrics,
+    confusion_matrix,
+    spread,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -15,7 +15,7 @@ import pytest
 from imblearn.metrics import geometric_mean_score
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
-import vaeimb.metrics as M
+import vaeimb.parts.metrics as M
 
 N_CASES = 400
 
@@ -163,7 +163,7 @@ def test_what_the_readme_says_about_deepsmotes_g_mean_holds_for_its_table():
     """README, "Which macro G-mean": DeepSMOTE's GM is above its ACSA in every row (so not the
     geometric mean of the recalls); ours on a test of equal class sizes would give SMOTE 93.17
     and BAGAN 96.09; the imbalanced-test row is above √ACSA, which bounds all three formulas."""
-    from vaeimb.task_kinds.longtail import DEEPSMOTE_REPORTED
+    from vaeimb.declarations.task_kinds.longtail import DEEPSMOTE_REPORTED
 
     assert all(g > a for a, g, _ in DEEPSMOTE_REPORTED.values())
 

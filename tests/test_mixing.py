@@ -14,13 +14,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaeimb import cli
-from vaeimb.batches import make_batches
-from vaeimb.errors import ConfigError
-from vaeimb.losses import LOSSES, LossContext, make_loss
-from vaeimb.mixing import MIXINGS, Mixed, Mixup, NoMixing, Remix, get_mixing, make_mixing
-from vaeimb.mixing.base import beta_draw
-from vaeimb.training import train_classifier
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.interfaces import cli
+from vaeimb.parts.batches import make_batches
+from vaeimb.parts.losses import LOSSES, LossContext, make_loss
+from vaeimb.parts.mixing import (
+    MIXINGS,
+    Mixed,
+    Mixup,
+    NoMixing,
+    Remix,
+    get_mixing,
+    make_mixing,
+)
+from vaeimb.parts.mixing.base import beta_draw
+from vaeimb.parts.training import train_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,10 +1,18 @@
 import pytest
 import torch
 
-from vaeimb.losses import make_loss
-from vaeimb.losses.base import LossContext
-from vaeimb.models import CNN, MLP, ConvVAE, kl_per_dimension, make_classifier, minority_logit, vae_loss
-from vaeimb.quality import JudgeNet
+from vaeimb.parts.losses import make_loss
+from vaeimb.parts.losses.base import LossContext
+from vaeimb.parts.models import (
+    CNN,
+    MLP,
+    ConvVAE,
+    kl_per_dimension,
+    make_classifier,
+    minority_logit,
+    vae_loss,
+)
+from vaeimb.parts.judge import JudgeNet
 
 
 def test_classifiers_shapes():

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from tiny_setup import TINY
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.errors import ConfigError
-from vaeimb.offload import run_in_child
+
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.interfaces.app_runs import run_in_child
+from vaeimb.running.cache import ResultCache
 
 ROOT = Path(__file__).resolve().parents[1]
 APPROACHES = ("baseline", "threshold", "vae")
@@ -50,7 +50,7 @@ def _gone(pid: int, timeout: float = 15.0) -> bool:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_child_computes_what_in_process_computes(tmp_path, mnist_dir, workers):
-    from vaeimb.experiment import run_experiment
+    from vaeimb.studies.experiment import run_experiment
 
     cfg = ExperimentConfig(**{**TINY, "steps": 23})  # a config of its own
     events, plans = [], []
@@ -79,7 +79,7 @@ def test_a_bad_approach_is_the_childs_config_error(tmp_path, mnist_dir):
 
 
 def test_an_error_raised_by_progress_stops_the_child_and_its_workers(tmp_path, mnist_dir, monkeypatch):
-    import vaeimb.offload as O
+    import vaeimb.interfaces.app_runs as O
 
     started = []
     spawn = O._spawn
@@ -103,7 +103,7 @@ def test_an_error_raised_by_progress_stops_the_child_and_its_workers(tmp_path, m
 
 def test_the_caller_never_loads_torch(tmp_path, mnist_dir):
     code = (
-        "import sys; from vaeimb.config import ExperimentConfig; from vaeimb.offload import run_in_child; "
+        "import sys; from vaeimb.declarations.config import ExperimentConfig; from vaeimb.interfaces.app_runs import run_in_child; "
         f"r = run_in_child(ExperimentConfig(n_majority=300, n_minority=20, steps=21, batch_size=32, n_checkpoints=3), "
         f"('baseline',), (0,), {str(tmp_path / 'out')!r}, cache_root={str(tmp_path / 'cache')!r}, "
         f"data_dir={str(mnist_dir)!r}); r.summary(); print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))"

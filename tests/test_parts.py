@@ -11,15 +11,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaeimb.augmentations import AUGMENTATIONS, get_augmentation, make_augmentation
-from vaeimb.augmentations.affine_ops import AFFINE_PARAMS, random_affine
-from vaeimb.batches import BATCHES, get_batches, make_batches
-from vaeimb.decisions import DECISIONS, DecisionContext, get_decision, make_decision
-from vaeimb.decisions.tuned import TunedOnValidation, balanced_error_cuts
-from vaeimb.errors import ConfigError
-from vaeimb.generators import make_generator
-from vaeimb.losses import LOSSES, LossContext, get_loss, make_loss
-from vaeimb.mixing import MIXINGS, get_mixing
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.augmentations import (
+    AUGMENTATIONS,
+    get_augmentation,
+    make_augmentation,
+)
+from vaeimb.parts.augmentations.affine_ops import AFFINE_PARAMS, random_affine
+from vaeimb.parts.batches import BATCHES, get_batches, make_batches
+from vaeimb.parts.decisions import (
+    DECISIONS,
+    DecisionContext,
+    get_decision,
+    make_decision,
+)
+from vaeimb.parts.decisions.tuned import TunedOnValidation, balanced_error_cuts
+from vaeimb.parts.generators import make_generator
+from vaeimb.parts.losses import LOSSES, LossContext, get_loss, make_loss
+from vaeimb.parts.mixing import MIXINGS, get_mixing
 
 ALL = {"loss": LOSSES, "decision": DECISIONS, "augmentation": AUGMENTATIONS, "batches": BATCHES, "mixing": MIXINGS}
 PARTS = [cls for table in ALL.values() for cls in table.values()]
@@ -369,7 +378,11 @@ def test_every_augmentation_transforms_every_class_by_default(name):
 
 
 def test_elastic_distortion_follows_simard():
-    from vaeimb.augmentations.elastic import elastic, elastic_field, gaussian_kernel
+    from vaeimb.parts.augmentations.elastic import (
+        elastic,
+        elastic_field,
+        gaussian_kernel,
+    )
 
     k = gaussian_kernel(4.0)
     assert len(k) == 25 and torch.isclose(k.sum(), torch.tensor(1.0, dtype=torch.float64))
@@ -408,7 +421,7 @@ def test_a_switch_point_outside_0_1_is_refused(make, switch):
 
 
 def test_deferred_reweighting_is_plain_cross_entropy_until_the_switch():
-    from vaeimb.losses.base import LossContext
+    from vaeimb.parts.losses.base import LossContext
 
     loss, plain, always = make_loss("weighted", switch=0.5), make_loss("ce"), make_loss("weighted")
     assert always.values["switch"] is None  # from the first step, as before

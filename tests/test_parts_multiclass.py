@@ -16,12 +16,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vaeimb.augmentations import AUGMENTATIONS, make_augmentation
-from vaeimb.batches import BATCHES, make_batches
-from vaeimb.decisions import DECISIONS, DecisionContext, make_decision, predict
-from vaeimb.decisions.tuned import balanced_error_cuts
-from vaeimb.errors import ConfigError
-from vaeimb.losses import LOSSES, LossContext, make_loss
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.augmentations import AUGMENTATIONS, make_augmentation
+from vaeimb.parts.batches import BATCHES, make_batches
+from vaeimb.parts.decisions import DECISIONS, DecisionContext, make_decision, predict
+from vaeimb.parts.decisions.tuned import balanced_error_cuts
+from vaeimb.parts.losses import LOSSES, LossContext, make_loss
 
 COUNTS = (5000, 1200, 300, 80, 20, 5)  # a long tail, non-increasing in label order
 
@@ -431,7 +431,7 @@ def test_predict_cuts_log_odds_in_their_own_dtype_as_before():
 
 
 def test_every_part_serves_k_classes():
-    from vaeimb.mixing import MIXINGS
+    from vaeimb.parts.mixing import MIXINGS
 
     for table in (LOSSES, DECISIONS, BATCHES, AUGMENTATIONS, MIXINGS):
         for name, cls in table.items():
@@ -451,7 +451,7 @@ def _val_logits(rng, counts, shift):
 
 
 def test_tuned_fits_the_post_hoc_scale_tau_on_validation_for_k_classes():
-    from vaeimb.decisions.tuned import fit_tau, tau_grid
+    from vaeimb.parts.decisions.tuned import fit_tau, tau_grid
 
     rng = np.random.default_rng(0)
     z, y = _val_logits(rng, [200] * len(COUNTS), shift=1.5)
@@ -500,7 +500,7 @@ def test_offsets_are_checked_finite():
 
 
 def test_tuned_fits_offsets_class_by_class_only_where_validation_holds_enough_images():
-    from vaeimb.decisions.tuned import acsa_of
+    from vaeimb.parts.decisions.tuned import acsa_of
 
     rng = np.random.default_rng(3)
     k = len(COUNTS)

@@ -4,11 +4,11 @@ import dataclasses
 
 import pytest
 
-from vaeimb import schema
-from vaeimb.config import ExperimentConfig
-from vaeimb.errors import ConfigError
-from vaeimb.protocols import BLOG, BLOG_BUDGET, PROTOCOLS
-from vaeimb.recipes import build_approach
+from vaeimb.declarations import schema
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.declarations.protocols import BLOG, BLOG_BUDGET, PROTOCOLS
+from vaeimb.running.recipes import build_approach
 
 
 def test_the_three_protocols():
@@ -78,7 +78,7 @@ def test_generated_batches_follow_the_protocol():
 def test_cycle_batching_walks_the_images_in_order():
     import torch
 
-    from vaeimb.generators.base import batch_indices
+    from vaeimb.parts.generators.base import batch_indices
 
     g = torch.Generator().manual_seed(0)
     assert batch_indices(0, 100, 100, "cycle", g).tolist() == list(range(100))

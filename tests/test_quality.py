@@ -8,18 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vaeimb.cache import ResultCache
-from vaeimb.data import Mnist
-from vaeimb.errors import ConfigError
-from vaeimb.quality import (
-    FEATURE_DIM,
-    frechet_distance,
-    generator_quality,
-    heldout_minority,
-    load_judge,
-    memorisation,
-    precision_recall,
-)
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.data import Mnist
+from vaeimb.running.cache import ResultCache
+from vaeimb.parts.judge import FEATURE_DIM
+from vaeimb.statistics.image_quality import frechet_distance, memorisation, precision_recall
+from vaeimb.studies.quality import generator_quality, heldout_minority, load_judge
 
 
 def _cloud(n: int, d: int, seed: int, shift: float = 0.0) -> np.ndarray:

@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vaeimb import quality, report, shipped
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig, from_settings
-from vaeimb.errors import ConfigError
-from vaeimb.experiment import plan
-from vaeimb.metrics import classification_metrics, multiclass_metrics
-from vaeimb.results import ExperimentResult, RunResult
+from vaeimb.declarations.config import ExperimentConfig, from_settings
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.metrics import classification_metrics, multiclass_metrics
+from vaeimb.presentation import report
+from vaeimb.running import result_files as shipped
+from vaeimb.running.cache import ResultCache
+from vaeimb.running.results import ExperimentResult, RunResult
+from vaeimb.studies import quality
+from vaeimb.studies.experiment import plan
 
 FIGURES = {"precision", "recall", "frechet", "memorisation", "memorisation_real", "n_generated", "n_reference"}
 
@@ -215,7 +217,7 @@ TINY_LT = dict(task="longtail", profile="exponential", rho=10.0, n_head=200, ord
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory, mnist_dir, tiny_judge_everywhere):
     """A four-digit long tail with SMOTE (no training: quick), quality measured."""
-    from vaeimb.experiment import run_experiment
+    from vaeimb.studies.experiment import run_experiment
 
     cache = ResultCache(tmp_path_factory.mktemp("by-class-cache"))
     cfg = from_settings(TINY_LT).validate()
@@ -224,7 +226,7 @@ def measured(tmp_path_factory, mnist_dir, tiny_judge_everywhere):
 
 
 def test_every_filled_class_is_measured_against_its_own_digit(measured):
-    from vaeimb.runner import Runner
+    from vaeimb.running.runner import Runner
 
     result, cache, mnist_dir = measured
     cfg = result.config
@@ -250,7 +252,7 @@ def test_every_filled_class_is_measured_against_its_own_digit(measured):
 
 
 def test_measure_quality_remeasures_only_entries_stored_before_per_class_figures(measured):
-    from vaeimb.quality import measure_quality
+    from vaeimb.studies.quality import measure_quality
 
     result, cache, mnist_dir = measured
     measured_q = result.quality[("smote", 0)]

@@ -2,10 +2,17 @@
 
 import pytest
 
-from vaeimb.config import ExperimentConfig
-from vaeimb.errors import ConfigError
-from vaeimb.recipes import (
-    CLASSIC, PRESETS, RECIPE_KEYS, Recipe, build_approach, build_approaches, parse_param_overrides, parse_recipe,
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.running.recipes import (
+    CLASSIC,
+    PRESETS,
+    RECIPE_KEYS,
+    Recipe,
+    build_approach,
+    build_approaches,
+    parse_param_overrides,
+    parse_recipe,
     twin_of,
 )
 
@@ -92,13 +99,13 @@ def test_vae_preset_batches_follow_the_protocol():
 
 
 def blog_protocol():
-    from vaeimb.protocols import PROTOCOLS
+    from vaeimb.declarations.protocols import PROTOCOLS
 
     return PROTOCOLS["blog"]
 
 
 def fixed_protocol():
-    from vaeimb.protocols import PROTOCOLS
+    from vaeimb.declarations.protocols import PROTOCOLS
 
     return PROTOCOLS["blog-clean"]
 
@@ -157,8 +164,8 @@ def test_parse_param_overrides():
 
 def test_data_sources_answer_the_runners_questions():
     """Each recipe names its source by registry; the source says what it is, not the runner."""
-    from vaeimb.config import ExperimentConfig
-    from vaeimb.sources import SOURCES
+    from vaeimb.declarations.config import ExperimentConfig
+    from vaeimb.parts.sources import SOURCES
 
     assert {build_approach(n).recipe.source for n in ("baseline", "vae", "oracle")} == set(SOURCES)
     oracle, vae = build_approach("oracle").part("data"), build_approach("vae").part("data")
@@ -177,7 +184,7 @@ def test_data_sources_answer_the_runners_questions():
 
 
 def test_a_preset_sets_its_part_parameters_and_param_overrides_them():
-    from vaeimb.recipes import build_approach
+    from vaeimb.running.recipes import build_approach
 
     drw = build_approach("drw")
     assert drw.recipe.loss == "weighted" and drw.values["loss"]["switch"] == 0.8
@@ -191,7 +198,7 @@ def test_a_preset_sets_its_part_parameters_and_param_overrides_them():
 
 
 def test_the_mixing_presets_and_the_mix_key():
-    from vaeimb.mixing import Mixup, NoMixing, Remix
+    from vaeimb.parts.mixing import Mixup, NoMixing, Remix
 
     mixup, remix, remix_drw = (build_approach(n) for n in ("augment-mixup", "augment-remix", "remix-drw"))
     assert mixup.recipe == Recipe(batches="balanced", aug="affine", mix="mixup")

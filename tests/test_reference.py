@@ -4,9 +4,15 @@ import json
 
 import pytest
 
-from vaeimb.errors import VaeimbError
-from vaeimb.reference import (
-    REFERENCE_FILE, compact, generator_findings, load_reference, markdown_table, per_seed_of, reference_rows,
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.presentation.reference import (
+    REFERENCE_FILE,
+    compact,
+    generator_findings,
+    load_reference,
+    markdown_table,
+    per_seed_of,
+    reference_rows,
     reference_verdict,
 )
 
@@ -79,7 +85,7 @@ def test_markdown_table_lists_every_approach_best_first_with_quality():
 
 
 def test_code_note_names_both_code_ids_only_when_they_differ(monkeypatch):
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     here = P.code_fingerprint()
     assert P.code_note(here) is None
@@ -100,7 +106,7 @@ HOSTS = {"intel": (INTEL, "GenuineIntel 6/143", "Intel(R) Xeon(R) Platinum 8480+
 def test_cpu_family_and_name_read_vendor_family_model_and_model_name(monkeypatch):
     import platform
 
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     for cpuinfo, family, name in HOSTS.values():
         assert P.cpu_family(cpuinfo) == family and P.cpu_name(cpuinfo) == name
@@ -114,7 +120,7 @@ def test_cpu_family_and_name_read_vendor_family_model_and_model_name(monkeypatch
 
 
 def test_read_cpuinfo_reads_the_file_and_gives_nothing_when_there_is_none(monkeypatch, tmp_path):
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     (tmp_path / "cpuinfo").write_text(AMD + "flags\t\t: fpu " + "x" * 20000 + "\n\nprocessor\t: 1\n")
     monkeypatch.setattr(P, "CPUINFO", tmp_path / "cpuinfo")
@@ -129,7 +135,7 @@ def test_family_note_only_for_results_made_on_another_family(monkeypatch, host):
     """On an Intel host and on an AMD host: silent for results made on its own family (or
     on an unknown one), a sentence naming both families for the other, by CPU name for
     results older than the ``cpu_family`` field."""
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     cpuinfo, family, name = HOSTS[host]
     (_, other_family, other_name), = [v for k, v in HOSTS.items() if k != host]
@@ -148,8 +154,8 @@ def test_family_note_only_for_results_made_on_another_family(monkeypatch, host):
 def test_every_result_records_the_cpu_family_and_torchs_kernels(monkeypatch, host):
     import torch
 
-    import vaeimb.provenance as P
-    from vaeimb.tasks import Identity
+    import vaeimb.declarations.provenance as P
+    from vaeimb.declarations.jobs import Identity
 
     cpuinfo, family, name = HOSTS[host]
     monkeypatch.setattr(P, "read_cpuinfo", lambda: cpuinfo)
@@ -166,7 +172,7 @@ def test_every_result_records_the_cpu_family_and_torchs_kernels(monkeypatch, hos
 def test_provenance_notes_are_the_code_and_family_notes_that_apply(monkeypatch, host):
     """On a faked Intel or AMD host: none for results made here, by this code; each note that
     applies otherwise, in order (code, then family)."""
-    import vaeimb.provenance as P
+    import vaeimb.declarations.provenance as P
 
     cpuinfo, family, _ = HOSTS[host]
     (_, other_family, _), = [v for k, v in HOSTS.items() if k != host]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vaeimb import resources as R
+from vaeimb.running import resources as R
 
 GB = 1 << 30
 

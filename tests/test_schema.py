@@ -9,10 +9,11 @@ import typing
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from vaeimb import cli, config, schema
-from vaeimb.config import ExperimentConfig
-from vaeimb.protocols import BLOG, PROTOCOLS
-from vaeimb.schema import SECTIONS, WIDGETS, Setting
+from vaeimb.declarations import config, schema
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.protocols import BLOG, PROTOCOLS
+from vaeimb.declarations.schema import SECTIONS, WIDGETS, Setting
+from vaeimb.interfaces import cli
 from vaeimb_app.links import fields, from_query, to_query
 
 KIND_TYPES = {"int": int, "float": float, "choice": str, "text": str}

@@ -1,4 +1,4 @@
-"""The recipe search on the validation split (vaeimb.search, python -m vaeimb search)."""
+"""The recipe search on the validation split (vaeimb.studies.search, python -m vaeimb search)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ import warnings
 
 import numpy as np
 import pytest
-
-from vaeimb import cli, recipes, search
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig
-from vaeimb.errors import ConfigError
-from vaeimb.executor import InProcess
-from vaeimb.recipes import PRESETS, Preset, build_approach, searched_blurb
-from vaeimb.runner import Runner
-
 from tiny_setup import TINY
+
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.interfaces import cli
+from vaeimb.running import recipes
+from vaeimb.running.cache import ResultCache
+from vaeimb.running.executor import InProcess
+from vaeimb.running.recipes import PRESETS, Preset, build_approach, searched_blurb
+from vaeimb.running.runner import Runner
+from vaeimb.studies import search
 
 
 def test_the_space_names_registered_parts_and_ranges_inside_their_declarations(monkeypatch):
@@ -103,7 +104,7 @@ def _scrambled(mnist, seed):
 
 def test_a_tiny_search_scores_on_validation_only_is_seeded_and_saves_a_loadable_preset(
         tmp_path, mnist_dir, monkeypatch):
-    from vaeimb import data
+    from vaeimb.parts import data
 
     cfg = ExperimentConfig(**{**TINY, "steps": 20})
     real = data.load_mnist(mnist_dir)

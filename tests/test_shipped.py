@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from import_probe import heavy_modules_loaded
-from vaeimb import shipped
-from vaeimb.errors import VaeimbError
-from vaeimb.metrics import METRICS
-from vaeimb.report import to_json_dict
+
+from vaeimb.declarations.errors import VaeimbError
+from vaeimb.parts.metrics import METRICS
+from vaeimb.presentation.report import to_json_dict
+from vaeimb.running import result_files as shipped
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = {"made": "2026-12-01 09:00 UTC", "cpu": "Test CPU", "command": "python bench/ship_default.py",
@@ -86,7 +86,7 @@ def test_the_label_says_when_where_how_and_which_code():
 
 
 def test_a_shipped_generator_decodes_as_the_fitted_one(tiny_run, tmp_path, mnist_dir):
-    from vaeimb.experiment import load_generator
+    from vaeimb.studies.experiment import load_generator
 
     result, cache = tiny_run
     gen = load_generator(result.config, "vae", 0, cache=cache, data_dir=mnist_dir)
@@ -119,6 +119,6 @@ def test_the_default_folder_holds_the_apps_default_settings():
 
 
 def test_reading_shipped_results_loads_no_torch():
-    code = ("from vaeimb import shipped; r = shipped.load_result(); r.summary(); r.verdict(); "
+    code = ("from vaeimb.running import result_files as shipped; r = shipped.load_result(); r.summary(); r.verdict(); "
             "shipped.load_generator_state(shipped.DEFAULT_DIR, 'vae', 0)")
     assert heavy_modules_loaded(code, ("torch", "sklearn")) == []

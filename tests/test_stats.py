@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from vaeimb import stats
-from vaeimb.errors import ConfigError
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.statistics import stats
 
 
 @pytest.mark.parametrize("method,theirs", [("holm", "holm"), ("bh", "fdr_bh")])

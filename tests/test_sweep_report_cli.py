@@ -4,10 +4,11 @@ import json
 
 import pytest
 
-from vaeimb import cli, report
-from vaeimb.config import ExperimentConfig
-from vaeimb.errors import ConfigError
-from vaeimb.sweep import run_sweep, sweep_configs
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.interfaces import cli
+from vaeimb.presentation import report
+from vaeimb.studies.sweep import run_sweep, sweep_configs
 
 FAST = dict(steps=8, batch_size=16, generator_steps=5, generator_batch_size=16, n_checkpoints=2)
 
@@ -182,9 +183,9 @@ def test_gap_closed_in_the_tables_and_the_sweep():
     table rows, the display rows and the sweep (computed from the misclassified counts)."""
     from test_figures import make_result
 
-    from vaeimb import report
-    from vaeimb.stats import GAP_CLOSED, GAP_LABEL
-    from vaeimb.sweep import SweepResult
+    from vaeimb.presentation import report
+    from vaeimb.statistics.stats import GAP_CLOSED, GAP_LABEL
+    from vaeimb.studies.sweep import SweepResult
 
     res = make_result(ExperimentConfig(n_majority=300, n_minority=20),
                       {"oversample": [7, 6, 5], "vae": [4, 7, 3], "oracle": [1, 2, 1]})

@@ -15,8 +15,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import tables  # noqa: E402
-from vaeimb.errors import VaeimbError  # noqa: E402
-from vaeimb.reference import metric_per_seed, other_test_sets, reference_rows  # noqa: E402
+from vaeimb.declarations.errors import VaeimbError  # noqa: E402
+from vaeimb.presentation.reference import (  # noqa: E402
+    metric_per_seed,
+    other_test_sets,
+    reference_rows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +194,8 @@ def test_the_benchmark_sections_keep_their_own_markers():
 
 def test_the_generator_study_block_is_written_from_the_study(tmp_path):
     from test_generator_study import ENTRY
-    from vaeimb.reference import study_findings
+
+    from vaeimb.presentation.reference import study_findings
 
     assert tables.Sources(study=tmp_path / "absent.json").render("generator-study") is None
     path = tmp_path / "study.json"

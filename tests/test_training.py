@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from vaeimb.augmentations import AUGMENTATIONS
-from vaeimb.batches import make_batches
-from vaeimb.errors import ConfigError
-from vaeimb.losses import make_loss
-from vaeimb.training import checkpoint_steps, predict_logits, train_classifier
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.parts.augmentations import AUGMENTATIONS
+from vaeimb.parts.batches import make_batches
+from vaeimb.parts.losses import make_loss
+from vaeimb.parts.training import checkpoint_steps, predict_logits, train_classifier
 
 
 def _synthetic(n0=200, n1=10, seed=0):
@@ -157,7 +157,7 @@ def test_concurrent_training_threads_stay_deterministic():
 
 
 def test_task_threads_come_from_the_environment_not_the_process(monkeypatch):
-    import vaeimb.training as T
+    import vaeimb.parts.training as T
 
     before = torch.get_num_threads()
     monkeypatch.delenv("VAEIMB_THREADS", raising=False)
@@ -197,7 +197,7 @@ def test_deferred_resampling_trains_and_switches_at_its_step():
 def test_classifier_retraining_freezes_the_features_and_retrains_the_head(classifier, monkeypatch):
     """cRT (Kang et al. 2020): from the switch on only the last layer changes, re-initialised
     once, and the run stays deterministic."""
-    from vaeimb import training
+    from vaeimb.parts import training
 
     x, y = _synthetic(60, 6)
     snapshots = {}

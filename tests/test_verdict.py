@@ -7,8 +7,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vaeimb.errors import ConfigError
-from vaeimb.verdict import LEAKY_TAG, contribution, paired_difference, seeds_needed, verdict
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.statistics.verdict import (
+    LEAKY_TAG,
+    contribution,
+    paired_difference,
+    seeds_needed,
+    verdict,
+)
 
 FIELDS = {"paired_diff_mean", "ci_low", "ci_high", "wins", "n_seeds", "p_value", "distinguishable", "seeds_needed",
           "test"}
@@ -290,7 +296,7 @@ def test_the_verdict_states_the_gap_closed_between_oversample_and_the_oracle():
 
 
 def test_gap_closed_is_undefined_when_oversample_and_the_oracle_are_not_separated():
-    from vaeimb.verdict import gap_closed
+    from vaeimb.statistics.verdict import gap_closed
 
     # one seed whose gap is a single image must not decide anything: the ends are not separated
     per_seed = {"oversample": {0: 30, 1: 21, 2: 40}, "augment": {0: 20, 1: 25, 2: 30},
@@ -339,7 +345,7 @@ def test_three_identical_differences_never_name_a_winner():
 
 
 def test_the_gap_closed_bootstrap_runs_once_for_the_same_numbers(monkeypatch):
-    from vaeimb import verdict as vmod
+    from vaeimb.statistics import verdict as vmod
 
     calls = []
     real = stats.bootstrap

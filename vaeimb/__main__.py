@@ -1,7 +1,7 @@
-"""``python -m vaeimb``: see ``vaeimb.cli``."""
+"""``python -m vaeimb``: see ``vaeimb.interfaces.cli``."""
 
 import sys
 
-from .cli import main
+from .interfaces.cli import main
 
 sys.exit(main())

@@ -7,13 +7,12 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
-from vaeimb import schema
-from vaeimb.atlas import GAP_CLOSED, Atlas
-from vaeimb.config import RATIO_CHOICES_PCT, n_minority_from_ratio
-from vaeimb.errors import ConfigError
-from vaeimb.labels import ratio_label
-from vaeimb.recipes import PRESETS
-
+from vaeimb.declarations import schema
+from vaeimb.declarations.config import RATIO_CHOICES_PCT, n_minority_from_ratio
+from vaeimb.declarations.errors import ConfigError
+from vaeimb.declarations.labels import ratio_label
+from vaeimb.running.recipes import PRESETS
+from vaeimb.studies.atlas.table import GAP_CLOSED, Atlas
 
 #: The metrics the Atlas page offers (the gap closed where the atlas holds its two ends).
 ATLAS_METRICS = ("misclassified", "balanced_accuracy", GAP_CLOSED)
@@ -23,7 +22,7 @@ DEFAULT_VIEW = ("vae", "oversample", 0.02, "misclassified")
 #: generator-free twin.
 QUESTIONS = {"remedy": "Which remedy wins? (any A against any B)",
              "generator": "Does the generator itself help? (a generator against its generator-free twin)"}
-#: The corrections a page offers (``vaeimb.stats``); Holm by default.
+#: The corrections a page offers (``vaeimb.statistics.stats``); Holm by default.
 CORRECTION_LABELS = {"holm": "Holm (family-wise)", "bh": "Benjamini-Hochberg (false discoveries)",
                      "none": "none (each cell at 95 %)"}
 

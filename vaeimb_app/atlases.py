@@ -13,11 +13,19 @@ from pathlib import Path
 
 import streamlit as st
 
-from vaeimb.atlas import META_FILE, SHIPPED_DIR, TABLE_FILE, Atlas, base_config, load_atlas, merge_atlases
-from vaeimb.atlas_runs import run_atlas, tasks_per_cell
-from vaeimb.labels import cell_label
-from vaeimb.cache import ResultCache
-from vaeimb.errors import ConfigError, VaeimbError
+from vaeimb.declarations.errors import ConfigError, VaeimbError
+from vaeimb.declarations.labels import cell_label
+from vaeimb.running.cache import ResultCache
+from vaeimb.studies.atlas.runs import run_atlas, tasks_per_cell
+from vaeimb.studies.atlas.table import (
+    META_FILE,
+    SHIPPED_DIR,
+    TABLE_FILE,
+    Atlas,
+    base_config,
+    load_atlas,
+    merge_atlases,
+)
 
 from .runs import app_executor, cache_root, data_dir, ensure_mnist
 

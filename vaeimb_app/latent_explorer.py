@@ -1,6 +1,6 @@
 """Streamlit glue for the in-browser latent explorer (Components v2, inline JS and CSS).
 
-The decoder spec (``vaeimb.latent_js.decoder_spec``) goes to the browser with the page, and
+The decoder spec (``vaeimb.presentation.latent_js.decoder_spec``) goes to the browser with the page, and
 ``latent_explorer.js`` decodes every slider step there: dragging costs no server round
 trip. The code comes back to Python (one rerun) when a slider is released or a button is
 pressed. The component's data is the same JSON string on every rerun for one (VAE, seed),
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from vaeimb.latent_js import decoder_spec
+from vaeimb.presentation.latent_js import decoder_spec
 
 JS = Path(__file__).with_name("latent_explorer.js").read_text(encoding="utf-8")
 CSS = """

@@ -5,7 +5,7 @@ defaults, ``from_query`` reads a link back into settings and, for anything malfo
 of range, keeps the nearest valid value and says so — a shared link never ends in a
 traceback. The app calls both on every page (``vaeimb_app.settings``).
 
-The experiment settings' fields come from ``vaeimb.schema`` (URL key, old keys still read,
+The experiment settings' fields come from ``vaeimb.declarations.schema`` (URL key, old keys still read,
 range or choices, default); the sidebar's own choices and each page's are declared here.
 """
 
@@ -14,11 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from vaeimb import schema
-from vaeimb.protocols import PROTOCOLS
-from vaeimb.config import DEFAULT_SWEEP_RATIOS, RATIO_CHOICES_PCT, TRAIN_COUNTS
-from vaeimb.recipes import CLASSIC, COMPARISON, PRESETS
-from vaeimb.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
+from vaeimb.declarations import schema
+from vaeimb.declarations.config import (
+    DEFAULT_SWEEP_RATIOS,
+    RATIO_CHOICES_PCT,
+    TRAIN_COUNTS,
+)
+from vaeimb.declarations.protocols import PROTOCOLS
+from vaeimb.running.recipes import CLASSIC, COMPARISON, PRESETS
+from vaeimb.statistics.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
 
 from .atlas_view import ATLAS_METRICS, DEFAULT_VIEW, QUESTIONS
 
@@ -39,7 +43,7 @@ class Field:
     choices: tuple = ()
     #: Old URL keys still read (links shared before a rename).
     aliases: tuple = ()
-    #: The experiment setting (``vaeimb.schema``) it is, or gives another way (the sidebar's
+    #: The experiment setting (``vaeimb.declarations.schema``) it is, or gives another way (the sidebar's
     #: minority ratio gives n_minority): a link carries it only where that setting applies.
     setting: str = ""
 

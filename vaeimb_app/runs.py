@@ -1,13 +1,13 @@
 """Running and loading results from the pages: progress display plus in-memory caches.
 
-The core disk cache (``vaeimb.cache.ResultCache``) makes every finished (approach, seed)
+The core disk cache (``vaeimb.running.cache.ResultCache``) makes every finished (approach, seed)
 instant to reload; on top of it, finished results are kept in session state and the
 heavy objects (VAE models, data draws, latent maps) in ``st.cache_resource``, so switching
 pages or back to a finished config redraws without touching the disk again.
 
 The server stays small: the Experiment page draws with numpy and plotly and never loads
 torch (about 0.5 GB resident with the default wheel) unless it trains in-process. A Run
-trains in a child process (``vaeimb.offload``) that exports the finished result into
+trains in a child process (``vaeimb.interfaces.app_runs``) that exports the finished result into
 ``<cache>/app-results/``, which this server reads back; on one core, or when memory is
 short (``app_workers``), it trains in-process instead. The app's default settings show the
 results shipped in ``vaeimb/shipped/default/`` until the user's own replace them.
@@ -22,19 +22,26 @@ from typing import TYPE_CHECKING, Iterable
 
 import streamlit as st
 
-from vaeimb import resources, shipped
-from vaeimb.cache import ResultCache
-from vaeimb.config import ExperimentConfig, stable_hash
-from vaeimb.data import DATA_DIR_ENV, find_raw_files, load_mnist, make_experiment_data, resolve_data_dir
-from vaeimb.provenance import code_fingerprint
-from vaeimb.results import ExperimentResult
-from vaeimb.tasks import ProgressEvent
+from vaeimb.declarations.config import ExperimentConfig, stable_hash
+from vaeimb.declarations.jobs import ProgressEvent
+from vaeimb.declarations.provenance import code_fingerprint
+from vaeimb.parts.data import (
+    DATA_DIR_ENV,
+    find_raw_files,
+    load_mnist,
+    make_experiment_data,
+    resolve_data_dir,
+)
+from vaeimb.running import resources
+from vaeimb.running import result_files as shipped
+from vaeimb.running.cache import ResultCache
+from vaeimb.running.results import ExperimentResult
 
 from .settings import Settings, config_from_json, config_json
 
 if TYPE_CHECKING:  # annotations only: both load torch
-    from vaeimb.latent import LatentMap
-    from vaeimb.sweep import SweepResult
+    from vaeimb.presentation.latent import LatentMap
+    from vaeimb.studies.sweep import SweepResult
 
 _STORE = "_finished_results"
 _STORE_SIZE = 8
@@ -56,7 +63,7 @@ def app_workers() -> int:
 
     ``$VAEIMB_APP_WORKERS`` when set; else one per usable core, as many as fit in the
     memory this process may use (its cgroup limit, else the available memory) beside the
-    server, at most ``APP_MAX_WORKERS`` (``vaeimb.resources.app_workers``): on one core or
+    server, at most ``APP_MAX_WORKERS`` (``vaeimb.running.resources.app_workers``): on one core or
     when not even one fits, in-process.
     """
     wanted = os.environ.get(WORKERS_ENV, "").strip()
@@ -69,7 +76,10 @@ def app_workers() -> int:
 def app_executor():
     """Where the Sweep and Atlas pages train: ``app_workers()`` worker processes, or
     in-process when that is 0."""
-    from vaeimb.executor import InProcess, LocalProcesses  # torch: loaded only when something trains
+    from vaeimb.running.executor import (  # torch: loaded only when something trains
+        InProcess,
+        LocalProcesses,
+    )
 
     workers = app_workers()
     if workers < 1:
@@ -125,7 +135,9 @@ def recall(key: str):
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int, ...], root: str,
                    ddir: str | None) -> ExperimentResult:
-    from vaeimb.experiment import run_experiment  # torch: only the in-process app reads the cache itself
+    from vaeimb.studies.experiment import (
+        run_experiment,  # torch: only the in-process app reads the cache itself
+    )
 
     return run_experiment(config_from_json(cfg_json), approaches, seeds, cache=ResultCache(root), data_dir=ddir)
 
@@ -162,7 +174,7 @@ def finished_experiment(settings: Settings) -> ExperimentResult | None:
         return result
     result = exported_experiment(settings)
     if result is None and app_workers() < 1:
-        from vaeimb.experiment import all_cached  # torch: see _load_finished
+        from vaeimb.studies.experiment import all_cached  # torch: see _load_finished
 
         if all_cached(settings.config, settings.approaches, settings.seeds, ResultCache(cache_root())):
             result = _load_finished(config_json(settings.config), settings.approaches, settings.seeds, cache_root(),
@@ -213,7 +225,9 @@ def _task_label(task: str, config: ExperimentConfig) -> str:
 
 def _tasks(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
     """What will be trained, in run order: generators first, then every approach (twins too)."""
-    from vaeimb.offload_child import task_names  # torch: only the in-process app asks here; the child plans its own
+    from vaeimb.interfaces.app_child import (
+        task_names,  # torch: only the in-process app asks here; the child plans its own
+    )
 
     return task_names(config, approaches)
 
@@ -266,7 +280,7 @@ class ProgressBoard:
 def train_experiment(settings: Settings) -> ExperimentResult:
     """Run (or load) the experiment with live progress; raises VaeimbError on bad input.
 
-    With ``app_workers() >= 1`` it trains in a child process (``vaeimb.offload``), so this
+    With ``app_workers() >= 1`` it trains in a child process (``vaeimb.interfaces.app_runs``), so this
     server never loads torch; with 0, here."""
     cfg = settings.config
     n = len(settings.seeds)
@@ -285,8 +299,10 @@ def train_experiment(settings: Settings) -> ExperimentResult:
 
         try:
             if workers < 1:
-                from vaeimb.executor import InProcess  # torch: this server trains
-                from vaeimb.experiment import run_experiment
+                from vaeimb.running.executor import (
+                    InProcess,  # torch: this server trains
+                )
+                from vaeimb.studies.experiment import run_experiment
 
                 on_plan(_tasks(cfg, settings.approaches))
                 resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
@@ -294,7 +310,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
                 result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
                                         data_dir=data_dir(), progress=on_progress, executor=InProcess())
             else:
-                from vaeimb.offload import run_in_child
+                from vaeimb.interfaces.app_runs import run_in_child
 
                 result = run_in_child(cfg, settings.approaches, settings.seeds, exported_folder(settings),
                                       cache_root=cache_root(), data_dir=data_dir(), workers=workers,
@@ -324,8 +340,10 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
     result = recall(key)
     if result is not None:
         return result
-    from vaeimb.experiment import all_cached  # torch: the Sweep page reads and trains in this server
-    from vaeimb.sweep import run_sweep, sweep_configs
+    from vaeimb.studies.experiment import (
+        all_cached,  # torch: the Sweep page reads and trains in this server
+    )
+    from vaeimb.studies.sweep import run_sweep, sweep_configs
 
     cache = ResultCache(cache_root())
     points = sweep_configs(settings.config, ratios)
@@ -337,7 +355,10 @@ def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None
 
 def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     """Run (or load) every sweep point with one progress bar per point."""
-    from vaeimb.sweep import run_sweep, sweep_configs  # torch: see finished_sweep
+    from vaeimb.studies.sweep import (  # torch: see finished_sweep
+        run_sweep,
+        sweep_configs,
+    )
 
     points = sweep_configs(settings.config, ratios)
     per_point = len(_tasks(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
@@ -382,7 +403,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 # --------------------------------------------------------------------------------------
 def latent_generators() -> tuple[str, ...]:
     """Generators the Latent space page can explore (those with a latent space)."""
-    from vaeimb.generators import LEARNED  # torch: the Latent page's own
+    from vaeimb.parts.generators import LEARNED  # torch: the Latent page's own
 
     return LEARNED
 
@@ -397,7 +418,7 @@ def generator_key_for(config: ExperimentConfig, name: str, seed: int, source: st
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _quality(cfg_json: str, name: str, seed: int, root: str, ddir: str | None) -> dict:
-    from vaeimb.quality import generator_quality_of
+    from vaeimb.studies.quality import generator_quality_of
 
     return generator_quality_of(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
@@ -421,7 +442,7 @@ def _finished_with_quality(settings: Settings) -> ExperimentResult | None:
     if result is None or not any(a.recipe.gen for a in result.recipes.values()):
         return result
     if provenance is None:  # the user's own: measure what is missing
-        from vaeimb.quality import measure_quality
+        from vaeimb.studies.quality import measure_quality
 
         with st.spinner("Measuring generator quality (the judge network trains once, about 30 s)…"):
             measure_quality(result, cache=ResultCache(cache_root()), data_dir=data_dir())
@@ -432,7 +453,7 @@ def quality_of_finished(settings: Settings) -> list[dict] | None:
     """Quality against misclassified for the experiment the Experiment page shows for these
     settings (``report.quality_points``; None when it has not run yet); measures what is
     missing (cached)."""
-    from vaeimb.report import quality_points
+    from vaeimb.presentation.report import quality_points
 
     result = _finished_with_quality(settings)
     return None if result is None else quality_points(result)
@@ -442,14 +463,16 @@ def class_gains_of_finished(settings: Settings) -> list[dict] | None:
     """Each generator preset's quality and test recall gain over its twin, class by class
     (``report.class_gains``), for the experiment the Experiment page shows (None when it
     has not run yet); measures what is missing (cached)."""
-    from vaeimb.report import class_gains
+    from vaeimb.presentation.report import class_gains
 
     result = _finished_with_quality(settings)
     return None if result is None else class_gains(result)
 
 
 def generator_cached(config: ExperimentConfig, name: str, seed: int) -> bool:
-    from vaeimb.experiment import generator_is_cached  # torch: see latent_generators
+    from vaeimb.studies.experiment import (
+        generator_is_cached,  # torch: see latent_generators
+    )
 
     return generator_is_cached(config, name, seed, ResultCache(cache_root()))
 
@@ -477,7 +500,7 @@ def generator_source(config: ExperimentConfig, name: str, seed: int) -> str | No
 def _generator(cfg_json: str, name: str, seed: int, root: str, ddir: str | None, source: str = "cache"):
     if source == "shipped":
         return shipped.load_generator(shipped.DEFAULT_DIR, name, seed)
-    from vaeimb.experiment import load_generator  # torch: see latent_generators
+    from vaeimb.studies.experiment import load_generator  # torch: see latent_generators
 
     return load_generator(config_from_json(cfg_json), name, seed, cache=ResultCache(root), data_dir=ddir)
 
@@ -489,7 +512,7 @@ def fitted_generator(config: ExperimentConfig, name: str, seed: int, source: str
 
 
 def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int):
-    from vaeimb.experiment import load_generator  # torch: see latent_generators
+    from vaeimb.studies.experiment import load_generator  # torch: see latent_generators
 
     ensure_mnist()
     with st.status(f"Training the {name} generator for seed {seed}…", expanded=True) as status:
@@ -520,7 +543,10 @@ def experiment_images(config: ExperimentConfig, seed: int, label: int = 1):
 @st.cache_resource(max_entries=4, show_spinner="Encoding images…")
 def _latent_map(cfg_json: str, name: str, seed: int, method: str, root: str, ddir: str | None,
                 source: str = "cache", label: int = 1) -> LatentMap:
-    from vaeimb.latent import for_label, latent_map  # torch: see latent_generators
+    from vaeimb.presentation.latent import (  # torch: see latent_generators
+        for_label,
+        latent_map,
+    )
 
     gen = for_label(_generator(cfg_json, name, seed, root, ddir, source), label)
     real, majority = _experiment_images(cfg_json, seed, ddir, label)

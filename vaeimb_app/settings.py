@@ -5,7 +5,7 @@ first, so a page, a test or a preset can set any value before the first run with
 Streamlit's "default value and session state" warning.
 
 The experiment settings' widgets, state keys (``cfg_<name>``) and defaults come from
-``vaeimb.schema``; the digit pair, the minority count or ratio, the approaches, the seeds and
+``vaeimb.declarations.schema``; the digit pair, the minority count or ratio, the approaches, the seeds and
 the recipe and parameter boxes are drawn here by hand.
 """
 
@@ -19,12 +19,24 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from vaeimb import schema
-from vaeimb.config import RATIO_CHOICES_PCT, TRAIN_COUNTS, ExperimentConfig, from_settings, n_minority_from_ratio, stable_hash
-from vaeimb.errors import ConfigError, VaeimbError
-from vaeimb.protocols import PROTOCOLS
-from vaeimb.recipes import PRESETS, RECIPE_KEYS, parse_param_overrides, parse_recipe
-from vaeimb.task_kinds import TASK_KINDS
+from vaeimb.declarations import schema
+from vaeimb.declarations.config import (
+    RATIO_CHOICES_PCT,
+    TRAIN_COUNTS,
+    ExperimentConfig,
+    from_settings,
+    n_minority_from_ratio,
+    stable_hash,
+)
+from vaeimb.declarations.errors import ConfigError, VaeimbError
+from vaeimb.declarations.protocols import PROTOCOLS
+from vaeimb.declarations.task_kinds import TASK_KINDS
+from vaeimb.running.recipes import (
+    PRESETS,
+    RECIPE_KEYS,
+    parse_param_overrides,
+    parse_recipe,
+)
 
 from .links import fields, from_query, to_query
 
@@ -110,7 +122,7 @@ def budget_for_protocol_switch(old: str, new: str) -> dict:
 
     Switching between protocol families switches the training budget to the new
     protocol's own (the original code's 1000 steps of 128 for blog); staying within a
-    family keeps whatever budget the user set. Budgets: ``vaeimb.schema.budget``.
+    family keeps whatever budget the user set. Budgets: ``vaeimb.declarations.schema.budget``.
     """
     if old in PROTOCOLS and PROTOCOLS[old].family == PROTOCOLS[new].family:
         return {}
@@ -315,7 +327,7 @@ def errors_shown(stop: bool = True):
 def page_settings() -> Settings:
     """The current settings for a page: a bad setting is shown and stops the page, and a
     leaky protocol is flagged at the top of every page that shows its results."""
-    from vaeimb.report import LEAK_WARNING
+    from vaeimb.presentation.report import LEAK_WARNING
 
     show_link_warnings()
     settings = current_settings()
@@ -343,6 +355,6 @@ def config_from_json(text: str) -> ExperimentConfig:
 
 def generators_of(settings: "Settings") -> list[str]:
     """The generators the chosen approaches use, in order."""
-    from vaeimb.recipes import build_approaches
+    from vaeimb.running.recipes import build_approaches
 
     return list(dict.fromkeys(a.recipe.gen for a in build_approaches(settings.approaches, settings.config) if a.recipe.gen))

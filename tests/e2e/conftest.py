@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.browser import CHROMIUM, TEST_ARTIFACTS, StartError, app_server, chromium_page, screenshot
+from bench.browser import (
+    CHROMIUM,
+    TEST_ARTIFACTS,
+    StartError,
+    app_server,
+    chromium_page,
+    screenshot,
+)
 
 
 def _missing(why: str) -> None:

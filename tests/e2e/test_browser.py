@@ -25,7 +25,13 @@ except ModuleNotFoundError as err:
 expect = playwright_api.expect
 
 from bench.browser import (  # noqa: E402  (after the playwright check)
-    MAIN, TEST_ARTIFACTS, go_to, screenshot, type_number, wait_for_charts, wait_idle,
+    MAIN,
+    TEST_ARTIFACTS,
+    go_to,
+    screenshot,
+    type_number,
+    wait_for_charts,
+    wait_idle,
 )
 
 pytestmark = pytest.mark.e2e

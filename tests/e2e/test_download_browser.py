@@ -14,12 +14,25 @@ import time
 
 import pytest
 
-from bench.browser import (
-    MAIN, TEST_ARTIFACTS, StartError, app_server, chromium_page, screenshot, type_number, wait_idle,
-)
 # tests/ is on sys.path (pytest's rootdir-relative imports; a site-packages "tests" package
 # would shadow ``tests.test_download``), so the fresh-machine helpers come from there.
-from test_download import LoopbackMirror, assert_downloaded_once, fresh_machine_env, shared_raw_folder
+from test_download import (
+    LoopbackMirror,
+    assert_downloaded_once,
+    fresh_machine_env,
+    shared_raw_folder,
+)
+
+from bench.browser import (
+    MAIN,
+    TEST_ARTIFACTS,
+    StartError,
+    app_server,
+    chromium_page,
+    screenshot,
+    type_number,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.e2e
 

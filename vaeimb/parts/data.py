@@ -1,0 +1,352 @@
+"""MNIST on disk and the imbalanced train/test sets each experiment draws from it.
+
+The four original ``.gz`` files are read directly with numpy (fast, and nothing is ever
+written next to them, so a read-only folder works). Only when they are absent does
+torchvision download them, into vaeimb's own cache folder (or into an existing, empty
+folder the user named: a folder the user named is never created). ``$VAEIMB_MNIST_MIRROR``
+replaces torchvision's MNIST mirrors, e.g. with an internal one on an air-gapped network.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+import re
+import threading
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..declarations.config import ExperimentConfig
+from ..declarations.errors import ConfigError, DataUnavailableError
+
+DATA_DIR_ENV = "VAEIMB_DATA_DIR"
+CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
+#: Base URL(s) MNIST is downloaded from instead of torchvision's mirrors (whitespace or
+#: comma separated; each serves the four ``.gz`` files as ``<base URL><file name>``).
+MIRROR_ENV = "VAEIMB_MNIST_MIRROR"
+RAW_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/vaeimb`` (default ``~/.cache/vaeimb``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vaeimb"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """Where MNIST lives: the argument, else ``$VAEIMB_DATA_DIR``, else the user cache."""
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV) or (user_cache_root() / "data")
+    return Path(chosen).expanduser().resolve()
+
+
+def find_raw_files(root: Path) -> dict[str, Path] | None:
+    """The four gz files under ``root`` (as ``MNIST/raw/``, ``raw/`` or directly), or None."""
+    for folder in (root / "MNIST" / "raw", root / "raw", root):
+        paths = {key: folder / name for key, name in RAW_FILES.items()}
+        if all(p.is_file() for p in paths.values()):
+            return paths
+    return None
+
+
+def mnist_mirrors() -> list[str] | None:
+    """The base URLs of ``$VAEIMB_MNIST_MIRROR``, each ending in ``/``; None when unset."""
+    urls = [u for u in re.split(r"[\s,]+", os.environ.get(MIRROR_ENV, "")) if u]
+    return [u if u.endswith("/") else u + "/" for u in urls] or None
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one gzip'd IDX file (the MNIST container format) into a uint8 array."""
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError, zlib.error) as err:  # not gzip, or cut short (an interrupted copy)
+        raise DataUnavailableError(f"{path} is not a readable gzip file ({err}); replace or delete it.") from None
+    magic = int.from_bytes(data[0:4], "big")
+    if magic >> 8 != 0x08:  # 0x08 = unsigned byte
+        raise DataUnavailableError(f"{path} is not an MNIST IDX file of unsigned bytes.")
+    ndim = magic & 0xFF
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if arr.size != int(np.prod(shape)):
+        raise DataUnavailableError(f"{path} is truncated: expected {shape}, got {arr.size} bytes.")
+    return arr.reshape(shape)
+
+
+@dataclass(frozen=True)
+class Mnist:
+    """All of MNIST as uint8 arrays: images (N, 28, 28), labels (N,)."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    source: Path
+
+
+def _missing_message(root: Path, reason: str) -> str:
+    files = ", ".join(RAW_FILES.values())
+    return (
+        f"MNIST not found and could not be downloaded ({reason}). Put the four original "
+        f"files ({files}) under {root}/MNIST/raw/, or set {DATA_DIR_ENV} to a folder that "
+        f"holds them (e.g. ../shared/data/mnist), or set {MIRROR_ENV} to the base URL of a "
+        "mirror that serves them."
+    )
+
+
+def _one_line(err: Exception, limit: int = 400) -> str:
+    """An exception as one line: torchvision's download error spans several."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    text = text.replace(": Tried", "; tried").replace(", got: ", ": ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: One download at a time in this process (two app sessions pressing Run on a fresh machine).
+_DOWNLOAD_LOCK = threading.Lock()
+_LOCK_NAME = ".mnist-download.lock"
+
+
+def _remove_partial(raw: Path, before: set[str], created: list[Path]) -> None:
+    """After a failed download: delete what it wrote (a file that failed its checksum
+    stays behind otherwise), and the folders it created if they are empty again."""
+    if raw.is_dir():
+        for name in set(os.listdir(raw)) - before:
+            try:
+                (raw / name).unlink()
+            except OSError:
+                pass
+    for folder in created:  # deepest first
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else's files), or already gone
+            pass
+
+
+def _download(root: Path) -> None:
+    """Let torchvision fetch MNIST into ``root`` (vaeimb's cache folder, or an existing
+    folder the user named), from ``$VAEIMB_MNIST_MIRROR`` when set. A failed download
+    leaves nothing that looks like data (and no folder it created)."""
+    try:
+        from filelock import FileLock
+        from torchvision.datasets import MNIST  # heavy import, only needed here
+    except ImportError as err:  # pragma: no cover - both are requirements
+        raise DataUnavailableError(_missing_message(root, f"{err}")) from None
+    mirrors = mnist_mirrors()
+    if mirrors:  # a subclass named MNIST (torchvision's folder name), so the class itself stays as it is
+        MNIST = type("MNIST", (MNIST,), {"mirrors": mirrors})
+    raw = root / "MNIST" / "raw"
+    created = [p for p in (raw, raw.parent, root, *root.parents) if not p.exists()]  # deepest first
+    lock_path = root / _LOCK_NAME
+    with _DOWNLOAD_LOCK:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(lock_path)):  # another process downloading here finishes first
+                if find_raw_files(root) is not None:
+                    return
+                before = set(os.listdir(raw)) if raw.is_dir() else set()
+                try:
+                    MNIST(root=str(root), train=True, download=True)
+                    MNIST(root=str(root), train=False, download=True)
+                except BaseException:
+                    _remove_partial(raw, before, [])
+                    raise
+        except Exception as err:  # network, permissions, checksum: all mean "no data"
+            lock_path.unlink(missing_ok=True)
+            _remove_partial(raw, set(os.listdir(raw)) if raw.is_dir() else set(), created)
+            raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {_one_line(err)}")) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(root: str, download: bool) -> Mnist:
+    path = Path(root)
+    files = find_raw_files(path)
+    if files is None:
+        if not download:
+            raise DataUnavailableError(_missing_message(path, "download disabled"))
+        _download(path)
+        files = find_raw_files(path)
+        if files is None:
+            raise DataUnavailableError(_missing_message(path, "download left no gz files"))
+    arrays = {key: _read_idx(p) for key, p in files.items()}
+    for split in ("train", "test"):
+        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
+            raise DataUnavailableError(f"MNIST {split} images and labels differ in length under {path}.")
+    return Mnist(**arrays, source=files["train_images"].parent)
+
+
+def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Mnist:
+    """All of MNIST, loaded once per process (about half a second from the gz files).
+
+    A folder named by the user (argument or ``$VAEIMB_DATA_DIR``) must exist: a typo is
+    reported, never created. Only vaeimb's own cache folder is created for a download.
+    """
+    explicit = data_dir or os.environ.get(DATA_DIR_ENV)
+    root = resolve_data_dir(data_dir)
+    if explicit and not root.is_dir():
+        raise DataUnavailableError(
+            f"MNIST folder {root} does not exist; point --data-dir or {DATA_DIR_ENV} at the folder "
+            f"holding MNIST/raw/*.gz, or unset them to download into {user_cache_root() / 'data'}."
+        )
+    return _load_cached(str(root), download)
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """One experiment's images (uint8, N x 28 x 28) with labels 0..K-1 (the task's label
+    order: 0 = the head, the pair's majority; the pair's minority is 1)."""
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    #: Positions of the test images in MNIST's test split (to show them in a gallery).
+    test_index: np.ndarray
+    #: The images generators learn each label from (the pair's leaky protocol: the
+    #: minority's are TEST images).
+    generator_by_class: tuple[np.ndarray, ...]
+    #: Every label at the head's count in REAL training images (a superset of the draw), or
+    #: None when MNIST train holds too few of some digit: the oracle's training set.
+    oracle_by_class: tuple[np.ndarray, ...] | None
+    #: Positions of ``train_x`` in MNIST's train split (held-out images avoid them).
+    train_index: np.ndarray | None = None
+    #: Other fixed test sets inside the test set: name -> rows of ``test_x``.
+    test_subsets: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.generator_by_class)
+
+    @property
+    def generator_x(self) -> np.ndarray:
+        """The images generators learn the minority (label 1) from."""
+        return self.generator_by_class[1]
+
+    @property
+    def oracle_minority_x(self) -> np.ndarray | None:
+        return None if self.oracle_by_class is None else self.oracle_by_class[1]
+
+
+def label_counts(y: np.ndarray, n_classes: int) -> tuple[int, ...]:
+    """Images of each label 0..n_classes-1 in the labels ``y``."""
+    return tuple(int(c) for c in np.bincount(np.asarray(y, np.int64), minlength=n_classes))
+
+
+def _pick(indices: np.ndarray, n: int, rng: np.random.Generator | None) -> np.ndarray:
+    """The first ``n`` indices, in file order (rng None) or after a seeded shuffle."""
+    if rng is not None:
+        indices = rng.permutation(indices)
+    return indices[:n]
+
+
+def _first_of_each(labels: np.ndarray, digits, per_class) -> np.ndarray:
+    """Positions (file order) of the first ``per_class[k]`` images of each digit (None:
+    every image of the digits)."""
+    if per_class is None:
+        return np.flatnonzero(np.isin(labels, digits))
+    keep = np.zeros(len(labels), bool)
+    for d, m in zip(digits, per_class):
+        keep[np.flatnonzero(labels == d)[:m]] = True
+    return np.flatnonzero(keep)
+
+
+def test_subset(labels: np.ndarray, among: np.ndarray, digits, per_class, seed: int) -> np.ndarray:
+    """Positions (sorted) of ``per_class[k]`` test images of each digit, drawn at random from
+    ``among`` with a generator seeded by ``(seed, digit)``: a digit's draw depends on neither
+    the other digits nor the experiment seed, and a smaller draw is a prefix of a larger one."""
+    keep = []
+    for d, m in zip(digits, per_class):
+        pool = among[labels[among] == d]
+        if m > len(pool):
+            raise ConfigError(f"A test subset needs {m} images of digit {d} but the test set holds {len(pool)}.")
+        keep.append(np.random.default_rng([int(seed), int(d)]).permutation(pool)[:m])
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+
+
+def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
+    """Draw the training set from MNIST train only; test on the task's fixed test images.
+
+    A seeded protocol draws each label at random (the labels in order, one generator per
+    seed), nested (the same seed's smaller draw of a digit is a subset of its larger one,
+    and of the oracle's); a file-order protocol takes the first images, as the original
+    code did.
+    """
+    config.validate()
+    protocol = config.protocol_record
+    rng = np.random.default_rng(seed) if protocol.draw == "seeded" else None
+    digits, counts = config.classes, config.class_counts
+    head = counts[0]
+    orders = []  # the head's draw, then each other digit's whole pool in drawn order
+    for k, d in enumerate(digits):
+        pool = np.flatnonzero(mnist.train_labels == d)
+        orders.append(_pick(pool, head if k == 0 else len(pool), rng))
+    picked = [o[:n] for o, n in zip(orders, counts)]
+
+    train_index = np.concatenate(picked)
+    train_x = mnist.train_images[train_index]
+    train_y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
+
+    plan = config.test_plan
+    test_index = _first_of_each(mnist.test_labels, digits, plan.per_class)
+    label_of = {d: k for k, d in enumerate(digits)}
+    test_y = np.asarray([label_of[int(d)] for d in mnist.test_labels[test_index]], np.int64)
+    test_x = mnist.test_images[test_index]
+    subsets = {}
+    for name, per_class in plan.subsets.items():
+        chosen = test_subset(mnist.test_labels, test_index, digits, per_class, plan.seed)
+        subsets[name] = np.flatnonzero(np.isin(test_index, chosen))
+
+    by_class = [mnist.train_images[p] for p in picked]
+    if protocol.generator_images == "test":  # the original's leak, on purpose and labelled everywhere
+        for k in config.fill:
+            by_class[k] = mnist.test_images[np.flatnonzero(mnist.test_labels == digits[k])[: counts[k]]]
+
+    oracle = None
+    if all(len(o) >= head for o in orders):
+        oracle = tuple(mnist.train_images[o[:head]] for o in orders)
+    return ExperimentData(train_x, train_y, test_x, test_y, test_index, tuple(by_class), oracle, train_index, subsets)
+
+
+def validation_split(train_y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows) of a training draw, each sorted: scikit-learn's
+    stratified, seeded ``train_test_split`` holding out ``fraction`` of the rows.
+
+    Each class must keep at least one image on each side: a class of one image cannot be
+    split, nor one that ``round(fraction * n)`` would empty (ConfigError naming the fix).
+    """
+    y = np.asarray(train_y)
+    k = max(2, int(y.max()) + 1) if len(y) else 2
+    classes = ((0, "majority"), (1, "minority")) if k == 2 else tuple((c, f"class {c}") for c in range(k))
+    counts = {c: int((y == c).sum()) for c, _ in classes}
+
+    def no_training_image(c: int, role: str) -> ConfigError:
+        fix = f"n_{role}" if k == 2 else "its training count"
+        return ConfigError(f"A validation split of {fraction:.0%} leaves no {role} image to train on "
+                           f"({counts[c]} in the draw): raise {fix} or lower validation_fraction.")
+
+    for c, role in classes:
+        if counts[c] - max(1, int(round(fraction * counts[c]))) < 1:
+            raise no_training_image(c, role)
+    from sklearn.model_selection import (
+        train_test_split,  # heavy (about 1 s): only a split needs it
+    )
+
+    try:
+        fit, val = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y, random_state=seed + 2_147_483)
+    except ValueError as err:  # too few images for a stratified split; scikit-learn says why
+        raise ConfigError(f"A validation split of {fraction:.0%} of {len(y)} images is impossible: {err}") from None
+    for c, role in classes:
+        if not (y[fit] == c).any():
+            raise no_training_image(c, role)
+        if not (y[val] == c).any():
+            fix = f"n_{role}" if k == 2 else "its training count"
+            raise ConfigError(f"A validation split of {fraction:.0%} holds no {role} image ({counts[c]} in the "
+                              f"draw): raise {fix} or validation_fraction.")
+    return np.sort(fit), np.sort(val)

@@ -1,0 +1,324 @@
+"""Training loops: a classifier trained with a recipe's batches, augmentation and loss.
+
+Every random choice comes from generators seeded by the run's seed, so the same config
+and seed reproduce the same numbers on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..declarations.errors import ConfigError
+from ..declarations.jobs import Identity
+from .augmentations.none import NoAugmentation
+from .data import label_counts
+from .losses.base import LossContext
+from .mixing.none import NoMixing
+from .models import make_classifier, scores
+
+#: ``progress(done, total)``: called during training; it may raise to abort the run.
+Progress = Optional[Callable[[int, int], None]]
+
+#: Weight initialisation draws from torch's global RNG; two sessions training at once (two
+#: browser tabs share one process) must not interleave their seeding and initialisation.
+_INIT_LOCK = threading.Lock()
+
+
+def seeded_init(seed: int, build: Callable[[], torch.nn.Module], device: torch.device) -> torch.nn.Module:
+    """Build a model with weights that depend on ``seed`` alone, whatever other threads do."""
+    with _INIT_LOCK:
+        torch.manual_seed(seed)
+        return build().to(device)
+
+
+def pick_device() -> torch.device:
+    """The GPU when one is present (and not disabled by ``VAEIMB_DEVICE=cpu``), else the CPU."""
+    wanted = os.environ.get("VAEIMB_DEVICE", "").strip().lower()
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def usable_cores() -> int:
+    """Cores this process may use (containers often report more with nproc)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+#: Torch threads per task: ``$VAEIMB_THREADS``, else one.
+THREADS_ENV = "VAEIMB_THREADS"
+
+
+def threads_from_env() -> int:
+    """Torch threads every task runs with: ``$VAEIMB_THREADS`` (a positive integer), else 1.
+
+    One rule for every backend: a task's thread count never depends on where it runs, so
+    in-process, local worker processes and Ray compute the same cache entry; parallelism
+    comes from running tasks side by side (one worker per core).
+    """
+    wanted = os.environ.get(THREADS_ENV, "").strip()
+    return int(wanted) if wanted.isdigit() and int(wanted) > 0 else 1
+
+
+def set_threads(n: int) -> None:
+    """Fix torch's thread count for this process (the one place that does). The count
+    enters every cache key (reductions are ordered by thread)."""
+    if torch.get_num_threads() != max(1, int(n)):
+        torch.set_num_threads(max(1, int(n)))
+
+
+#: ``--precision``: fp32; bf16 autocast (CPU with native bf16, or GPU); auto = what
+#: ``auto_precision`` picks for the device.
+PRECISIONS = ("fp32", "bf16", "auto")
+_precision = "fp32"
+
+
+def auto_precision(device: torch.device) -> str:
+    """What ``auto`` means on ``device``: bf16 only where a paired-seed benchmark showed
+    it faster with equal errors. On this project's CPUs (AMD EPYC, Zen 4) bf16 autocast
+    made steps 3-5x slower (BENCHMARKS.md), and no GPU has been measured yet: fp32."""
+    return "fp32"
+
+
+def set_precision(name: str) -> str:
+    """Set this process's training precision (it enters every cache key); returns the
+    resolved one (``auto`` -> fp32 or bf16)."""
+    global _precision
+    if name not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}.")
+    _precision = auto_precision(pick_device()) if name == "auto" else name
+    return _precision
+
+
+def precision() -> str:
+    return _precision
+
+
+def current_identity() -> Identity:
+    """The identity a task started from this process gets: ``threads_from_env()`` torch
+    threads, the precision set by ``--precision``, and the device ``pick_device`` chooses."""
+    return Identity(threads=threads_from_env(), precision=precision(), device=pick_device().type)
+
+
+def use_identity(identity: Identity) -> None:
+    """Compute with ``identity``'s threads and precision (the runner calls this before it
+    trains anything, so an entry's numbers match its key whichever process computes it)."""
+    global _precision
+    set_threads(identity.threads)
+    _precision = identity.precision
+
+
+def autocast(device: torch.device):
+    """The forward passes' precision context (a no-op in fp32)."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_precision == "bf16")
+
+
+def fast_layout(model: torch.nn.Module) -> torch.nn.Module:
+    """A conv model in channels-last layout for training: oneDNN's kernels (the VAE's
+    transposed convolutions above all) then run about twice as fast on a CPU. The same
+    arithmetic in another order, so errors stay equal within noise (BENCHMARKS.md);
+    ``standard_layout`` puts a trained model back before it is kept or sampled."""
+    if any(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in model.modules()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def standard_layout(model: torch.nn.Module) -> torch.nn.Module:
+    return model.to(memory_format=torch.contiguous_format)
+
+
+def adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with its fused kernel (one pass over the weights instead of a dozen small ones:
+    MLP steps about 25 % faster on a CPU); the plain loop on a torch without it."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - torch < 2.4 on CPU
+        return torch.optim.Adam(params, lr=lr)
+
+
+def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
+    """uint8 images -> float32 in [0, 1] on ``device``."""
+    return torch.from_numpy(np.ascontiguousarray(images)).to(device=device, dtype=torch.float32).div_(255.0)
+
+
+def checkpoint_steps(steps: int, n_checkpoints: int) -> np.ndarray:
+    """Evenly spaced steps at which the test error is recorded; always includes the last."""
+    pts = np.unique(np.round(np.linspace(steps / n_checkpoints, steps, n_checkpoints)).astype(int))
+    return pts[pts >= 1]
+
+
+@torch.no_grad()
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096, n_classes: int = 2) -> np.ndarray:
+    """``models.scores`` of every row of ``x``: minority log-odds (n,) for two classes,
+    logits (n, K) for more (evaluation mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    with autocast(x.device):
+        out = torch.cat([scores(model(x[i : i + chunk]), n_classes).float() for i in range(0, len(x), chunk)])
+    model.train(was_training)
+    return out.float().cpu().numpy()
+
+
+def classifier_head(model: torch.nn.Module) -> torch.nn.Linear:
+    """The classifier's last layer: its last ``nn.Linear`` (the MLP's and the CNN's output
+    layer, ResNet-18's ``fc``)."""
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if not linear:
+        raise ValueError(f"{type(model).__name__} has no linear output layer to re-train.")
+    return linear[-1]
+
+
+def retrain_head(model: torch.nn.Module, seed: int, lr: float) -> torch.optim.Optimizer:
+    """The second stage of classifier re-training (cRT, Kang et al. 2020): every weight but
+    the last layer's frozen (normalisation statistics too: the features stay as learned), the
+    last layer re-initialised from ``seed``; returns the optimiser of that layer alone."""
+    head = classifier_head(model)
+    model.eval()  # batch-norm statistics (ResNet-18) stay those of the first stage
+    for p in model.parameters():
+        p.requires_grad_(False)
+    with _INIT_LOCK:
+        torch.manual_seed(seed + 104_729)
+        head.reset_parameters()
+    for p in head.parameters():
+        p.requires_grad_(True)
+    return adam(head.parameters(), lr)
+
+
+def weigh_generated(loss: Callable, generated: torch.Tensor, weight: float) -> Callable:
+    """``loss`` of a batch whose rows ``generated`` (bool, (B,)) are generated images, each
+    weighing ``weight`` (lambda) times a real row: with ``n_r`` real and ``n_g`` generated
+    rows, ``(n_r * L(real rows) + lambda * n_g * L(generated rows)) / (n_r + lambda * n_g)``,
+    ``L`` the recipe's loss (a mean over the rows it is given) on that sub-batch. A batch of
+    one kind is that kind's loss alone; generated rows alone with lambda = 0 give a loss of
+    0 with a zero gradient. A row's kind is that of its own image, so a mixed batch
+    (``Mixed.loss``) weighs each of its two label terms this way."""
+    n_gen = int(generated.sum())
+    n_real = len(generated) - n_gen
+
+    def weighted(out: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        if len(out) != len(generated):
+            raise ValueError(f"a batch of {len(out)} rows, but {len(generated)} rows' kinds (real or generated).")
+        if n_gen == 0 or (n_real == 0 and weight > 0):
+            return loss(out, y, ctx)
+        if n_real == 0:
+            return out.sum() * 0.0
+        real = ~generated
+        total = n_real * loss(out[real], y[real], ctx)
+        if weight > 0:
+            total = total + weight * n_gen * loss(out[generated], y[generated], ctx)
+        return total / (n_real + weight * n_gen)
+
+    return weighted
+
+
+@dataclass
+class ClassifierRun:
+    """What a classifier's training leaves: log-odds of each evaluation set at each checkpoint."""
+
+    steps: np.ndarray  # (C,)
+    logits: dict[str, np.ndarray]  # name -> (C, n) log-odds or (C, n, K) logits; the last is the final model
+
+
+def train_classifier(
+    classifier: str,
+    n_outputs: int,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    eval_x: dict[str, np.ndarray],
+    *,
+    batches,
+    loss,
+    augmentation=None,
+    mixing=None,
+    counts_real: tuple[int, ...] | None = None,
+    n_classes: int = 2,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    n_checkpoints: int,
+    progress: Progress = None,
+    n_real: int | None = None,
+    generated_weight: float = 1.0,
+    generated_stage: str = "all",
+) -> ClassifierRun:
+    """Adam on batches chosen by the ``batches`` policy, the rows of the classes it names
+    (every class by default) augmented by ``augmentation``, scored by ``loss`` on ``models.scores`` (the minority
+    log-odds for two classes, the logits for K). ``counts_real``: real images per label
+    (default: the training set's counts, nothing generated).
+
+    ``augmentation`` and ``mixing`` default to their ``none`` parts (the batch as drawn); a
+    mixing part blends the augmented batch and its labels (``mixing.base.Mixed``), from its
+    own generator, so a run without mixing draws exactly what it drew before mixing existed.
+    ``eval_x`` (test images, a validation split) only ever gets predictions: no label of
+    an evaluation set is passed here, so nothing in training can read one.
+
+    Rows ``0..n_real-1`` are real images, the rest generated (default: every row real;
+    ``sources.TrainingSet`` puts the real rows first). ``generated_weight`` (lambda): a
+    generated row's loss weighs lambda times a real one's (``weigh_generated``);
+    ``generated_stage="second"``: the batch policy draws generated rows only in its second
+    stage (``BatchPolicy.first_stage_rows``). At their defaults (1, "all") the loop is
+    exactly the one without them: the same draws, the same arithmetic.
+    """
+    n_real = len(train_y) if n_real is None else int(n_real)
+    if not 0 <= n_real <= len(train_y):
+        raise ValueError(f"n_real={n_real} must lie in 0..{len(train_y)} (the training rows).")
+    if not 0.0 <= generated_weight <= 1.0:
+        raise ConfigError(f"the weight of a generated image must lie in [0, 1], got {generated_weight!r}.")
+    if generated_stage not in ("all", "second"):
+        raise ConfigError(f"generated_stage must be all or second, got {generated_stage!r}.")
+    if generated_stage == "second":
+        batches.first_stage_rows(n_real)  # refuses a policy without a second stage, before anything trains
+    weigh = generated_weight != 1.0 and n_real < len(train_y)
+    device = pick_device()
+    augmentation = augmentation if augmentation is not None else NoAugmentation()
+    mixing = mixing if mixing is not None else NoMixing()
+    model = fast_layout(seeded_init(seed, lambda: make_classifier(classifier, n_outputs), device))
+    opt = adam(model.parameters(), lr)
+    gen = torch.Generator().manual_seed(seed + 7919)
+    aug_gen = torch.Generator().manual_seed(seed + 611953)
+    mix_gen = torch.Generator().manual_seed(seed + 104729)
+    x = to_tensor(train_x, device)
+    y_np = np.asarray(train_y, dtype=np.int64)
+    y = torch.from_numpy(y_np).to(device)
+    evals = {name: to_tensor(ex, device) for name, ex in eval_x.items()}
+    batches.prepare(y_np, n_classes=n_classes, steps=steps)
+    counts_all = label_counts(y_np, n_classes)
+    mixing.prepare(counts_all)
+    counts = dict(counts=counts_all, counts_real=tuple(counts_real) if counts_real is not None else counts_all,
+                  steps=steps)
+    ckpts = checkpoint_steps(steps, n_checkpoints)
+    logits: dict[str, list[np.ndarray]] = {name: [] for name in evals}
+    every = max(1, steps // 100)
+    head_from = batches.head_only_from()
+    for step in range(1, steps + 1):
+        if step == head_from:
+            opt = retrain_head(model, seed, lr)
+        idx = batches.indices(batch_size, gen).to(device)
+        xb, yb = x[idx], y[idx]
+        mixed = mixing(augmentation(xb, yb, aug_gen), yb, mix_gen)
+        with autocast(device):
+            logit = scores(model(mixed.x), n_classes)
+        if weigh:
+            weighted = weigh_generated(loss, idx >= n_real, generated_weight)
+            value = mixed.loss(weighted, logit.float(), LossContext(step=step, **counts))
+        else:
+            value = mixed.loss(loss, logit.float(), LossContext(step=step, **counts))
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        if step in ckpts:
+            for name, ex in evals.items():
+                logits[name].append(predict_logits(model, ex, n_classes=n_classes))
+        if progress is not None and (step % every == 0 or step == steps):
+            progress(step, steps)
+    return ClassifierRun(steps=ckpts, logits={k: np.stack(v).astype(np.float32) for k, v in logits.items()})

@@ -1,0 +1,483 @@
+"""Running tasks: every generator fit and every classifier training is one task.
+
+Three backends, one contract (``Backend``):
+
+- ``InProcess``: one task after another in this process (the app on a one-core host).
+- ``LocalProcesses``: a pool of worker processes on this machine (the CLI's default with
+  two or more cores; ``--workers N``).
+- ``RayCluster``: tasks on a Ray cluster (``--ray ADDRESS``, ``VAEIMB_RAY_ADDRESS``, or
+  ``--ray local`` for a Ray instance started here).
+
+Workers return records; the driver alone writes the cache, so a cluster needs no shared
+filesystem and a killed driver loses nothing that finished: the same command resumes from
+the cache. A worker that dies costs its task only (the pool retries it once on a fresh
+worker; Ray retries it itself). Each task carries its ``Identity`` (torch threads,
+precision, device), which enters its cache key and which the runner computes with: the
+same config, seed and identity give the same numbers on every backend, so a result
+computed by one backend is a cache hit for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection, wait
+from typing import Any, Callable, Iterable, Mapping
+
+from ..declarations.errors import ConfigError, VaeimbError
+from ..declarations.jobs import (
+    CLUSTER_REQUIREMENTS,
+    RAY_ADDRESS_ENV,
+    Identity,
+    Task,
+    error_text,
+    is_stop,
+)
+from ..declarations.locations import PACKAGE_DIR, SOURCE_ROOT
+from ..parts.data import load_mnist
+from ..parts.training import current_identity, usable_cores
+from .cache import MemoryCache
+from .runner import compute_task
+
+#: ``emit(kind, key, *payload)``: "progress" (event), "done" (record, saved), "failed" (message).
+Emit = Callable[..., None]
+
+
+def _identity(threads: int | None) -> Identity:
+    """This process's identity (``training.current_identity``), with ``threads`` if given."""
+    identity = current_identity()
+    if threads is not None:
+        if isinstance(threads, bool) or int(threads) < 1:
+            raise ConfigError(f"torch threads per task must be 1 or more, got {threads}.")
+        identity = replace(identity, threads=int(threads))
+    return identity
+
+
+class Backend:
+    """Runs tasks. ``slots``: how many at once; ``identity``: the threads, precision and
+    device every task it runs is planned (and keyed) with."""
+
+    name = "backend"
+    slots = 1
+    identity = Identity()
+    #: Whether ``submit`` saves the record itself (in-process: under the cache's lock).
+    saves = False
+
+    @property
+    def threads(self) -> int:
+        return self.identity.threads
+
+    def start(self, *, cache, mnist) -> None:
+        """Called once before the first task; ``mnist`` is the driver's loaded dataset
+        (workers read the same files, never download)."""
+
+    def submit(self, task: Task, deps: Mapping[str, dict], emit: Emit) -> None:
+        raise NotImplementedError
+
+    def poll(self, emit: Emit, timeout: float) -> None:
+        """Deliver what arrived (progress, results) through ``emit``; wait up to ``timeout``."""
+
+    def shutdown(self, *, cancel: bool) -> None:
+        """Stop the workers (``cancel``: at once, abandoning running tasks)."""
+
+    def describe(self) -> str:
+        return f"{self.name}, {self.threads} torch thread(s) per task"
+
+
+# --------------------------------------------------------------------------------------
+# In-process
+# --------------------------------------------------------------------------------------
+class InProcess(Backend):
+    """Tasks run here, one after another; progress reaches the caller live, and the cache's
+    per-entry lock makes two callers (two browser tabs) compute an entry once."""
+
+    name = "in-process"
+    saves = True
+
+    def __init__(self, threads: int | None = None):
+        self.identity = _identity(threads)
+
+    def start(self, *, cache, mnist) -> None:
+        self._cache, self._mnist = cache, mnist
+
+    def submit(self, task: Task, deps, emit: Emit) -> None:
+        try:
+            record, _ = compute_task(task, self._cache, mnist=self._mnist,
+                                     progress=lambda e: emit("progress", task.key, e))
+        except Exception as err:  # one task failing must not lose the others
+            if is_stop(err):
+                raise
+            emit("failed", task.key, error_text(err))
+            return
+        emit("done", task.key, record, True)
+
+
+# --------------------------------------------------------------------------------------
+# Local worker processes
+# --------------------------------------------------------------------------------------
+#: Marks a worker's command line (to find the workers of a run, e.g. in a test).
+WORKER_MARK = "vaeimb-worker"
+
+
+def worker_entry() -> None:
+    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD MNIST_FOLDER``."""
+    fd, mnist_folder = sys.argv[2], sys.argv[3]
+    _worker_main(Connection(int(fd)), mnist_folder)
+
+
+def _worker_main(conn, mnist_folder: str) -> None:
+    """A pool worker: receives tasks, sends progress and records back. Ctrl-C is the
+    driver's to handle; a worker whose driver is gone stops at its next progress step.
+    MNIST is read from the driver's folder, never downloaded (the driver made sure it is
+    there); each task runs with its own identity (the runner sets threads and precision)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    mnist = None
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "stop":
+            return
+        _, task, deps = msg
+        last = [0.0]
+
+        def progress(event, task=task):
+            if os.getppid() != parent:
+                os._exit(1)
+            now = time.monotonic()
+            if event.status == "running" and event.done < event.total and now - last[0] < 0.25:
+                return
+            last[0] = now
+            conn.send(("progress", task.key, event))
+
+        try:
+            mnist = mnist if mnist is not None else load_mnist(mnist_folder, download=False)
+            record, _ = compute_task(task, MemoryCache(deps), mnist=mnist, progress=progress)
+            conn.send(("done", task.key, record))
+        except Exception as err:
+            conn.send(("failed", task.key, error_text(err)))
+
+
+@dataclass
+class _Worker:
+    process: Any  # subprocess.Popen
+    conn: Any  # multiprocessing.connection.Connection over a socket pair
+    task: Task | None = None
+    deps: Mapping | None = None
+
+
+def _death(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
+
+
+class LocalProcesses(Backend):
+    """A pool of ``workers`` processes on this machine (default: one per ``threads`` usable
+    cores), each task on ``threads`` torch threads (default ``training.threads_from_env``:
+    1). A worker that dies is replaced and its task retried once.
+
+    Workers are fresh ``python`` processes talking over a socket pair (not
+    ``multiprocessing``'s spawn, which re-runs the caller's ``__main__``: inside Streamlit,
+    the page script)."""
+
+    name = "local processes"
+
+    def __init__(self, workers: int | None = None, threads: int | None = None, retries: int = 1):
+        if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+            raise ConfigError(f"--workers must be 1 or more, got {workers}.")
+        self.identity = _identity(threads)
+        self.workers = int(workers) if workers is not None else max(1, usable_cores() // self.threads)
+        self.slots = self.workers
+        self.retries = retries
+        self._pool: list[_Worker] = []
+        self._attempts: Counter = Counter()
+
+    def describe(self) -> str:
+        return f"{self.workers} local worker process(es), {self.threads} torch thread(s) each"
+
+    def start(self, *, cache, mnist) -> None:
+        self._mnist_folder = str(mnist.source)
+        self._pool = []
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = socket.socketpair()
+        root = str(SOURCE_ROOT)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        cmd = [sys.executable, "-c", "from vaeimb.running.executor import worker_entry; worker_entry()", WORKER_MARK,
+               str(theirs.fileno()), self._mnist_folder]
+        try:
+            proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
+        finally:
+            theirs.close()
+        worker = _Worker(proc, Connection(ours.detach()))
+        self._pool.append(worker)
+        return worker
+
+    def worker_pids(self) -> dict[str, int]:
+        """Task key -> pid of the worker running it (to kill one in a test)."""
+        return {w.task.key: w.process.pid for w in self._pool if w.task is not None}
+
+    def submit(self, task: Task, deps, emit: Emit) -> None:
+        worker = next((w for w in self._pool if w.task is None), None) or self._spawn()
+        worker.task, worker.deps = task, deps
+        self._attempts[task.key] += 1
+        try:
+            worker.conn.send(("task", task, dict(deps)))
+        except OSError:
+            pass  # it died already: the next poll buries it and retries the task
+
+    def poll(self, emit: Emit, timeout: float) -> None:
+        ready = set(wait([w.conn for w in self._pool], timeout)) if self._pool else set()
+        for worker in list(self._pool):
+            if worker.conn not in ready:
+                continue
+            try:
+                while worker.conn.poll():
+                    self._handle(worker, worker.conn.recv(), emit)
+            except (EOFError, OSError):  # its end of the socket closed: it died
+                self._buried(worker, emit)
+
+    def _handle(self, worker: _Worker, msg, emit: Emit) -> None:
+        kind, key = msg[0], msg[1]
+        if kind == "progress":
+            emit("progress", key, msg[2])
+            return
+        worker.task = worker.deps = None
+        if kind == "done":
+            emit("done", key, msg[2], False)
+        else:
+            emit("failed", key, msg[2])
+
+    def _buried(self, worker: _Worker, emit: Emit) -> None:
+        """A dead worker: replace it and retry its task (once), or report the task failed."""
+        try:
+            code = worker.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            code = worker.process.wait()
+        self._pool.remove(worker)
+        worker.conn.close()
+        task, deps = worker.task, worker.deps
+        if task is None:
+            return
+        why = _death(code)
+        if self._attempts[task.key] > self.retries:
+            emit("failed", task.key, f"its worker process died twice ({why})")
+            return
+        emit("progress", task.key, task.event("running", f"worker {why}; retrying on a new worker"))
+        self.submit(task, deps, emit)
+
+    def shutdown(self, *, cancel: bool) -> None:
+        for w in self._pool:
+            if cancel or w.task is not None:
+                w.process.terminate()
+            else:
+                try:
+                    w.conn.send(("stop",))
+                except OSError:
+                    w.process.terminate()
+        for w in self._pool:
+            try:
+                w.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                w.process.kill()
+                w.process.wait()
+            w.conn.close()
+        self._pool = []
+
+
+# --------------------------------------------------------------------------------------
+# Ray
+# --------------------------------------------------------------------------------------
+def _ray_task(task: Task, deps: Mapping[str, dict], mnist) -> dict:
+    """What a Ray worker runs: one task (with its own identity), its record returned to
+    the driver."""
+    record, _ = compute_task(task, MemoryCache(deps), mnist=mnist)
+    return record
+
+
+def import_ray():
+    try:
+        import ray  # optional: requirements-cluster.txt
+    except ImportError:
+        raise VaeimbError(f"Ray is not installed: pip install -r {CLUSTER_REQUIREMENTS} "
+                          "(or run without --ray / VAEIMB_RAY_ADDRESS)") from None
+    return ray
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse, before anything trains, a Ray address nothing answers at."""
+    text = address.split("://", 1)[-1]
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise VaeimbError(f"--ray {address!r} is not HOST:PORT (e.g. 10.0.0.5:6379), 'local' or 'auto'.")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except OSError as err:
+        raise VaeimbError(f"cannot reach the Ray cluster at {address} ({err.strerror or err}); "
+                          "is 'ray start --head' running there?") from None
+
+
+class RayCluster(Backend):
+    """Tasks on a Ray cluster; each asks for ``threads`` CPUs, and Ray retries a task
+    whose worker died (up to ``retries`` times). MNIST travels once, through Ray's object
+    store, and the vaeimb package with the job, so the nodes need neither."""
+
+    name = "ray"
+
+    def __init__(self, address: str, threads: int | None = None, retries: int = 3):
+        self.ray = import_ray()
+        self.address = str(address).strip()
+        if self.address not in ("local", "auto"):
+            check_reachable(self.address)
+        self.identity = _identity(threads)
+        self.retries = retries
+        self._refs: dict = {}
+        self._started = False
+
+    def describe(self) -> str:
+        where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
+        return f"{where}, {self.threads} torch thread(s) per task"
+
+    def start(self, *, cache, mnist) -> None:
+        ray = self.ray
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        if not ray.is_initialized():
+            ray.init(address=None if self.address == "local" else self.address, include_dashboard=False,
+                     logging_level=logging.ERROR, log_to_driver=False, configure_logging=False,
+                     runtime_env={"py_modules": [str(PACKAGE_DIR)]})
+            self._started = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.slots = max(1, cpus // self.threads) * 2  # one queued behind each running task
+        self._mnist = ray.put(mnist)
+        self._remote = ray.remote(_ray_task).options(num_cpus=self.threads, max_retries=self.retries,
+                                                    retry_exceptions=False)
+
+    def submit(self, task: Task, deps, emit: Emit) -> None:
+        ref = self._remote.remote(task, dict(deps), self._mnist)
+        self._refs[ref] = task
+        emit("progress", task.key, task.event("running", "queued on Ray"))
+
+    def poll(self, emit: Emit, timeout: float) -> None:
+        ray = self.ray
+        if not self._refs:
+            return
+        ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=timeout)
+        for ref in ready:
+            task = self._refs.pop(ref)
+            try:
+                record = ray.get(ref)
+            except Exception as err:  # the task raised, or its workers died more than ``retries`` times
+                cause = getattr(err, "cause", None)
+                emit("failed", task.key, error_text(cause) if isinstance(cause, BaseException) else
+                     f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
+                continue
+            emit("done", task.key, record, False)
+
+    def shutdown(self, *, cancel: bool) -> None:
+        ray = self.ray
+        if cancel:
+            for ref in list(self._refs):
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # already finished or gone
+                    pass
+        self._refs = {}
+        if self._started:
+            ray.shutdown()
+            self._started = False
+
+
+# --------------------------------------------------------------------------------------
+# Choosing a backend, and running tasks on it
+# --------------------------------------------------------------------------------------
+def make_backend(workers: int | None = None, ray: str | None = None, *, in_process: bool = False) -> Backend:
+    """The backend for the CLI's flags: ``--ray`` (or ``$VAEIMB_RAY_ADDRESS``), else
+    ``--workers N`` processes, else in-process on a one-core machine and one worker per
+    core otherwise. Every backend runs tasks with the same identity (threads from
+    ``$VAEIMB_THREADS``, default 1), so they share cache entries."""
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise ConfigError(f"--workers must be 1 or more, got {workers}.")
+    ray = ray or (None if in_process or workers is not None else os.environ.get(RAY_ADDRESS_ENV) or None)
+    if ray:
+        return RayCluster(ray)
+    if in_process or (workers is None and usable_cores() < 2):
+        return InProcess()
+    return LocalProcesses(workers)
+
+
+def execute(tasks: Iterable[Task], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
+    """Run ``tasks`` on ``backend``, each after the generators it reads. The driver writes
+    every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
+    loaded dataset (its folder is what workers read). Returns {key: message} for the
+    tasks that failed (a task whose generator failed fails with it)."""
+    waiting = {t.key: t for t in tasks}
+    running: dict[str, Task] = {}
+    failed: dict[str, str] = {}
+
+    def tell(task: Task, status: str, message: str = "") -> None:
+        if progress is not None:
+            progress(task.event(status, message))
+
+    def on_event(kind: str, key: str, *payload) -> None:
+        if kind == "progress":
+            if progress is not None:
+                progress(payload[0])
+            return
+        task = running.pop(key)
+        if kind == "done":
+            record, saved = payload
+            if not saved:
+                cache.save(task.kind, key, record["meta"], record["arrays"])
+            tell(task, "done")
+        else:
+            failed[key] = payload[0]
+            tell(task, "failed", payload[0])
+
+    if not waiting:
+        return failed
+    backend.start(cache=cache, mnist=mnist)
+    try:
+        while waiting or running:
+            for task in list(waiting.values()):
+                bad = next((d for d in task.deps if d in failed), None)
+                if bad is not None:
+                    del waiting[task.key]
+                    failed[task.key] = f"its generator failed: {failed[bad]}"
+                    tell(task, "failed", failed[task.key])
+            ready = [t for t in waiting.values() if not any(d in waiting or d in running for d in t.deps)]
+            ready.sort(key=lambda t: t.kind != "generator")  # generators first: others wait on them
+            for task in ready[: max(0, backend.slots - len(running))]:
+                del waiting[task.key]
+                deps = {}
+                if not backend.saves:
+                    for d in task.deps:
+                        deps[d] = cache.load("generator", d)
+                    missing = [d for d, rec in deps.items() if rec is None]
+                    if missing:
+                        failed[task.key] = f"its generator entry {missing[0]} vanished from the cache"
+                        tell(task, "failed", failed[task.key])
+                        continue
+                running[task.key] = task
+                backend.submit(task, deps, on_event)
+            if running:
+                backend.poll(on_event, timeout=0.5)
+    except BaseException:
+        backend.shutdown(cancel=True)
+        raise
+    backend.shutdown(cancel=False)
+    return failed
