@@ -1,7 +1,7 @@
 """What an atlas says, and what it cost: BENCHMARKS.md's "atlas" section.
 
 Reads an atlas written by ``python -m vaeimb atlas`` (default: the shipped one) and writes
-its wall time and tasks per minute with the executor that made it, then, for the questions
+its wall time and jobs per minute with the executor that made it, then, for the questions
 the Atlas page asks (each generator against its twin; every approach against oversample),
 how many pairs each side wins with no correction, after Holm's and after
 Benjamini-Hochberg's, on errors and on the gap closed.
@@ -55,8 +55,8 @@ def report(atlas) -> str:
     lines = ["## Atlas at the reference budget", "",
              f"Written {utc_now()} by `python bench/atlas_report.py` from the shipped atlas (`{meta.get('command', '?')}`).",
              " ".join(provenance(atlas)), "",
-             f"Wall time {minutes:.1f} min for {n_tasks} tasks ({len(atlas.pairs)} pairs × {len(atlas.seeds)} seeds × "
-             f"the approaches' trainings and generator fits): **{n_tasks / minutes:.1f} tasks per minute** on "
+             f"Wall time {minutes:.1f} min for {n_tasks} jobs ({len(atlas.pairs)} pairs × {len(atlas.seeds)} seeds × "
+             f"the approaches' trainings and generator fits): **{n_tasks / minutes:.1f} jobs per minute** on "
              f"{meta.get('executor', '?')} ({env.get('cpu', '?')}, {env.get('pid_cores', '?')} cores)." if minutes else
              "Wall time not recorded.", ""]
     rows = []

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     text = "\n".join([
         "## Augmenting every class against the minority alone (issue #22), digit pair", "",
         f"Measured {utc_now()} by `python bench/augment_classes.py` on {env['cpu']} ({env.get('cpu_family', '?')}), "
-        f"{env['threads']} torch thread(s) per task, device {env['device']}, torch {env['torch']}, vaeimb code "
+        f"{env['threads']} torch thread(s) per job, device {env['device']}, torch {env['torch']}, vaeimb code "
         f"{env['code']}; {secs / 60:.1f} min with its cache. {ExperimentConfig().label()} (the reference setup), "
         f"seeds {', '.join(map(str, a.seeds))} paired. Misclassified test images of 1938.", "", *lines,
     ]).rstrip() + "\n"

@@ -222,7 +222,7 @@ def run(a) -> int:
     text = "\n".join([
         f"## Generators given their best shot (issue #23): {a.task}, {cfg.classifier}, {len(res.seeds)} paired seeds", "",
         f"Measured {made.get('made', '?')} by `{made.get('command', 'python bench/generators_bench.py')}` on "
-        f"{env['cpu']} ({env.get('cpu_family', '?')}), {env['threads']} torch thread(s) per task, device "
+        f"{env['cpu']} ({env.get('cpu_family', '?')}), {env['threads']} torch thread(s) per job, device "
         f"{env['device']}, torch {env['torch']}, vaeimb code {env['code']}; {secs / 60:.1f} min with its cache. "
         f"{cfg.label()}.", "",
         "```", report.format_table(res), "```", "",

@@ -228,7 +228,7 @@ def reference(a) -> int:
         f"## Long tail: DeepSMOTE's counts, {cfg.classifier}, {len(res.seeds)} paired seeds", "",
         f"Measured {made.get('made', '?')} by `python bench/longtail_bench.py reference "
         f"--classifier {cfg.classifier}` on {env['cpu']} ({env.get('cpu_family', '?')}), {env['threads']} torch "
-        f"thread(s) per task, device {env['device']}, torch {env['torch']}, vaeimb code "
+        f"thread(s) per job, device {env['device']}, torch {env['torch']}, vaeimb code "
         f"{env['code']}; {secs / 60:.1f} min with its cache. {cfg.label()}. Test sets: "
         f"{cfg.test_plan.description}.", "",
         "```", report.format_table(res), "```", "", "Targets:", *targets(res), "",
@@ -351,7 +351,7 @@ def orders(a) -> int:
     text = "\n".join([
         f"## Long tail: other digit orders of DeepSMOTE's counts, {a.classifier}, {len(a.seeds)} paired seeds", "",
         f"Measured {utc_now()} by `python bench/longtail_bench.py orders --classifier {a.classifier}` on {env['cpu']} "
-        f"({env.get('cpu_family', '?')}), {env['threads']} torch thread(s) per task, device {env['device']}, vaeimb code "
+        f"({env.get('cpu_family', '?')}), {env['threads']} torch thread(s) per job, device {env['device']}, vaeimb code "
         f"{env['code']}; {secs / 60:.1f} min with its cache. The head is the order's first digit, its counts "
         f"DeepSMOTE's (4000 ... 40). ACSA on the official test split, mean ± sd over the seeds; the balanced error "
         f"(1 − ACSA) against the oracle's on the same order, target ≤ {ORDERS_TARGET:.1f}× (issue #22).", "",

@@ -136,7 +136,7 @@ def bench_precision(data_dir: str) -> str:
 
 
 def bench_reference_check(data_dir: str) -> str:
-    """The classic approaches on the reference setup (5 seeds, one thread per task) against
+    """The classic approaches on the reference setup (5 seeds, one thread per job) against
     the shipped reference results, measured before the fused-Adam and channels-last changes."""
     import csv
     import io
@@ -199,10 +199,10 @@ def bench_ray(data_dir: str) -> str:
             if e.status == "done" and e.total and e.done == e.total:
                 done[0] += 1
                 if done[0] == 100 and not killed:
-                    out = subprocess.run(["pgrep", "-f", "ray::_ray_task"], capture_output=True, text=True).stdout.split()
+                    out = subprocess.run(["pgrep", "-f", "ray::_ray_job"], capture_output=True, text=True).stdout.split()
                     if out:
                         os.kill(int(out[0]), signal.SIGKILL)
-                        killed.append(f"pid {out[0]} after {done[0]} tasks")
+                        killed.append(f"pid {out[0]} after {done[0]} jobs")
 
         with tempfile.TemporaryDirectory() as cache:
             t0 = time.perf_counter()
@@ -225,7 +225,7 @@ def bench_ray(data_dir: str) -> str:
         f"25 ordered pairs x ratio 5% x {', '.join(approaches)} x seeds {seeds} = 50 VAE fits + 150 classifiers "
         f"(tiny budget: {base.n_majority} majority images, {base.steps} classifier steps, {base.generator_steps} VAE steps). "
         "Two Ray nodes with one CPU each (`ray start --head` and `ray start --address`, same machine), one torch "
-        "thread per task; one Ray worker process killed with SIGKILL mid-way.", "",
+        "thread per job; one Ray worker process killed with SIGKILL mid-way.", "",
         *markdown_table(["what", "value"], [
             ("killed", killed[0] if killed else "NOTHING (no busy worker found)"),
             ("failures", len(failures)),

@@ -579,7 +579,7 @@ def longtail_table(entry: dict) -> str:
             is not None else ""
         lines += ["", wrap(f"ACSA on the whole official MNIST test split, with its balanced and imbalanced subsets"
                            f"{seed}; mean ± sd over the paired seeds. Made on {env.get('cpu', '?')} "
-                           f"({env.get('cpu_family', '?')}), {env.get('threads', '?')} torch thread(s) per task, torch "
+                           f"({env.get('cpu_family', '?')}), {env.get('threads', '?')} torch thread(s) per job, torch "
                            f"{env.get('torch', '?')}, code `{env.get('code', '?')}`.")]
     return "\n".join(lines)
 

@@ -124,8 +124,8 @@ def _torch_state():
 
 @pytest.fixture(autouse=True)
 def _restore_torch_threads_and_precision(_torch_state):
-    """A test that trains sets this process's torch threads (the runner applies each task's
-    identity) and maybe the precision; keys come from the task's identity, but every test
+    """A test that trains sets this process's torch threads (the runner applies each job's
+    identity) and maybe the precision; keys come from the job's identity, but every test
     still starts from the session's own values so no test depends on another's order."""
     import torch
 

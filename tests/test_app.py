@@ -217,7 +217,7 @@ def test_a_failing_approach_is_an_error_and_the_others_stay(app, monkeypatch):
 
 def test_the_app_trains_in_worker_processes(app, monkeypatch, cache_dir):
     """The app's default on 2+ cores: the server only gathers what its workers computed,
-    each task on one torch thread however many cores the host has (faked: 16)."""
+    each job on one torch thread however many cores the host has (faked: 16)."""
     import vaeimb.parts.training as T
     import vaeimb.running.executor as X
 
@@ -232,7 +232,7 @@ def test_the_app_trains_in_worker_processes(app, monkeypatch, cache_dir):
     assert not app.exception and not app.error
     assert set(app.table[0].value["approach"]) == {"baseline", "oversample"}
     threads = {e["environment"]["threads"] for e in _environments(cache_dir)}
-    assert threads == {1}  # threads per task never depend on the host's cores (threads_from_env)
+    assert threads == {1}  # threads per job never depend on the host's cores (threads_from_env)
 
 
 def _environments(cache_dir):

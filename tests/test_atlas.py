@@ -230,8 +230,8 @@ def test_base_config_is_the_atlas_budget(hand):
 
 def test_tasks_per_cell_counts_generators_once_per_seed():
     cfg = ExperimentConfig(**BUDGET)
-    assert atlas_runs.tasks_per_cell(cfg, ["vae", "oversample"], [0, 1, 2]) == 9  # vae, its VAE, oversample
-    assert atlas_runs.tasks_per_cell(cfg, ["baseline"], [0]) == 1
+    assert atlas_runs.jobs_per_cell(cfg, ["vae", "oversample"], [0, 1, 2]) == 9  # vae, its VAE, oversample
+    assert atlas_runs.jobs_per_cell(cfg, ["baseline"], [0]) == 1
 
 
 # ---- merging --------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_a_merged_atlas_round_trips_through_its_files(hand, tmp_path):
 
 
 def test_provenance_names_the_budget_and_each_source(hand):
-    hand.meta.update(executor="in-process, 2 torch thread(s) per task", pairs=[[0, 6]], ratios=[0.02],
+    hand.meta.update(executor="in-process, 2 torch thread(s) per job", pairs=[[0, 6]], ratios=[0.02],
                      environment={"machine": "x86_64", "cpu": "AMD EPYC", "vaeimb": "0.1.0", "code": "abc123"})
     lines = atl.provenance(merge_atlases(hand, make_atlas({(1, 2): {"vae": [1]}})))
     assert lines[0] == ("Budget: MLP classifier, 30 steps (batch 32), generators 20 steps (batch 16), 300 majority images, "

@@ -282,6 +282,6 @@ def test_app_run_with_a_refusing_mirror_is_one_error_and_caches_nothing(mnist_di
     for needed in (DATA_DIR_ENV, MIRROR_ENV, *RAW_FILES.values(), str(status)):
         assert needed in msg, msg
     assert "Traceback" not in msg
-    assert not at.get("progress")  # refused before any task's progress bar: not one failure per task
+    assert not at.get("progress")  # refused before any job's progress bar: not one failure per job
     assert sum(mirror.probes.values()) + sum(mirror.downloads.values()) >= 1
     assert_nothing_cached(tmp_path)

@@ -1,4 +1,4 @@
-"""The executor: three backends give the same numbers; a killed worker's task is retried;
+"""The executor: three backends give the same numbers; a killed worker's job is retried;
 a killed or interrupted driver keeps every finished result and the command resumes."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from tiny_setup import TINY
 
 from vaeimb.declarations.config import ExperimentConfig
-from vaeimb.declarations.jobs import Identity, Task
+from vaeimb.declarations.jobs import Identity, Job
 from vaeimb.running import executor as X
 from vaeimb.running.cache import ResultCache
 from vaeimb.studies.experiment import run_experiment
@@ -56,7 +56,7 @@ def test_local_processes_give_the_in_process_numbers_and_the_driver_writes_the_c
     assert not res.failures and res.cached == 0
     # 2 VAE fits + 3 classifiers x 2 seeds, each reported done once by the executor
     done = [e for e in events if e.status == "done" and e.done == e.total and e.total]
-    assert len({(e.task, e.seed) for e in done}) == 8
+    assert len({(e.job, e.seed) for e in done}) == 8
     assert len(list((tmp_path / "c" / "classifier").glob("*.npz"))) == 6
     assert pool._pool == []  # workers stopped
     again = run_experiment(cfg, APPROACHES, [0, 1], cache=cache, data_dir=mnist_dir, executor=X.LocalProcesses(2, 1))
@@ -69,7 +69,7 @@ def test_a_killed_worker_costs_its_task_only(in_process_result, tmp_path, mnist_
     killed, retried = [], []
 
     def progress(e):
-        if e.status == "running" and not killed and e.task == "oversample":
+        if e.status == "running" and not killed and e.job == "oversample":
             pids = pool.worker_pids()
             victim = next(pid for key, pid in pids.items())
             os.kill(victim, signal.SIGKILL)
@@ -109,12 +109,12 @@ def test_a_failed_generator_fails_the_tasks_that_need_it(tmp_path):
     class Failing(X.Backend):
         saves = True
 
-        def submit(self, task, deps, emit):
-            self.ran = getattr(self, "ran", []) + [task.key]
-            emit("failed", task.key, "diverged")
+        def submit(self, job, deps, emit):
+            self.ran = getattr(self, "ran", []) + [job.key]
+            emit("failed", job.key, "diverged")
 
-    gen = Task("generator", "g", None, None, 0, Identity(), label="generator:vae")
-    clf = Task("classifier", "c", None, None, 0, Identity(), deps=("g",), label="vae")
+    gen = Job("generator", "g", None, None, 0, Identity(), label="generator:vae")
+    clf = Job("classifier", "c", None, None, 0, Identity(), deps=("g",), label="vae")
     backend = Failing()
     failed = X.execute([clf, gen], backend, cache=ResultCache(tmp_path), mnist=None)
     assert failed == {"g": "diverged", "c": "its generator failed: diverged"}
@@ -127,7 +127,7 @@ def test_make_backend_picks_and_refuses(monkeypatch):
     monkeypatch.delenv("VAEIMB_THREADS", raising=False)
     pool = X.make_backend()
     assert isinstance(pool, X.LocalProcesses) and pool.workers == 4 and pool.threads == 1
-    assert X.make_backend(2).threads == 1  # threads per task never depend on the backend
+    assert X.make_backend(2).threads == 1  # threads per job never depend on the backend
     assert X.make_backend(in_process=True).identity == pool.identity == X.make_backend(2).identity
     monkeypatch.setenv("VAEIMB_THREADS", "2")
     assert X.make_backend().workers == 2 and X.make_backend().threads == 2
@@ -197,7 +197,7 @@ def test_a_killed_or_interrupted_driver_keeps_finished_results_and_resumes(tmp_p
     proc = _cli(args, cache)
     _wait_for_entries(cache / "classifier", 1, proc)
     workers = _workers_of(proc.pid)
-    assert workers, "the driver runs its tasks in worker processes"
+    assert workers, "the driver runs its jobs in worker processes"
     os.kill(proc.pid, getattr(signal, how))
     _, err = proc.communicate(timeout=60)
     if how != "SIGKILL":  # Ctrl-C, or a scheduler's SIGTERM: a clean stop
@@ -281,8 +281,8 @@ def test_ray_two_nodes_survive_a_killed_worker_with_the_same_numbers(ray_cluster
     killed = []
 
     def progress(e):
-        if e.status == "done" and not killed:  # the first task is back: kill a busy worker
-            out = subprocess.run(["pgrep", "-f", "ray::_ray_task"], capture_output=True, text=True).stdout.split()
+        if e.status == "done" and not killed:  # the first job is back: kill a busy worker
+            out = subprocess.run(["pgrep", "-f", "ray::_ray_job"], capture_output=True, text=True).stdout.split()
             if out:
                 os.kill(int(out[0]), signal.SIGKILL)
                 killed.append(int(out[0]))

@@ -217,7 +217,7 @@ def test_abort_mid_run_keeps_finished_entries(cache, tiny_config, mnist_dir):
         pass
 
     def progress(event):
-        if event.task == "oversample" and event.status == "running":
+        if event.job == "oversample" and event.status == "running":
             raise TabClosed
 
     with pytest.raises(TabClosed):
@@ -239,12 +239,12 @@ def test_progress_events(cache, tiny_config, mnist_dir):
     events = []
     E.run_experiment(tiny_config, ["oversample", "vae"], [0], cache=cache, data_dir=mnist_dir, progress=events.append,
                      twins=False)
-    tasks = {(e.task, e.status) for e in events}
-    g = E.generator_task("vae")
+    jobs = {(e.job, e.status) for e in events}
+    g = E.generator_job("vae")
     assert g == "generator:vae"
     assert {(g, "running"), (g, "done"), ("oversample", "running"), ("oversample", "done"),
-            ("vae", "running"), ("vae", "done")} <= tasks
-    last = [e for e in events if e.task == "oversample" and e.status == "running"][-1]
+            ("vae", "running"), ("vae", "done")} <= jobs
+    last = [e for e in events if e.job == "oversample" and e.status == "running"][-1]
     assert last.done == last.total == tiny_config.steps
 
 

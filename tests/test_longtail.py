@@ -204,13 +204,13 @@ def test_a_conditional_generator_explored_class_by_class(tmp_path, mnist_dir):
 
 
 def test_sweeps_and_atlases_are_for_digit_pairs(capsys, tmp_path):
-    from vaeimb.studies.atlas.runs import atlas_jobs
+    from vaeimb.studies.atlas.runs import atlas_experiments
     from vaeimb.studies.sweep import sweep_configs
 
     with pytest.raises(ConfigError, match="minority ratio.*profile"):
         sweep_configs(lt(), [0.02])
     with pytest.raises(ConfigError, match="digit pairs"):
-        atlas_jobs(lt(), [(0, 6)], [0.02], ["baseline"], [0])
+        atlas_experiments(lt(), [(0, 6)], [0.02], ["baseline"], [0])
     assert cli.main(["sweep", "--protocol", "deepsmote", "--cache-dir", str(tmp_path), "--quiet"]) == cli.EXIT_BAD_INPUT
     assert "minority ratio" in capsys.readouterr().err
 

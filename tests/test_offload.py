@@ -57,7 +57,7 @@ def test_the_child_computes_what_in_process_computes(tmp_path, mnist_dir, worker
     got = run_in_child(cfg, APPROACHES, (0, 1), tmp_path / "out", cache_root=str(tmp_path / "cache"),
                        data_dir=str(mnist_dir), workers=workers, progress=events.append, on_plan=plans.append)
     assert plans == [["generator:vae", "baseline", "threshold", "vae"]]
-    done = {(e.task, e.seed) for e in events if e.status in ("done", "cached")}
+    done = {(e.job, e.seed) for e in events if e.status in ("done", "cached")}
     assert {(t, s) for t in plans[0] for s in (0, 1)} <= done
     # the same entries again, in this process, from the cache the child wrote: identical numbers
     cache = ResultCache(tmp_path / "cache")

@@ -16,7 +16,7 @@ import streamlit as st
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.declarations.labels import cell_label
 from vaeimb.running.cache import ResultCache
-from vaeimb.studies.atlas.runs import run_atlas, tasks_per_cell
+from vaeimb.studies.atlas.runs import run_atlas, jobs_per_cell
 from vaeimb.studies.atlas.table import (
     META_FILE,
     SHIPPED_DIR,
@@ -108,22 +108,22 @@ def extend_atlas(atlas: Atlas, user: Atlas | None, pairs, ratio: float, approach
     base = base_config(atlas)
     seeds = atlas.seeds
     approaches = list(dict.fromkeys(approaches))
-    total = max(1, len(pairs) * tasks_per_cell(base, approaches, seeds))
+    total = max(1, len(pairs) * jobs_per_cell(base, approaches, seeds))
     with st.status(f"Running {len(pairs)} pair(s) at ratio {ratio:g}…", expanded=True) as status:
         now = st.empty()
-        bar = st.progress(0.0, text=f"0/{total} tasks finished")
+        bar = st.progress(0.0, text=f"0/{total} jobs finished")
         finished: set = set()
         shown = [None]
 
         def on_progress(e) -> None:
             if e.status in ("done", "cached", "failed"):
-                finished.add((e.where, e.task, e.seed))
-                bar.progress(min(1.0, len(finished) / total), text=f"{len(finished)}/{total} tasks finished")
+                finished.add((e.where, e.job, e.seed))
+                bar.progress(min(1.0, len(finished) / total), text=f"{len(finished)}/{total} jobs finished")
             elif e.status == "running":
-                state = (e.where, e.task, e.seed, (20 * e.done) // max(e.total, 1))
+                state = (e.where, e.job, e.seed, (20 * e.done) // max(e.total, 1))
                 if state != shown[0]:  # redraw in 5 % steps: fewer websocket messages
                     shown[0] = state
-                    now.markdown(f"{e.where}: training {e.task} (seed {e.seed}), step {e.done}/{e.total}")
+                    now.markdown(f"{e.where}: training {e.job} (seed {e.seed}), step {e.done}/{e.total}")
 
         try:
             new, failures = run_atlas(base, pairs, [ratio], approaches, seeds, cache=ResultCache(cache_root()),

@@ -50,7 +50,7 @@ APP_MAX_WORKERS = 4
 #: ``VAEIMB_APP_WORKERS=N`` sets the number of training processes (0 = in the server).
 WORKERS_ENV = "VAEIMB_APP_WORKERS"
 #: The server's resident memory drawing a finished default Run, and one training
-#: process's peak (torch with the default CUDA wheel, MNIST, a default task), in MB:
+#: process's peak (torch with the default CUDA wheel, MNIST, a default job), in MB:
 #: measured by ``bench/app_memory_bench.py`` (BENCHMARKS.md, "app-memory").
 SERVER_MB = 350
 TRAINING_PROCESS_MB = 1000
@@ -215,51 +215,51 @@ def shown_experiment(settings: Settings) -> tuple[ExperimentResult | None, dict 
 # --------------------------------------------------------------------------------------
 # Training with progress bars
 # --------------------------------------------------------------------------------------
-def _task_label(task: str, config: ExperimentConfig) -> str:
-    if task.startswith("generator:"):
-        name = task.split(":", 1)[1]
+def _job_label(job: str, config: ExperimentConfig) -> str:
+    if job.startswith("generator:"):
+        name = job.split(":", 1)[1]
         source = "TEST split (leaky)" if config.leaky else "train split"
         return f"the {name} generator on {config.n_minority} images of digit {config.minority} from the {source}"
-    return f"the {config.classifier.upper()} classifier for **{task}**"
+    return f"the {config.classifier.upper()} classifier for **{job}**"
 
 
 def _tasks(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
     """What will be trained, in run order: generators first, then every approach (twins too)."""
     from vaeimb.interfaces.app_child import (
-        task_names,  # torch: only the in-process app asks here; the child plans its own
+        job_names,  # torch: only the in-process app asks here; the child plans its own
     )
 
-    return task_names(config, approaches)
+    return job_names(config, approaches)
 
 
 class ProgressBoard:
-    """One progress bar per (task, seed) inside the current container, fed by ProgressEvents."""
+    """One progress bar per (job, seed) inside the current container, fed by ProgressEvents."""
 
-    def __init__(self, config: ExperimentConfig, tasks: Iterable[str], seeds):
+    def __init__(self, config: ExperimentConfig, jobs: Iterable[str], seeds):
         self.config = config
         self.now = st.empty()
         self.bars = {
-            (task, seed): st.progress(0.0, text=f"{task} · seed {seed}: waiting") for seed in seeds for task in tasks
+            (job, seed): st.progress(0.0, text=f"{job} · seed {seed}: waiting") for seed in seeds for job in jobs
         }
         self._last: dict = {}
 
     def __call__(self, e: ProgressEvent) -> None:
-        task = e.task
+        job = e.job
         frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
-        self.show(task, e.seed, e.status, frac, f"step {e.done}/{e.total}" if e.status == "running" else e.message)
+        self.show(job, e.seed, e.status, frac, f"step {e.done}/{e.total}" if e.status == "running" else e.message)
 
-    def show(self, task: str, seed: int, status: str, frac: float, detail: str = "") -> None:
-        bar = self.bars.get((task, seed))
+    def show(self, job: str, seed: int, status: str, frac: float, detail: str = "") -> None:
+        bar = self.bars.get((job, seed))
         if bar is None:
             return
         state = (status, int(frac * 20))  # redraw in 5 % steps: fewer websocket messages
-        if self._last.get((task, seed)) == state:
+        if self._last.get((job, seed)) == state:
             return
-        self._last[(task, seed)] = state
-        label = f"{task} · seed {seed}"
+        self._last[(job, seed)] = state
+        label = f"{job} · seed {seed}"
         if status == "running":
             bar.progress(min(frac, 1.0), text=f"{label}: {detail}")
-            self.now.markdown(f"Training {_task_label(task, self.config)} (seed {seed})")
+            self.now.markdown(f"Training {_job_label(job, self.config)} (seed {seed})")
         elif status == "failed":
             bar.progress(1.0, text=f"{label}: FAILED - {detail}")
         else:
@@ -268,13 +268,13 @@ class ProgressBoard:
     def finish(self, result: ExperimentResult) -> None:
         """Close every bar no event closed (a fully cached ``vae`` run never loads its VAE)."""
         self.now.empty()
-        for (task, seed) in self.bars:
-            if self._last.get((task, seed), ("",))[0] in ("done", "cached", "failed"):
+        for (job, seed) in self.bars:
+            if self._last.get((job, seed), ("",))[0] in ("done", "cached", "failed"):
                 continue
-            if task in result.failures and seed in result.failures[task]:
-                self.show(task, seed, "failed", 1.0, result.failures[task][seed])
+            if job in result.failures and seed in result.failures[job]:
+                self.show(job, seed, "failed", 1.0, result.failures[job][seed])
             else:
-                self.show(task, seed, "done", 1.0)
+                self.show(job, seed, "done", 1.0)
 
 
 def train_experiment(settings: Settings) -> ExperimentResult:
@@ -289,13 +289,13 @@ def train_experiment(settings: Settings) -> ExperimentResult:
     with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
         boards: list[ProgressBoard] = []
 
-        def on_plan(tasks: list[str]) -> None:
-            boards.append(ProgressBoard(cfg, tasks, settings.seeds))
+        def on_plan(jobs: list[str]) -> None:
+            boards.append(ProgressBoard(cfg, jobs, settings.seeds))
 
         def on_progress(e: ProgressEvent) -> None:
             boards[-1](e)
             if workers < 1 and e.status in ("done", "failed"):
-                resources.trim_heap()  # between tasks: the next one starts from a compact heap
+                resources.trim_heap()  # between jobs: the next one starts from a compact heap
 
         try:
             if workers < 1:
@@ -374,11 +374,11 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
                 finished[i] += 1
             frac = min(1.0, finished[i] / per_point)
             if e.status == "running":
-                shown = (i, e.task, e.seed, (20 * e.done) // max(e.total, 1))
+                shown = (i, e.job, e.seed, (20 * e.done) // max(e.total, 1))
                 if shown == last_shown[0]:
                     return  # only redraw in 5 % steps
                 last_shown[0] = shown
-                what = _task_label(e.task, points[i][1])
+                what = _job_label(e.job, points[i][1])
                 now.markdown(f"Ratio {ratio:.2%}: training {what} (seed {e.seed}), step {e.done}/{e.total}")
             else:
                 bars[i].progress(frac, text=f"ratio {ratio:.2%} ({points[i][1].n_minority} minority): "

@@ -1,10 +1,10 @@
-"""What the runner, the executor and the faces say to each other: tasks and progress.
+"""What the runner, the executor and the faces say to each other: jobs and progress.
 
-A task is one cache entry to compute (a generator fit or a classifier training) with
+A job is one cache entry to compute (a generator fit or a classifier training) with
 everything that decides its numbers: the config, the recipe, the seed and the
 ``Identity`` it runs with (torch threads, precision, device). The runner builds cache keys
-from the task's identity, never from the state of the process that happens to run it, so
-the same task gives the same key in this process, a worker process or a Ray node.
+from the job's identity, never from the state of the process that happens to run it, so
+the same job gives the same key in this process, a worker process or a Ray node.
 
 No torch here: the CLI's ``--help`` and the app's first paint import this module.
 """
@@ -18,7 +18,7 @@ from .errors import VaeimbError
 
 #: The optional requirements file that installs Ray (the executor's cluster backend).
 CLUSTER_REQUIREMENTS = "requirements-cluster.txt"
-#: A Ray cluster to run tasks on when no flag chooses a backend.
+#: A Ray cluster to run jobs on when no flag chooses a backend.
 RAY_ADDRESS_ENV = "VAEIMB_RAY_ADDRESS"
 
 
@@ -26,7 +26,7 @@ RAY_ADDRESS_ENV = "VAEIMB_RAY_ADDRESS"
 class Identity:
     """What, beyond the config and seed, changes a trained model's numbers on one machine:
     the torch thread count (reductions are ordered by thread), the training precision and
-    the device type. Every backend runs a task with the identity in the task."""
+    the device type. Every backend runs a job with the identity in the job."""
 
     threads: int = 1
     precision: str = "fp32"
@@ -37,17 +37,17 @@ class Identity:
         return {"threads": self.threads, "device": self.device, "precision": self.precision}
 
 
-def generator_task(name: str) -> str:
-    """Task name of a generator's own training in progress events (an approach's
+def generator_job(name: str) -> str:
+    """Job name of a generator's own training in progress events (an approach's
     classifier reports under the approach's name)."""
     return f"generator:{name}"
 
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """What the runner is doing: ``task`` is an approach name or ``generator_task(name)``."""
+    """What the runner is doing: ``job`` is an approach name or ``generator_job(name)``."""
 
-    task: str
+    job: str
     seed: int
     done: int
     total: int
@@ -60,7 +60,7 @@ ProgressCallback = Optional[Callable[[ProgressEvent], None]]
 
 
 @dataclass(frozen=True)
-class Task:
+class Job:
     """One cache entry to compute: a generator fit or a classifier training."""
 
     kind: str  # the cache kind: "generator" | "classifier"
@@ -69,7 +69,7 @@ class Task:
     approach: Any  # recipes.Approach
     seed: int
     identity: Identity
-    deps: tuple[str, ...] = ()  # generator entries it reads; their tasks run first
+    deps: tuple[str, ...] = ()  # generator entries it reads; their jobs run first
     label: str = ""  # progress name: the approach, or "generator:NAME"
     where: str = ""  # which config, for sweeps and atlases
     total: int = 0  # training steps, for progress
@@ -83,7 +83,7 @@ class Task:
         return self.identity.precision
 
     def event(self, status: str, message: str = "", done: int | None = None) -> ProgressEvent:
-        """A progress event about this task as a whole."""
+        """A progress event about this job as a whole."""
         if done is None:
             done = self.total if status == "done" else 0
         return ProgressEvent(self.label, self.seed, done, self.total, status, message, where=self.where)
@@ -95,6 +95,6 @@ def is_stop(err: BaseException) -> bool:
 
 
 def error_text(err: BaseException) -> str:
-    """How a failed task or run is reported: our own errors by their message, anything
+    """How a failed job or run is reported: our own errors by their message, anything
     else with its type."""
     return str(err) if isinstance(err, VaeimbError) else f"{type(err).__name__}: {err}"

@@ -1,8 +1,8 @@
 """The child process of ``vaeimb.interfaces.app_runs.run_in_child``: it runs one experiment and exits.
 
-It is the executor's driver *and* one of its trainers: ``SelfAndWorkers`` trains one task at
+It is the executor's driver *and* one of its trainers: ``SelfAndWorkers`` trains one job at
 a time in a thread of this process and hands the others to worker processes, so a Run with
-N tasks at once holds N copies of torch, not N + 1 (a driver that only waited would hold
+N jobs at once holds N copies of torch, not N + 1 (a driver that only waited would hold
 one more, about 0.6 GB resident with the default wheel).
 """
 
@@ -22,34 +22,34 @@ from pathlib import Path
 
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import VaeimbError
-from ..declarations.jobs import Task, error_text, generator_task
+from ..declarations.jobs import Job, error_text, generator_job
 from ..running.cache import MemoryCache, ResultCache
 from ..running.executor import Backend, Emit, InProcess, LocalProcesses
 from ..running.resources import fix_mmap_threshold, trim_heap
 from ..running.result_files import made_here, save_result
-from ..running.runner import compute_task, plan
+from ..running.runner import compute_job, plan
 from ..studies.experiment import run_experiment
 from .app_runs import event_message
 
-#: How often a running task's progress is passed on (the pool's workers send as often).
+#: How often a running job's progress is passed on (the pool's workers send as often).
 PROGRESS_EVERY_S = 0.25
 
 
-def task_names(config: ExperimentConfig, approaches) -> list[str]:
+def job_names(config: ExperimentConfig, approaches) -> list[str]:
     """What a Run trains, in run order: generators first, then every approach (twins too);
     the names progress events carry."""
     chosen, _ = plan(config, approaches)
-    gens = [generator_task(a.recipe.gen) for a in chosen if a.recipe.gen]
+    gens = [generator_job(a.recipe.gen) for a in chosen if a.recipe.gen]
     return list(dict.fromkeys(gens)) + [a.name for a in chosen]
 
 
 class _Stopped(BaseException):
-    """The driver is shutting down: the task running in the thread ends here."""
+    """The driver is shutting down: the job running in the thread ends here."""
 
 
 class SelfAndWorkers(Backend):
-    """``slots`` tasks at once: one in a thread of this process, the others in
-    ``slots - 1`` local worker processes (``executor.LocalProcesses``). Every task runs with
+    """``slots`` jobs at once: one in a thread of this process, the others in
+    ``slots - 1`` local worker processes (``executor.LocalProcesses``). Every job runs with
     the same identity (threads from ``$VAEIMB_THREADS``) on both, so the entries are those
     any other backend computes."""
 
@@ -60,7 +60,7 @@ class SelfAndWorkers(Backend):
         self.pool = LocalProcesses(self.slots - 1) if self.slots > 1 else None
         self.identity = InProcess().identity
         self._queue: queue.Queue = queue.Queue()
-        self._own: str | None = None  # the key of the task running in the thread
+        self._own: str | None = None  # the key of the job running in the thread
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -72,15 +72,15 @@ class SelfAndWorkers(Backend):
         if self.pool is not None:
             self.pool.start(cache=cache, mnist=mnist)
 
-    def submit(self, task: Task, deps, emit: Emit) -> None:
+    def submit(self, job: Job, deps, emit: Emit) -> None:
         if self._own is None:
-            self._own = task.key
-            self._thread = threading.Thread(target=self._run, args=(task, dict(deps)), daemon=True)
+            self._own = job.key
+            self._thread = threading.Thread(target=self._run, args=(job, dict(deps)), daemon=True)
             self._thread.start()
         else:
-            self.pool.submit(task, deps, emit)
+            self.pool.submit(job, deps, emit)
 
-    def _run(self, task: Task, deps) -> None:
+    def _run(self, job: Job, deps) -> None:
         last = [0.0]
 
         def progress(event) -> None:
@@ -90,18 +90,18 @@ class SelfAndWorkers(Backend):
             if event.status == "running" and event.done < event.total and now - last[0] < PROGRESS_EVERY_S:
                 return
             last[0] = now
-            self._queue.put(("progress", task.key, event))
+            self._queue.put(("progress", job.key, event))
 
         try:
-            record, _ = compute_task(task, MemoryCache(deps), mnist=self._mnist, progress=progress)
+            record, _ = compute_job(job, MemoryCache(deps), mnist=self._mnist, progress=progress)
         except _Stopped:
             return
-        except Exception as err:  # one task failing must not lose the others
-            self._queue.put(("failed", task.key, error_text(err)))
+        except Exception as err:  # one job failing must not lose the others
+            self._queue.put(("failed", job.key, error_text(err)))
             return
         finally:
-            trim_heap()  # the next task starts from a compact heap
-        self._queue.put(("done", task.key, record, False))
+            trim_heap()  # the next job starts from a compact heap
+        self._queue.put(("done", job.key, record, False))
 
     def poll(self, emit: Emit, timeout: float) -> None:
         if self.pool is not None:  # the workers and the thread by turns, each a short wait
@@ -146,7 +146,7 @@ def main() -> None:
         if os.getppid() != parent:  # the app server is gone: stop (workers follow)
             raise SystemExit(1)
         now = time.monotonic()
-        key = (event.task, event.seed, event.where)
+        key = (event.job, event.seed, event.where)
         if event.status == "running" and event.done < event.total and now - last.get(key, 0.0) < PROGRESS_EVERY_S:
             return
         last[key] = now
@@ -155,7 +155,7 @@ def main() -> None:
     try:
         out = Path(req["out"])
         config = ExperimentConfig.from_dict(req["config"])
-        conn.send(("plan", task_names(config, req["approaches"])))
+        conn.send(("plan", job_names(config, req["approaches"])))
         result = run_experiment(
             config, req["approaches"], req["seeds"],
             cache=ResultCache(req["cache_root"]), data_dir=req["data_dir"], progress=progress,

@@ -2,7 +2,7 @@
 
 The app's server draws results with numpy and plotly; torch alone holds about 0.5 GB
 resident with the default wheel, so the server never loads it for a Run: ``run_in_child``
-starts one child process (``vaeimb.interfaces.app_child``) that plans the tasks, trains one at a
+starts one child process (``vaeimb.interfaces.app_child``) that plans the jobs, trains one at a
 time itself and hands the others to ``workers - 1`` worker processes, writes the finished
 result with ``vaeimb.running.result_files.save_result`` and exits. The caller gets every progress event
 live and reads the result back with ``shipped.load_result`` (no torch). Anything raised
@@ -76,9 +76,9 @@ def run_in_child(
     on_plan: Callable[[list[str]], None] | None = None,
 ) -> ExperimentResult:
     """``run_experiment(config, approaches, seeds)`` in a child process training
-    ``workers`` tasks at once (itself and ``workers - 1`` worker processes), the result
+    ``workers`` jobs at once (itself and ``workers - 1`` worker processes), the result
     written to the folder ``out`` and read back here. ``on_plan`` gets the names of the
-    tasks in run order (generators first, then every approach, twins too) before the first
+    jobs in run order (generators first, then every approach, twins too) before the first
     progress event. The child's ``VaeimbError``s are raised here with their own class and
     message."""
     request = {"config": config.to_dict(), "approaches": list(approaches), "seeds": [int(s) for s in seeds],

@@ -48,8 +48,8 @@ class AfterTrainingError(VaeimbError):
 
 
 class _Progress:
-    """tqdm bars, one per running task (config, task, seed), fed by progress events; a line
-    when a classifier finishes training (``quiet_done``: only a count of finished tasks)."""
+    """tqdm bars, one per running job (config, job, seed), fed by progress events; a line
+    when a classifier finishes training (``quiet_done``: only a count of finished jobs)."""
 
     def __init__(self, enabled: bool, quiet_done: bool = False):
         self.enabled = enabled
@@ -62,8 +62,8 @@ class _Progress:
             return
         from tqdm import tqdm
 
-        key = (event.where, event.task, event.seed)
-        label = f"{event.where + ': ' if event.where else ''}{event.task} seed {event.seed}"
+        key = (event.where, event.job, event.seed)
+        label = f"{event.where + ': ' if event.where else ''}{event.job} seed {event.seed}"
         if event.status == "running":
             bar = self.bars.get(key)
             if bar is None:
@@ -80,9 +80,9 @@ class _Progress:
         elif event.status == "done" and bar is not None:
             if self.quiet_done:
                 if self.total is None:
-                    self.total = tqdm(desc="tasks finished", unit="task", file=sys.stderr, position=0)
+                    self.total = tqdm(desc="jobs finished", unit="job", file=sys.stderr, position=0)
                 self.total.update(1)
-            elif not event.task.startswith("generator:"):
+            elif not event.job.startswith("generator:"):
                 tqdm.write(f"{label}: trained", file=sys.stderr)
 
     def close(self) -> None:
@@ -159,13 +159,13 @@ def _approach_flags(p: argparse.ArgumentParser, default, by_task: str | None = N
 def _executor_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_mutually_exclusive_group()
     g.add_argument("--workers", type=_int, metavar="N",
-                   help="run tasks in N local worker processes (default: one per core when the machine "
+                   help="run jobs in N local worker processes (default: one per core when the machine "
                    "has 2 or more, each with its share of the cores as torch threads)")
     g.add_argument("--ray", metavar="ADDRESS",
-                   help="run tasks on the Ray cluster at HOST:PORT, or 'local' to start a Ray instance "
+                   help="run jobs on the Ray cluster at HOST:PORT, or 'local' to start a Ray instance "
                    f"here (default: ${RAY_ADDRESS_ENV}); needs pip install -r requirements-cluster.txt")
     g.add_argument("--in-process", action="store_true",
-                   help="run tasks one after another in this process (the default on one core)")
+                   help="run jobs one after another in this process (the default on one core)")
     p.add_argument("--precision", choices=("fp32", "bf16", "auto"), default="auto",
                    help="training precision: fp32, bf16 autocast, or auto = bf16 only on devices where a "
                    "benchmark showed equal errors and faster steps (so far none: fp32); it enters the "
@@ -263,9 +263,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     at = sub.add_parser("atlas", help="every digit pair (or some) at some ratios: the Atlas page's table",
                         description="Run the experiment for each (majority, minority) pair and ratio as one "
-                        "pool of tasks and write DIR/atlas.csv (one row per pair, ratio, approach and seed) "
+                        "pool of jobs and write DIR/atlas.csv (one row per pair, ratio, approach and seed) "
                         "and DIR/atlas.json (provenance: versions, budget, date, machine, threads). "
-                        "Finished tasks are cached: the same command resumes after an interruption.")
+                        "Finished jobs are cached: the same command resumes after an interruption.")
     at.add_argument("--pairs", nargs="+", default=["all"], metavar="PAIR",
                     help="'all' (the 90 ordered pairs) or MAJORITY:MINORITY pairs, e.g. 0:6 3:8 (default all)")
     at.add_argument("--ratios", type=_ratio, nargs="+", default=[0.02],

@@ -53,16 +53,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-#: Torch threads per task: ``$VAEIMB_THREADS``, else one.
+#: Torch threads per job: ``$VAEIMB_THREADS``, else one.
 THREADS_ENV = "VAEIMB_THREADS"
 
 
 def threads_from_env() -> int:
-    """Torch threads every task runs with: ``$VAEIMB_THREADS`` (a positive integer), else 1.
+    """Torch threads every job runs with: ``$VAEIMB_THREADS`` (a positive integer), else 1.
 
-    One rule for every backend: a task's thread count never depends on where it runs, so
+    One rule for every backend: a job's thread count never depends on where it runs, so
     in-process, local worker processes and Ray compute the same cache entry; parallelism
-    comes from running tasks side by side (one worker per core).
+    comes from running jobs side by side (one worker per core).
     """
     wanted = os.environ.get(THREADS_ENV, "").strip()
     return int(wanted) if wanted.isdigit() and int(wanted) > 0 else 1
@@ -103,7 +103,7 @@ def precision() -> str:
 
 
 def current_identity() -> Identity:
-    """The identity a task started from this process gets: ``threads_from_env()`` torch
+    """The identity a job started from this process gets: ``threads_from_env()`` torch
     threads, the precision set by ``--precision``, and the device ``pick_device`` chooses."""
     return Identity(threads=threads_from_env(), precision=precision(), device=pick_device().type)
 

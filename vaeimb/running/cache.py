@@ -177,7 +177,7 @@ class ResultCache:
 
 class MemoryCache:
     """The cache a worker sees: the entries it depends on (sent by the driver) and, after
-    the task, the one entry it computed (``new``), which goes back to the driver."""
+    the job, the one entry it computed (``new``), which goes back to the driver."""
 
     def __init__(self, records: Mapping[str, Record] | None = None):
         self.records: dict[str, Record] = dict(records or {})

@@ -1,17 +1,17 @@
-"""Running tasks: every generator fit and every classifier training is one task.
+"""Running jobs: every generator fit and every classifier training is one job.
 
 Three backends, one contract (``Backend``):
 
-- ``InProcess``: one task after another in this process (the app on a one-core host).
+- ``InProcess``: one job after another in this process (the app on a one-core host).
 - ``LocalProcesses``: a pool of worker processes on this machine (the CLI's default with
   two or more cores; ``--workers N``).
-- ``RayCluster``: tasks on a Ray cluster (``--ray ADDRESS``, ``VAEIMB_RAY_ADDRESS``, or
+- ``RayCluster``: jobs on a Ray cluster (``--ray ADDRESS``, ``VAEIMB_RAY_ADDRESS``, or
   ``--ray local`` for a Ray instance started here).
 
 Workers return records; the driver alone writes the cache, so a cluster needs no shared
 filesystem and a killed driver loses nothing that finished: the same command resumes from
-the cache. A worker that dies costs its task only (the pool retries it once on a fresh
-worker; Ray retries it itself). Each task carries its ``Identity`` (torch threads,
+the cache. A worker that dies costs its job only (the pool retries it once on a fresh
+worker; Ray retries it itself). Each job carries its ``Identity`` (torch threads,
 precision, device), which enters its cache key and which the runner computes with: the
 same config, seed and identity give the same numbers on every backend, so a result
 computed by one backend is a cache hit for the others.
@@ -36,7 +36,7 @@ from ..declarations.jobs import (
     CLUSTER_REQUIREMENTS,
     RAY_ADDRESS_ENV,
     Identity,
-    Task,
+    Job,
     error_text,
     is_stop,
 )
@@ -44,7 +44,7 @@ from ..declarations.locations import PACKAGE_DIR, SOURCE_ROOT
 from ..parts.data import load_mnist
 from ..parts.training import current_identity, usable_cores
 from .cache import MemoryCache
-from .runner import compute_task
+from .runner import compute_job
 
 #: ``emit(kind, key, *payload)``: "progress" (event), "done" (record, saved), "failed" (message).
 Emit = Callable[..., None]
@@ -55,14 +55,14 @@ def _identity(threads: int | None) -> Identity:
     identity = current_identity()
     if threads is not None:
         if isinstance(threads, bool) or int(threads) < 1:
-            raise ConfigError(f"torch threads per task must be 1 or more, got {threads}.")
+            raise ConfigError(f"torch threads per job must be 1 or more, got {threads}.")
         identity = replace(identity, threads=int(threads))
     return identity
 
 
 class Backend:
-    """Runs tasks. ``slots``: how many at once; ``identity``: the threads, precision and
-    device every task it runs is planned (and keyed) with."""
+    """Runs jobs. ``slots``: how many at once; ``identity``: the threads, precision and
+    device every job it runs is planned (and keyed) with."""
 
     name = "backend"
     slots = 1
@@ -75,27 +75,27 @@ class Backend:
         return self.identity.threads
 
     def start(self, *, cache, mnist) -> None:
-        """Called once before the first task; ``mnist`` is the driver's loaded dataset
+        """Called once before the first job; ``mnist`` is the driver's loaded dataset
         (workers read the same files, never download)."""
 
-    def submit(self, task: Task, deps: Mapping[str, dict], emit: Emit) -> None:
+    def submit(self, job: Job, deps: Mapping[str, dict], emit: Emit) -> None:
         raise NotImplementedError
 
     def poll(self, emit: Emit, timeout: float) -> None:
         """Deliver what arrived (progress, results) through ``emit``; wait up to ``timeout``."""
 
     def shutdown(self, *, cancel: bool) -> None:
-        """Stop the workers (``cancel``: at once, abandoning running tasks)."""
+        """Stop the workers (``cancel``: at once, abandoning running jobs)."""
 
     def describe(self) -> str:
-        return f"{self.name}, {self.threads} torch thread(s) per task"
+        return f"{self.name}, {self.threads} torch thread(s) per job"
 
 
 # --------------------------------------------------------------------------------------
 # In-process
 # --------------------------------------------------------------------------------------
 class InProcess(Backend):
-    """Tasks run here, one after another; progress reaches the caller live, and the cache's
+    """Jobs run here, one after another; progress reaches the caller live, and the cache's
     per-entry lock makes two callers (two browser tabs) compute an entry once."""
 
     name = "in-process"
@@ -107,16 +107,16 @@ class InProcess(Backend):
     def start(self, *, cache, mnist) -> None:
         self._cache, self._mnist = cache, mnist
 
-    def submit(self, task: Task, deps, emit: Emit) -> None:
+    def submit(self, job: Job, deps, emit: Emit) -> None:
         try:
-            record, _ = compute_task(task, self._cache, mnist=self._mnist,
-                                     progress=lambda e: emit("progress", task.key, e))
-        except Exception as err:  # one task failing must not lose the others
+            record, _ = compute_job(job, self._cache, mnist=self._mnist,
+                                     progress=lambda e: emit("progress", job.key, e))
+        except Exception as err:  # one job failing must not lose the others
             if is_stop(err):
                 raise
-            emit("failed", task.key, error_text(err))
+            emit("failed", job.key, error_text(err))
             return
-        emit("done", task.key, record, True)
+        emit("done", job.key, record, True)
 
 
 # --------------------------------------------------------------------------------------
@@ -133,10 +133,10 @@ def worker_entry() -> None:
 
 
 def _worker_main(conn, mnist_folder: str) -> None:
-    """A pool worker: receives tasks, sends progress and records back. Ctrl-C is the
+    """A pool worker: receives jobs, sends progress and records back. Ctrl-C is the
     driver's to handle; a worker whose driver is gone stops at its next progress step.
     MNIST is read from the driver's folder, never downloaded (the driver made sure it is
-    there); each task runs with its own identity (the runner sets threads and precision)."""
+    there); each job runs with its own identity (the runner sets threads and precision)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
     mnist = None
@@ -147,31 +147,31 @@ def _worker_main(conn, mnist_folder: str) -> None:
             return
         if msg[0] == "stop":
             return
-        _, task, deps = msg
+        _, job, deps = msg
         last = [0.0]
 
-        def progress(event, task=task):
+        def progress(event, job=job):
             if os.getppid() != parent:
                 os._exit(1)
             now = time.monotonic()
             if event.status == "running" and event.done < event.total and now - last[0] < 0.25:
                 return
             last[0] = now
-            conn.send(("progress", task.key, event))
+            conn.send(("progress", job.key, event))
 
         try:
             mnist = mnist if mnist is not None else load_mnist(mnist_folder, download=False)
-            record, _ = compute_task(task, MemoryCache(deps), mnist=mnist, progress=progress)
-            conn.send(("done", task.key, record))
+            record, _ = compute_job(job, MemoryCache(deps), mnist=mnist, progress=progress)
+            conn.send(("done", job.key, record))
         except Exception as err:
-            conn.send(("failed", task.key, error_text(err)))
+            conn.send(("failed", job.key, error_text(err)))
 
 
 @dataclass
 class _Worker:
     process: Any  # subprocess.Popen
     conn: Any  # multiprocessing.connection.Connection over a socket pair
-    task: Task | None = None
+    job: Job | None = None
     deps: Mapping | None = None
 
 
@@ -186,8 +186,8 @@ def _death(exitcode: int | None) -> str:
 
 class LocalProcesses(Backend):
     """A pool of ``workers`` processes on this machine (default: one per ``threads`` usable
-    cores), each task on ``threads`` torch threads (default ``training.threads_from_env``:
-    1). A worker that dies is replaced and its task retried once.
+    cores), each job on ``threads`` torch threads (default ``training.threads_from_env``:
+    1). A worker that dies is replaced and its job retried once.
 
     Workers are fresh ``python`` processes talking over a socket pair (not
     ``multiprocessing``'s spawn, which re-runs the caller's ``__main__``: inside Streamlit,
@@ -227,17 +227,17 @@ class LocalProcesses(Backend):
         return worker
 
     def worker_pids(self) -> dict[str, int]:
-        """Task key -> pid of the worker running it (to kill one in a test)."""
-        return {w.task.key: w.process.pid for w in self._pool if w.task is not None}
+        """Job key -> pid of the worker running it (to kill one in a test)."""
+        return {w.job.key: w.process.pid for w in self._pool if w.job is not None}
 
-    def submit(self, task: Task, deps, emit: Emit) -> None:
-        worker = next((w for w in self._pool if w.task is None), None) or self._spawn()
-        worker.task, worker.deps = task, deps
-        self._attempts[task.key] += 1
+    def submit(self, job: Job, deps, emit: Emit) -> None:
+        worker = next((w for w in self._pool if w.job is None), None) or self._spawn()
+        worker.job, worker.deps = job, deps
+        self._attempts[job.key] += 1
         try:
-            worker.conn.send(("task", task, dict(deps)))
+            worker.conn.send(("job", job, dict(deps)))
         except OSError:
-            pass  # it died already: the next poll buries it and retries the task
+            pass  # it died already: the next poll buries it and retries the job
 
     def poll(self, emit: Emit, timeout: float) -> None:
         ready = set(wait([w.conn for w in self._pool], timeout)) if self._pool else set()
@@ -255,14 +255,14 @@ class LocalProcesses(Backend):
         if kind == "progress":
             emit("progress", key, msg[2])
             return
-        worker.task = worker.deps = None
+        worker.job = worker.deps = None
         if kind == "done":
             emit("done", key, msg[2], False)
         else:
             emit("failed", key, msg[2])
 
     def _buried(self, worker: _Worker, emit: Emit) -> None:
-        """A dead worker: replace it and retry its task (once), or report the task failed."""
+        """A dead worker: replace it and retry its job (once), or report the job failed."""
         try:
             code = worker.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -270,19 +270,19 @@ class LocalProcesses(Backend):
             code = worker.process.wait()
         self._pool.remove(worker)
         worker.conn.close()
-        task, deps = worker.task, worker.deps
-        if task is None:
+        job, deps = worker.job, worker.deps
+        if job is None:
             return
         why = _death(code)
-        if self._attempts[task.key] > self.retries:
-            emit("failed", task.key, f"its worker process died twice ({why})")
+        if self._attempts[job.key] > self.retries:
+            emit("failed", job.key, f"its worker process died twice ({why})")
             return
-        emit("progress", task.key, task.event("running", f"worker {why}; retrying on a new worker"))
-        self.submit(task, deps, emit)
+        emit("progress", job.key, job.event("running", f"worker {why}; retrying on a new worker"))
+        self.submit(job, deps, emit)
 
     def shutdown(self, *, cancel: bool) -> None:
         for w in self._pool:
-            if cancel or w.task is not None:
+            if cancel or w.job is not None:
                 w.process.terminate()
             else:
                 try:
@@ -302,10 +302,10 @@ class LocalProcesses(Backend):
 # --------------------------------------------------------------------------------------
 # Ray
 # --------------------------------------------------------------------------------------
-def _ray_task(task: Task, deps: Mapping[str, dict], mnist) -> dict:
-    """What a Ray worker runs: one task (with its own identity), its record returned to
+def _ray_job(job: Job, deps: Mapping[str, dict], mnist) -> dict:
+    """What a Ray worker runs: one job (with its own identity), its record returned to
     the driver."""
-    record, _ = compute_task(task, MemoryCache(deps), mnist=mnist)
+    record, _ = compute_job(job, MemoryCache(deps), mnist=mnist)
     return record
 
 
@@ -333,7 +333,7 @@ def check_reachable(address: str, timeout: float = 5.0) -> None:
 
 
 class RayCluster(Backend):
-    """Tasks on a Ray cluster; each asks for ``threads`` CPUs, and Ray retries a task
+    """Jobs on a Ray cluster; each asks for ``threads`` CPUs, and Ray retries a job
     whose worker died (up to ``retries`` times). MNIST travels once, through Ray's object
     store, and the vaeimb package with the job, so the nodes need neither."""
 
@@ -351,7 +351,7 @@ class RayCluster(Backend):
 
     def describe(self) -> str:
         where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
-        return f"{where}, {self.threads} torch thread(s) per task"
+        return f"{where}, {self.threads} torch thread(s) per job"
 
     def start(self, *, cache, mnist) -> None:
         ray = self.ray
@@ -362,15 +362,15 @@ class RayCluster(Backend):
                      runtime_env={"py_modules": [str(PACKAGE_DIR)]})
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.slots = max(1, cpus // self.threads) * 2  # one queued behind each running task
+        self.slots = max(1, cpus // self.threads) * 2  # one queued behind each running job
         self._mnist = ray.put(mnist)
-        self._remote = ray.remote(_ray_task).options(num_cpus=self.threads, max_retries=self.retries,
+        self._remote = ray.remote(_ray_job).options(num_cpus=self.threads, max_retries=self.retries,
                                                     retry_exceptions=False)
 
-    def submit(self, task: Task, deps, emit: Emit) -> None:
-        ref = self._remote.remote(task, dict(deps), self._mnist)
-        self._refs[ref] = task
-        emit("progress", task.key, task.event("running", "queued on Ray"))
+    def submit(self, job: Job, deps, emit: Emit) -> None:
+        ref = self._remote.remote(job, dict(deps), self._mnist)
+        self._refs[ref] = job
+        emit("progress", job.key, job.event("running", "queued on Ray"))
 
     def poll(self, emit: Emit, timeout: float) -> None:
         ray = self.ray
@@ -378,15 +378,15 @@ class RayCluster(Backend):
             return
         ready, _ = ray.wait(list(self._refs), num_returns=len(self._refs), timeout=timeout)
         for ref in ready:
-            task = self._refs.pop(ref)
+            job = self._refs.pop(ref)
             try:
                 record = ray.get(ref)
-            except Exception as err:  # the task raised, or its workers died more than ``retries`` times
+            except Exception as err:  # the job raised, or its workers died more than ``retries`` times
                 cause = getattr(err, "cause", None)
-                emit("failed", task.key, error_text(cause) if isinstance(cause, BaseException) else
+                emit("failed", job.key, error_text(cause) if isinstance(cause, BaseException) else
                      f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}")
                 continue
-            emit("done", task.key, record, False)
+            emit("done", job.key, record, False)
 
     def shutdown(self, *, cancel: bool) -> None:
         ray = self.ray
@@ -403,12 +403,12 @@ class RayCluster(Backend):
 
 
 # --------------------------------------------------------------------------------------
-# Choosing a backend, and running tasks on it
+# Choosing a backend, and running jobs on it
 # --------------------------------------------------------------------------------------
 def make_backend(workers: int | None = None, ray: str | None = None, *, in_process: bool = False) -> Backend:
     """The backend for the CLI's flags: ``--ray`` (or ``$VAEIMB_RAY_ADDRESS``), else
     ``--workers N`` processes, else in-process on a one-core machine and one worker per
-    core otherwise. Every backend runs tasks with the same identity (threads from
+    core otherwise. Every backend runs jobs with the same identity (threads from
     ``$VAEIMB_THREADS``, default 1), so they share cache entries."""
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ConfigError(f"--workers must be 1 or more, got {workers}.")
@@ -420,60 +420,60 @@ def make_backend(workers: int | None = None, ray: str | None = None, *, in_proce
     return LocalProcesses(workers)
 
 
-def execute(tasks: Iterable[Task], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
-    """Run ``tasks`` on ``backend``, each after the generators it reads. The driver writes
+def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
+    """Run ``jobs`` on ``backend``, each after the generators it reads. The driver writes
     every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
     loaded dataset (its folder is what workers read). Returns {key: message} for the
-    tasks that failed (a task whose generator failed fails with it)."""
-    waiting = {t.key: t for t in tasks}
-    running: dict[str, Task] = {}
+    jobs that failed (a job whose generator failed fails with it)."""
+    waiting = {t.key: t for t in jobs}
+    running: dict[str, Job] = {}
     failed: dict[str, str] = {}
 
-    def tell(task: Task, status: str, message: str = "") -> None:
+    def tell(job: Job, status: str, message: str = "") -> None:
         if progress is not None:
-            progress(task.event(status, message))
+            progress(job.event(status, message))
 
     def on_event(kind: str, key: str, *payload) -> None:
         if kind == "progress":
             if progress is not None:
                 progress(payload[0])
             return
-        task = running.pop(key)
+        job = running.pop(key)
         if kind == "done":
             record, saved = payload
             if not saved:
-                cache.save(task.kind, key, record["meta"], record["arrays"])
-            tell(task, "done")
+                cache.save(job.kind, key, record["meta"], record["arrays"])
+            tell(job, "done")
         else:
             failed[key] = payload[0]
-            tell(task, "failed", payload[0])
+            tell(job, "failed", payload[0])
 
     if not waiting:
         return failed
     backend.start(cache=cache, mnist=mnist)
     try:
         while waiting or running:
-            for task in list(waiting.values()):
-                bad = next((d for d in task.deps if d in failed), None)
+            for job in list(waiting.values()):
+                bad = next((d for d in job.deps if d in failed), None)
                 if bad is not None:
-                    del waiting[task.key]
-                    failed[task.key] = f"its generator failed: {failed[bad]}"
-                    tell(task, "failed", failed[task.key])
+                    del waiting[job.key]
+                    failed[job.key] = f"its generator failed: {failed[bad]}"
+                    tell(job, "failed", failed[job.key])
             ready = [t for t in waiting.values() if not any(d in waiting or d in running for d in t.deps)]
             ready.sort(key=lambda t: t.kind != "generator")  # generators first: others wait on them
-            for task in ready[: max(0, backend.slots - len(running))]:
-                del waiting[task.key]
+            for job in ready[: max(0, backend.slots - len(running))]:
+                del waiting[job.key]
                 deps = {}
                 if not backend.saves:
-                    for d in task.deps:
+                    for d in job.deps:
                         deps[d] = cache.load("generator", d)
                     missing = [d for d, rec in deps.items() if rec is None]
                     if missing:
-                        failed[task.key] = f"its generator entry {missing[0]} vanished from the cache"
-                        tell(task, "failed", failed[task.key])
+                        failed[job.key] = f"its generator entry {missing[0]} vanished from the cache"
+                        tell(job, "failed", failed[job.key])
                         continue
-                running[task.key] = task
-                backend.submit(task, deps, on_event)
+                running[job.key] = job
+                backend.submit(job, deps, on_event)
             if running:
                 backend.poll(on_event, timeout=0.5)
     except BaseException:

@@ -1,11 +1,11 @@
-"""The runner: computes one task (a generator fit or a classifier training) for one config.
+"""The runner: computes one job (a generator fit or a classifier training) for one config.
 
 The runner knows recipes, never a particular generator, loss or rule: it fits the
 recipe's generator (once per data, settings and seed, shared by every recipe that uses
 it), trains the classifier the recipe describes (approaches that differ only in their
 decision share one trained model), then applies the decision. Seeds are paired: one
 training draw per seed, shared by every approach. Cache keys come from the config, the
-recipe, the seed and the task's ``Identity`` (threads, precision, device), never from the
+recipe, the seed and the job's ``Identity`` (threads, precision, device), never from the
 state of the process running it.
 """
 
@@ -24,8 +24,8 @@ from ..declarations.jobs import (
     Identity,
     ProgressCallback,
     ProgressEvent,
-    Task,
-    generator_task,
+    Job,
+    generator_job,
 )
 from ..declarations.provenance import environment
 from ..parts import training
@@ -86,9 +86,9 @@ class Runner:
     def environment(self) -> dict:
         return environment(self.identity)
 
-    def emit(self, task: str, seed: int, done: int, total: int, status: str, message: str = "") -> None:
+    def emit(self, job: str, seed: int, done: int, total: int, status: str, message: str = "") -> None:
         if self.progress is not None:
-            self.progress(ProgressEvent(task, seed, done, total, status, message, where=self.where))
+            self.progress(ProgressEvent(job, seed, done, total, status, message, where=self.where))
 
     def data(self, seed: int) -> ExperimentData:
         if seed not in self._data:
@@ -125,14 +125,14 @@ class Runner:
         if key in self.failed:
             raise VaeimbError(self.failed[key])
         gen = approach.part("gen")
-        task = generator_task(gen.name)
+        job = generator_job(gen.name)
         cfg = self.config
 
         def compute():
             use_identity(self.identity)
             data, _ = self.fit_data(approach, seed)
             fit = FitData(by_class=data.generator_by_class, fill=cfg.fill, names=tuple(f"digit {d}" for d in cfg.classes))
-            gen.fit(fit, _budget(cfg), seed=seed, progress=lambda d, t: self.emit(task, seed, d, t, "running"))
+            gen.fit(fit, _budget(cfg), seed=seed, progress=lambda d, t: self.emit(job, seed, d, t, "running"))
             gen.info.update(trained_on="TEST split (LEAK)" if cfg.leaky else "train split", leaky=cfg.leaky,
                             environment=self.environment)
             return gen.state()
@@ -141,7 +141,7 @@ class Runner:
         rec, cached = self.cache.get_or_compute("generator", key, compute,
                                                 validate=lambda r: gen.load_state(r["meta"], r["arrays"]))
         cached = cached and key not in self.computed
-        self.emit(task, seed, 1, 1, "cached" if cached else "done")
+        self.emit(job, seed, 1, 1, "cached" if cached else "done")
         return gen, rec, cached
 
     def n_generate(self, approach: Approach, data: ExperimentData) -> dict[int, int]:
@@ -240,12 +240,12 @@ class Runner:
         self.computed.discard(key)  # a second approach sharing this model reuses it: a cache hit
         return rec["meta"], rec["arrays"], cached and not fresh
 
-    # ---- tasks for an executor -------------------------------------------------------
-    def tasks(self, chosen: Iterable[Approach], seeds: Iterable[int]) -> list[Task]:
-        """The entries ``chosen`` x ``seeds`` still lack, as executor tasks (a classifier
-        after the generator it learns from; approaches sharing a model share one task)."""
+    # ---- jobs for an executor -------------------------------------------------------
+    def jobs(self, chosen: Iterable[Approach], seeds: Iterable[int]) -> list[Job]:
+        """The entries ``chosen`` x ``seeds`` still lack, as executor jobs (a classifier
+        after the generator it learns from; approaches sharing a model share one job)."""
         cfg = self.config
-        out: dict[str, Task] = {}
+        out: dict[str, Job] = {}
         for seed in seeds:
             for a in chosen:
                 if unavailable(a, cfg):
@@ -255,11 +255,11 @@ class Runner:
                     gkey = self.generator_key(a, seed)
                     deps = (gkey,)
                     if gkey not in out and not self.cache.exists("generator", gkey):
-                        out[gkey] = Task("generator", gkey, cfg, a, seed, self.identity, label=generator_task(a.recipe.gen),
+                        out[gkey] = Job("generator", gkey, cfg, a, seed, self.identity, label=generator_job(a.recipe.gen),
                                          where=self.where, total=cfg.generator_steps)
                 ckey = self.classifier_key(a, seed)
                 if ckey not in out and not self.cache.exists("classifier", ckey):
-                    out[ckey] = Task("classifier", ckey, cfg, a, seed, self.identity, deps, label=a.name,
+                    out[ckey] = Job("classifier", ckey, cfg, a, seed, self.identity, deps, label=a.name,
                                      where=self.where, total=cfg.steps)
         return list(out.values())
 
@@ -376,20 +376,20 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     return list(by_name.values()), pairs
 
 
-def compute_task(task: Task, cache, *, data_dir=None, mnist=None, progress: ProgressCallback = None) -> tuple[dict, bool]:
-    """Compute one executor task with the entries of ``cache`` (a worker's ``MemoryCache``
-    holding its dependencies, or the disk cache in-process), with the task's own identity.
+def compute_job(job: Job, cache, *, data_dir=None, mnist=None, progress: ProgressCallback = None) -> tuple[dict, bool]:
+    """Compute one executor job with the entries of ``cache`` (a worker's ``MemoryCache``
+    holding its dependencies, or the disk cache in-process), with the job's own identity.
     Returns (record, was_cached)."""
-    runner = Runner(task.config, cache, task.identity, data_dir=data_dir, progress=progress, mnist=mnist,
-                    where=task.where)
-    if task.kind == "generator":
-        key = runner.generator_key(task.approach, task.seed)
-        _, rec, cached = runner._generator_entry(task.approach, task.seed)
+    runner = Runner(job.config, cache, job.identity, data_dir=data_dir, progress=progress, mnist=mnist,
+                    where=job.where)
+    if job.kind == "generator":
+        key = runner.generator_key(job.approach, job.seed)
+        _, rec, cached = runner._generator_entry(job.approach, job.seed)
     else:
-        key = runner.classifier_key(task.approach, task.seed)
-        meta, arrays, cached = runner.classifier(task.approach, task.seed)
+        key = runner.classifier_key(job.approach, job.seed)
+        meta, arrays, cached = runner.classifier(job.approach, job.seed)
         rec = {"meta": meta, "arrays": arrays}
-    if key != task.key:  # the worker's code, versions or device differ from the driver's
+    if key != job.key:  # the worker's code, versions or device differ from the driver's
         raise VaeimbError("the worker computes a different cache key than the driver (different code, "
                           "versions or device); install the same vaeimb and torch on every node")
     return rec, cached

@@ -1,8 +1,8 @@
-"""Orchestration: run many (config, approach, seed) trainings as one pool of tasks.
+"""Orchestration: run many (config, approach, seed) trainings as one pool of jobs.
 
-``run_many`` plans every job's tasks (``runner.Runner.tasks``), runs them on an executor
-backend (``vaeimb.running.executor``; default in-process), then gathers each job's results from
-the cache with the decisions applied. ``run_experiment`` is one job; sweeps and atlases
+``run_many`` plans every experiment's jobs (``runner.Runner.jobs``), runs them on an executor
+backend (``vaeimb.running.executor``; default in-process), then gathers each experiment's results from
+the cache with the decisions applied. ``run_experiment`` is one experiment; sweeps and atlases
 are many. Lookups the app needs (is it cached? the fitted generator) live here too.
 """
 
@@ -17,7 +17,7 @@ from ..declarations.jobs import (
     ProgressCallback,
     ProgressEvent,
     error_text,
-    generator_task,
+    generator_job,
     is_stop,
 )
 from ..parts.data import load_mnist
@@ -30,13 +30,13 @@ from ..running.runner import Runner, check_seeds, plan, unavailable
 from .quality import measure_quality
 
 __all__ = [
-    "ExperimentResult", "Job", "ProgressEvent", "RunResult", "all_cached", "generator_is_cached", "generator_task",
+    "ExperimentResult", "Experiment", "ProgressEvent", "RunResult", "all_cached", "generator_is_cached", "generator_job",
     "load_generator", "plan", "run_experiment", "run_many",
 ]
 
 
 @dataclass(frozen=True)
-class Job:
+class Experiment:
     """One config's experiment within ``run_many`` (a sweep point, an atlas cell)."""
 
     config: ExperimentConfig
@@ -46,7 +46,7 @@ class Job:
 
 
 def run_many(
-    jobs: Iterable[Job],
+    experiments: Iterable[Experiment],
     *,
     cache: ResultCache | None = None,
     data_dir=None,
@@ -55,7 +55,7 @@ def run_many(
     twins: bool = True,
     quality: bool = False,
 ) -> list[ExperimentResult]:
-    """Run several experiments as one pool of tasks on ``executor`` (``vaeimb.running.executor``;
+    """Run several experiments as one pool of jobs on ``executor`` (``vaeimb.running.executor``;
     default: in-process), then gather each result from the cache.
 
     Every config, approach and seed is checked before anything trains (``ConfigError``).
@@ -63,28 +63,28 @@ def run_many(
     others carry on. Anything raised from ``progress`` (e.g. a closed browser tab) stops
     the run; finished entries stay cached.
     """
-    jobs = list(jobs)
+    experiments = list(experiments)
     plans = []
-    for job in jobs:
-        chosen, pairs = plan(job.config, job.approaches, twins=twins)
-        plans.append((job, chosen, pairs, check_seeds(job.seeds)))
+    for experiment in experiments:
+        chosen, pairs = plan(experiment.config, experiment.approaches, twins=twins)
+        plans.append((experiment, chosen, pairs, check_seeds(experiment.seeds)))
     cache = cache if cache is not None else ResultCache()
     cache.check_writable()
     mnist = load_mnist(data_dir)  # a missing dataset is one clear error up front (downloaded here, once)
     executor = executor if executor is not None else InProcess()
     identity = executor.identity
-    set_threads(identity.threads)  # what the driver itself computes (quality) runs as the tasks do
-    tasks: dict = {}
-    for job, chosen, _, seeds in plans:
-        runner = Runner(job.config, cache, identity, where=job.where)
-        for t in runner.tasks(chosen, seeds):
-            tasks.setdefault(t.key, t)
-    failed = execute(tasks.values(), executor, cache=cache, mnist=mnist, progress=progress)
-    computed = set(tasks) - set(failed)
+    set_threads(identity.threads)  # what the driver itself computes (quality) runs as the jobs do
+    jobs: dict = {}
+    for experiment, chosen, _, seeds in plans:
+        runner = Runner(experiment.config, cache, identity, where=experiment.where)
+        for t in runner.jobs(chosen, seeds):
+            jobs.setdefault(t.key, t)
+    failed = execute(jobs.values(), executor, cache=cache, mnist=mnist, progress=progress)
+    computed = set(jobs) - set(failed)
     results = []
-    for job, chosen, pairs, seeds in plans:
-        runner = Runner(job.config, cache, identity, data_dir=data_dir, progress=progress, mnist=mnist,
-                        failed=failed, computed=computed, where=job.where)
+    for experiment, chosen, pairs, seeds in plans:
+        runner = Runner(experiment.config, cache, identity, data_dir=data_dir, progress=progress, mnist=mnist,
+                        failed=failed, computed=computed, where=experiment.where)
         results.append(_gather(runner, chosen, pairs, seeds))
         if quality:
             measure_quality(results[-1], runner=runner)
@@ -111,8 +111,8 @@ def run_experiment(
     ``quality``: also measure every generator's samples (``vaeimb.studies.quality``).
     ``executor``: a ``vaeimb.running.executor`` backend (default: in-process).
     """
-    job = Job(config, tuple(approaches), tuple(seeds))
-    (result,) = run_many([job], cache=cache, data_dir=data_dir, progress=progress, executor=executor,
+    experiment = Experiment(config, tuple(approaches), tuple(seeds))
+    (result,) = run_many([experiment], cache=cache, data_dir=data_dir, progress=progress, executor=executor,
                          twins=twins, quality=quality)
     return result
 

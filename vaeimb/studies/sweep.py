@@ -19,7 +19,7 @@ from ..running.cache import ResultCache
 from ..running.recipes import COMPARISON
 from ..running.results import ExperimentResult
 from ..statistics.stats import GAP_CLOSED
-from .experiment import Job, run_many
+from .experiment import Experiment, run_many
 
 DEFAULT_RATIOS = DEFAULT_SWEEP_RATIOS
 
@@ -121,16 +121,16 @@ def run_sweep(
     progress: SweepProgress = None,
     executor=None,
 ) -> SweepResult:
-    """Run (or load from the cache) the experiment at every ratio, all ratios' tasks in one
+    """Run (or load from the cache) the experiment at every ratio, all ratios' jobs in one
     pool on ``executor`` (``vaeimb.running.executor``; default in-process)."""
     points = sweep_configs(config, ratios)
-    jobs = [Job(cfg, tuple(approaches), tuple(seeds), where=f"ratio {r:g}") for r, cfg in points]
-    index = {job.where: i for i, job in enumerate(jobs)}
+    experiments = [Experiment(cfg, tuple(approaches), tuple(seeds), where=f"ratio {r:g}") for r, cfg in points]
+    index = {experiment.where: i for i, experiment in enumerate(experiments)}
 
     def on_event(e: ProgressEvent) -> None:
         i = index.get(e.where)
         if progress is not None and i is not None:
             progress(i, len(points), points[i][0], e)
 
-    results = run_many(jobs, cache=cache, data_dir=data_dir, progress=on_event, executor=executor)
+    results = run_many(experiments, cache=cache, data_dir=data_dir, progress=on_event, executor=executor)
     return SweepResult([(r, res) for (r, _), res in zip(points, results)])

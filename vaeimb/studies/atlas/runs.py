@@ -1,4 +1,4 @@
-"""Running an atlas: every (pair, ratio) as one job of one pool of tasks.
+"""Running an atlas: every (pair, ratio) as one experiment of one pool of jobs.
 
 The table and what is read from it live in ``vaeimb.studies.atlas.table`` (no torch: the Atlas page
 reads the shipped atlas without loading it); this module trains.
@@ -14,19 +14,19 @@ from ...declarations.errors import ConfigError
 from ...declarations.labels import cell_label
 from ...declarations.provenance import environment, utc_now
 from ...parts.training import current_identity
-from ..experiment import Job, plan, run_many
+from ..experiment import Experiment, plan, run_many
 from .table import FORMAT, PAIR_SETTINGS, ROW_METRICS, Atlas
 
 
-def atlas_jobs(base: ExperimentConfig, pairs, ratios, approaches, seeds):
-    """One ``experiment.Job`` per (pair, ratio), each config validated before anything trains."""
+def atlas_experiments(base: ExperimentConfig, pairs, ratios, approaches, seeds):
+    """One ``experiment.Experiment`` per (pair, ratio), each config validated before anything trains."""
     if base.task != "pair":
         raise ConfigError("An atlas maps digit pairs; the long tail is one task of its own: use run or reproduce "
                           "--protocol deepsmote.")
     ratios = sorted({float(r) for r in ratios})
     if not ratios:
         raise ConfigError("Give at least one ratio.")
-    jobs = []
+    experiments = []
     for maj, mnr in pairs:
         for r in ratios:
             cfg = base.replace(majority=maj, minority=mnr, n_minority=n_minority_from_ratio(base.n_majority, r))
@@ -34,8 +34,8 @@ def atlas_jobs(base: ExperimentConfig, pairs, ratios, approaches, seeds):
                 cfg.validate()
             except ConfigError as err:
                 raise ConfigError(f"pair {maj}:{mnr} at ratio {r:g}: {err}") from None
-            jobs.append(Job(cfg, tuple(approaches), tuple(seeds), where=cell_label(maj, mnr, r)))
-    return jobs, ratios
+            experiments.append(Experiment(cfg, tuple(approaches), tuple(seeds), where=cell_label(maj, mnr, r)))
+    return experiments, ratios
 
 
 def rows_of(result) -> list[dict]:
@@ -55,13 +55,13 @@ def rows_of(result) -> list[dict]:
 def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache=None, data_dir=None,
               executor=None, progress=None, command: str = "") -> tuple[Atlas, list[str]]:
     """Run every (pair, ratio) through the executor; returns the atlas and the failures."""
-    jobs, ratios = atlas_jobs(base, pairs, ratios, approaches, seeds)
+    experiments, ratios = atlas_experiments(base, pairs, ratios, approaches, seeds)
     t0 = time.perf_counter()
-    results = run_many(jobs, cache=cache, data_dir=data_dir, progress=progress, executor=executor, twins=False)
+    results = run_many(experiments, cache=cache, data_dir=data_dir, progress=progress, executor=executor, twins=False)
     rows, failures = [], []
-    for job, res in zip(jobs, results):
+    for experiment, res in zip(experiments, results):
         rows += rows_of(res)
-        failures += [f"{job.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
+        failures += [f"{experiment.where}, {n} seed {s}: {m}" for n, d in res.failures.items() for s, m in d.items()]
     budget = {k: v for k, v in base.to_dict().items() if k == "n_majority" or k not in PAIR_SETTINGS}
     _, pairs_of = plan(base, approaches)  # each generator preset's generator-free twin
     twins = {preset: twin for preset, twin in pairs_of.items() if twin in approaches}
@@ -75,8 +75,8 @@ def run_atlas(base: ExperimentConfig, pairs, ratios, approaches, seeds, *, cache
     return Atlas(rows, meta), failures
 
 
-def tasks_per_cell(base: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int]) -> int:
-    """Tasks one (pair, ratio) runs: every approach and every generator, per seed (for a
+def jobs_per_cell(base: ExperimentConfig, approaches: Iterable[str], seeds: Iterable[int]) -> int:
+    """Jobs one (pair, ratio) runs: every approach and every generator, per seed (for a
     progress bar's total)."""
     chosen, _ = plan(base, approaches, twins=False)
     gens = {a.recipe.gen for a in chosen if a.recipe.gen}

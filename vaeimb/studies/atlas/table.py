@@ -1,5 +1,5 @@
 """The digit-pair atlas: one experiment per (majority digit, minority digit, ratio), run as
-one pool of tasks, kept as a compact table (one row per pair, ratio, approach and seed).
+one pool of jobs, kept as a compact table (one row per pair, ratio, approach and seed).
 
 ``gain_grid`` turns a table into the Atlas page's 10 x 10 heatmap: for each ordered pair,
 the paired gain of approach A over approach B over the seeds both ran, with its 95 %
