@@ -23,7 +23,7 @@ from bench.common import markdown_table, publish  # noqa: E402
 from vaeimb.declarations.provenance import utc_now  # noqa: E402
 from vaeimb.running.recipes import build_approach  # noqa: E402
 from vaeimb.statistics.stats import GAP_FROM  # noqa: E402
-from vaeimb.studies.atlas.table import (  # noqa: E402
+from vaeimb.studies.atlas import (  # noqa: E402
     GAP_CLOSED,
     SHIPPED_DIR,
     gain_grid,

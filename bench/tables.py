@@ -97,7 +97,7 @@ class Sources:
 
     @property
     def atlas(self):
-        from vaeimb.studies.atlas.table import load_atlas
+        from vaeimb.studies.atlas import load_atlas
 
         return self._get("atlas", load_atlas)
 
@@ -419,7 +419,7 @@ ATLAS_QUESTIONS = (("vae", "baseline"), ("vae", "oversample"), ("augment-posthoc
 
 
 def _grids(atlas, a: str, b: str, ratio: float, metric: str = "misclassified"):
-    from vaeimb.studies.atlas.table import gain_grid
+    from vaeimb.studies.atlas import gain_grid
 
     return {c: gain_grid(atlas, a, b, ratio, metric, c) for c in ("none", "holm", "bh")}
 
@@ -468,7 +468,7 @@ def atlas_findings(atlas) -> str:
     import numpy as np
 
     from vaeimb.declarations.labels import pair_label
-    from vaeimb.studies.atlas.table import GAP_CLOSED, gain_grid
+    from vaeimb.studies.atlas import GAP_CLOSED, gain_grid
 
     ratio = atlas.ratios[0]
     out = []

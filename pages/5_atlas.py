@@ -18,8 +18,8 @@ from urllib.parse import urlencode
 from vaeimb.declarations.labels import pair_label, ratio_label
 from vaeimb.declarations.provenance import provenance_notes
 from vaeimb.presentation import figures
-from vaeimb.studies.atlas import table as atl
-from vaeimb.studies.atlas.table import METRIC_LABELS
+from vaeimb.studies import atlas as atl
+from vaeimb.studies.atlas import METRIC_LABELS
 from vaeimb_app.atlas_view import (
     CORRECTION_LABELS,
     QUESTIONS,
@@ -28,7 +28,7 @@ from vaeimb_app.atlas_view import (
     metrics_of,
     resolve_view,
 )
-from vaeimb_app.atlases import current_atlas, extend_atlas, shipped_dir, user_dir
+from vaeimb_app.atlas import current_atlas, extend_atlas, shipped_dir, user_dir
 from vaeimb_app.links import as_linked, to_query
 from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
 

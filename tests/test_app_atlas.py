@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from test_app import button, plotly_figures
 
 from vaeimb.studies.atlas import runs as atlas_runs
-from vaeimb.studies.atlas import table as atl
+from vaeimb.studies import atlas as atl
 from vaeimb_app import atlas_view
 from vaeimb_app.links import to_query
 

@@ -156,6 +156,6 @@ def test_the_core_knows_nothing_of_streamlit_or_the_app():
 
 
 def test_the_help_path_and_the_table_readers_stay_torch_free():
-    code = ("import vaeimb.interfaces.cli, vaeimb.studies.atlas.table, vaeimb.running.recipes, vaeimb.declarations.jobs, vaeimb.parts.sources; "
+    code = ("import vaeimb.interfaces.cli, vaeimb.studies.atlas, vaeimb.running.recipes, vaeimb.declarations.jobs, vaeimb.parts.sources; "
             "vaeimb.interfaces.cli.build_parser().format_help()")
     assert heavy_modules_loaded(code) == []

@@ -14,8 +14,8 @@ from vaeimb.declarations.config import ExperimentConfig, n_minority_from_ratio
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.running.recipes import parse_param_overrides
 from vaeimb.studies.atlas import runs as atlas_runs
-from vaeimb.studies.atlas import table as atl
-from vaeimb.studies.atlas.table import (
+from vaeimb.studies import atlas as atl
+from vaeimb.studies.atlas import (
     ALL_PAIRS,
     Atlas,
     gain_grid,

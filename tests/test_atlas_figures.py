@@ -8,7 +8,7 @@ import pytest
 from test_atlas import CELLS, make_atlas
 
 from vaeimb.presentation import figures
-from vaeimb.studies.atlas.table import cell_sentence, cell_words, gain_grid
+from vaeimb.studies.atlas import cell_sentence, cell_words, gain_grid
 
 
 @pytest.fixture

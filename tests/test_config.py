@@ -86,7 +86,7 @@ def test_the_shipped_results_load_as_configs():
     import json
 
     from vaeimb.presentation.reference import load_reference
-    from vaeimb.studies.atlas.table import SHIPPED_DIR, base_config, load_atlas
+    from vaeimb.studies.atlas import SHIPPED_DIR, base_config, load_atlas
 
     for entry in load_reference()["classifiers"].values():
         assert ExperimentConfig.from_dict(entry["config"]).validate().generator_steps == 400

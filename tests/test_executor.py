@@ -300,7 +300,7 @@ def test_ray_two_nodes_survive_a_killed_worker_with_the_same_numbers(ray_cluster
 # --------------------------------------------------------------------------------------
 def test_the_atlas_command_writes_its_table_and_provenance_and_resumes(tmp_path, mnist_dir, capsys):
     from vaeimb.interfaces.cli import main
-    from vaeimb.studies.atlas.table import load_atlas
+    from vaeimb.studies.atlas import load_atlas
 
     args = ["atlas", "--pairs", "0:6", "6:0", "--ratios", "5%", "--approaches", "baseline", "oversample",
             "--seeds", "0", "1", *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet",
@@ -328,7 +328,7 @@ def test_a_cell_of_the_atlas_is_reproduced_to_the_count_by_its_run_command(tmp_p
     import shlex
 
     from vaeimb.interfaces.cli import main
-    from vaeimb.studies.atlas.table import cell_command, load_atlas
+    from vaeimb.studies.atlas import cell_command, load_atlas
 
     args = ["atlas", "--pairs", "3:8", "--ratios", "5%", "--approaches", "baseline", "vae", "--seeds", "0", "1",
             *ATLAS_FLAGS, "--steps", "30", "--in-process", "--quiet", "--data-dir", str(mnist_dir),

@@ -12,7 +12,7 @@ from vaeimb.declarations.config import RATIO_CHOICES_PCT, n_minority_from_ratio
 from vaeimb.declarations.errors import ConfigError
 from vaeimb.declarations.labels import ratio_label
 from vaeimb.running.recipes import PRESETS
-from vaeimb.studies.atlas.table import GAP_CLOSED, Atlas
+from vaeimb.studies.atlas import GAP_CLOSED, Atlas
 
 #: The metrics the Atlas page offers (the gap closed where the atlas holds its two ends).
 ATLAS_METRICS = ("misclassified", "balanced_accuracy", GAP_CLOSED)

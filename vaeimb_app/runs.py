@@ -223,9 +223,9 @@ def _job_label(job: str, config: ExperimentConfig) -> str:
     return f"the {config.classifier.upper()} classifier for **{job}**"
 
 
-def _tasks(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
+def _jobs(config: ExperimentConfig, approaches: Iterable[str]) -> list[str]:
     """What will be trained, in run order: generators first, then every approach (twins too)."""
-    from vaeimb.interfaces.app_child import (
+    from vaeimb.studies.experiment import (
         job_names,  # torch: only the in-process app asks here; the child plans its own
     )
 
@@ -304,7 +304,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
                 )
                 from vaeimb.studies.experiment import run_experiment
 
-                on_plan(_tasks(cfg, settings.approaches))
+                on_plan(_jobs(cfg, settings.approaches))
                 resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
                 resources.trim_heap()  # and starts from a compact one (the page drawn before left garbage)
                 result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
@@ -361,7 +361,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     )
 
     points = sweep_configs(settings.config, ratios)
-    per_point = len(_tasks(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
+    per_point = len(_jobs(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
     ensure_mnist()
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()

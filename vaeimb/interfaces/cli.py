@@ -476,7 +476,7 @@ def _sweep(a) -> int:
 
 def _atlas(a, argv) -> int:
     from ..studies.atlas.runs import run_atlas  # torch
-    from ..studies.atlas.table import (  # scipy: kept off the --help path
+    from ..studies.atlas import (  # scipy: kept off the --help path
         gain_grid,
         parse_pairs,
     )

@@ -16,7 +16,7 @@ from ..declarations.labels import ratio_label
 from ..parts.metrics import METRICS
 from ..running.results import ExperimentResult, RunResult
 from ..statistics.stats import GAP_CLOSED, GAP_LABEL, describe
-from ..studies.atlas.table import cell_words
+from ..studies.atlas import cell_words
 from .report import QUALITY_METRICS, reported_misclassified
 
 if TYPE_CHECKING:  # annotations only: both load torch, which the Experiment page's server never needs

@@ -1,12 +1,15 @@
 """Running jobs: every generator fit and every classifier training is one job.
 
-Three backends, one contract (``Backend``):
+Four backends, one contract (``Backend``):
 
 - ``InProcess``: one job after another in this process (the app on a one-core host).
 - ``LocalProcesses``: a pool of worker processes on this machine (the CLI's default with
   two or more cores; ``--workers N``).
 - ``RayCluster``: jobs on a Ray cluster (``--ray ADDRESS``, ``VAEIMB_RAY_ADDRESS``, or
   ``--ray local`` for a Ray instance started here).
+- ``SelfAndWorkers``: one job in a thread of the driver itself and the others in local
+  worker processes (the app's Run, whose child process is the driver: N jobs at once hold
+  N copies of torch, not N + 1).
 
 Workers return records; the driver alone writes the cache, so a cluster needs no shared
 filesystem and a killed driver loses nothing that finished: the same command resumes from
@@ -21,10 +24,12 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -44,6 +49,7 @@ from ..declarations.locations import PACKAGE_DIR, SOURCE_ROOT
 from ..parts.data import load_mnist
 from ..parts.training import current_identity, usable_cores
 from .cache import MemoryCache
+from .resources import trim_heap
 from .runner import compute_job
 
 #: ``emit(kind, key, *payload)``: "progress" (event), "done" (record, saved), "failed" (message).
@@ -400,6 +406,96 @@ class RayCluster(Backend):
         if self._started:
             ray.shutdown()
             self._started = False
+
+
+#: How often a job running in the driver's own thread passes its progress on (the pool's
+#: workers send as often).
+PROGRESS_EVERY_S = 0.25
+
+
+class _Stopped(BaseException):
+    """The driver is shutting down: the job running in the thread ends here."""
+
+
+class SelfAndWorkers(Backend):
+    """``slots`` jobs at once: one in a thread of this process, the others in
+    ``slots - 1`` local worker processes (``executor.LocalProcesses``). Every job runs with
+    the same identity (threads from ``$VAEIMB_THREADS``) on both, so the entries are those
+    any other backend computes."""
+
+    name = "this process and local processes"
+
+    def __init__(self, slots: int):
+        self.slots = max(1, int(slots))
+        self.pool = LocalProcesses(self.slots - 1) if self.slots > 1 else None
+        self.identity = InProcess().identity
+        self._queue: queue.Queue = queue.Queue()
+        self._own: str | None = None  # the key of the job running in the thread
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def describe(self) -> str:
+        return f"this process and {self.slots - 1} local worker process(es), {self.threads} torch thread(s) each"
+
+    def start(self, *, cache, mnist) -> None:
+        self._mnist = mnist
+        if self.pool is not None:
+            self.pool.start(cache=cache, mnist=mnist)
+
+    def submit(self, job: Job, deps, emit: Emit) -> None:
+        if self._own is None:
+            self._own = job.key
+            self._thread = threading.Thread(target=self._run, args=(job, dict(deps)), daemon=True)
+            self._thread.start()
+        else:
+            self.pool.submit(job, deps, emit)
+
+    def _run(self, job: Job, deps) -> None:
+        last = [0.0]
+
+        def progress(event) -> None:
+            if self._stop.is_set():
+                raise _Stopped
+            now = time.monotonic()
+            if event.status == "running" and event.done < event.total and now - last[0] < PROGRESS_EVERY_S:
+                return
+            last[0] = now
+            self._queue.put(("progress", job.key, event))
+
+        try:
+            record, _ = compute_job(job, MemoryCache(deps), mnist=self._mnist, progress=progress)
+        except _Stopped:
+            return
+        except Exception as err:  # one job failing must not lose the others
+            self._queue.put(("failed", job.key, error_text(err)))
+            return
+        finally:
+            trim_heap()  # the next job starts from a compact heap
+        self._queue.put(("done", job.key, record, False))
+
+    def poll(self, emit: Emit, timeout: float) -> None:
+        if self.pool is not None:  # the workers and the thread by turns, each a short wait
+            timeout = min(timeout, 0.05)
+            self.pool.poll(emit, timeout)
+        try:
+            msg = self._queue.get(timeout=timeout)
+        except queue.Empty:
+            return
+        while True:
+            if msg[0] in ("done", "failed"):
+                self._own = None
+            emit(*msg)
+            try:
+                msg = self._queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def shutdown(self, *, cancel: bool) -> None:
+        self._stop.set()
+        if self.pool is not None:
+            self.pool.shutdown(cancel=cancel)
+        if self._thread is not None and not cancel:
+            self._thread.join(timeout=10)
 
 
 # --------------------------------------------------------------------------------------

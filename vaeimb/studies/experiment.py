@@ -35,6 +35,14 @@ __all__ = [
 ]
 
 
+def job_names(config: ExperimentConfig, approaches) -> list[str]:
+    """What a Run trains, in run order: generators first, then every approach (twins too);
+    the names progress events carry."""
+    chosen, _ = plan(config, approaches)
+    gens = [generator_job(a.recipe.gen) for a in chosen if a.recipe.gen]
+    return list(dict.fromkeys(gens)) + [a.name for a in chosen]
+
+
 @dataclass(frozen=True)
 class Experiment:
     """One config's experiment within ``run_many`` (a sweep point, an atlas cell)."""

@@ -1,6 +1,6 @@
 """Running an atlas: every (pair, ratio) as one experiment of one pool of jobs.
 
-The table and what is read from it live in ``vaeimb.studies.atlas.table`` (no torch: the Atlas page
+The table and what is read from it live in ``vaeimb.studies.atlas`` (``table``, ``grid``) (no torch: the Atlas page
 reads the shipped atlas without loading it); this module trains.
 """
 

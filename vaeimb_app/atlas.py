@@ -17,7 +17,7 @@ from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.declarations.labels import cell_label
 from vaeimb.running.cache import ResultCache
 from vaeimb.studies.atlas.runs import run_atlas, jobs_per_cell
-from vaeimb.studies.atlas.table import (
+from vaeimb.studies.atlas import (
     META_FILE,
     SHIPPED_DIR,
     TABLE_FILE,
