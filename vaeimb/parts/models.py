@@ -119,6 +119,24 @@ def conv_decoder(in_features: int, width: int = 1) -> nn.Sequential:
     )
 
 
+class Autoencoder(nn.Module):
+    """An ``encoder`` to one deterministic code and a ``decoder`` to 28x28 logits: what a
+    subclass builds; encoding, decoding and the round trip are the same for all of them."""
+
+    latent_dim: int
+    encoder: nn.Module
+    decoder: nn.Module
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.view(-1, 1, 28, 28))
+
+    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z).view(-1, 28, 28)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode_logits(self.encode(x))
+
+
 class ConvVAE(nn.Module):
     """Conv encoder (16, 32 channels, times ``width``) -> Gaussian latent -> transposed-conv decoder."""
 

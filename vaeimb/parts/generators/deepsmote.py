@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...declarations.params import Param
+from ..models import Autoencoder
 from ..training import pick_device, seeded_init, to_tensor
 from .base import (
     BATCH_SEED,
@@ -83,7 +84,7 @@ PENALTY = Param("penalty", 1.0, "float", 0.0, 10.0,
                 help="Weight of DeepSMOTE's permutation penalty (1 as the original); 0: a plain autoencoder.")
 
 
-class DeepSmoteAutoencoder(nn.Module):
+class DeepSmoteAutoencoder(Autoencoder):
     """DeepSMOTE's MNIST encoder and decoder (``dim_h``), the decoder giving logits."""
 
     def __init__(self, n_z: int = 300, dim_h: int = 64):
@@ -117,15 +118,6 @@ class DeepSmoteAutoencoder(nn.Module):
             nn.ReLU(),
             nn.ConvTranspose2d(2 * h, 1, 4, stride=2),  # 28x28, logits (the original: Tanh)
         )
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.view(-1, 1, 28, 28))
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, 28, 28)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_logits(self.encode(x))
 
 
 def reconstruction_mse(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

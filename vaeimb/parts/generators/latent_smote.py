@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models import conv_decoder, conv_encoder
+from ..models import Autoencoder, conv_decoder, conv_encoder
 from ..training import pick_device, seeded_init
 from .base import (
     FILTER_Q,
@@ -31,7 +31,7 @@ from .base import (
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
 
-class ConvAutoencoder(nn.Module):
+class ConvAutoencoder(Autoencoder):
     """The VAE's encoder and decoder (channels times ``width``) with a single deterministic code in between."""
 
     def __init__(self, latent_dim: int = 20, width: int = 1):
@@ -39,15 +39,6 @@ class ConvAutoencoder(nn.Module):
         self.latent_dim = latent_dim
         self.encoder = nn.Sequential(conv_encoder(width), nn.Linear(32 * width * 7 * 7, latent_dim))
         self.decoder = conv_decoder(latent_dim, width)
-
-    def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.view(-1, 1, 28, 28))
-
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, 28, 28)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decode_logits(self.encode(x))
 
 
 def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
