@@ -17,7 +17,7 @@ from vaeimb_app.latent_explorer import (
     explorer_data,
     latent_explorer,
 )
-from vaeimb_app.runs import (
+from vaeimb_app.latent import (
     class_gains_of_finished,
     experiment_images,
     fitted_generator,

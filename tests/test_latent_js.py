@@ -249,7 +249,7 @@ def test_latent_page_mounts_the_explorer_with_the_vaes_decoder(monkeypatch, tmp_
     from vaeimb.running.cache import ResultCache
     from vaeimb.studies.experiment import load_generator
     from vaeimb_app.latent_explorer import COMPONENT_NAME
-    from vaeimb_app.runs import generator_key_for
+    from vaeimb_app.latent import generator_key_for
 
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
