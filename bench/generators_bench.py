@@ -184,14 +184,14 @@ def gain_table(result) -> list[str]:
 
 
 def run(a) -> int:
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
     from vaeimb.studies.quality import measure_quality
 
     check_writable(a.out) if a.out != "-" else None
     cache = ResultCache(a.cache_dir)
     if a.load:
-        res = shipped.load_result(a.load)
-        made = shipped.load_provenance(a.load)
+        res = result_files.load_result(a.load)
+        made = result_files.load_provenance(a.load)
         secs = made.get("seconds", float("nan"))
     else:
         from vaeimb.running.executor import make_backend
@@ -207,9 +207,9 @@ def run(a) -> int:
             measure_quality(res, cache=cache, data_dir=a.data_dir)
         secs = time.perf_counter() - t
         command = " ".join(["python bench/generators_bench.py", *sys.argv[1:]])
-        made = {**shipped.made_here(command), "seconds": secs}
+        made = {**result_files.made_here(command), "seconds": secs}
         if a.save:
-            shipped.save_result(res, a.save, made)
+            result_files.save_result(res, a.save, made)
     env = next(r for by in res.runs.values() for r in by.values()).info["environment"]
     env = env or environment(current_identity())
     cfg = res.config

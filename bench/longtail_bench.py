@@ -191,12 +191,12 @@ def before_after_references(before: str, result) -> str:
 
 def reference(a) -> int:
     from vaeimb.presentation.reference import compact
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
 
     check_writable(a.out) if a.out != "-" else None
     if a.load:  # render a saved result again (no training)
-        res = shipped.load_result(a.load)
-        made = shipped.load_provenance(a.load)
+        res = result_files.load_result(a.load)
+        made = result_files.load_provenance(a.load)
         first = next(r for by in res.runs.values() for r in by.values())
         env, secs = first.info["environment"], made.get("seconds", float("nan"))
         cfg = res.config
@@ -215,9 +215,9 @@ def reference(a) -> int:
                                  executor=make_backend(a.workers or None, None, in_process=a.workers == 0))
         secs = time.perf_counter() - t
         command = " ".join(["python bench/longtail_bench.py", *sys.argv[1:]])
-        made = {**shipped.made_here(command), "seconds": secs}
+        made = {**result_files.made_here(command), "seconds": secs}
         if a.save:  # the whole result (logits included), to render or compare later without training
-            shipped.save_result(res, a.save, made)
+            result_files.save_result(res, a.save, made)
     if a.ship:  # what ships: every per-seed metric of every test set, with provenance
         Path(a.ship).write_text(json.dumps({
             "classifiers": {cfg.classifier: compact(report.to_json_dict(res))},

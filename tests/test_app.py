@@ -301,27 +301,27 @@ def default_app(monkeypatch, tmp_path, mnist_dir):
 
 def test_a_fresh_install_shows_the_shipped_results_labelled(default_app):
     from vaeimb.presentation.report import display_rows
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
 
     at = default_app.run()
     assert not at.exception, at.exception
-    provenance = shipped.load_provenance()
+    provenance = result_files.load_provenance()
     label = next(i.value for i in at.info if i.value.startswith("Shipped results:"))
-    assert label.startswith(shipped.label(provenance))
+    assert label.startswith(result_files.label(provenance))
     for part in (provenance["made"], provenance["cpu"], "python bench/ship_default.py", provenance["code"]):
         assert part in label
     assert not any("press **Run**" in i.value and "No results" in i.value for i in at.info)
     assert any(b.label == "Run" for b in at.button)  # to recompute them here
-    expected = display_rows(shipped.load_result())
+    expected = display_rows(result_files.load_result())
     assert at.table[0].value["Misclassified test images"].tolist() == [r["Misclassified test images"] for r in expected]
     assert len(at.get("plotly_chart")) == 7 and at.image  # the charts and the gallery of mistakes
 
 
 def test_shipped_results_say_when_the_running_code_differs(default_app, monkeypatch):
     import vaeimb.declarations.provenance as P
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
 
-    made = shipped.load_provenance()["code"]
+    made = result_files.load_provenance()["code"]
     monkeypatch.setattr(P, "code_fingerprint", lambda: made)
     at = default_app.run()
     assert not any("the code running here" in w.value for w in at.warning)
@@ -333,15 +333,15 @@ def test_shipped_results_say_when_the_running_code_differs(default_app, monkeypa
 
 def test_the_users_own_results_replace_the_shipped_ones(default_app):
     """An exported Run of the default settings (as a Run's child process writes it) wins."""
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
     from vaeimb_app import runs
 
     at = default_app.run()
     assert any(i.value.startswith("Shipped results:") for i in at.info)
-    own = shipped.load_result()
+    own = result_files.load_result()
     own.runs["baseline"][0].metrics["misclassified"] = 999.0  # recognisably ours
     settings = runs.Settings(own.config, own.approaches, own.seeds)
-    shipped.save_result(own, runs.exported_folder(settings), shipped.made_here("the app's Run"))
+    result_files.save_result(own, runs.exported_folder(settings), result_files.made_here("the app's Run"))
     fresh = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # a new session on the same cache
     assert not fresh.exception, fresh.exception
     assert not any(i.value.startswith("Shipped results:") for i in fresh.info)
@@ -349,7 +349,7 @@ def test_the_users_own_results_replace_the_shipped_ones(default_app):
 
     shown = fresh.table[0].value["Misclassified test images"].tolist()
     assert shown == [r["Misclassified test images"] for r in display_rows(own)]
-    assert shown != [r["Misclassified test images"] for r in display_rows(shipped.load_result())]
+    assert shown != [r["Misclassified test images"] for r in display_rows(result_files.load_result())]
 
 
 def test_the_latent_page_explores_the_shipped_vae(default_app):

@@ -115,7 +115,7 @@ def test_a_shipped_result_is_reported_without_torch():
     import subprocess
     import sys
 
-    code = ("import sys\nfrom vaeimb.presentation import report\nfrom vaeimb.running import result_files as shipped\nres = shipped.load_result()\n"
+    code = ("import sys\nfrom vaeimb.presentation import report\nfrom vaeimb.running import result_files\nres = result_files.load_result()\n"
             "assert res.quality and all('[' not in g for g, _ in res.quality)\n"
             "report.format_table(res); report.quality_points(res); report.to_json_dict(res)\n"
             "assert res.quality_of('vae', 0) is not None\n"

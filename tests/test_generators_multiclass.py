@@ -158,12 +158,12 @@ def test_pair_fits_and_samples_bit_for_bit_as_before(old, pair, case):
 
 @pytest.mark.parametrize("seed", SHIPPED_SEEDS)
 def test_shipped_pair_vae_loads_and_samples_as_before(old, seed):
-    from vaeimb.running import result_files as shipped
+    from vaeimb.running import result_files
 
     with np.load(old / f"shipped{seed}.npz") as npz:
         want = {k: npz[k] for k in npz.files}
     images = np.load(old / "images.npz")
-    gen = shipped.load_generator(shipped.DEFAULT_DIR, "vae", seed)
+    gen = result_files.load_generator(result_files.DEFAULT_DIR, "vae", seed)
     assert (gen.fill, gen.n_classes) == ((1,), 2)
     assert np.array_equal(gen.sample(20, seed=0), want["a"]) and np.array_equal(gen.sample(5, seed=7), want["b"])
     assert np.array_equal(gen.decode(images["z20"]), want["dec"])

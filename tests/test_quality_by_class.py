@@ -16,7 +16,7 @@ from vaeimb.declarations.config import ExperimentConfig, from_settings
 from vaeimb.declarations.errors import ConfigError
 from vaeimb.parts.metrics import classification_metrics, multiclass_metrics
 from vaeimb.presentation import report
-from vaeimb.running import result_files as shipped
+from vaeimb.running import result_files
 from vaeimb.running.cache import ResultCache
 from vaeimb.running.results import ExperimentResult, RunResult
 from vaeimb.studies import quality
@@ -168,8 +168,8 @@ def test_the_json_export_carries_the_class_gains_as_plain_json():
 
 def test_per_class_quality_survives_the_shipped_format_and_old_entries_still_load(tmp_path):
     result = _k_result()
-    shipped.save_result(result, tmp_path, shipped.made_here("a test"))
-    back = shipped.load_result(tmp_path)
+    result_files.save_result(result, tmp_path, result_files.made_here("a test"))
+    back = result_files.load_result(tmp_path)
     assert back.quality == result.quality  # by_class entries and the old rarest-only one
     assert report.class_gains(back) == report.class_gains(result)
 
@@ -315,7 +315,7 @@ def test_the_pair_latent_page_shows_old_shipped_figures_and_no_class_table(monke
     assert not at.exception, at.exception
     button(at, "Measure this generator's quality").click().run()
     assert not at.exception, at.exception
-    ship = shipped.load_result()
+    ship = result_files.load_result()
     q = ship.quality[("vae", at.session_state["latent_seed"])]
     assert [m.value for m in at.metric][:3] == [f"{q['precision']:.3f}", f"{q['recall']:.3f}", f"{q['frechet']:.2f}"]
     assert not at.table  # no class-by-class table for the pair

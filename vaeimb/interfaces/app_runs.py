@@ -5,7 +5,7 @@ resident with the default wheel, so the server never loads it for a Run: ``run_i
 starts one child process (``vaeimb.interfaces.app_child``) that plans the jobs, trains one at a
 time itself and hands the others to ``workers - 1`` worker processes, writes the finished
 result with ``vaeimb.running.result_files.save_result`` and exits. The caller gets every progress event
-live and reads the result back with ``shipped.load_result`` (no torch). Anything raised
+live and reads the result back with ``result_files.load_result`` (no torch). Anything raised
 from ``progress`` (a closed browser tab, a changed setting) ends the child and its
 workers; the entries they finished stay in the cache.
 

@@ -1,5 +1,5 @@
-"""Shipped results: a finished experiment written as files and read back identical, without
-torch; the default folder matches the app's defaults."""
+"""Results as files (the shipped first view, a Run's export): a finished experiment written
+and read back identical, without torch; the default folder matches the app's defaults."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from import_probe import heavy_modules_loaded
 from vaeimb.declarations.errors import VaeimbError
 from vaeimb.parts.metrics import METRICS
 from vaeimb.presentation.report import to_json_dict
-from vaeimb.running import result_files as shipped
+from vaeimb.running import result_files
 
 ROOT = Path(__file__).resolve().parents[1]
 PROVENANCE = {"made": "2026-12-01 09:00 UTC", "cpu": "Test CPU", "command": "python bench/ship_default.py",
@@ -33,8 +33,8 @@ def result(tiny_run):
 
 
 def test_a_result_comes_back_identical(result, tmp_path):
-    shipped.save_result(result, tmp_path, PROVENANCE)
-    back = shipped.load_result(tmp_path)
+    result_files.save_result(result, tmp_path, PROVENANCE)
+    back = result_files.load_result(tmp_path)
     assert back.summary() == result.summary()
     assert back.verdict().sentences() == result.verdict().sentences()
     for m in METRICS:
@@ -55,32 +55,32 @@ def test_a_result_comes_back_identical(result, tmp_path):
     # everything an export shows
     assert json.loads(json.dumps(to_json_dict(back), default=float)) == json.loads(json.dumps(to_json_dict(result),
                                                                                               default=float))
-    assert shipped.load_provenance(tmp_path) == PROVENANCE
+    assert result_files.load_provenance(tmp_path) == PROVENANCE
 
 
 def test_shared_arrays_are_stored_once(result, tmp_path):
-    shipped.save_result(result, tmp_path, PROVENANCE)
-    with np.load(tmp_path / shipped.RESULT_ARRAYS) as npz:
+    result_files.save_result(result, tmp_path, PROVENANCE)
+    with np.load(tmp_path / result_files.RESULT_ARRAYS) as npz:
         names = npz.files
     assert len([n for n in names if n.startswith("test_index")]) == 1  # one test set for every run
 
 
 def test_failures_travel_too(result, tmp_path):
     result.failures = {"vae": {1: "simulated out-of-memory"}}
-    shipped.save_result(result, tmp_path, PROVENANCE)
-    assert shipped.load_result(tmp_path).failures == {"vae": {1: "simulated out-of-memory"}}
+    result_files.save_result(result, tmp_path, PROVENANCE)
+    assert result_files.load_result(tmp_path).failures == {"vae": {1: "simulated out-of-memory"}}
 
 
 def test_missing_or_foreign_files_are_one_clear_error(tmp_path):
     with pytest.raises(VaeimbError, match="ship_default"):
-        shipped.load_result(tmp_path)
-    (tmp_path / shipped.RESULT_JSON).write_text(json.dumps({"format": 99}))
+        result_files.load_result(tmp_path)
+    (tmp_path / result_files.RESULT_JSON).write_text(json.dumps({"format": 99}))
     with pytest.raises(VaeimbError, match="format 99"):
-        shipped.load_result(tmp_path)
+        result_files.load_result(tmp_path)
 
 
 def test_the_label_says_when_where_how_and_which_code():
-    text = shipped.label(PROVENANCE)
+    text = result_files.label(PROVENANCE)
     assert text == ("Shipped results: made 2026-12-01 09:00 UTC on Test CPU by `python bench/ship_default.py`, "
                     "code abc123def456.")
 
@@ -91,9 +91,9 @@ def test_a_shipped_generator_decodes_as_the_fitted_one(tiny_run, tmp_path, mnist
     result, cache = tiny_run
     gen = load_generator(result.config, "vae", 0, cache=cache, data_dir=mnist_dir)
     meta, arrays = gen.state()
-    shipped.save_generator_state(meta, arrays, tmp_path, "vae", 0)
-    assert shipped.has_generator(tmp_path, "vae", 0) and not shipped.has_generator(tmp_path, "vae", 1)
-    back = shipped.load_generator(tmp_path, "vae", 0)
+    result_files.save_generator_state(meta, arrays, tmp_path, "vae", 0)
+    assert result_files.has_generator(tmp_path, "vae", 0) and not result_files.has_generator(tmp_path, "vae", 1)
+    back = result_files.load_generator(tmp_path, "vae", 0)
     z = np.random.default_rng(0).normal(size=(4, gen.latent_dim)).astype(np.float32)
     np.testing.assert_array_equal(back.decode(z), gen.decode(z))
     np.testing.assert_array_equal(back.latent_mu, gen.latent_mu)
@@ -106,19 +106,19 @@ def test_the_default_folder_holds_the_apps_default_settings():
     from bench.ship_default import default_settings
 
     config, approaches, seeds = default_settings()
-    r = shipped.load_result(shipped.DEFAULT_DIR)
+    r = result_files.load_result(result_files.DEFAULT_DIR)
     assert (r.config, r.approaches, r.seeds) == (config, approaches, seeds)
     assert not r.failures and all(len(r.runs[a]) == len(seeds) for a in approaches)
     assert {(g, s) for g, s in r.quality} == {("vae", s) for s in seeds}  # quality measured
     assert r.verdict() is not None
-    prov = shipped.load_provenance(shipped.DEFAULT_DIR)
+    prov = result_files.load_provenance(result_files.DEFAULT_DIR)
     assert prov["command"] == "python bench/ship_default.py" and len(prov["code"]) == 12
-    assert all(shipped.has_generator(shipped.DEFAULT_DIR, "vae", s) for s in seeds)
-    size = sum(p.stat().st_size for p in shipped.DEFAULT_DIR.iterdir())
+    assert all(result_files.has_generator(result_files.DEFAULT_DIR, "vae", s) for s in seeds)
+    size = sum(p.stat().st_size for p in result_files.DEFAULT_DIR.iterdir())
     assert size < 4 * 2**20, f"the shipped folder grew to {size / 2**20:.1f} MB"
 
 
 def test_reading_shipped_results_loads_no_torch():
-    code = ("from vaeimb.running import result_files as shipped; r = shipped.load_result(); r.summary(); r.verdict(); "
-            "shipped.load_generator_state(shipped.DEFAULT_DIR, 'vae', 0)")
+    code = ("from vaeimb.running import result_files; r = result_files.load_result(); r.summary(); r.verdict(); "
+            "result_files.load_generator_state(result_files.DEFAULT_DIR, 'vae', 0)")
     assert heavy_modules_loaded(code, ("torch", "sklearn")) == []
