@@ -1,7 +1,8 @@
-"""Experiment configuration: one validated, hashable description of what to train.
+"""The experiment config: one validated, hashable description of what to train, with a
+field for each setting of ``schema``.
 
-Everything that changes a number lives here, so a config (plus a seed) is the whole
-identity of a result and its hash is the cache key.
+Everything that changes a number is in it, so a config (plus a seed) is the whole identity
+of a result and its hash is the cache key.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Parameters declared once: name, type, range, default, one line of help.
+"""What a parameter is (``Param``): name, type, range, default, one line of help.
 
 Every part of a recipe (generator, loss, decision, ...) lists its parameters as ``Param``s.
 Validation, CLI ``--param`` parsing, sidebar widgets and cache keys all read that one

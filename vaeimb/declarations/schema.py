@@ -1,5 +1,5 @@
-"""Every experiment setting declared once: name, type, range, default, help, CLI flag, URL
-key, sidebar widget, and whether a protocol's budget sets it.
+"""The experiment's settings: for each, its name, type, range, default, help, CLI flag, URL
+key, sidebar widget, and whether a protocol's budget sets it (the one place they are declared).
 
 ``ExperimentConfig``'s fields validate against these records (``tests/test_schema.py``
 checks the two agree); the CLI's config flags, the app's links and sidebar widgets, the
