@@ -119,7 +119,7 @@ _MAX_COUNT = max(TRAIN_COUNTS)
 #: parameters, ``vaeimb.declarations.params``) is not a setting: each part declares its own.
 SETTINGS: tuple[Setting, ...] = (
     Setting("task", "pair", "choice", choices=tuple(TASK_KINDS), labels=tuple(k.label for k in TASK_KINDS.values()),
-            help="; ".join(f"{k.name}: {k.description.rstrip('.')}" for k in TASK_KINDS.values()), label="Job", widget=None,
+            help="; ".join(f"{k.name}: {k.description.rstrip('.')}" for k in TASK_KINDS.values()), label="Task", widget=None,
             implied=True),
     Setting("majority", 0, "int", 0, 9, help="majority digit 0-9", label="Majority digit", widget=None),
     Setting("minority", 6, "int", 0, 9, help="minority digit 0-9 (not the majority's)", label="Minority digit",

@@ -1,4 +1,4 @@
-"""Job kinds: the digit pair and the long tail, one module each behind ``base.TaskKind``.
+"""Task kinds: the digit pair and the long tail, one module each behind ``base.TaskKind``.
 A new kind is one module and one line here; nothing else names a kind."""
 
 from __future__ import annotations
