@@ -1,6 +1,6 @@
-"""Every results table of README.md and BENCHMARKS.md, written from the shipped JSON.
+"""Every generated block of the documentation: README.md, docs/*.md and BENCHMARKS.md.
 
-    python bench/tables.py            # rewrite every marked block of README.md and BENCHMARKS.md
+    python bench/tables.py            # rewrite every marked block of README.md, docs/*.md and BENCHMARKS.md
     python bench/tables.py --check    # exit 1 listing the blocks whose text differs (a test runs it)
 
 A block is the text between ``<!-- begin table:NAME -->`` and ``<!-- end table:NAME -->``
@@ -8,17 +8,21 @@ A block is the text between ``<!-- begin table:NAME -->`` and ``<!-- end table:N
 ``<!-- begin NAME -->``, without ``table:``, and are left to their scripts). ``BLOCKS`` names
 what each block is written from and the file(s) it must be in; a table sorts best first.
 Nothing here trains: the numbers are the shipped results' (``vaeimb/shipped/reference_results.json``,
-``vaeimb/shipped/reference_longtail.json`` once shipped, the atlas in ``vaeimb/shipped/atlas/``),
+``vaeimb/shipped/reference_longtail.json`` once shipped, the atlas in ``vaeimb/shipped/atlas/``,
+the generator study, the searched presets, the first view in ``vaeimb/shipped/default/``),
 and every verdict-derived figure (paired intervals, corrected decisions, the oracle ratio,
-the gap closed) comes from the ``vaeimb`` functions that compute it for the app.
+the gap closed) comes from the ``vaeimb`` functions that compute it for the app. The
+architecture blocks of ``docs/architecture.md`` are read from the code itself: the layers
+from ``vaeimb.LAYERS`` and every module's docstring, with ``ast`` (nothing is imported).
 
-Edit the JSON (by rerunning its benchmark) or this script, never the text between markers:
-``tests/test_tables.py`` fails when the committed text differs from what this writes.
+Edit the JSON (by rerunning its benchmark), the docstrings or this script, never the text
+between markers: ``tests/test_tables.py`` fails when the committed text differs from what this writes.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import re
 import sys
@@ -33,6 +37,7 @@ if str(ROOT) not in sys.path:
 
 from vaeimb.declarations.errors import VaeimbError  # noqa: E402
 from vaeimb.declarations.locations import ATLAS_DIR as ATLAS_SHIPPED  # noqa: E402
+from vaeimb.declarations.locations import FIRST_VIEW_DIR, PACKAGE_DIR  # noqa: E402
 from vaeimb.declarations.locations import GENERATOR_STUDY_FILE, REFERENCE_LONGTAIL_FILE, REFERENCE_PAIR_FILE  # noqa: E402
 from vaeimb.declarations.locations import SEARCHED_DIR as SEARCHED_SHIPPED  # noqa: E402
 
@@ -41,7 +46,18 @@ LONGTAIL_JSON = REFERENCE_LONGTAIL_FILE
 ATLAS_DIR = ATLAS_SHIPPED
 SEARCHED_DIR = SEARCHED_SHIPPED
 STUDY_JSON = GENERATOR_STUDY_FILE
-FILES = ("README.md", "BENCHMARKS.md")
+#: The folder of the documentation beside the README: every ``*.md`` in it may hold blocks.
+DOCS_DIR = "docs"
+
+
+def doc_files(root: Path = ROOT) -> tuple[str, ...]:
+    """The files whose blocks this script writes, relative to ``root``: README.md,
+    BENCHMARKS.md and every ``docs/*.md`` (a block in any of them is checked)."""
+    docs = sorted(p.relative_to(root).as_posix() for p in (Path(root) / DOCS_DIR).glob("*.md"))
+    return ("README.md", "BENCHMARKS.md", *docs)
+
+
+FILES = doc_files(ROOT)
 #: Issue #22: the best realistic preset's errors at most this many times the oracle's, on the pair.
 PAIR_ORACLE_TARGETS = {"mlp": 1.3, "cnn": 1.5}
 #: The long tail's target of issue #15 (``bench/longtail_bench.py``'s ACSA_TARGET).
@@ -65,9 +81,10 @@ class Sources:
     """The shipped results the blocks are written from; paths can be replaced (tests)."""
 
     def __init__(self, reference=REFERENCE_JSON, longtail=LONGTAIL_JSON, atlas=ATLAS_DIR, searched=SEARCHED_DIR,
-                 study=STUDY_JSON):
+                 study=STUDY_JSON, default=FIRST_VIEW_DIR, package=PACKAGE_DIR, app=ROOT):
         self.paths = {"reference": Path(reference), "longtail": Path(longtail), "atlas": Path(atlas),
-                      "searched": Path(searched), "study": Path(study)}
+                      "searched": Path(searched), "study": Path(study), "default": Path(default),
+                      "package": Path(package), "app": Path(app)}
         self._cache: dict = {}
 
     def _get(self, key: str, load: Callable):
@@ -658,6 +675,251 @@ def longtail_findings(entry: dict) -> str:
 
 
 # --------------------------------------------------------------------------------------
+# The README's summary and the provenance of the shipped files
+# --------------------------------------------------------------------------------------
+def _task_label(entry: dict, classifier: str) -> str:
+    """``0 vs 6, 5000/100 (2% minority)``: an entry's label without its classifier and budget."""
+    return entry["label"].split(f", {classifier},")[0]
+
+
+def summary_block(sources: "Sources") -> str:
+    """The README's few lines of findings: the digit pair, the long tail (once shipped) and
+    the generator study (once shipped), each from the shipped JSON and the verdict's functions."""
+    from vaeimb.presentation.reference import STUDY_TASKS, reference_verdict, study_findings, twin_differences
+
+    out = []
+    entries = classifiers(sources.reference)
+    verdicts = {c: reference_verdict(e) for c, e in entries.items()}
+    first = next(iter(entries))
+    bests = []
+    for c, v in verdicts.items():
+        row = _row(entries[c], v.best)
+        ratio = v.bound_ratios.get("oracle")
+        bests.append(f"`{v.best}` for the {c.upper()} ({row['misclassified']:.1f} ± {row['sd']:.1f} misclassified"
+                     + (f", {ratio:.2f}× the oracle's errors" if ratio is not None else "") + ")")
+    unseparated = {c: [n for n in v._realistic() if not v.separated(n)] for c, v in verdicts.items()}
+    decided = ("no single winner after Holm's correction" if any(unseparated.values())
+               else "each best separated from every other approach after Holm's correction")
+    pair = (f"**Two digits** ({_task_label(entries[first], first)}, {max(v.n_seeds for v in verdicts.values())} paired "
+            f"seeds, {entries[first]['n_test']} test images): the best realistic recipes by mean are {_join(bests)}; "
+            f"{decided}.")
+    mlp = entries.get("mlp")
+    if mlp and all(_row(mlp, n) for n in ("vae", "oversample")):
+        vae, over = _row(mlp, "vae"), _row(mlp, "oversample")
+        pair += (f" The original's `vae` makes {vae['misclassified']:.1f} ± {vae['sd']:.1f} for the MLP, `oversample` "
+                 f"{over['misclassified']:.1f} ± {over['sd']:.1f} (reported: 30 and 70).")
+    out.append(pair)
+    if sources.longtail is not None:
+        c, e = next(iter(classifiers(sources.longtail).items()))
+        v = longtail_verdict(e)
+        rows = {r["approach"]: r["balanced_accuracy"] for r in longtail_rows(e)}
+        met = rows[v.best].mean >= ACSA_TARGET
+        text = (f"**The long tail** ({_task_label(e, c)}, {c.upper()}, {v.n_seeds} paired seeds): the best realistic "
+                f"recipe is `{v.best}` at {_pct(rows[v.best].mean)} % ACSA"
+                + (f", the oracle {_pct(rows['oracle'].mean)}" if "oracle" in rows else "")
+                + f" (target {100 * ACSA_TARGET:.1f}: {'met' if met else 'missed'}).")
+        twins, _ = twin_differences(e, "balanced_accuracy", higher_is_better=True)
+        if twins:
+            helps = [p for p, (_, d, s) in twins.items() if s and d.mean > 0]
+            hurts = [p for p, (_, d, s) in twins.items() if s and d.mean < 0]
+            text += (f" Against its generator-free twin, {_join(_code(helps))} helps after Holm's correction"
+                     if helps else " No generator beats its generator-free twin after Holm's correction")
+            text += f"; {len(hurts)} of {len(twins)} are worse, separated." if hurts else "."
+        out.append(text)
+    study = sources.study
+    if study:
+        heads = [(STUDY_TASKS.get(k, k).split(", ")[0], study_findings(e)[0]) for k, e in study.items()]
+        said = " ".join(f"On {task}: {head[0].lower()}{head[1:]}" for task, head in heads)
+        out.append("**Generators given their best shot** (wider, longer-trained, filtered conditional VAEs and "
+                   f"DeepSMOTE's own autoencoder, each against the strongest generator-free twin). {said}")
+    return "\n".join(f"- {x}" for x in out)
+
+
+def _environment(env: dict, threads: bool = True) -> str:
+    """``AMD EPYC (AuthenticAMD 25/17), device cpu, 1 torch thread(s) per job, torch 2.14.1,
+    Python 3.11.7, code `x```: a result's environment as its provenance records it."""
+    family = f" ({env['cpu_family']})" if env.get("cpu_family") else ""
+    per_job = f", {env.get('threads', '?')} torch thread(s) per job" if threads else ""
+    return (f"{env.get('cpu', 'an unknown CPU')}{family}, device {env.get('device', '?')}{per_job}, torch "
+            f"{env.get('torch', '?')}, Python {env.get('python', '?')}, code `{env.get('code', '?')}`")
+
+
+def reference_provenance(reference: dict) -> str:
+    """Where and how the shipped pair reference was measured: its date, command, machine
+    and code, per classifier when they differ."""
+    entries = classifiers(reference)
+    envs = {c: _environment(e.get("environment", {})) for c, e in entries.items()}
+    seeds = sorted({len(by) for e in entries.values() for by in e["per_seed"].values()})
+    where = (f"on {next(iter(envs.values()))}" if len(set(envs.values())) == 1 else
+             "; ".join(f"{c.upper()} on {env}" for c, env in envs.items()))
+    setups = sorted({e["label"].replace(f", {c},", ",") for c, e in entries.items()})
+    return (f"Measured {reference.get('measured', 'at an unknown date')} with `{reference.get('command', '?')}`: "
+            f"{'; '.join(setups)}, for the {_join([c.upper() for c in entries])}; {_join([str(s) for s in seeds])} "
+            f"paired seeds; {where}.")
+
+
+def atlas_provenance(atlas) -> str:
+    """How the shipped atlas was made, from its ``atlas.json``: the command, the machine, the
+    jobs and the wall time."""
+    meta = atlas.meta
+    env = meta.get("environment", {})
+    pairs, ratios, seeds = len(atlas.pairs), len(atlas.ratios), len(atlas.seeds)
+    fits = pairs * ratios * seeds * len(atlas.twins)
+    trained = meta.get("trained")
+    minutes = meta.get("seconds", 0) / 60
+    jobs = (f"{fits} generator fits and {trained} classifier trainings" if trained is not None else f"{fits} generator fits")
+    rate = f" ({(fits + trained) / minutes:.0f} jobs a minute)" if trained is not None and minutes else ""
+    ratio_words = _join([f"{100 * r:g} %" for r in atlas.ratios])
+    approaches = [a for a in meta.get("approaches", []) if a in atlas.approaches] or atlas.approaches
+    return "\n\n".join([
+        wrap(f"Made {meta.get('created', 'at an unknown date')} on {_environment(env, threads=False)}, "
+             f"{meta.get('executor', 'an unknown executor')}, by:"),
+        f"```bash\n{meta.get('command', '?')}\n```",
+        wrap(f"That is {pairs} ordered digit pairs at a minority ratio of {ratio_words}, "
+             f"{_join(_code(approaches))}, {seeds} paired seeds: {jobs}, "
+             f"**{minutes:.0f} minutes** of wall time{rate}; {len(meta.get('failures', []))} failures.")])
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def default_files(folder: Path) -> str:
+    """What ``vaeimb/shipped/default/`` holds: who made it and each file's size."""
+    import json
+
+    from vaeimb.running.result_files import RESULT_ARRAYS, RESULT_JSON, made_by
+
+    doc = json.loads((folder / RESULT_JSON).read_text())
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    def per_seed(prefix: str, what: str) -> list[str]:
+        """``prefix-NAME-seedN.npz`` files (a JSON beside each), one phrase per NAME."""
+        by_name: dict[str, list[Path]] = {}
+        for f in files:
+            if f.name.startswith(f"{prefix}-") and f.suffix == ".npz" and "-seed" in f.stem:
+                by_name.setdefault(f.stem[len(prefix) + 1:].rsplit("-seed", 1)[0], []).append(f)
+        out = []
+        for name, paths in by_name.items():
+            sizes = sorted(f.stat().st_size for f in paths)
+            size = _size(sizes[0]) if _size(sizes[0]) == _size(sizes[-1]) else f"{_size(sizes[0])} to {_size(sizes[-1])}"
+            seeds = [f.stem.rsplit("-seed", 1)[1] for f in paths]
+            out.append(f"{what.format(name=name)} of seed{'s' if len(seeds) > 1 else ''} {_join(seeds)}: {size} each, "
+                       "with a small JSON beside it")
+        return out
+
+    gen_words = per_seed("generator", "the fitted `{name}` (weights and latent codes)")
+    view_words = per_seed("latent", "the `{name}`'s latent view (what the Latent space page shows)")
+    parts = [f"`{RESULT_JSON}` {_size((folder / RESULT_JSON).stat().st_size)}",
+             f"`{RESULT_ARRAYS}` {_size((folder / RESULT_ARRAYS).stat().st_size)} of float32 test logits",
+             *gen_words, *view_words]
+    return (f"The folder was {made_by(doc['provenance'])}: {len(files)} files, "
+            f"{_size(sum(p.stat().st_size for p in files))} in all ({'; '.join(parts)}).")
+
+
+# --------------------------------------------------------------------------------------
+# The house, drawn from the code (docs/architecture.md): read with ast, nothing imported
+# --------------------------------------------------------------------------------------
+#: A module summary longer than this is cut at its first colon or semicolon outside brackets.
+SUMMARY_CHARS = 200
+
+
+def _rel(path: Path, sources: "Sources") -> str:
+    try:
+        return path.resolve().relative_to(sources.paths["app"].resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def docstring_summary(path: Path, where: str | None = None) -> str:
+    """The first sentence of a module's docstring (cut at its first colon or semicolon outside
+    brackets when longer than ``SUMMARY_CHARS``), in markdown; a TablesError without a docstring."""
+    where = where or str(path)
+    doc = ast.get_docstring(ast.parse(path.read_text(), str(path)))
+    if not doc or not doc.strip():
+        raise TablesError(f"{where} has no docstring: docs/architecture.md says what each module is from the first "
+                          "sentence of its docstring; write one.")
+    para = re.sub(r"(?<=\w)-\n\s*", "-", doc.strip().split("\n\n")[0])
+    para = " ".join(para.split())
+    sentence = re.split(r"(?<=[.!?])\s+(?=[A-Z`(\"])", para)[0].rstrip(".")
+    if len(sentence) > SUMMARY_CHARS:
+        depth = 0
+        for i, ch in enumerate(sentence):
+            depth += ch in "([{"
+            depth -= ch in ")]}"
+            if depth == 0 and ch in ":;" and i >= 20:
+                sentence = sentence[:i]
+                break
+    return sentence.replace("``", "`")
+
+
+def layers_of(package: Path) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``vaeimb.LAYERS`` and each layer's description (its bullet in the package docstring),
+    read from ``__init__.py`` with ast."""
+    init = package / "__init__.py"
+    tree = ast.parse(init.read_text(), str(init))
+    layers = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                   and any(isinstance(t, ast.Name) and t.id == "LAYERS" for t in node.targets)), None)
+    if not layers:
+        raise TablesError(f"{init}: no LAYERS = (...) to read the layers from.")
+    doc = ast.get_docstring(tree) or ""
+    said = {m.group(1): " ".join(m.group(2).split()).rstrip(";.").replace("``", "`")
+            for m in re.finditer(r"^- ``(\w+)``: (.*?)(?=^- ``|\n\n|\Z)", doc, re.M | re.S)}
+    missing = [name for name in layers if name not in said]
+    if missing:
+        raise TablesError(f"{init}: the docstring has no bullet '- ``NAME``: what it holds' for layer(s) "
+                          f"{', '.join(missing)}.")
+    return tuple(layers), said
+
+
+def _modules_lines(folder: Path, sources: "Sources", indent: str = "") -> list[str]:
+    """One bullet per module of ``folder`` (its ``__init__.py`` aside), then one per
+    sub-folder with its ``__init__.py``'s summary and its own modules nested under it."""
+    lines = []
+    for f in sorted(p for p in folder.glob("*.py") if p.name != "__init__.py"):
+        lines.append(f"{indent}- `{f.name}` — {docstring_summary(f, _rel(f, sources))}")
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").exists()):
+        init = sub / "__init__.py"
+        lines.append(f"{indent}- `{sub.name}/` — {docstring_summary(init, _rel(init, sources))}")
+        lines += _modules_lines(sub, sources, indent + "  ")
+    return lines
+
+
+def architecture_block(sources: "Sources") -> str:
+    """The package's layers bottom first, each with every module (and part-family folder)
+    and the first sentence of its docstring, then the entry points above them."""
+    package = sources.paths["package"]
+    layers, said = layers_of(package)
+    lines = [wrap(f"Bottom first: a module imports only from its own layer or the layers listed before it "
+                  f"(`vaeimb.LAYERS`: {', '.join(f'`{n}`' for n in layers)}). Each layer is described by its line in "
+                  "the package's docstring, each module by the first sentence of its own."), ""]
+    for k, name in enumerate(layers, 1):
+        folder = package / name
+        if not folder.is_dir():
+            raise TablesError(f"{_rel(folder, sources)}: layer {name} of vaeimb.LAYERS has no folder.")
+        where = " (the bottom layer)" if k == 1 else " (the top layer)" if k == len(layers) else ""
+        lines += [wrap(f"**{k}. `{name}/`**{where} — {said[name]}."), ""]
+        lines += _modules_lines(folder, sources)
+        lines.append("")
+    entries = [f for f in sorted(package.glob("*.py"))]
+    lines += ["**Above every layer**, the entry points:", ""]
+    lines += [f"- `{f.name}` — {docstring_summary(f, _rel(f, sources))}" for f in entries]
+    return "\n".join(lines)
+
+
+def app_layout_block(sources: "Sources") -> str:
+    """The dashboard's files: ``app.py``, the pages in their order and the app's glue
+    (``vaeimb_app/``), each with the first sentence of its docstring."""
+    root = sources.paths["app"]
+    lines = [f"- `app.py` — {docstring_summary(root / 'app.py', 'app.py')}",
+             "- `pages/` — one file per page:"]
+    lines += [f"  - `{f.name}` — {docstring_summary(f, _rel(f, sources))}" for f in sorted((root / "pages").glob("*.py"))]
+    glue = root / "vaeimb_app"
+    lines.append(f"- `vaeimb_app/` — {docstring_summary(glue / '__init__.py', 'vaeimb_app/__init__.py')}")
+    lines += _modules_lines(glue, sources, "  ")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------
 # The blocks
 # --------------------------------------------------------------------------------------
 def study_block(sources: "Sources") -> str | None:
@@ -699,6 +961,7 @@ class BlockSpec:
     source: str  # the Sources key it is written from
     files: tuple[str, ...]  # the files that must hold it
     render: Callable[["Sources"], str | None]  # None: its source is not shipped yet (the block is left as is)
+    label: str = "{path}"  # what the block's notice says it is written from ({path}: the source's path)
 
 
 def _longtail(fn):
@@ -749,22 +1012,32 @@ def _short_recipe(text: str) -> str:
     return parse_recipe(text).short()
 
 
+RESULTS = "docs/results.md"
+ARCHITECTURE = "docs/architecture.md"
 BLOCKS: dict[str, BlockSpec] = {
-    "reference-mlp": BlockSpec("reference", ("README.md",), lambda s: reference_block(classifiers(s.reference)["mlp"], "mlp")),
-    "reference-cnn": BlockSpec("reference", ("README.md",), lambda s: reference_block(classifiers(s.reference)["cnn"], "cnn")),
-    "reference-reading": BlockSpec("reference", ("README.md",), lambda s: wrap(reference_reading(s.reference))),
-    "reference-targets": BlockSpec("reference", ("README.md",), lambda s: wrap(reference_targets(s.reference))),
-    "atlas": BlockSpec("atlas", ("README.md",), lambda s: atlas_table(s.atlas)),
-    "atlas-findings": BlockSpec("atlas", ("README.md",), lambda s: wrap(atlas_findings(s.atlas))),
-    "longtail": BlockSpec("longtail", ("README.md",), _longtail(longtail_table)),
-    "longtail-findings": BlockSpec("longtail", ("README.md", "BENCHMARKS.md"), _longtail(lambda e: wrap(longtail_findings(e)))),
-    "searched": BlockSpec("searched", ("README.md",), searched_table),
-    "generator-study": BlockSpec("study", ("README.md",), study_block),
+    "summary": BlockSpec("reference", ("README.md",), lambda s: wrap(summary_block(s)),
+                         "{path}, reference_longtail.json and generator_study.json"),
+    "reference-provenance": BlockSpec("reference", (RESULTS,), lambda s: wrap(reference_provenance(s.reference))),
+    "reference-mlp": BlockSpec("reference", (RESULTS,), lambda s: reference_block(classifiers(s.reference)["mlp"], "mlp")),
+    "reference-cnn": BlockSpec("reference", (RESULTS,), lambda s: reference_block(classifiers(s.reference)["cnn"], "cnn")),
+    "reference-reading": BlockSpec("reference", (RESULTS,), lambda s: wrap(reference_reading(s.reference))),
+    "reference-targets": BlockSpec("reference", (RESULTS,), lambda s: wrap(reference_targets(s.reference))),
+    "atlas-provenance": BlockSpec("atlas", (RESULTS,), lambda s: atlas_provenance(s.atlas)),
+    "atlas": BlockSpec("atlas", (RESULTS,), lambda s: atlas_table(s.atlas)),
+    "atlas-findings": BlockSpec("atlas", (RESULTS,), lambda s: wrap(atlas_findings(s.atlas))),
+    "longtail": BlockSpec("longtail", (RESULTS,), _longtail(longtail_table)),
+    "longtail-findings": BlockSpec("longtail", (RESULTS, "BENCHMARKS.md"), _longtail(lambda e: wrap(longtail_findings(e)))),
+    "searched": BlockSpec("searched", (RESULTS,), searched_table),
+    "generator-study": BlockSpec("study", (RESULTS,), study_block),
+    "shipped-default": BlockSpec("default", ("docs/cloud.md",), lambda s: wrap(default_files(s.paths["default"]))),
+    "architecture": BlockSpec("package", (ARCHITECTURE,), architecture_block, "the docstrings under {path}/"),
+    "app-layout": BlockSpec("app", (ARCHITECTURE,), app_layout_block,
+                            "the docstrings of app.py, pages/ and vaeimb_app/"),
 }
 
 
 def notice(spec: BlockSpec, sources: Sources) -> str:
-    return (f"<!-- written by python bench/tables.py from {sources.source_label(spec.source)}: "
+    return (f"<!-- written by python bench/tables.py from {spec.label.format(path=sources.source_label(spec.source))}: "
             "rerun it, do not edit by hand -->")
 
 
@@ -819,7 +1092,7 @@ class Outcome:
 
 
 def rewrite(text: str, filename: str, sources: Sources) -> Outcome:
-    """``text`` (the content of README.md or BENCHMARKS.md, named by ``filename``) with every
+    """``text`` (the content of one of ``doc_files``, named by ``filename``) with every
     block written from ``sources``; a TablesError when a block is unknown or a required one is missing."""
     blocks = find_blocks(text, filename)
     names = [b.name for b in blocks]
@@ -853,9 +1126,16 @@ def rewrite(text: str, filename: str, sources: Sources) -> Outcome:
     return Outcome("".join(out), changed, skipped)
 
 
-def run(root: Path = ROOT, check: bool = False, sources: Sources | None = None, files=FILES) -> tuple[int, list[str]]:
-    """Write (or with ``check``, compare) every block of ``files`` under ``root``; (exit code, report lines)."""
+def run(root: Path = ROOT, check: bool = False, sources: Sources | None = None, files=None) -> tuple[int, list[str]]:
+    """Write (or with ``check``, compare) every block of ``files`` under ``root`` (default:
+    ``doc_files(root)``, and then every file a block must be in has to exist); (exit code, report lines)."""
     sources = sources or Sources()
+    if files is None:
+        files = doc_files(Path(root))
+        absent = sorted({f for spec in BLOCKS.values() for f in spec.files} - set(files))
+        if absent:
+            raise TablesError(f"{', '.join(absent)} missing: " + "; ".join(
+                f"{f} must hold {', '.join(n for n, spec in BLOCKS.items() if f in spec.files)}" for f in absent) + ".")
     report, differ = [], []
     for name in files:
         path = Path(root) / name
@@ -875,17 +1155,18 @@ def run(root: Path = ROOT, check: bool = False, sources: Sources | None = None, 
                 path.write_text(res.text)
                 report += [f"{name}: table:{b} rewritten" for b in res.changed]
     if check and differ:
-        report.append("Run python bench/tables.py to rewrite them from the shipped JSON (never edit them by hand).")
+        report.append("Run python bench/tables.py to rewrite them from the shipped JSON and the code (never edit them "
+                      "by hand).")
         return 1, report
     if not differ:
-        report.append("Every table block matches the shipped JSON.")
+        report.append("Every table block matches the shipped JSON and the code.")
     return 0, report
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the blocks that differ")
-    p.add_argument("--root", default=str(ROOT), help="folder holding README.md and BENCHMARKS.md")
+    p.add_argument("--root", default=str(ROOT), help="folder holding README.md, BENCHMARKS.md and docs/")
     a = p.parse_args(argv)
     try:
         code, report = run(Path(a.root), a.check)

@@ -1,5 +1,6 @@
-"""bench/tables.py: every results table of README.md and BENCHMARKS.md is written from the
-shipped JSON, best first, and the committed text is what the script writes."""
+"""bench/tables.py: every results table of README.md, docs/*.md and BENCHMARKS.md is written
+from the shipped JSON (the architecture page's from the code), best first, and the committed
+text is what the script writes."""
 
 from __future__ import annotations
 
@@ -23,9 +24,19 @@ from vaeimb.presentation.reference import (  # noqa: E402
 )
 
 
+RESULTS = tables.RESULTS  # docs/results.md: the results tables
+
+
 @pytest.fixture(scope="module")
 def sources():
     return tables.Sources()
+
+
+def _copy_docs(tmp_path: Path) -> None:
+    """README.md, BENCHMARKS.md and docs/*.md, copied under ``tmp_path`` as they are."""
+    for name in tables.doc_files(ROOT):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text((ROOT / name).read_text())
 
 
 def _block(text: str, name: str) -> str:
@@ -40,32 +51,74 @@ def _first_column(markdown: str) -> list[str]:
 
 
 # ---- 1. the committed text is what the script writes ---------------------------------------
-def test_committed_readme_and_benchmarks_equal_what_the_script_writes(sources):
+def test_committed_readme_docs_and_benchmarks_equal_what_the_script_writes(sources):
     code, report = tables.run(ROOT, check=True, sources=sources)
     assert code == 0, "\n".join(report)
 
 
+def test_the_check_covers_every_docs_page_and_every_block_has_its_file():
+    files = tables.doc_files(ROOT)
+    assert files[:2] == ("README.md", "BENCHMARKS.md")
+    assert set(files[2:]) == {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert {RESULTS, tables.ARCHITECTURE} <= set(files)
+    for name, spec in tables.BLOCKS.items():
+        assert set(spec.files) <= set(files), f"table:{name} must be in {spec.files}"
+
+
+def test_a_stale_block_in_a_docs_page_is_caught(sources, tmp_path):
+    _copy_docs(tmp_path)
+    page = tmp_path / RESULTS
+    text = page.read_text()
+    block = _block(text, "atlas")
+    row = next(line for line in block.splitlines() if line.startswith("| `vae` vs `oversample` |"))
+    page.write_text(text.replace(row, row.replace("better on ", "better on 1", 1)))
+    code, report = tables.run(tmp_path, check=True, sources=sources)
+    assert code == 1 and f"{RESULTS}: table:atlas differs from what bench/tables.py writes" in report
+    assert tables.run(tmp_path, sources=sources)[0] == 0  # rewritten: the number is back
+    assert page.read_text() == text
+
+
+def test_a_missing_docs_page_is_named(sources, tmp_path):
+    _copy_docs(tmp_path)
+    (tmp_path / tables.ARCHITECTURE).unlink()
+    with pytest.raises(tables.TablesError, match="docs/architecture.md missing: docs/architecture.md must hold "
+                                                 "architecture, app-layout"):
+        tables.run(tmp_path, check=True, sources=sources)
+
+
 def test_a_number_edited_by_hand_is_caught(sources, tmp_path):
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / RESULTS).read_text()
     block = _block(text, "reference-mlp")
     row = next(line for line in block.splitlines() if line.startswith("| augment-posthoc |"))
     edited = text.replace(row, row.replace("| augment-posthoc | ", "| augment-posthoc | 1", 1))
     assert edited != text
-    res = tables.rewrite(edited, "README.md", sources)
+    res = tables.rewrite(edited, RESULTS, sources)
     assert res.changed == ["reference-mlp"]
-    assert res.text == tables.rewrite(text, "README.md", sources).text  # the script puts the number back
+    assert res.text == tables.rewrite(text, RESULTS, sources).text  # the script puts the number back
     # the command line says which block differs, exits 1 and writes nothing
-    for name in tables.FILES:
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    (tmp_path / "README.md").write_text(edited)
+    _copy_docs(tmp_path)
+    (tmp_path / RESULTS).write_text(edited)
     code, report = tables.run(tmp_path, check=True, sources=sources)
     assert code == 1
-    assert any("README.md: table:reference-mlp differs" in line for line in report)
-    assert (tmp_path / "README.md").read_text() == edited
+    assert any(f"{RESULTS}: table:reference-mlp differs" in line for line in report)
+    assert (tmp_path / RESULTS).read_text() == edited
     # without --check it rewrites the block, and then the check passes
     assert tables.run(tmp_path, sources=sources)[0] == 0
     assert tables.run(tmp_path, check=True, sources=sources)[0] == 0
-    assert _block((tmp_path / "README.md").read_text(), "reference-mlp") == _block(text, "reference-mlp")
+    assert _block((tmp_path / RESULTS).read_text(), "reference-mlp") == _block(text, "reference-mlp")
+
+
+def test_the_readme_summary_is_checked_too(sources):
+    from vaeimb.presentation.reference import reference_verdict
+
+    text = (ROOT / "README.md").read_text()
+    summary = _block(text, "summary")
+    for entry in sources.reference["classifiers"].values():  # each classifier's best, from the JSON
+        assert f"`{reference_verdict(entry).best}`" in summary
+    number = re.search(r"\d+\.\d", summary).group(0)
+    edited = text.replace(summary, summary.replace(number, number + "1", 1))
+    assert edited != text
+    assert tables.rewrite(edited, "README.md", sources).changed == ["summary"]
 
 
 def test_text_outside_the_blocks_is_left_alone(sources):
@@ -80,8 +133,8 @@ def test_reference_tables_list_the_best_first(sources):
         names = _first_column(tables.reference_block(entry, clf))
         means = {r["approach"]: r["misclassified"] for r in reference_rows(entry)}
         assert [means[n] for n in names] == sorted(means[n] for n in names)
-    readme = (ROOT / "README.md").read_text()
-    mlp = _first_column(_block(readme, "reference-mlp"))
+    results = (ROOT / RESULTS).read_text()
+    mlp = _first_column(_block(results, "reference-mlp"))
     assert mlp.index("la-augment") < mlp.index("vae")  # 38.4 before 48.8: the issue's example
 
 
@@ -161,29 +214,29 @@ def test_bad_markers_are_named_with_their_line(text, message):
 
 
 def test_unknown_missing_and_misplaced_blocks_are_refused(sources):
-    readme = (ROOT / "README.md").read_text()
+    results = (ROOT / RESULTS).read_text()
     with pytest.raises(tables.TablesError, match="unknown table block.*nonsense"):
-        tables.rewrite(readme + "<!-- begin table:nonsense -->\n<!-- end table:nonsense -->\n", "README.md", sources)
-    dropped = readme.replace("<!-- begin table:atlas -->\n", "").replace("<!-- end table:atlas -->\n", "")
-    with pytest.raises(tables.TablesError, match="README.md: no block for atlas"):
-        tables.rewrite(dropped, "README.md", sources)
-    bench = (ROOT / "BENCHMARKS.md").read_text()
-    with pytest.raises(tables.TablesError, match="belong in README.md"):
-        tables.rewrite(bench + "<!-- begin table:atlas -->\n<!-- end table:atlas -->\n", "BENCHMARKS.md", sources)
+        tables.rewrite(results + "<!-- begin table:nonsense -->\n<!-- end table:nonsense -->\n", RESULTS, sources)
+    dropped = results.replace("<!-- begin table:atlas -->\n", "").replace("<!-- end table:atlas -->\n", "")
+    with pytest.raises(tables.TablesError, match=f"{RESULTS}: no block for atlas"):
+        tables.rewrite(dropped, RESULTS, sources)
+    for name in ("BENCHMARKS.md", "README.md", "docs/cli.md"):
+        with pytest.raises(tables.TablesError, match=f"belong in {RESULTS}"):
+            tables.rewrite((ROOT / name).read_text() + "<!-- begin table:atlas -->\n<!-- end table:atlas -->\n",
+                           name, sources)
 
 
 def test_the_command_line_reports_a_bad_marker_in_one_line(tmp_path, capsys, monkeypatch):
-    for name in tables.FILES:
-        (tmp_path / name).write_text((ROOT / name).read_text())
-    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text() + "\n<!-- end table:atlas -->\n")
+    _copy_docs(tmp_path)
+    (tmp_path / RESULTS).write_text((ROOT / RESULTS).read_text() + "\n<!-- end table:atlas -->\n")
     assert tables.main(["--check", "--root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: README.md:") and "'end table:atlas' without its" in err
+    assert err.startswith(f"error: {RESULTS}:") and "'end table:atlas' without its" in err
 
 
 def test_the_benchmark_sections_keep_their_own_markers():
     """bench/common.py's sections (<!-- begin NAME -->) and the table blocks do not overlap."""
-    for name in tables.FILES:
+    for name in tables.doc_files(ROOT):
         text = (ROOT / name).read_text()
         blocks = tables.find_blocks(text, name)
         sections = [(m.start(), m.end()) for m in re.finditer(r"<!-- begin (?!table:)(\S+) -->.*?<!-- end \1 -->",
