@@ -36,12 +36,14 @@ if [ -z "${VAEIMB_DATA_DIR:-}" ] && [ -d ../shared/data/mnist ]; then
   export VAEIMB_DATA_DIR="$(cd ../shared/data/mnist && pwd)"
 fi
 echo "== VAEIMB_DATA_DIR=${VAEIMB_DATA_DIR:-<unset: MNIST tests will skip>}"
-# Keep test runs away from the user's real result cache; a cache made here is removed after.
+# Keep test runs away from the user's real caches (results; decoded MNIST and code digests
+# under $XDG_CACHE_HOME/vaeimb); what is made here is removed after.
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
 if [ -z "${VAEIMB_CACHE_DIR:-}" ]; then
-  VAEIMB_CACHE_DIR="$(mktemp -d)"
-  export VAEIMB_CACHE_DIR
-  trap 'rm -rf "$VAEIMB_CACHE_DIR"' EXIT
+  export VAEIMB_CACHE_DIR="$SCRATCH/results"
 fi
+export XDG_CACHE_HOME="$SCRATCH/xdg"
 export MPLBACKEND=Agg PYTHONDONTWRITEBYTECODE=1
 
 echo "== pytest"

@@ -19,7 +19,7 @@ ENTRY = ("vaeimb", "vaeimb.__main__")
 #: Why a module of the package may be imported inside a function: torch (or scipy) kept off
 #: the torch-free paths (the CLI's --help, the app's first paint). Each such import names
 #: its reason in a comment on its line. Named by the module's path inside its layer.
-HEAVY_OK = {"executor", "experiment", "sweep", "search", "atlas", "report", "training", "generators",
+HEAVY_OK = {"executor", "experiment", "sweep", "search", "atlas", "report", "training", "models", "generators",
             "batches", "augmentations", "mixing", "losses", "decisions", "quality", "judge"}
 
 
@@ -155,7 +155,13 @@ def test_the_core_knows_nothing_of_streamlit_or_the_app():
         assert not t.startswith(("streamlit", "vaeimb_app", "bench")), f"{m} imports {t}"
 
 
-def test_the_help_path_and_the_table_readers_stay_torch_free():
+def test_the_help_path_the_table_readers_and_the_cache_read_path_stay_torch_free():
+    """--help, the atlas table, and everything a run whose results are all cached imports:
+    the part families' declarations, the runner, the executor, the experiment, the report
+    (torch loads only where something computes; tests/test_torch_free_cli.py runs it)."""
     code = ("import vaeimb.interfaces.cli, vaeimb.studies.atlas, vaeimb.running.recipes, vaeimb.declarations.jobs, vaeimb.parts.sources; "
+            "import vaeimb.parts.generators, vaeimb.parts.losses, vaeimb.parts.batches, vaeimb.parts.augmentations; "
+            "import vaeimb.parts.mixing, vaeimb.parts.decisions, vaeimb.parts.training, vaeimb.running.runner; "
+            "import vaeimb.running.executor, vaeimb.studies.experiment, vaeimb.studies.sweep, vaeimb.presentation.report; "
             "vaeimb.interfaces.cli.build_parser().format_help()")
     assert heavy_modules_loaded(code) == []

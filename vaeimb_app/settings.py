@@ -16,8 +16,10 @@ import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from vaeimb.declarations import schema
 from vaeimb.declarations.config import (
@@ -101,8 +103,77 @@ def sync_link() -> None:
         st.query_params.from_dict(wanted)
 
 
+#: The app's pages, as ``st.Page`` takes them (path, title, icon); the first is the default.
+#: A page's URL is its file name without the number (``/atlas``), as before.
+PAGES = (
+    ("pages/1_experiment.py", "Experiment / Results", ":material/science:"),
+    ("pages/2_latent_space.py", "Latent space", ":material/scatter_plot:"),
+    ("pages/3_sweep.py", "Sweep", ":material/show_chart:"),
+    ("pages/5_atlas.py", "Atlas", ":material/grid_view:"),
+    ("pages/4_about.py", "About", ":material/menu_book:"),
+)
+#: The browser tab's title.
+PAGE_TITLE = "VAE vs oversampling on imbalanced MNIST"
+#: Session-state key set while app.py runs the page (``entered_through_app``).
+THROUGH_APP = "_through_app"
+
+
+def app_pages() -> list:
+    """``PAGES`` as ``st.Page`` objects, for ``st.navigation``."""
+    return [st.Page(path, title=title, icon=icon, default=i == 0) for i, (path, title, icon) in enumerate(PAGES)]
+
+
+@contextmanager
+def entered_through_app():
+    """app.py runs the chosen page inside this: the page can tell (``through_app``) that
+    the entrypoint ran first (synced the link into session state, drew the sidebar)."""
+    st.session_state[THROUGH_APP] = True
+    try:
+        yield
+    finally:
+        st.session_state.pop(THROUGH_APP, None)
+
+
+def start_app():
+    """What app.py does before the page it runs: the page config, the pages
+    (``st.navigation``; returned: app.py runs the chosen one), the sidebar, the link."""
+    st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/scatter_plot:", layout="wide")
+    navigation = st.navigation(app_pages())
+    render_sidebar()
+    sync_link()  # before the page: it may stop early, and widget changes are in session state already
+    return navigation
+
+
+def through_app() -> None:
+    """Make sure app.py's work (``start_app``) is done before this page uses the settings.
+
+    The app keeps its pages in ``pages/``, and Streamlit treats a ``pages/`` folder beside
+    the entrypoint as its legacy multipage layout until ``st.navigation`` is first called:
+    on a fresh server the first request to a page's URL (``/atlas?atlas_a=...``) runs that
+    page file alone, without app.py, so its link would not be read into session state nor
+    the sidebar drawn. Here that run does what app.py does, the page's own run going on
+    (a click it carries is kept); declaring the pages ends the legacy layout for the
+    server, so later runs start in app.py. Every page that reads the settings calls this
+    (``page_settings``, ``show_link_warnings``) before it uses them; a script other than
+    the app (a test's) is left alone."""
+    if st.session_state.get(THROUGH_APP) or not _running_the_app():
+        return
+    start_app()
+
+
+#: The app's entrypoint (``streamlit run app.py``).
+APP_FILE = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def _running_the_app() -> bool:
+    """Whether the script Streamlit runs is the app's entrypoint."""
+    ctx = get_script_run_ctx()
+    return ctx is not None and Path(ctx.main_script_path).resolve() == APP_FILE
+
+
 def show_link_warnings() -> None:
     """Once per session: what the opening link asked for that could not be used as is."""
+    through_app()
     for warning in st.session_state.pop("_link_warnings", []):
         st.warning(warning, icon="🔗")
 

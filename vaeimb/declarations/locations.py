@@ -6,6 +6,7 @@ generator study, the recipe searches' records, the atlas and the first-view resu
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 #: The ``vaeimb`` package folder.
@@ -25,3 +26,10 @@ SEARCHED_DIR = SHIPPED_DIR / "searched"
 ATLAS_DIR = SHIPPED_DIR / "atlas"
 #: The app's first view: a finished experiment at the default settings, with its generators.
 FIRST_VIEW_DIR = SHIPPED_DIR / "default"
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/vaeimb`` (default ``~/.cache/vaeimb``): the user's results, MNIST
+    and what is kept to start faster (decoded MNIST, the code fingerprint's file digests)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "vaeimb"

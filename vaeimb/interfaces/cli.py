@@ -410,7 +410,7 @@ def _failure_summary(failures: list[str]) -> int:
 
 def executor_from_args(a):
     """The backend the flags ask for (checked before anything trains)."""
-    from ..parts.training import set_precision  # torch
+    from ..parts.training import set_precision  # kept off the --help path: the parts load with it
     from ..running.executor import make_backend  # torch: kept off the --help path
 
     set_precision(a.precision)
@@ -419,7 +419,7 @@ def executor_from_args(a):
 
 def _run_and_report(config: ExperimentConfig, a) -> int:
     from ..presentation import report  # scipy: kept off the --help path
-    from ..studies.experiment import run_experiment  # torch
+    from ..studies.experiment import run_experiment  # kept off the --help path; torch loads only where a job computes
 
     _check_outputs(a.json, a.csv)
     specs = _specs(a, config)

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
+import json
 import os
 import re
+import tempfile
 import threading
+import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +26,7 @@ import numpy as np
 
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import ConfigError, DataUnavailableError
+from ..declarations.locations import user_cache_root
 
 DATA_DIR_ENV = "VAEIMB_DATA_DIR"
 CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
@@ -34,12 +39,6 @@ RAW_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
-
-
-def user_cache_root() -> Path:
-    """``$XDG_CACHE_HOME/vaeimb`` (default ``~/.cache/vaeimb``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "vaeimb"
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
@@ -164,6 +163,49 @@ def _download(root: Path) -> None:
             raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {_one_line(err)}")) from None
 
 
+#: Where decoded MNIST is kept (``_decoded``), under the user cache, and how many copies
+#: (of MNIST folders in use) at most.
+DECODED_DIR = "mnist-decoded"
+DECODED_KEPT = 2
+
+
+def _decoded(files: dict[str, Path]) -> dict[str, np.ndarray]:
+    """The four IDX files' arrays, decoded (``_read_idx``). A copy of them, uncompressed, is
+    kept in the user cache under a name made of the gz files' paths, sizes and modification
+    times: reading it back takes a few milliseconds, decompressing about half a second (a
+    run whose results are all cached spends most of its time here otherwise). The copy
+    holds the same bytes; one that cannot be read or written is simply not used."""
+    try:
+        stamp = json.dumps([[k, str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in sorted(files.items())])
+    except OSError:
+        stamp = None
+    kept = (user_cache_root() / DECODED_DIR / f"{hashlib.sha256(stamp.encode()).hexdigest()[:20]}.npz") if stamp else None
+    if kept is not None and kept.is_file():
+        try:
+            with np.load(kept, allow_pickle=False) as z:
+                arrays = {key: z[key] for key in files}
+            for a in arrays.values():
+                a.flags.writeable = False  # as the decoded buffers are
+            return arrays
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            pass  # decoded again below, and kept again
+    arrays = {key: _read_idx(p) for key, p in files.items()}
+    if kept is not None:
+        tmp = None
+        try:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=kept.parent, suffix=".tmp", delete=False) as f:
+                tmp = f.name
+                np.savez(f, **arrays)
+            os.replace(tmp, kept)
+            for old in sorted(kept.parent.glob("*.npz"), key=lambda q: q.stat().st_mtime)[:-DECODED_KEPT]:
+                old.unlink(missing_ok=True)  # a copy of files that moved or changed: 55 MB each
+        except OSError:  # a read-only or full cache: decoded every time
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+    return arrays
+
+
 @functools.lru_cache(maxsize=4)
 def _load_cached(root: str, download: bool) -> Mnist:
     path = Path(root)
@@ -175,7 +217,7 @@ def _load_cached(root: str, download: bool) -> Mnist:
         files = find_raw_files(path)
         if files is None:
             raise DataUnavailableError(_missing_message(path, "download left no gz files"))
-    arrays = {key: _read_idx(p) for key, p in files.items()}
+    arrays = _decoded(files)
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
             raise DataUnavailableError(f"MNIST {split} images and labels differ in length under {path}.")

@@ -2,17 +2,25 @@
 
 Every random choice comes from generators seeded by the run's seed, so the same config
 and seed reproduce the same numbers on the same machine.
+
+This module loads torch-free: torch is imported where something is computed, so the
+identity a cache key needs (threads, precision, device) is known without it and a run
+whose results are all cached never loads torch.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
+import importlib.util
 import os
+import sys
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
-import torch
 
 from ..declarations.errors import ConfigError
 from ..declarations.jobs import Identity
@@ -20,7 +28,9 @@ from .augmentations.none import NoAugmentation
 from .data import label_counts
 from .losses.base import LossContext
 from .mixing.none import NoMixing
-from .models import make_classifier, scores
+
+if TYPE_CHECKING:
+    import torch
 
 #: ``progress(done, total)``: called during training; it may raise to abort the run.
 Progress = Optional[Callable[[int, int], None]]
@@ -30,19 +40,103 @@ Progress = Optional[Callable[[int, int], None]]
 _INIT_LOCK = threading.Lock()
 
 
+def no_grad(fn: Callable) -> Callable:
+    """``torch.no_grad()`` as a decorator that imports torch when ``fn`` runs, not when the
+    module defining ``fn`` loads (a part's class stays importable without torch)."""
+
+    @functools.wraps(fn)
+    def without_gradients(*args, **kwargs):
+        import torch  # torch: loaded when the decorated code computes
+
+        with torch.no_grad():
+            return fn(*args, **kwargs)
+
+    return without_gradients
+
+
 def seeded_init(seed: int, build: Callable[[], torch.nn.Module], device: torch.device) -> torch.nn.Module:
     """Build a model with weights that depend on ``seed`` alone, whatever other threads do."""
+    import torch  # torch: a model is being built
+
     with _INIT_LOCK:
         torch.manual_seed(seed)
         return build().to(device)
 
 
 def pick_device() -> torch.device:
-    """The GPU when one is present (and not disabled by ``VAEIMB_DEVICE=cpu``), else the CPU."""
+    """The GPU when one is present (and not disabled by ``VAEIMB_DEVICE=cpu``), else the CPU:
+    ``device_type``'s choice, as a torch device."""
+    import torch  # torch: the device something is computed on
+
+    wanted = os.environ.get("VAEIMB_DEVICE", "").strip().lower()
+    return torch.device(wanted or device_type())
+
+
+def device_type() -> str:
+    """The type of the device jobs train on and are keyed by ("cpu", "cuda"):
+    ``$VAEIMB_DEVICE``'s, else "cuda" when ``cuda_available``, else "cpu". Torch-free."""
     wanted = os.environ.get("VAEIMB_DEVICE", "").strip().lower()
     if wanted:
-        return torch.device(wanted)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return wanted.partition(":")[0]
+    return "cuda" if cuda_available() else "cpu"
+
+
+def _torch_build() -> dict | None:
+    """The constants of the installed torch's ``version.py`` (``cuda``, ``hip``: the toolkit
+    it was built for, or None), read without importing torch; None when there is none to read."""
+    spec = importlib.util.find_spec("torch")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    try:
+        tree = ast.parse((Path(folders[0]) / "version.py").read_text())
+    except (IndexError, OSError, SyntaxError):
+        return None
+    out = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else getattr(node, "target", None)
+        if isinstance(target, ast.Name) and getattr(node, "value", None) is not None:
+            try:
+                out[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    return out
+
+
+def _cuda_driver(major: int) -> bool:
+    """Whether the CUDA driver (libcuda, through ctypes) supports toolkit ``major`` and sees
+    a device: what CUDA's runtime asks the driver when torch asks it for the device count
+    (``cuInit``, ``cuDriverGetVersion``, ``cuDeviceGetCount``; ``CUDA_VISIBLE_DEVICES`` honoured)."""
+    import ctypes
+
+    for name in ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so", "libcuda.dylib"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        version, count = ctypes.c_int(0), ctypes.c_int(0)
+        return (lib.cuInit(0) == 0 and lib.cuDriverGetVersion(ctypes.byref(version)) == 0
+                and version.value // 1000 >= major
+                and lib.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0)
+    return False
+
+
+@functools.lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """``torch.cuda.is_available()``, told without importing torch where it can be: a torch
+    built without CUDA has none; a CUDA build has one when the driver supports its toolkit
+    and sees a device (``_cuda_driver``). Any other build (ROCm) asks torch itself. Asked
+    once per process: the answer decides the device in every cache key it computes."""
+    build = _torch_build()
+    if build is not None and not build.get("hip"):
+        cuda = build.get("cuda")
+        if not cuda:
+            return False
+        try:
+            return _cuda_driver(int(str(cuda).split(".")[0]))
+        except ValueError:
+            pass
+    import torch  # torch: a build this module cannot read asks torch itself
+
+    return torch.cuda.is_available()
 
 
 def usable_cores() -> int:
@@ -71,6 +165,8 @@ def threads_from_env() -> int:
 def set_threads(n: int) -> None:
     """Fix torch's thread count for this process (the one place that does). The count
     enters every cache key (reductions are ordered by thread)."""
+    import torch  # torch: its thread count is set before it computes
+
     if torch.get_num_threads() != max(1, int(n)):
         torch.set_num_threads(max(1, int(n)))
 
@@ -81,8 +177,8 @@ PRECISIONS = ("fp32", "bf16", "auto")
 _precision = "fp32"
 
 
-def auto_precision(device: torch.device) -> str:
-    """What ``auto`` means on ``device``: bf16 only where a paired-seed benchmark showed
+def auto_precision(device: str | torch.device) -> str:
+    """What ``auto`` means on ``device`` (a device type, or a torch device): bf16 only where a paired-seed benchmark showed
     it faster with equal errors. On this project's CPUs (AMD EPYC, Zen 4) bf16 autocast
     made steps 3-5x slower (BENCHMARKS.md), and no GPU has been measured yet: fp32."""
     return "fp32"
@@ -94,7 +190,7 @@ def set_precision(name: str) -> str:
     global _precision
     if name not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {name!r}.")
-    _precision = auto_precision(pick_device()) if name == "auto" else name
+    _precision = auto_precision(device_type()) if name == "auto" else name
     return _precision
 
 
@@ -105,7 +201,7 @@ def precision() -> str:
 def current_identity() -> Identity:
     """The identity a job started from this process gets: ``threads_from_env()`` torch
     threads, the precision set by ``--precision``, and the device ``pick_device`` chooses."""
-    return Identity(threads=threads_from_env(), precision=precision(), device=pick_device().type)
+    return Identity(threads=threads_from_env(), precision=precision(), device=device_type())
 
 
 def use_identity(identity: Identity) -> None:
@@ -118,6 +214,8 @@ def use_identity(identity: Identity) -> None:
 
 def autocast(device: torch.device):
     """The forward passes' precision context (a no-op in fp32)."""
+    import torch  # torch: a forward pass is being computed
+
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=_precision == "bf16")
 
 
@@ -126,18 +224,24 @@ def fast_layout(model: torch.nn.Module) -> torch.nn.Module:
     transposed convolutions above all) then run about twice as fast on a CPU. The same
     arithmetic in another order, so errors stay equal within noise (BENCHMARKS.md);
     ``standard_layout`` puts a trained model back before it is kept or sampled."""
+    import torch  # torch: a model is being trained
+
     if any(isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)) for m in model.modules()):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
 def standard_layout(model: torch.nn.Module) -> torch.nn.Module:
+    import torch  # torch: a trained model is being kept
+
     return model.to(memory_format=torch.contiguous_format)
 
 
 def adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with its fused kernel (one pass over the weights instead of a dozen small ones:
     MLP steps about 25 % faster on a CPU); the plain loop on a torch without it."""
+    import torch  # torch: a model is being trained
+
     params = list(params)
     try:
         return torch.optim.Adam(params, lr=lr, fused=True)
@@ -147,6 +251,8 @@ def adam(params, lr: float) -> torch.optim.Optimizer:
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
     """uint8 images -> float32 in [0, 1] on ``device``."""
+    import torch  # torch: images become tensors where something computes
+
     return torch.from_numpy(np.ascontiguousarray(images)).to(device=device, dtype=torch.float32).div_(255.0)
 
 
@@ -156,10 +262,14 @@ def checkpoint_steps(steps: int, n_checkpoints: int) -> np.ndarray:
     return pts[pts >= 1]
 
 
-@torch.no_grad()
+@no_grad
 def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096, n_classes: int = 2) -> np.ndarray:
     """``models.scores`` of every row of ``x``: minority log-odds (n,) for two classes,
     logits (n, K) for more (evaluation mode, no gradients)."""
+    import torch  # torch: a model is predicting
+
+    from .models import scores  # torch: the networks load with it
+
     was_training = model.training
     model.eval()
     with autocast(x.device):
@@ -171,6 +281,8 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, chunk: int = 4096, n
 def classifier_head(model: torch.nn.Module) -> torch.nn.Linear:
     """The classifier's last layer: its last ``nn.Linear`` (the MLP's and the CNN's output
     layer, ResNet-18's ``fc``)."""
+    import torch  # torch: a model is being re-trained
+
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if not linear:
         raise ValueError(f"{type(model).__name__} has no linear output layer to re-train.")
@@ -181,6 +293,8 @@ def retrain_head(model: torch.nn.Module, seed: int, lr: float) -> torch.optim.Op
     """The second stage of classifier re-training (cRT, Kang et al. 2020): every weight but
     the last layer's frozen (normalisation statistics too: the features stay as learned), the
     last layer re-initialised from ``seed``; returns the optimiser of that layer alone."""
+    import torch  # torch: a model is being re-trained
+
     head = classifier_head(model)
     model.eval()  # batch-norm statistics (ResNet-18) stay those of the first stage
     for p in model.parameters():
@@ -269,6 +383,10 @@ def train_classifier(
     stage (``BatchPolicy.first_stage_rows``). At their defaults (1, "all") the loop is
     exactly the one without them: the same draws, the same arithmetic.
     """
+    import torch  # torch: a classifier is being trained
+
+    from .models import make_classifier, scores  # torch: the networks load with it
+
     n_real = len(train_y) if n_real is None else int(n_real)
     if not 0 <= n_real <= len(train_y):
         raise ValueError(f"n_real={n_real} must lie in 0..{len(train_y)} (the training rows).")

@@ -24,7 +24,7 @@ from ..parts.metrics import (
 from ..statistics.stats import DEFAULT_CORRECTION, GAP_CLOSED, GAP_FROM, GAP_TO
 from ..statistics.verdict import GapClosed, gap_closed
 from ..statistics.verdict import verdict as paired_verdict
-from .recipes import Approach
+from .recipes import Approach, part_class
 
 
 @dataclass
@@ -104,7 +104,7 @@ def generator_label(approach: Approach) -> str:
     gen = approach.recipe.gen
     if not gen:
         raise ValueError(f"approach '{approach.name}' uses no generator.")
-    defaults = {p.name: p.default for p in approach.part("gen").params}
+    defaults = {p.name: p.default for p in part_class("gen", gen).params}
     changed = [f"{k}={v}" for k, v in sorted(approach.values.get("gen", {}).items()) if defaults.get(k) != v]
     return f"{gen}[{','.join(changed)}]" if changed else gen
 
@@ -127,18 +127,12 @@ class ExperimentResult:
     quality: dict[tuple[str, int], dict] = field(default_factory=dict)
 
     def quality_of(self, name: str, seed: int) -> dict | None:
-        """The quality figures of approach ``name``'s generator on ``seed`` (None: not measured).
-
-        When every measured generator of that name ran at its defaults (every result before
-        generators took values, the shipped ones included) the name is the key, read without
-        resolving the parts: the server that draws a shipped result never imports torch.
-        """
+        """The quality figures of approach ``name``'s generator on ``seed`` (None: not
+        measured), keyed by the generator and its values (``generator_label``; a part's
+        declarations load torch-free, so the server drawing a result never imports torch)."""
         a = self.recipes.get(name)
         if a is None or not a.recipe.gen:
             return None
-        gen = a.recipe.gen
-        if not any(g.startswith(gen + "[") for g, _ in self.quality):
-            return self.quality.get((gen, seed))
         return self.quality.get((generator_label(a), seed))
 
     @property

@@ -27,7 +27,6 @@ from ..running.executor import Backend, InProcess, execute
 from ..running.recipes import CLASSIC, Approach, build_approach
 from ..running.results import ExperimentResult, RunResult
 from ..running.runner import Runner, check_seeds, plan, unavailable
-from .quality import measure_quality
 
 __all__ = [
     "ExperimentResult", "Experiment", "ProgressEvent", "RunResult", "all_cached", "generator_is_cached", "generator_job",
@@ -81,7 +80,6 @@ def run_many(
     mnist = load_mnist(data_dir)  # a missing dataset is one clear error up front (downloaded here, once)
     executor = executor if executor is not None else InProcess()
     identity = executor.identity
-    set_threads(identity.threads)  # what the driver itself computes (quality) runs as the jobs do
     jobs: dict = {}
     for experiment, chosen, _, seeds in plans:
         runner = Runner(experiment.config, cache, identity, where=experiment.where)
@@ -94,7 +92,10 @@ def run_many(
         runner = Runner(experiment.config, cache, identity, data_dir=data_dir, progress=progress, mnist=mnist,
                         failed=failed, computed=computed, where=experiment.where)
         results.append(_gather(runner, chosen, pairs, seeds))
-        if quality:
+        if quality and any(a.recipe.gen for a in chosen):  # only generators have a quality to measure
+            from .quality import measure_quality  # torch: the judge network
+
+            set_threads(identity.threads)  # what the driver itself computes runs as the jobs do
             measure_quality(results[-1], runner=runner)
     return results
 

@@ -7,10 +7,13 @@ document analysis", ICDAR 2003): each repeated image is seen slightly changed.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .affine_ops import AFFINE_PARAMS, AffineJitter
 from .base import CLASSES, Augmentation
+
+if TYPE_CHECKING:
+    import torch
 
 
 class RandomAffine(AffineJitter, Augmentation):

@@ -11,12 +11,13 @@ independent of torch's global random state.
 from __future__ import annotations
 
 import math
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
+
+if TYPE_CHECKING:
+    import torch
 
 #: The transform's parameters, declared once for the augmentation and the generator.
 AFFINE_PARAMS = (
@@ -58,6 +59,9 @@ def random_affine(
 ) -> torch.Tensor:
     """Each image of ``x`` (B, H, W), float in [0, 1], rotated by up to ``degrees``,
     shifted by up to ``translate`` of its size (whole pixels) and scaled within ``scale``."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+    import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
     n = len(x)
     if n == 0:
         return x

@@ -10,11 +10,13 @@ mean "minority". ``minority`` is kept to compare with the earlier recipes.
 from __future__ import annotations
 
 from abc import abstractmethod
-
-import torch
+from typing import TYPE_CHECKING
 
 from ...declarations.params import Param
 from ...declarations.part import Part
+
+if TYPE_CHECKING:
+    import torch
 
 #: Which rows of a batch an augmentation transforms; every augmentation declares it.
 CLASSES = Param("classes", "all", "choice", choices=("all", "minority"),
@@ -30,6 +32,8 @@ class Augmentation(Part):
         """A batch ``x`` (B, 28, 28) float in [0, 1] with the rows of the chosen classes
         transformed (``classes``: all of them, or the minority rows y != 0); every random
         draw comes from ``generator`` (seeded per run)."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         if self.values.get("classes", "all") == "all":
             return self._transform(x, generator)
         rows = torch.nonzero(y != 0).flatten()

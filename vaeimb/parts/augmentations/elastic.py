@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import functools
 import math
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.params import Param
 from .affine_ops import AFFINE_PARAMS, AffineJitter
 from .base import CLASSES, Augmentation
+
+if TYPE_CHECKING:
+    import torch
 
 #: The distortion's parameters, declared once.
 ELASTIC_PARAMS = (
@@ -30,6 +31,8 @@ ELASTIC_PARAMS = (
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
     """A normalised 1-D Gaussian of standard deviation ``sigma``, cut at 3 sigma (float64)."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     radius = max(1, int(math.ceil(3 * sigma)))
     t = torch.arange(-radius, radius + 1, dtype=torch.float64)
     k = torch.exp(-(t ** 2) / (2 * sigma ** 2))
@@ -40,6 +43,8 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 def smoothing_matrix(size: int, sigma: float) -> torch.Tensor:
     """(size, size) float64: row i holds the Gaussian kernel centred on i, cut at the edges
     (a convolution with zero padding, written as a matrix)."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     k = gaussian_kernel(sigma)
     r = (len(k) - 1) // 2
     offset = torch.arange(size)[None, :] - torch.arange(size)[:, None]  # j - i
@@ -52,6 +57,8 @@ def elastic_field(n: int, h: int, w: int, generator: torch.Generator, *, alpha: 
     uniform field, drawn on the CPU in float64 (the same on every device). The separable
     smoothing is two products with banded matrices (``S_h u S_w^T``): the zero-padded
     convolution's sums, an order of magnitude faster than ``conv2d`` in float64."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     u = torch.rand((n * 2, h, w), generator=generator, dtype=torch.float64) * 2 - 1
     u = smoothing_matrix(h, sigma) @ u @ smoothing_matrix(w, sigma).T
     return (alpha * u).view(n, 2, h, w).permute(0, 2, 3, 1)
@@ -59,6 +66,9 @@ def elastic_field(n: int, h: int, w: int, generator: torch.Generator, *, alpha: 
 
 def elastic(x: torch.Tensor, generator: torch.Generator, *, alpha: float = 34.0, sigma: float = 4.0) -> torch.Tensor:
     """Each image of ``x`` (B, H, W), float in [0, 1], elastically distorted."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+    import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
     n = len(x)
     if n == 0 or alpha == 0:
         return x

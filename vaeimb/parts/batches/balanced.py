@@ -10,11 +10,15 @@ from the majority, then half from the minority.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from ...declarations.errors import ConfigError
 from .base import BatchPolicy
+
+if TYPE_CHECKING:
+    import torch
 
 
 class BalancedBatches(BatchPolicy):
@@ -26,6 +30,8 @@ class BalancedBatches(BatchPolicy):
     cite = "Buda et al., A systematic study of the class imbalance problem in CNNs, Neural Networks 2018"
 
     def prepare(self, y, n_classes: int | None = None, steps: int | None = None) -> None:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         super().prepare(y, n_classes, steps)
         k = n_classes if n_classes is not None else max(2, int(self._y.max(initial=0)) + 1)
         if len(self._y) and not (0 <= self._y.min() and self._y.max() < k):
@@ -40,6 +46,8 @@ class BalancedBatches(BatchPolicy):
                 )
 
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         if not hasattr(self, "_pools"):
             raise RuntimeError(f"batches '{self.name}': call prepare(y) before drawing batches.")
         share = max(1, batch_size // len(self._pools))

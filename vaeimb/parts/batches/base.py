@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
-import torch
 
 from ...declarations.errors import ConfigError
 from ...declarations.part import Part
+
+if TYPE_CHECKING:
+    import torch
 
 
 class BatchPolicy(Part):

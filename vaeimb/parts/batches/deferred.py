@@ -14,8 +14,7 @@ images: generated ones enter in the balanced stage).
 from __future__ import annotations
 
 import dataclasses
-
-import torch
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
@@ -23,6 +22,9 @@ from ...declarations.part import SWITCH, check_switch, first_switched_step, swit
 from .balanced import BalancedBatches
 from .base import BatchPolicy
 from .random_batches import RandomBatches
+
+if TYPE_CHECKING:
+    import torch
 
 
 class DeferredBatches(BatchPolicy):

@@ -6,10 +6,13 @@ The draws are exactly those of ``training.train_classifier`` with ``balanced=Fal
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from .base import BatchPolicy
+
+if TYPE_CHECKING:
+    import torch
 
 
 class RandomBatches(BatchPolicy):
@@ -24,6 +27,8 @@ class RandomBatches(BatchPolicy):
             raise ConfigError(f"batches '{self.name}': the training set is empty.")
 
     def indices(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         if not hasattr(self, "_y"):
             raise RuntimeError(f"batches '{self.name}': call prepare(y) before drawing batches.")
         return torch.randint(len(self._y), (batch_size,), generator=generator)

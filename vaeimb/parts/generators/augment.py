@@ -9,10 +9,9 @@ labels to fill, each label's copies come from its own images (``PerClass``).
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..augmentations.affine_ops import AFFINE_PARAMS, AffineJitter
-from ..training import to_tensor
+from ..training import no_grad, to_tensor
 from .base import CPU, FILTER_Q, PerClass, quantise
 
 
@@ -28,8 +27,10 @@ class AugmentGenerator(AffineJitter, PerClass):
     cite = "Simard, Steinkraus & Platt, Best Practices for CNNs Applied to Visual Document Analysis, ICDAR 2003"
     params = (*AFFINE_PARAMS, FILTER_Q)
 
-    @torch.no_grad()
+    @no_grad
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
+        import torch  # torch: only where the generator computes
+
         real = self.fits[label]
         gen = torch.Generator().manual_seed(seed)
         source = np.resize(torch.randperm(len(real), generator=gen).numpy(), n)

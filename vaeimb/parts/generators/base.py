@@ -18,18 +18,20 @@ import re
 import time
 from abc import abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any, Callable, ClassVar, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional, Sequence
 
 import numpy as np
-import torch
 
 from ...declarations.errors import VaeimbError
 from ...declarations.params import Param
 from ...declarations.part import Part
 from ..augmentations import AUGMENTATIONS, make_augmentation
-from ..models import kl_per_dimension
-from ..training import adam, autocast, fast_layout, standard_layout, to_tensor
-from .filter import ConfidenceFilter
+from ..training import adam, autocast, fast_layout, no_grad, standard_layout, to_tensor
+
+if TYPE_CHECKING:
+    import torch
+
+    from .filter import ConfidenceFilter
 
 #: ``progress(done, total)``; it may raise to abort the fit.
 Progress = Optional[Callable[[int, int], None]]
@@ -45,8 +47,8 @@ FILTER_ROUNDS, FILTER_PROBE = 20, 500
 CLASS_SEED = 1_000_003
 #: Images decoded per forward pass when sampling.
 DECODE_CHUNK = 1024
-#: Where fitted models live (and encode, decode, sample).
-CPU = torch.device("cpu")
+#: Where fitted models live (and encode, decode, sample): the device torch calls "cpu".
+CPU = "cpu"
 
 
 class GeneratorError(VaeimbError):
@@ -189,6 +191,8 @@ class Generator(Part):
                      "n_majority": int(len(data.majority)), "n_by_class": [int(len(x)) for x in data.by_class]}
         if self.values.get("filter_q") is not None:
             t1 = time.perf_counter()
+            from .filter import ConfidenceFilter  # torch: the filter is a network
+
             self.filter = ConfidenceFilter(k).fit(data.by_class, seed)
             self.info["filter"] = self._probe_filter(seed)
             self.info["filter_seconds"] = time.perf_counter() - t1
@@ -274,6 +278,8 @@ class Generator(Part):
         if self.values.get("filter_q") is not None:
             if not any(k.startswith("filter/") for k in arrays):
                 raise GeneratorError(f"stored generator '{self.name}' has no confidence filter; refit it.")
+            from .filter import ConfidenceFilter  # torch: the filter is a network
+
             self.filter = ConfidenceFilter.from_arrays(self.n_classes, arrays)
         self._load_state(meta, arrays)
         self.info = dict(meta.get("info", {}))
@@ -424,6 +430,8 @@ class LatentGenerator(Generator):
     def _augmenter(self, seed: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """(batch, labels) -> the batch as the generator trains on it: augmented by
         ``train_aug`` (every image, from its own generator) or unchanged."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         name = self.values.get("train_aug", "none")
         if name == "none":
             return lambda x, y: x
@@ -487,9 +495,11 @@ class LatentGenerator(Generator):
     def _decode_logits(self, z: torch.Tensor, label: int) -> torch.Tensor:
         """Latent codes (n, latent_dim) -> logits of images of ``label`` (n, 28, 28)."""
 
-    @torch.no_grad()
+    @no_grad
     def _summarise(self, data: FitData) -> None:
         """``codes`` and ``kls`` of the images of every label it fills."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         self.codes, self.kls, self.spreads = {}, {}, {}
         for c in data.fill:
             mu, logvar = self._posterior(to_tensor(data.by_class[c], CPU), c)
@@ -497,12 +507,14 @@ class LatentGenerator(Generator):
             if logvar is not None:
                 self.spreads[c] = torch.exp(0.5 * logvar).numpy()
 
-    @torch.no_grad()
+    @no_grad
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
         """Decoded from z ~ N(0, t^2 I) (``sampling=prior``, t the temperature: 1 by default),
         or from the neighbourhood of the real images' codes (``sampling=posterior``: a real
         image of the label, cycled through a seeded permutation, its mean plus t times its
         posterior spread times N(0, I)), drawn from the sample seed."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         gen = torch.Generator().manual_seed(seed + SAMPLE_SEED)
         eps = torch.cat([torch.randn((min(DECODE_CHUNK, n - i), self.latent_dim), generator=gen)
                          for i in range(0, n, DECODE_CHUNK)])
@@ -516,11 +528,13 @@ class LatentGenerator(Generator):
             return self._images(torch.from_numpy(mu)[rows] + t * torch.from_numpy(sd)[rows] * eps, label)
         return self._images(eps if t == 1.0 else t * eps, label)
 
-    @torch.no_grad()
+    @no_grad
     def reconstruct(self, images: np.ndarray, label: int) -> np.ndarray:
         """uint8 images of ``label`` encoded to their latent means and decoded. A generator
         that learns every class reconstructs every label; one with a model per filled label
         (``vae``) only those."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         self._check_fitted()
         ok = range(self.n_classes) if self.uses_majority else self.fill
         if label not in ok:
@@ -533,13 +547,15 @@ class LatentGenerator(Generator):
         mu = torch.cat([self._posterior(x[i : i + DECODE_CHUNK], label)[0] for i in range(0, len(x), DECODE_CHUNK)])
         return self._images(mu, label)
 
-    @torch.no_grad()
+    @no_grad
     def _images(self, z: torch.Tensor, label: int) -> np.ndarray:
         """uint8 images of ``label`` decoded from the codes ``z``, ``DECODE_CHUNK`` at a time."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         return quantise(torch.cat([torch.sigmoid(self._decode_logits(z[i : i + DECODE_CHUNK], label))
                                    for i in range(0, len(z), DECODE_CHUNK)]))
 
-    @torch.no_grad()
+    @no_grad
     def encode(self, images: np.ndarray, label: int | None = None) -> np.ndarray:
         """uint8 images (n, 28, 28) of ``label`` -> latent means (n, latent_dim), float32."""
         c = self._label(label)
@@ -547,9 +563,11 @@ class LatentGenerator(Generator):
             return np.zeros((0, self.latent_dim), np.float32)
         return self._posterior(to_tensor(images, CPU), c)[0].numpy()
 
-    @torch.no_grad()
+    @no_grad
     def decode(self, z: np.ndarray, label: int | None = None) -> np.ndarray:
         """Latent codes (n, latent_dim) -> images of ``label`` in [0, 1], float32 (n, 28, 28)."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         c = self._label(label)
         z = torch.from_numpy(np.asarray(z, np.float32).reshape(-1, self.latent_dim))
         return torch.sigmoid(self._decode_logits(z, c)).numpy()
@@ -570,11 +588,15 @@ class LatentGenerator(Generator):
 def code_summary(mu: torch.Tensor, logvar: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
     """(latent means, mean KL of each dimension) of encoded images; the KL is zero for a
     deterministic code (no posterior, so no KL)."""
+    from ..models import kl_per_dimension  # torch: the networks load with it
+
     return mu.numpy(), np.zeros(mu.shape[1], np.float32) if logvar is None else kl_per_dimension(mu, logvar).numpy()
 
 
 def quantise(images: torch.Tensor) -> np.ndarray:
     """Images in [0, 1] -> uint8 like real MNIST pixels (so cached samples are bit-identical)."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     return images.mul(255).round().clamp(0, 255).to(torch.uint8).cpu().numpy()
 
 
@@ -589,6 +611,8 @@ def batch_indices(step: int, n: int, batch_size: int, batching: str, generator: 
     with n == b every step sees every image. "random" draws with replacement from
     ``generator`` (CPU).
     """
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     if n < 1:
         raise GeneratorError("a batch needs at least one image to draw from.")
     b = min(int(batch_size), n)
@@ -618,6 +642,8 @@ def mixed_batch_indices(
     ``batch_indices`` draws it (cycling on its own) from ``generator``: the filled labels
     first, in label order, then the others (a pair: minority, then majority).
     """
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     fill = sorted(fill)
     others = [c for c in range(len(counts)) if c not in fill]
     fraction = len(fill) / len(counts) if minority_fraction is None else minority_fraction
@@ -640,6 +666,8 @@ def mixed_batches(name: str, data: FitData, budget: FitBudget, minority_fraction
     """Training step (1-based) -> (a class-mixed batch of ``data``'s images on ``device``, the
     label of each row), drawn by ``mixed_batch_indices`` from the batch seed. A GeneratorError
     naming the fix when a label to mix in has no images."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     empty = [str(c) for c in range(data.n_classes) if c not in data.fill and len(data.by_class[c]) == 0]
     if empty and (minority_fraction is None or minority_fraction < 1.0):
         raise GeneratorError(f"generator '{name}' learns from majority images too and got none of label "
@@ -663,6 +691,8 @@ def module_arrays(module: torch.nn.Module, prefix: str = "state/") -> dict[str, 
 
 def load_module_arrays(module: torch.nn.Module, arrays: dict[str, np.ndarray], prefix: str = "state/") -> None:
     """Inverse of ``module_arrays``; a GeneratorError if the stored weights do not fit."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
+
     state = {k[len(prefix):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(prefix)}
     try:
         module.load_state_dict(state)

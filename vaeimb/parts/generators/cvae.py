@@ -9,12 +9,10 @@ minority's shape from its few images. Same size as the VAE (``models.conv_encode
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING
 
-from ..models import conv_decoder, conv_encoder, vae_loss
+import numpy as np
+
 from ..training import pick_device, seeded_init
 from .base import (
     MINORITY_FRACTION,
@@ -28,35 +26,21 @@ from .base import (
     mixed_batches,
 )
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .networks import ConditionalConvVAE
+
+#: The names of ``networks`` this module gave before the networks moved there.
+_NETWORKS = ("ConditionalConvVAE",)
+
 
 def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """float32 one-hot rows (n, n_classes) of the integer ``labels`` (n,)."""
+    import torch.nn.functional as F  # torch: only where the generator computes
+
     return F.one_hot(labels, n_classes).float()
-
-
-class ConditionalConvVAE(nn.Module):
-    """The VAE's conv layout (its channels times ``width``) with the one-hot class appended
-    to the features and to z."""
-
-    def __init__(self, latent_dim: int = 20, n_classes: int = 2, width: int = 1):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.encoder = conv_encoder(width)
-        self.fc_mu = nn.Linear(32 * width * 7 * 7 + n_classes, latent_dim)
-        self.fc_logvar = nn.Linear(32 * width * 7 * 7 + n_classes, latent_dim)
-        self.decoder = conv_decoder(latent_dim + n_classes, width)
-
-    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.cat([self.encoder(x.view(-1, 1, 28, 28)), c], 1)
-        return self.fc_mu(h), self.fc_logvar(h)
-
-    def decode_logits(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        return self.decoder(torch.cat([z, c], 1)).view(-1, 28, 28)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor, generator=None):
-        mu, logvar = self.encode(x, c)
-        z = mu + torch.randn(mu.shape, generator=generator, device=mu.device) * torch.exp(0.5 * logvar)
-        return self.decode_logits(z, c), mu, logvar
 
 
 class CvaeGenerator(LatentGenerator):
@@ -80,6 +64,11 @@ class CvaeGenerator(LatentGenerator):
     params = (MINORITY_FRACTION, *VAE_PARAMS)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
+        import torch  # torch: only where the generator computes
+
+        from ..models import vae_loss  # torch: the networks load with it
+        from .networks import ConditionalConvVAE  # torch: the networks load with it
+
         device = pick_device()
         batches = mixed_batches(self.name, data, budget, self.values["minority_fraction"], seed, device)
         budget = self.scaled(budget)
@@ -98,6 +87,8 @@ class CvaeGenerator(LatentGenerator):
         self._summarise(data)
 
     def _condition(self, label: int, n: int) -> torch.Tensor:
+        import torch  # torch: only where the generator computes
+
         return one_hot(torch.full((n,), label, dtype=torch.long), self.n_classes)
 
     def _posterior(self, x: torch.Tensor, label: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -116,4 +107,16 @@ class CvaeGenerator(LatentGenerator):
         return self._condition(self._label(label), 1)[0].numpy()
 
     def _new_model(self, latent_dim: int) -> ConditionalConvVAE:
+        from .networks import ConditionalConvVAE  # torch: the networks load with it
+
         return ConditionalConvVAE(latent_dim, self.n_classes, self.values["width"])
+
+
+def __getattr__(name: str):
+    """The networks this module's generator trains, where they live (``networks``), loaded
+    with torch on first use."""
+    if name in _NETWORKS:
+        from . import networks  # torch: the networks load with it
+
+        return getattr(networks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

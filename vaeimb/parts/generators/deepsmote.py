@@ -48,14 +48,11 @@ So the deepsmote protocol's 2000 steps take about 3 minutes at dim_h 8, 8 at dim
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ...declarations.params import Param
-from ..models import Autoencoder
 from ..training import pick_device, seeded_init, to_tensor
 from .base import (
     BATCH_SEED,
@@ -72,6 +69,15 @@ from .base import (
 )
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from .networks import DeepSmoteAutoencoder
+
+#: The names of ``networks`` this module gave before the networks moved there.
+_NETWORKS = ("DeepSmoteAutoencoder",)
+
 #: Images of one class the permutation penalty decodes per step (the original's 100).
 PENALTY_IMAGES = 100
 #: Seed offset of the penalty's class and image draws (the batches use ``BATCH_SEED``).
@@ -84,44 +90,11 @@ PENALTY = Param("penalty", 1.0, "float", 0.0, 10.0,
                 help="Weight of DeepSMOTE's permutation penalty (1 as the original); 0: a plain autoencoder.")
 
 
-class DeepSmoteAutoencoder(Autoencoder):
-    """DeepSMOTE's MNIST encoder and decoder (``dim_h``), the decoder giving logits."""
-
-    def __init__(self, n_z: int = 300, dim_h: int = 64):
-        super().__init__()
-        h = dim_h
-        self.latent_dim = n_z
-        self.encoder = nn.Sequential(
-            nn.Conv2d(1, h, 4, 2, 1, bias=False),  # 14x14
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(h, 2 * h, 4, 2, 1, bias=False),  # 7x7
-            nn.BatchNorm2d(2 * h),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * h, 4 * h, 4, 2, 1, bias=False),  # 3x3
-            nn.BatchNorm2d(4 * h),
-            nn.LeakyReLU(0.2),
-            nn.Conv2d(4 * h, 8 * h, 4, 2, 1, bias=False),  # 1x1
-            nn.BatchNorm2d(8 * h),
-            nn.LeakyReLU(0.2),
-            nn.Flatten(),
-            nn.Linear(8 * h, n_z),
-        )
-        self.decoder = nn.Sequential(
-            nn.Linear(n_z, 8 * h * 7 * 7),
-            nn.ReLU(),
-            nn.Unflatten(1, (8 * h, 7, 7)),
-            nn.ConvTranspose2d(8 * h, 4 * h, 4),  # 10x10
-            nn.BatchNorm2d(4 * h),
-            nn.ReLU(),
-            nn.ConvTranspose2d(4 * h, 2 * h, 4),  # 13x13
-            nn.BatchNorm2d(2 * h),
-            nn.ReLU(),
-            nn.ConvTranspose2d(2 * h, 1, 4, stride=2),  # 28x28, logits (the original: Tanh)
-        )
-
-
 def reconstruction_mse(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the decoded images sigmoid(logits) and ``x`` in [0, 1]."""
+    import torch  # torch: only where the generator computes
+    import torch.nn.functional as F  # torch: only where the generator computes
+
     return F.mse_loss(torch.sigmoid(logits), x.view(-1, 28, 28))
 
 
@@ -129,6 +102,8 @@ def permutation_penalty(model: DeepSmoteAutoencoder, images: torch.Tensor) -> to
     """DeepSMOTE's penalty on ``images`` of one class (n >= 2): their codes, detached, and the
     images shifted cyclically by one; the MSE of the decoded shifted codes against the
     shifted images. Only the decoder gets a gradient."""
+    import torch  # torch: only where the generator computes
+
     with torch.no_grad():
         codes = model.encode(images)
     shift = torch.roll(torch.arange(len(images), device=images.device), -1)  # i -> i + 1 mod n
@@ -139,6 +114,9 @@ def fold_batchnorm(conv: nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.ConvTrans
     """A transposed conv computing ``bn(conv(x))`` with ``bn`` in eval mode (its running
     statistics): each output channel's weights scaled by gamma / sqrt(var + eps), the bias
     set to (bias - mean) * that scale + beta. A new layer; ``conv`` and ``bn`` are unchanged."""
+    import torch  # torch: only where the generator computes
+    from torch import nn  # torch: only where the generator computes
+
     out = nn.ConvTranspose2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
                              conv.output_padding, conv.groups, True, conv.dilation, conv.padding_mode)
     scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
@@ -152,6 +130,8 @@ def fold_batchnorm(conv: nn.ConvTranspose2d, bn: nn.BatchNorm2d) -> nn.ConvTrans
 def folded_decoder(decoder: nn.Sequential) -> nn.Sequential:
     """``decoder`` (eval mode) as plain layers: every BatchNorm2d folded into the transposed
     conv before it (what the in-browser decoder mirrors: Linear, ReLU, Unflatten, ConvTranspose2d)."""
+    from torch import nn  # torch: only where the generator computes
+
     layers: list[nn.Module] = []
     for layer in decoder:
         if isinstance(layer, nn.BatchNorm2d):
@@ -178,6 +158,8 @@ class DeepSmoteGenerator(LatentGenerator):
     params = (N_Z, DIM_H, PENALTY, K_NEIGHBORS, MINORITY_FRACTION, TRAIN_AUG, STEPS_SCALE, FILTER_Q)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
+        import torch  # torch: only where the generator computes
+
         for c in data.fill:
             check_neighbors(self.name, self.values["k_neighbors"], len(data.by_class[c]), c)
         if budget.batch_size < 2:
@@ -221,6 +203,8 @@ class DeepSmoteGenerator(LatentGenerator):
 
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
         """SMOTE between the label's codes, decoded."""
+        import torch  # torch: only where the generator computes
+
         codes = smote_new_rows(self.codes[label], n, self.values["k_neighbors"], seed)
         return self._images(torch.from_numpy(codes), label)
 
@@ -237,4 +221,16 @@ class DeepSmoteGenerator(LatentGenerator):
         return self._folded
 
     def _new_model(self, latent_dim: int) -> DeepSmoteAutoencoder:
+        from .networks import DeepSmoteAutoencoder  # torch: the networks load with it
+
         return DeepSmoteAutoencoder(latent_dim, self.values["dim_h"])
+
+
+def __getattr__(name: str):
+    """The networks this module's generator trains, where they live (``networks``), loaded
+    with torch on first use."""
+    if name in _NETWORKS:
+        from . import networks  # torch: the networks load with it
+
+        return getattr(networks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

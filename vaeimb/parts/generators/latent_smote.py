@@ -9,12 +9,10 @@ plain reconstruction loss (no DeepSMOTE permutation penalty), the VAE's conv lay
 
 from __future__ import annotations
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+from typing import TYPE_CHECKING
 
-from ..models import Autoencoder, conv_decoder, conv_encoder
+import numpy as np
+
 from ..training import pick_device, seeded_init
 from .base import (
     FILTER_Q,
@@ -30,19 +28,20 @@ from .base import (
 )
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
-class ConvAutoencoder(Autoencoder):
-    """The VAE's encoder and decoder (channels times ``width``) with a single deterministic code in between."""
+    from .networks import ConvAutoencoder
 
-    def __init__(self, latent_dim: int = 20, width: int = 1):
-        super().__init__()
-        self.latent_dim = latent_dim
-        self.encoder = nn.Sequential(conv_encoder(width), nn.Linear(32 * width * 7 * 7, latent_dim))
-        self.decoder = conv_decoder(latent_dim, width)
+#: The names of ``networks`` this module gave before the networks moved there.
+_NETWORKS = ("ConvAutoencoder",)
 
 
 def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Bernoulli reconstruction (BCE) per image: the VAE's loss without the KL term."""
+    import torch.nn.functional as F  # torch: only where the generator computes
+
     return F.binary_cross_entropy_with_logits(logits, x.view(-1, 28, 28), reduction="sum") / x.shape[0]
 
 
@@ -62,6 +61,8 @@ class LatentSmoteGenerator(LatentGenerator):
     params = (K_NEIGHBORS, MINORITY_FRACTION, WIDTH, TRAIN_AUG, STEPS_SCALE, FILTER_Q)
 
     def _fit(self, data: FitData, budget: FitBudget, *, seed: int, progress: Progress) -> None:
+        from .networks import ConvAutoencoder  # torch: the networks load with it
+
         for c in data.fill:
             check_neighbors(self.name, self.values["k_neighbors"], len(data.by_class[c]), c)
         device = pick_device()
@@ -86,6 +87,8 @@ class LatentSmoteGenerator(LatentGenerator):
 
     def _sample(self, n: int, *, seed: int, label: int) -> np.ndarray:
         """SMOTE between the label's codes, decoded."""
+        import torch  # torch: only where the generator computes
+
         codes = smote_new_rows(self.codes[label], n, self.values["k_neighbors"], seed)
         return self._images(torch.from_numpy(codes), label)
 
@@ -95,4 +98,16 @@ class LatentSmoteGenerator(LatentGenerator):
         return self.model.decoder.eval()
 
     def _new_model(self, latent_dim: int) -> ConvAutoencoder:
+        from .networks import ConvAutoencoder  # torch: the networks load with it
+
         return ConvAutoencoder(latent_dim, self.values["width"])
+
+
+def __getattr__(name: str):
+    """The networks this module's generator trains, where they live (``networks``), loaded
+    with torch on first use."""
+    if name in _NETWORKS:
+        from . import networks  # torch: the networks load with it
+
+        return getattr(networks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,11 +9,10 @@ fill, one VAE per label, each fitted as the pair's on that label's images (``Per
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from ..models import ConvVAE, vae_loss
 from ..training import pick_device, seeded_init, to_tensor
 from .base import (
     BATCH_SEED,
@@ -30,6 +29,11 @@ from .base import (
     load_module_arrays,
     module_arrays,
 )
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models import ConvVAE
 
 
 @dataclass
@@ -57,6 +61,10 @@ class VaeGenerator(PerClass, LatentGenerator):
 
     def _fit_class(self, label: int, images: np.ndarray, budget: FitBudget, *, seed: int,
                    progress: Progress) -> ClassVae:
+        import torch  # torch: only where the generator computes
+
+        from ..models import ConvVAE, vae_loss  # torch: the networks load with it
+
         device = pick_device()
         budget = self.scaled(budget)
         model = seeded_init(seed, lambda: ConvVAE(budget.latent_dim, self.values["width"]), device)
@@ -120,4 +128,6 @@ class VaeGenerator(PerClass, LatentGenerator):
         return self.fits[self._label(label)].model.decoder_sequential().eval()
 
     def _new_model(self, latent_dim: int) -> ConvVAE:
+        from ..models import ConvVAE  # torch: the networks load with it
+
         return ConvVAE(latent_dim, self.values["width"])

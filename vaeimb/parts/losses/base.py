@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from ...declarations.part import Part
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)

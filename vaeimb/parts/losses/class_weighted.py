@@ -8,13 +8,15 @@ samples", CVPR 2019) when ``beta`` is set; deferred to a fraction of training wi
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
 from ...declarations.part import SWITCH, check_switch, each_class, switched_on
 from .base import Loss, LossContext
+
+if TYPE_CHECKING:
+    import torch
 
 
 def effective_number(n: int, beta: float | None) -> float:
@@ -75,12 +77,18 @@ class ClassWeighted(Loss):
         return [(top / effective_number(n, beta)) ** self.values["power"] for n in counts]
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         if not self.active(ctx):
             return F.binary_cross_entropy_with_logits(s, y)
         w = torch.tensor(self.minority_weight(ctx), dtype=s.dtype, device=s.device)
         return F.binary_cross_entropy_with_logits(s, y, pos_weight=w)
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         if not self.active(ctx):
             return F.cross_entropy(z, y)
         w = torch.tensor(self.class_weights(ctx), dtype=z.dtype, device=z.device)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from .base import Loss, LossContext
+
+if TYPE_CHECKING:
+    import torch
 
 
 class CrossEntropy(Loss):
@@ -20,7 +22,11 @@ class CrossEntropy(Loss):
     description = "Plain cross-entropy: every image counts the same."
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         return F.binary_cross_entropy_with_logits(s, y)
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         return F.cross_entropy(z, y)

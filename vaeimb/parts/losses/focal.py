@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
 from .base import Loss, LossContext
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Focal(Loss):
@@ -48,6 +50,9 @@ class Focal(Loss):
         return sigmoid_focal_loss(s, y, alpha=self.values["alpha"], gamma=self.values["gamma"], reduction="mean")
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         ce = F.cross_entropy(z, y, reduction="none")  # -log p_t
         loss = ce * (1 - torch.exp(-ce)) ** self.values["gamma"]
         alpha = self.values["alpha"]

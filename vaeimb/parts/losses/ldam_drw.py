@@ -4,14 +4,16 @@ binary form on the log-odds."""
 
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
 from ...declarations.part import each_class, first_switched_step
 from .base import Loss, LossContext
 from .class_weighted import effective_number
+
+if TYPE_CHECKING:
+    import torch
 
 
 class LdamDrw(Loss):
@@ -64,6 +66,8 @@ class LdamDrw(Loss):
         return tuple(len(inv) * w / sum(inv) for w in inv)
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         m0, m1 = self.margins(ctx)
         w0, w1 = self.class_weights(ctx)
         z = self.values["scale"] * (s - y * m1 + (1 - y) * m0)
@@ -71,6 +75,9 @@ class LdamDrw(Loss):
         return (w * F.binary_cross_entropy_with_logits(z, y, reduction="none")).sum() / w.sum()
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         margin = torch.tensor(self.margins(ctx), dtype=z.dtype, device=z.device)
         w = torch.tensor(self.class_weights(ctx), dtype=z.dtype, device=z.device)
         shifted = z - margin * F.one_hot(y, ctx.n_classes).to(z.dtype)  # the true class's margin

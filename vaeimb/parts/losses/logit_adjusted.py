@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from ...declarations.params import Param
 from ...declarations.part import each_class
 from .base import Loss, LossContext
+
+if TYPE_CHECKING:
+    import torch
 
 
 class LogitAdjusted(Loss):
@@ -34,6 +35,8 @@ class LogitAdjusted(Loss):
     )
 
     def _binary(self, s: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         n_maj, n_min = each_class(ctx.counts, f"loss '{self.name}'")
         offset = self.values["tau"] * math.log(n_min / n_maj)
         return F.binary_cross_entropy_with_logits(s + offset, y)
@@ -45,5 +48,8 @@ class LogitAdjusted(Loss):
         return [math.log(n / total) for n in counts]
 
     def _multiclass(self, z: torch.Tensor, y: torch.Tensor, ctx: LossContext) -> torch.Tensor:
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+        import torch.nn.functional as F  # torch: loaded where the part computes, its class loads torch-free
+
         log_pi = torch.tensor(self.log_prior(ctx), dtype=z.dtype, device=z.device)
         return F.cross_entropy(z + self.values["tau"] * log_pi, y)

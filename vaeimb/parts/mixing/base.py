@@ -13,14 +13,16 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
 from ...declarations.part import Part
+
+if TYPE_CHECKING:
+    import torch
 
 #: Mixup's Beta(alpha, alpha) concentration, declared once for every part that mixes.
 ALPHA = Param("alpha", 1.0, "float", 0.0, 100.0,
@@ -54,6 +56,7 @@ def check_alpha(value: float, owner: str) -> float:
 def beta_draw(alpha: float, generator: torch.Generator) -> float:
     """One ``lam ~ Beta(alpha, alpha)`` from ``generator``: the inverse CDF (scipy) of a
     uniform drawn in float64, so the same on every device and platform."""
+    import torch  # torch: loaded where the part computes, its class loads torch-free
     from scipy.special import (
         betaincinv,  # scipy is a core dependency; loaded when a batch is first mixed
     )
@@ -71,6 +74,8 @@ class Mixing(Part):
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> Mixed:
         """The batch ``x`` (B, 28, 28), labels ``y`` (B,) mixed; every draw from ``generator``."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         if len(x) < 2:
             return Mixed(x, y, y, 1.0)
         lam = beta_draw(self.values["alpha"], generator)

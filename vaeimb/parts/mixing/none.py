@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from .base import Mixed, Mixing
+
+if TYPE_CHECKING:
+    import torch
 
 
 class NoMixing(Mixing):

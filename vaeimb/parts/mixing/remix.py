@@ -3,12 +3,15 @@ mixup whose label leans to the rarer class of a pair."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from ...declarations.errors import ConfigError
 from ...declarations.params import Param
 from ...declarations.part import each_class
 from .base import ALPHA, Mixing, check_alpha
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Remix(Mixing):
@@ -38,6 +41,8 @@ class Remix(Mixing):
 
     def label_weights(self, y_a: torch.Tensor, y_b: torch.Tensor, lam: float) -> torch.Tensor:
         """Each row's weight of label ``y_a`` (0, ``lam`` or 1), float64."""
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         if not hasattr(self, "_counts"):
             raise ConfigError(f"mixing '{self.name}': call prepare(counts) before mixing.")
         n = torch.tensor(self._counts, dtype=torch.float64, device=y_a.device)
@@ -49,6 +54,8 @@ class Remix(Mixing):
         return w
 
     def _labels(self, y_a, y_b, lam):
+        import torch  # torch: loaded where the part computes, its class loads torch-free
+
         w = self.label_weights(y_a.long(), y_b.long(), lam)
         # weight 0: the row's label is y_b's alone; weight 1: y_a's alone (see base.Mixed)
         return torch.where(w == 0, y_b, y_a), torch.where(w == 1, y_a, y_b)
