@@ -11,6 +11,9 @@ from vaeimb.presentation.report import (
     REPORTED_TEST_SIZE,
 )
 from vaeimb.running.recipes import PRESETS
+from vaeimb_app.settings import through_app
+
+through_app()  # a first request to /about on a fresh server draws the sidebar as app.py does
 
 reference = ExperimentConfig()
 blog = ExperimentConfig.blog()

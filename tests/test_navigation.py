@@ -81,3 +81,14 @@ def test_a_page_run_without_app_py_does_app_pys_work_first(app_env):
     assert at.session_state["cfg_n_seeds"] == 4  # read from the link by app.py
     assert at.title[0].value == "Imbalance sweep"
     assert at.sidebar.header[0].value == "Experiment settings"
+
+
+def test_a_first_request_to_the_about_page_draws_the_sidebar(app_env):
+    """The About page reads no settings, yet a first request to /about runs through app.py too."""
+    with fresh_server():
+        at = AppTest.from_file(APP, default_timeout=180)
+        at.switch_page("pages/4_about.py")
+        at.run()
+        assert not at.exception, at.exception
+    assert at.title[0].value == "About this experiment"
+    assert at.sidebar.header[0].value == "Experiment settings"
