@@ -5,7 +5,7 @@ import streamlit as st
 from vaeimb.presentation import figures
 from vaeimb.running.recipes import COMPARISON, PRESETS
 from vaeimb.statistics.stats import GAP_CLOSED
-from vaeimb.studies.sweep import DEFAULT_RATIOS
+from vaeimb.declarations.config import DEFAULT_SWEEP_RATIOS as DEFAULT_RATIOS  # torch-free (studies.sweep is not)
 from vaeimb_app.links import SWEEP_RATIO_OPTIONS
 from vaeimb_app.runs import finished_sweep, train_sweep
 from vaeimb_app.settings import errors_shown, page_settings, persistent

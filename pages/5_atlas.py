@@ -154,5 +154,5 @@ with st.expander("Extend this atlas"):
                    f"pair takes about as long as one Experiment run. The cells are saved in {user_dir()}.")
         if st.button("Run the chosen pairs", type="primary", disabled=not pairs):
             with errors_shown(stop=False):
-                st.session_state["_atlas_failures"] = extend_atlas(atlas, loaded.user, list(pairs), ratio, [a, b])
+                st.session_state["_atlas_failures"] = extend_atlas(atlas, list(pairs), ratio, [a, b])
                 st.rerun()

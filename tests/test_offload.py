@@ -111,3 +111,30 @@ def test_the_caller_never_loads_torch(tmp_path, mnist_dir):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_sweep_in_the_child_computes_what_in_process_computes(tmp_path, mnist_dir):
+    from vaeimb.interfaces.app_runs import sweep_in_child
+    from vaeimb.studies.sweep import run_sweep
+
+    cfg = ExperimentConfig(**{**TINY, "steps": 24})
+    events, plans = [], []
+    got = sweep_in_child(cfg, (0.1, 0.05), ("baseline", "oversample"), (0,), tmp_path / "out",
+                         cache_root=str(tmp_path / "cache"), data_dir=str(mnist_dir), workers=2,
+                         progress=events.append, on_plan=plans.append)
+    assert plans == [["baseline", "oversample"]]
+    assert {e.where for e in events} == {"ratio 0.05", "ratio 0.1"}  # each point named in its progress
+    here = run_sweep(cfg, (0.05, 0.1), ("baseline", "oversample"), (0,), cache=ResultCache(tmp_path / "cache"),
+                     data_dir=mnist_dir)
+    assert [r for r, _ in got] == [0.05, 0.1]
+    assert all(res.cached == 2 for _, res in here.points)  # nothing trained twice
+    for (_, mine), (_, theirs) in zip(got, here.points):
+        assert mine.per_seed() == theirs.per_seed() and mine.config == theirs.config
+
+
+def test_a_bad_sweep_is_the_childs_config_error(tmp_path, mnist_dir):
+    from vaeimb.interfaces.app_runs import sweep_in_child
+
+    with pytest.raises(ConfigError, match="Unknown approach 'nope'"):
+        sweep_in_child(ExperimentConfig(**TINY), (0.05,), ("baseline", "nope"), (0,), tmp_path / "out",
+                       cache_root=str(tmp_path / "cache"), data_dir=str(mnist_dir))

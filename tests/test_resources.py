@@ -59,7 +59,9 @@ RULE = dict(per_worker_mb=900, server_mb=400, max_workers=4)
 
 
 @pytest.mark.parametrize("cores, memory_gb, workers", [
-    (1, 32, 0),  # one core: in-process, whatever the memory
+    (1, 32, 1),  # one core: the child alone (the server stays torch-free)
+    (1, 1.5, 1),
+    (1, 0.69, 0),  # one core, and not even the child fits beside the server: in-process
     (2, 32, 2),  # one per core
     (16, 32, 4),  # at most max_workers
     (2, 2.7, 2),  # Community Cloud's upper limit: (2765 - 400) // 900 = 2
@@ -88,7 +90,7 @@ def test_the_app_asks_the_rule_with_this_machines_cores_and_memory(monkeypatch):
     monkeypatch.setattr(R, "memory_limit_bytes", lambda: 32 * GB)
     assert runs.app_workers() == 2
     monkeypatch.setattr(R, "usable_cores", lambda: 1)
-    assert runs.app_workers() == 0
+    assert runs.app_workers() == 1  # the child alone: the server stays torch-free
     monkeypatch.setenv("VAEIMB_APP_WORKERS", "3")  # an explicit count wins
     assert runs.app_workers() == 3
 
@@ -108,14 +110,14 @@ def test_without_an_affinity_the_cpu_count_counts(monkeypatch, count, cores):
 
 
 @pytest.mark.parametrize("cores, limit, available_kb, workers", [
-    (1, None, 64_000_000, 0),  # one core, large memory: in-process
-    (1, 690 * 2**20, 64_000_000, 0),  # one core, small memory
+    (1, None, 64_000_000, 1),  # one core, large memory: the child alone
+    (1, 690 * 2**20, 64_000_000, 0),  # one core, small memory: (690 - 320) // 650 = 0, in-process
     (2, None, 64_000_000, 2),  # two cores, large memory: one worker per core
     (16, None, 64_000_000, 4),  # many cores, large memory: at most APP_MAX_WORKERS
     (16, 690 * 2**20, 64_000_000, 0),  # many cores, Community Cloud's smallest container
-    (16, 2765 * 2**20, 64_000_000, 2),  # its largest: (2765 - 350) // 1000 = 2 beside the server
-    (16, None, 3_000_000, 2),  # no cgroup limit: what the machine has left (2929 MB) decides
-    (16, None, 1_000_000, 0),  # no cgroup limit, and too little left for one worker
+    (16, 2765 * 2**20, 64_000_000, 3),  # its largest: (2765 - 320) // 650 = 3 beside the server
+    (16, None, 2_500_000, 3),  # no cgroup limit: what the machine has left (2441 MB) decides
+    (16, None, 900_000, 0),  # no cgroup limit, and too little left (879 MB) for one training process
 ])
 def test_the_apps_worker_count_on_fake_hosts(fake_files, monkeypatch, cores, limit, available_kb, workers):
     """The whole path from the host's files to the app's worker count, on faked hosts."""
@@ -158,3 +160,19 @@ def test_the_heap_settings_apply_on_glibc_and_are_harmless_elsewhere(monkeypatch
     monkeypatch.setattr(R, "_glibc", lambda: None)  # macOS, musl: nothing to set, nothing raised
     assert R.fix_mmap_threshold() is False
     R.trim_heap()
+
+
+@pytest.mark.parametrize("app, busy, workers", [
+    (2, 0, 2),  # nothing else trains: the whole share
+    (2, 1, 1),  # another Run holds one training process: the rest
+    (2, 5, 1),  # the machine is taken: each Run keeps one (its child)
+    (4, 2, 2),
+    (0, 3, 0),  # in-process stays in-process
+])
+def test_a_new_run_shares_the_training_processes_with_the_runs_already_going(monkeypatch, app, busy, workers):
+    from vaeimb.interfaces import app_runs
+    from vaeimb_app import runs
+
+    monkeypatch.setenv("VAEIMB_APP_WORKERS", str(app))
+    monkeypatch.setattr(app_runs, "training_processes", lambda: busy)
+    assert runs.run_workers() == workers

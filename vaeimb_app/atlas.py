@@ -2,7 +2,10 @@
 a file changes, and extended from the page with a progress bar.
 
 The user's cells live beside the result cache (``<cache>/atlas``), so they survive the app
-and a cleared cache keeps them apart from the shipped atlas, which stays read-only.
+and a cleared cache keeps them apart from the shipped atlas, which stays read-only. The
+cells are trained in a child process as a Run is (``vaeimb.interfaces.app_runs``), so this
+server stays torch-free, and merged into the user's atlas under a file lock: two tabs
+extending it at once lose neither's cells.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
+from filelock import FileLock
 
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.declarations.labels import cell_label
+from vaeimb.interfaces import app_runs
 from vaeimb.running.cache import ResultCache
-from vaeimb.studies.atlas.runs import run_atlas, jobs_per_cell
 from vaeimb.studies.atlas import (
     META_FILE,
     SHIPPED_DIR,
@@ -27,10 +31,12 @@ from vaeimb.studies.atlas import (
     merge_atlases,
 )
 
-from .runs import app_executor, cache_root, data_dir, ensure_mnist
+from .runs import cache_root, data_dir, ensure_mnist, export_folder, run_workers
 
 #: Overrides the shipped atlas's folder (the tests point it at a tiny atlas).
 ATLAS_DIR_ENV = "VAEIMB_ATLAS_DIR"
+#: What an extension's provenance names as its command.
+EXTEND_COMMAND = "the Atlas page's 'Extend this atlas'"
 
 
 def shipped_dir() -> Path:
@@ -101,24 +107,48 @@ def current_atlas() -> Loaded:
     return loaded
 
 
-def extend_atlas(atlas: Atlas, user: Atlas | None, pairs, ratio: float, approaches) -> list[str]:
-    """Run the missing cells at the atlas's own budget and seeds with a progress bar, and
-    merge them into the user's atlas; returns the failures (one line each)."""
+def _merge_into_user(new: Atlas) -> Atlas:
+    """Merge ``new`` into the user's atlas as it is on disk now, under a lock: a second tab
+    extending it meanwhile keeps its cells (each merges into what the other wrote)."""
+    folder = user_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder / ".atlas.lock")):
+        try:
+            user = load_atlas(folder) if _stamp(folder) != (None, None) else None
+        except VaeimbError:
+            user = None  # unreadable: replaced by the new cells (the page said it cannot read it)
+        try:
+            merged = merge_atlases(user, new) if user is not None else merge_atlases(new)
+        except ConfigError:
+            merged = merge_atlases(new)  # the old cells ran another budget: the page no longer shows them
+        merged.write(folder)
+    return merged
+
+
+def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches) -> list[str]:
+    """Run the missing cells at the atlas's own budget and seeds with a progress bar (in a
+    child process; in this one when ``VAEIMB_APP_WORKERS=0``), and merge them into the
+    user's atlas; returns the failures (one line each)."""
     ensure_mnist()  # a first download says so, and a refused one is one error, before the progress box
     base = base_config(atlas)
     seeds = atlas.seeds
     approaches = list(dict.fromkeys(approaches))
-    total = max(1, len(pairs) * jobs_per_cell(base, approaches, seeds))
+    workers = run_workers()
     with st.status(f"Running {len(pairs)} pair(s) at ratio {ratio:g}…", expanded=True) as status:
         now = st.empty()
-        bar = st.progress(0.0, text=f"0/{total} jobs finished")
+        bar = st.progress(0.0, text="starting")
+        total = [1]
         finished: set = set()
         shown = [None]
+
+        def on_plan(jobs: list[str]) -> None:  # one cell's jobs
+            total[0] = max(1, len(pairs) * len(jobs) * len(seeds))
+            bar.progress(0.0, text=f"0/{total[0]} jobs finished")
 
         def on_progress(e) -> None:
             if e.status in ("done", "cached", "failed"):
                 finished.add((e.where, e.job, e.seed))
-                bar.progress(min(1.0, len(finished) / total), text=f"{len(finished)}/{total} jobs finished")
+                bar.progress(min(1.0, len(finished) / total[0]), text=f"{min(len(finished), total[0])}/{total[0]} jobs finished")
             elif e.status == "running":
                 state = (e.where, e.job, e.seed, (20 * e.done) // max(e.total, 1))
                 if state != shown[0]:  # redraw in 5 % steps: fewer websocket messages
@@ -126,17 +156,29 @@ def extend_atlas(atlas: Atlas, user: Atlas | None, pairs, ratio: float, approach
                     now.markdown(f"{e.where}: training {e.job} (seed {e.seed}), step {e.done}/{e.total}")
 
         try:
-            new, failures = run_atlas(base, pairs, [ratio], approaches, seeds, cache=ResultCache(cache_root()),
-                                      data_dir=data_dir(), executor=app_executor(), progress=on_progress,
-                                      command="the Atlas page's 'Extend this atlas'")
+            if workers < 1:
+                from vaeimb.running.executor import (
+                    InProcess,  # torch: this server trains
+                )
+                from vaeimb.studies.atlas.runs import (  # torch: this server trains
+                    jobs_per_cell,
+                    run_atlas,
+                )
+
+                total[0] = max(1, len(pairs) * jobs_per_cell(base, approaches, seeds))
+                new, failures = run_atlas(base, pairs, [ratio], approaches, seeds, cache=ResultCache(cache_root()),
+                                          data_dir=data_dir(), executor=InProcess(), progress=on_progress,
+                                          command=EXTEND_COMMAND)
+            else:  # in a child process, as a Run
+                out = export_folder("atlas", base.to_dict(), [list(p) for p in pairs], ratio, approaches, list(seeds))
+                new = app_runs.atlas_in_child(base, pairs, [ratio], approaches, seeds, out, cache_root=cache_root(),
+                                              data_dir=data_dir(), workers=workers, command=EXTEND_COMMAND,
+                                              progress=on_progress, on_plan=on_plan)
+                failures = list(new.meta.get("failures", []))
         except Exception:
             status.update(label="Atlas run stopped", state="error", expanded=True)
             raise
-        try:
-            merged = merge_atlases(user, new) if user is not None else merge_atlases(new)
-        except ConfigError:
-            merged = merge_atlases(new)  # the old cells ran another budget: the page no longer shows them
-        merged.write(user_dir())
+        _merge_into_user(new)
         now.empty()
         bar.progress(1.0, text=f"{len(pairs)} pair(s) added to {user_dir()}")
         status.update(label=f"Added {len(pairs)} pair(s) ({', '.join(cell_label(*p, ratio) for p in pairs[:3])}"

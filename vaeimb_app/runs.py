@@ -6,11 +6,14 @@ heavy objects (VAE models, data draws, latent maps) in ``st.cache_resource``, so
 pages or back to a finished config redraws without touching the disk again.
 
 The server stays small: the Experiment page draws with numpy and plotly and never loads
-torch (about 0.5 GB resident with the default wheel) unless it trains in-process. A Run
-trains in a child process (``vaeimb.interfaces.app_runs``) that exports the finished result into
-``<cache>/app-results/``, which this server reads back; on one core, or when memory is
-short (``app_workers``), it trains in-process instead. The app's default settings show the
-results shipped in ``vaeimb/shipped/default/`` until the user's own replace them.
+torch (about 0.5 GB resident with the default wheel) unless it trains in-process. A Run, a
+Sweep and an Atlas extension train in a child process (``vaeimb.interfaces.app_runs``) that
+exports what it finished into ``<cache>/app-results/``, which this server reads back; only
+when memory is too short for even one training process beside the server
+(``app_workers``), or when ``VAEIMB_APP_WORKERS=0`` asks for it, the server trains
+in-process. Two tabs pressing Run on the same settings share one child: the second follows
+the first's progress and reads its result. The app's default settings show the results
+shipped in ``vaeimb/shipped/default/`` until the user's own replace them.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import streamlit as st
 from vaeimb.declarations.config import ExperimentConfig, stable_hash
 from vaeimb.declarations.jobs import ProgressEvent
 from vaeimb.declarations.provenance import code_fingerprint
+from vaeimb.interfaces import app_runs
 from vaeimb.parts.data import (
     DATA_DIR_ENV,
     find_raw_files,
@@ -47,22 +51,29 @@ _STORE_SIZE = 8
 APP_MAX_WORKERS = 4
 #: ``VAEIMB_APP_WORKERS=N`` sets the number of training processes (0 = in the server).
 WORKERS_ENV = "VAEIMB_APP_WORKERS"
-#: The server's resident memory drawing a finished default Run, and one training
-#: process's peak (torch with the default CUDA wheel, MNIST, a default job), in MB:
-#: measured by ``bench/app_memory_bench.py`` (BENCHMARKS.md, "app-memory").
-SERVER_MB = 350
-TRAINING_PROCESS_MB = 1000
+#: Memory as proportional set size (Pss, ``/proc/PID/smaps_rollup``: a shared library's
+#: pages split between the processes that map it, so one more process costs its own Pss),
+#: in MB, measured by ``bench/app_memory_bench.py --pages`` during and after a default Run
+#: (2026-12-07, AMD EPYC, 2 cores, torch 2.14.1 with the default CUDA wheel), rounded up:
+#: ``SERVER_MB``, the Streamlit server, torch-free, after the Run and a visit to every page
+#: (297 MB; 266 MB at the Run's peak); ``TRAINING_PROCESS_MB``, one training process at its
+#: peak, the larger of the Run's child (which drives and trains: 592 MB) and a worker
+#: process (613 MB): torch, MNIST and a default job.
+SERVER_MB = 320
+TRAINING_PROCESS_MB = 650
 #: Where a Run's finished results are exported, under the cache folder.
 APP_RESULTS = "app-results"
 
 
 def app_workers() -> int:
-    """How many processes a Run trains in; 0 = in the server itself.
+    """How many processes a Run trains in (the child, and its workers beyond the first);
+    0 = in the server itself.
 
     ``$VAEIMB_APP_WORKERS`` when set; else one per usable core, as many as fit in the
     memory this process may use (its cgroup limit, else the available memory) beside the
-    server, at most ``APP_MAX_WORKERS`` (``vaeimb.running.resources.app_workers``): on one core or
-    when not even one fits, in-process.
+    server, at most ``APP_MAX_WORKERS`` (``vaeimb.running.resources.app_workers``): on one
+    core the child alone (the server stays torch-free), in-process only when not even one
+    training process fits.
     """
     wanted = os.environ.get(WORKERS_ENV, "").strip()
     if wanted.isdigit():
@@ -71,19 +82,14 @@ def app_workers() -> int:
                                  per_worker_mb=TRAINING_PROCESS_MB, server_mb=SERVER_MB, max_workers=APP_MAX_WORKERS)
 
 
-def app_executor():
-    """Where the Sweep and Atlas pages train: ``app_workers()`` worker processes, or
-    in-process when that is 0."""
-    from vaeimb.running.executor import (  # torch: loaded only when something trains
-        InProcess,
-        LocalProcesses,
-    )
-
+def run_workers() -> int:
+    """The training processes a new Run gets: ``app_workers()`` less those the Runs already
+    training in this server hold (each Run keeps at least one), so two Runs of different
+    settings share the machine instead of doubling its memory; 0 = in-process."""
     workers = app_workers()
     if workers < 1:
-        resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
-        return InProcess()
-    return LocalProcesses(workers)
+        return 0
+    return max(1, workers - app_runs.training_processes())
 
 
 def cache_root() -> str:
@@ -143,9 +149,7 @@ def _load_finished(cfg_json: str, approaches: tuple[str, ...], seeds: tuple[int,
 def exported_folder(settings: Settings) -> Path:
     """Where a Run of these settings exports its finished result: one folder per settings,
     code id and identity (threads, device), so a code change never shows stale numbers."""
-    key = stable_hash(settings.key, code_fingerprint(), os.environ.get("VAEIMB_THREADS", "").strip(),
-                      os.environ.get("VAEIMB_DEVICE", "").strip().lower())
-    return Path(cache_root()) / APP_RESULTS / key[:20]
+    return export_folder(settings.key)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -244,7 +248,10 @@ class ProgressBoard:
     def __call__(self, e: ProgressEvent) -> None:
         job = e.job
         frac = 1.0 if e.status in ("cached", "done") else (e.done / e.total if e.total else 0.0)
-        self.show(job, e.seed, e.status, frac, f"step {e.done}/{e.total}" if e.status == "running" else e.message)
+        detail = f"step {e.done}/{e.total}" if e.status == "running" else e.message
+        if e.status == "running" and e.message:  # e.g. being trained by another run
+            detail = f"{e.message}, {detail}"
+        self.show(job, e.seed, e.status, frac, detail)
 
     def show(self, job: str, seed: int, status: str, frac: float, detail: str = "") -> None:
         bar = self.bars.get((job, seed))
@@ -282,7 +289,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
     server never loads torch; with 0, here."""
     cfg = settings.config
     n = len(settings.seeds)
-    workers = app_workers()
+    workers = run_workers()
     ensure_mnist()
     with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
         boards: list[ProgressBoard] = []
@@ -307,12 +314,10 @@ def train_experiment(settings: Settings) -> ExperimentResult:
                 resources.trim_heap()  # and starts from a compact one (the page drawn before left garbage)
                 result = run_experiment(cfg, settings.approaches, settings.seeds, cache=ResultCache(cache_root()),
                                         data_dir=data_dir(), progress=on_progress, executor=InProcess())
-            else:
-                from vaeimb.interfaces.app_runs import run_in_child
-
-                result = run_in_child(cfg, settings.approaches, settings.seeds, exported_folder(settings),
-                                      cache_root=cache_root(), data_dir=data_dir(), workers=workers,
-                                      progress=on_progress, on_plan=on_plan)
+            else:  # in a child process; a Run of the same settings in another tab is followed, not repeated
+                result = app_runs.run_in_child(cfg, settings.approaches, settings.seeds, exported_folder(settings),
+                                               cache_root=cache_root(), data_dir=data_dir(), workers=workers,
+                                               progress=on_progress, on_plan=on_plan)
         except Exception:
             status.update(label="Training stopped", state="error", expanded=True)
             raise
@@ -332,45 +337,81 @@ def sweep_key(settings: Settings, ratios, approaches) -> str:
     return "sweep-" + settings.key + "-" + ",".join(f"{r:g}" for r in sorted(ratios)) + "-" + ",".join(approaches)
 
 
+def export_folder(*parts) -> Path:
+    """An export's folder under ``<cache>/app-results``: one per request, code id and
+    identity (threads, device), so a code change never shows stale numbers."""
+    key = stable_hash(*parts, code_fingerprint(), os.environ.get("VAEIMB_THREADS", "").strip(),
+                      os.environ.get("VAEIMB_DEVICE", "").strip().lower())
+    return Path(cache_root()) / APP_RESULTS / key[:20]
+
+
+def sweep_folder(settings: Settings, ratios, approaches) -> Path:
+    """Where a sweep of these settings exports its points."""
+    return export_folder(sweep_key(settings, ratios, approaches))
+
+
 def finished_sweep(settings: Settings, ratios, approaches) -> SweepResult | None:
-    """The sweep if every point is already in memory or on disk, else None."""
+    """The sweep if it is in memory or exported by a child, else None; when this server
+    trains in-process (``app_workers() == 0``) also when every point is on disk. (A server
+    that trains in a child never loads torch to look: pressing Run sweep loads every cached
+    point in the child, at once.)"""
     key = sweep_key(settings, ratios, approaches)
     result = recall(key)
     if result is not None:
         return result
-    from vaeimb.studies.experiment import (
-        all_cached,  # torch: the Sweep page reads and trains in this server
-    )
-    from vaeimb.studies.sweep import run_sweep, sweep_configs
+    folder = sweep_folder(settings, ratios, approaches)
+    if (folder / app_runs.SWEEP_JSON).is_file():
+        from vaeimb.studies.sweep import (
+            SweepResult,  # torch, by its module's imports (see train_sweep)
+        )
 
-    cache = ResultCache(cache_root())
-    points = sweep_configs(settings.config, ratios)
-    if all(all_cached(cfg, approaches, settings.seeds, cache) for _, cfg in points):
-        result = run_sweep(settings.config, ratios, approaches, settings.seeds, cache=cache, data_dir=data_dir())
+        result = SweepResult(app_runs.load_sweep(folder))
+    elif app_workers() < 1:
+        from vaeimb.studies.experiment import (
+            all_cached,  # torch: this server trains and reads the cache
+        )
+        from vaeimb.studies.sweep import run_sweep, sweep_configs  # torch: as above
+
+        cache = ResultCache(cache_root())
+        points = sweep_configs(settings.config, ratios)
+        if all(all_cached(cfg, approaches, settings.seeds, cache) for _, cfg in points):
+            result = run_sweep(settings.config, ratios, approaches, settings.seeds, cache=cache, data_dir=data_dir())
+    if result is not None:
         remember(key, result)
     return result
 
 
 def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
-    """Run (or load) every sweep point with one progress bar per point."""
+    """Run (or load) every sweep point with one progress bar per point: in a child process
+    as a Run (``app_runs.sweep_in_child``), or in-process when ``app_workers()`` is 0."""
     from vaeimb.studies.sweep import (  # torch: see finished_sweep
+        SweepResult,
         run_sweep,
         sweep_configs,
     )
 
     points = sweep_configs(settings.config, ratios)
-    per_point = len(_jobs(settings.config, approaches)) * len(settings.seeds)  # terminal events expected per point
+    index = {f"ratio {r:g}": i for i, (r, _) in enumerate(points)}
+    workers = run_workers()
     ensure_mnist()
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()
         bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
         finished = [0 for _ in points]
         last_shown = [None]
+        per_point = [1]  # terminal events expected per point: the plan's jobs x seeds
 
-        def on_progress(i: int, total: int, ratio: float, e: ProgressEvent) -> None:
+        def on_plan(jobs: list[str]) -> None:
+            per_point[0] = max(1, len(jobs) * len(settings.seeds))
+
+        def on_progress(e: ProgressEvent) -> None:
+            i = index.get(e.where)
+            if i is None:
+                return
+            ratio = points[i][0]
             if e.status in ("done", "cached", "failed"):
                 finished[i] += 1
-            frac = min(1.0, finished[i] / per_point)
+            frac = min(1.0, finished[i] / per_point[0])
             if e.status == "running":
                 shown = (i, e.job, e.seed, (20 * e.done) // max(e.total, 1))
                 if shown == last_shown[0]:
@@ -380,11 +421,24 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
                 now.markdown(f"Ratio {ratio:.2%}: training {what} (seed {e.seed}), step {e.done}/{e.total}")
             else:
                 bars[i].progress(frac, text=f"ratio {ratio:.2%} ({points[i][1].n_minority} minority): "
-                                            f"{min(finished[i], per_point)}/{per_point} done")
+                                            f"{min(finished[i], per_point[0])}/{per_point[0]} done")
 
         try:
-            result = run_sweep(settings.config, ratios, approaches, settings.seeds, cache=ResultCache(cache_root()),
-                               data_dir=data_dir(), progress=on_progress, executor=app_executor())
+            if workers < 1:
+                from vaeimb.running.executor import (
+                    InProcess,  # torch: this server trains
+                )
+
+                on_plan(_jobs(settings.config, approaches))
+                resources.fix_mmap_threshold()  # this server trains: keep its heap from fragmenting
+                result = run_sweep(settings.config, ratios, approaches, settings.seeds,
+                                   cache=ResultCache(cache_root()), data_dir=data_dir(),
+                                   progress=lambda i, n, r, e: on_progress(e), executor=InProcess())
+            else:  # in a child process, as a Run
+                result = SweepResult(app_runs.sweep_in_child(
+                    settings.config, ratios, approaches, settings.seeds, sweep_folder(settings, ratios, approaches),
+                    cache_root=cache_root(), data_dir=data_dir(), workers=workers, progress=on_progress,
+                    on_plan=on_plan))
         except Exception:
             status.update(label="Sweep stopped", state="error", expanded=True)
             raise
@@ -393,6 +447,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
         now.empty()
         status.update(label=f"Sweep finished: {len(points)} ratios", state="complete", expanded=False)
     remember(sweep_key(settings, ratios, approaches), result)
+    resources.trim_heap()
     return result
 
 

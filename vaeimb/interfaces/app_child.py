@@ -1,13 +1,17 @@
-"""The child process of ``vaeimb.interfaces.app_runs.run_in_child``: it runs one experiment and exits.
+"""The child process of ``vaeimb.interfaces.app_runs``: it runs one request and exits.
 
-It is the executor's driver *and* one of its trainers (``executor.SelfAndWorkers``): it
-trains one job at a time in a thread of this process and hands the others to worker
-processes, so a Run with N jobs at once holds N copies of torch, not N + 1 (a driver that
-only waited would hold one more, about 0.6 GB resident with the default wheel).
+A request is an experiment, a sweep or an atlas extension (``app_runs.experiment_request``,
+``sweep_request``, ``atlas_request``). The child is the executor's driver *and* one of its
+trainers (``executor.SelfAndWorkers``): it trains one job at a time in a thread of this
+process and hands the others to worker processes, so a Run with N jobs at once holds N
+copies of torch, not N + 1 (a driver that only waited would hold one more, about 0.6 GB
+resident with the default wheel). What it finished is exported into the request's ``out``
+folder, whole or not at all, for the server to read without torch.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,15 +24,79 @@ from pathlib import Path
 
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import VaeimbError
+from ..declarations.jobs import generator_job
 from ..running.cache import ResultCache
 from ..running.executor import PROGRESS_EVERY_S, SelfAndWorkers
 from ..running.resources import fix_mmap_threshold
 from ..running.result_files import made_here, save_result
+from ..running.runner import plan
+from ..studies.atlas.runs import run_atlas
 from ..studies.experiment import job_names, run_experiment
-from .app_runs import event_message
+from ..studies.sweep import run_sweep
+from .app_runs import SWEEP_JSON, event_message
+
 
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)
+
+
+def _export(out: Path, write) -> None:
+    """``write(folder)`` into a fresh folder beside ``out``, then put it in ``out``'s place:
+    readers see the old folder or the new one, never half of one."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        write(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for _ in range(3):
+        shutil.rmtree(out, ignore_errors=True)
+        try:
+            os.replace(tmp, out)
+            return
+        except OSError:  # another run of the same request wrote it in between
+            continue
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _cell_jobs(config: ExperimentConfig, approaches) -> list[str]:
+    """One atlas cell's jobs in run order (an atlas runs no twins)."""
+    chosen, _ = plan(config, approaches, twins=False)
+    return list(dict.fromkeys(generator_job(a.recipe.gen) for a in chosen if a.recipe.gen)) + [a.name for a in chosen]
+
+
+def run(req: dict, conn, progress) -> None:
+    """Run one request, its plan and progress sent on ``conn``, its export in ``req["out"]``."""
+    out = Path(req["out"])
+    kind = req.get("kind", "experiment")
+    config = ExperimentConfig.from_dict(req["config"])
+    common = {"cache": ResultCache(req["cache_root"]), "data_dir": req["data_dir"],
+              "executor": SelfAndWorkers(req["workers"])}
+    if kind == "experiment":
+        conn.send(("plan", job_names(config, req["approaches"])))
+        result = run_experiment(config, req["approaches"], req["seeds"], progress=progress, **common)
+        _export(out, lambda folder: save_result(result, folder, made_here("the app's Run")))
+    elif kind == "sweep":
+        conn.send(("plan", job_names(config, req["approaches"])))
+        sweep = run_sweep(config, req["ratios"], req["approaches"], req["seeds"],
+                          progress=lambda i, n, ratio, e: progress(e), **common)
+
+        def write(folder: Path) -> None:
+            points = []
+            for i, (ratio, result) in enumerate(sweep.points):
+                save_result(result, folder / f"point-{i}", made_here("the app's Sweep"))
+                points.append({"ratio": ratio, "folder": f"point-{i}"})
+            (folder / SWEEP_JSON).write_text(json.dumps({"points": points}, indent=1))
+
+        _export(out, write)
+    elif kind == "atlas":
+        conn.send(("plan", _cell_jobs(config, req["approaches"])))
+        atlas, _ = run_atlas(config, [tuple(p) for p in req["pairs"]], req["ratios"], req["approaches"], req["seeds"],
+                             progress=progress, command=req.get("command", ""), **common)
+        _export(out, atlas.write)
+    else:
+        raise VaeimbError(f"unknown request kind {kind!r}")
 
 
 def main() -> None:
@@ -52,27 +120,8 @@ def main() -> None:
         conn.send(event_message(event))
 
     try:
-        out = Path(req["out"])
-        config = ExperimentConfig.from_dict(req["config"])
-        conn.send(("plan", job_names(config, req["approaches"])))
-        result = run_experiment(
-            config, req["approaches"], req["seeds"],
-            cache=ResultCache(req["cache_root"]), data_dir=req["data_dir"], progress=progress,
-            executor=SelfAndWorkers(req["workers"]),
-        )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-        save_result(result, tmp, made_here("the app's Run"))
-        for _ in range(3):  # readers see the old folder or the new one, never half of one
-            shutil.rmtree(out, ignore_errors=True)
-            try:
-                os.replace(tmp, out)
-                break
-            except OSError:  # another Run of the same settings wrote it in between
-                continue
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-        conn.send(("done", str(out)))
+        run(req, conn, progress)
+        conn.send(("done", str(req["out"])))
     except VaeimbError as err:
         conn.send(("error", type(err).__name__, str(err)))
     except Exception:

@@ -5,6 +5,13 @@ Entries hold numpy arrays plus one JSON document, and are read with
 temporary file and ``os.replace``, so a killed run never leaves half an entry; a
 per-entry file lock makes concurrent callers (two browser tabs, two CLI runs) compute
 each entry once and share it.
+
+The lock is the kernel's (``flock`` through ``filelock``): it belongs to the open file,
+so a process that dies, however it dies, lets go of every lock it held, and no lock a
+killed run leaves behind blocks anyone. An executor's driver ``claim``s each job's entry
+before it trains it (``vaeimb.running.executor.execute``): a second driver that finds the
+claim taken trains other jobs meanwhile, follows the holder's progress (``progress_of``)
+and reads its entry when it lands.
 """
 
 from __future__ import annotations
@@ -12,13 +19,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from ..declarations.errors import VaeimbError
 from ..parts.data import CACHE_DIR_ENV, user_cache_root
@@ -35,11 +43,52 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get(CACHE_DIR_ENV) or (user_cache_root() / "results")).expanduser()
 
 
+#: How often a claim's holder rewrites its progress file (``Claim.report``), in seconds.
+PROGRESS_WRITE_EVERY_S = 0.5
+
+
+class Claim:
+    """This process computes the entry (kind, key): a held lock that ``ResultCache.claim``
+    took without waiting. ``report`` tells the others how far it is; ``release`` lets go
+    (once the entry is saved, or the computation failed). The kernel releases it too if
+    this process dies."""
+
+    def __init__(self, cache: ResultCache, kind: str, key: str, lock: FileLock):
+        self.cache, self.kind, self.key, self._lock = cache, kind, key, lock
+        self._written = 0.0
+
+    def report(self, done: int, total: int, *, force: bool = False) -> None:
+        """Write (done, total) for the processes waiting on this entry, at most every
+        ``PROGRESS_WRITE_EVERY_S``; a failed write only costs them the news."""
+        now = time.monotonic()
+        if not force and now - self._written < PROGRESS_WRITE_EVERY_S:
+            return
+        self._written = now
+        path = self.cache._progress_path(self.kind, self.key)
+        try:
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(f"{int(done)} {int(total)}")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+    def release(self) -> None:
+        """Let go; once the entry exists its lock and progress files go too (whoever
+        waits on them re-checks the entry first)."""
+        self.cache._held.pop((self.kind, self.key), None)
+        try:
+            self.cache._progress_path(self.kind, self.key).unlink(missing_ok=True)
+        except OSError:
+            pass
+        self._lock.release()
+
+
 class ResultCache:
     """Entries are addressed by (kind, key); ``key`` is a config hash (see ``stable_hash``)."""
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root).expanduser() if root is not None else default_cache_dir()
+        self._held: dict[tuple[str, str], Claim] = {}  # this object's claims (``claim``)
 
     def __repr__(self) -> str:
         return f"ResultCache({str(self.root)!r})"
@@ -50,7 +99,33 @@ class ResultCache:
     def _lock(self, kind: str, key: str) -> FileLock:
         lock_dir = self.root / ".locks"
         lock_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(lock_dir / f"{kind}-{key}.lock"))
+        return FileLock(str(lock_dir / f"{kind}-{key}.lock"), thread_local=False)
+
+    def _progress_path(self, kind: str, key: str) -> Path:
+        return self.root / ".locks" / f"{kind}-{key}.progress"
+
+    def claim(self, kind: str, key: str) -> Claim | None:
+        """Take the entry's lock without waiting: a ``Claim`` when nobody else computes it,
+        None while another holder (a process, or another claim in this one) does. The
+        holder computes and saves the entry, then releases the claim; ``get_or_compute``
+        through this object computes a claimed entry without locking it again."""
+        if (kind, key) in self._held:
+            return None
+        lock = self._lock(kind, key)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        claim = self._held[(kind, key)] = Claim(self, kind, key, lock)
+        return claim
+
+    def progress_of(self, kind: str, key: str) -> tuple[int, int] | None:
+        """How far the holder of the entry's claim is, (done, total), if it said."""
+        try:
+            done, total = self._progress_path(kind, key).read_text().split()
+            return int(done), int(total)
+        except (OSError, ValueError):
+            return None
 
     def check_writable(self) -> None:
         """Refuse, before any training, a cache folder that cannot be written."""
@@ -135,6 +210,10 @@ class ResultCache:
         rec = self._load_valid(kind, key, validate)
         if rec is not None:
             return rec, True
+        if (kind, key) in self._held:  # claimed by this object's caller: computing it is ours
+            meta, arrays = compute()
+            self.save(kind, key, meta, arrays)
+            return {"meta": json.loads(json.dumps(meta, sort_keys=True)), "arrays": dict(arrays)}, False
         lock = self._lock(kind, key)
         try:
             with lock:
@@ -152,16 +231,28 @@ class ResultCache:
                     pass
 
     def clean_stale_locks(self, max_age_s: float = 6 * 3600) -> int:
-        """Remove lock files left by killed runs (older than ``max_age_s``); returns how many."""
-        import time
-
+        """Remove the lock and progress files killed runs left (older than ``max_age_s``)
+        that nobody holds; returns how many. (A lock file nobody holds blocks nobody: the
+        kernel let go of it when its holder died. This only tidies the folder.)"""
         n = 0
         now = time.time()
-        for p in (self.root / ".locks").glob("*.lock"):
+        for p in [*(self.root / ".locks").glob("*.lock"), *(self.root / ".locks").glob("*.progress")]:
             try:
-                if now - p.stat().st_mtime > max_age_s:
+                if now - p.stat().st_mtime <= max_age_s:
+                    continue
+                if p.suffix == ".lock":
+                    lock = FileLock(str(p), thread_local=False)
+                    try:
+                        lock.acquire(timeout=0)
+                    except Timeout:
+                        continue  # held: a live run is computing that entry
+                    try:
+                        p.unlink()
+                    finally:
+                        lock.release()
+                else:
                     p.unlink()
-                    n += 1
+                n += 1
             except OSError:
                 pass
         return n

@@ -49,7 +49,7 @@ from ..declarations.locations import PACKAGE_DIR, SOURCE_ROOT
 from ..parts.data import load_mnist
 from ..parts.training import current_identity, usable_cores
 from .cache import MemoryCache
-from .resources import trim_heap
+from .resources import fix_mmap_threshold, trim_heap
 from .runner import compute_job
 
 #: ``emit(kind, key, *payload)``: "progress" (event), "done" (record, saved), "failed" (message).
@@ -142,8 +142,11 @@ def _worker_main(conn, mnist_folder: str) -> None:
     """A pool worker: receives jobs, sends progress and records back. Ctrl-C is the
     driver's to handle; a worker whose driver is gone stops at its next progress step.
     MNIST is read from the driver's folder, never downloaded (the driver made sure it is
-    there); each job runs with its own identity (the runner sets threads and precision)."""
+    there); each job runs with its own identity (the runner sets threads and precision).
+    Its heap is kept compact as the driver's is (``resources.fix_mmap_threshold``, and
+    ``trim_heap`` after each job): a worker's peak is what sizes the app's worker count."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    fix_mmap_threshold()
     parent = os.getppid()
     mnist = None
     while True:
@@ -171,6 +174,9 @@ def _worker_main(conn, mnist_folder: str) -> None:
             conn.send(("done", job.key, record))
         except Exception as err:
             conn.send(("failed", job.key, error_text(err)))
+        finally:
+            record = deps = None
+            trim_heap()  # the next job starts from a compact heap
 
 
 @dataclass
@@ -516,48 +522,118 @@ def make_backend(workers: int | None = None, ray: str | None = None, *, in_proce
     return LocalProcesses(workers)
 
 
+#: How a job another process is training shows in progress events (its own run's bar).
+ELSEWHERE = "being trained by another run"
+#: How a job another process trained shows when its entry lands.
+TRAINED_ELSEWHERE = "trained by another run"
+#: How long the driver waits between looks at the jobs other processes hold, when it has
+#: nothing of its own running.
+ELSEWHERE_POLL_S = 0.25
+
+
 def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
     """Run ``jobs`` on ``backend``, each after the generators it reads. The driver writes
     every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
     loaded dataset (its folder is what workers read). Returns {key: message} for the
-    jobs that failed (a job whose generator failed fails with it)."""
+    jobs that failed (a job whose generator failed fails with it).
+
+    One computation per job at a time, across processes: the driver claims each job's
+    entry (``ResultCache.claim``) before it trains it and releases the claim once the
+    record is saved. A job another driver holds (a second browser tab, a second CLI run on
+    the same cache) is not trained again: this driver trains the jobs nobody holds
+    meanwhile, passes the holder's progress on (``ELSEWHERE``) and reads the holder's entry
+    when it lands (``TRAINED_ELSEWHERE``). A holder that fails or dies lets go of its claim
+    (the kernel releases a dead process's locks) without an entry: the job is then this
+    driver's to train."""
     waiting = {t.key: t for t in jobs}
     running: dict[str, Job] = {}
+    elsewhere: dict[str, Job] = {}  # jobs another process holds: their entry is awaited
+    claims: dict = {}  # key -> Claim, for the jobs this driver trains
     failed: dict[str, str] = {}
+    claim = getattr(cache, "claim", None)  # a cache without claims (a worker's) runs alone
 
-    def tell(job: Job, status: str, message: str = "") -> None:
+    def tell(job: Job, status: str, message: str = "", done: int | None = None) -> None:
         if progress is not None:
-            progress(job.event(status, message))
+            progress(job.event(status, message, done))
+
+    def let_go(key: str) -> None:
+        held = claims.pop(key, None)
+        if held is not None:
+            held.release()
 
     def on_event(kind: str, key: str, *payload) -> None:
         if kind == "progress":
+            event = payload[0]
+            held = claims.get(key)
+            if held is not None and event.status == "running" and event.total:
+                held.report(event.done, event.total)
             if progress is not None:
-                progress(payload[0])
+                progress(event)
             return
         job = running.pop(key)
-        if kind == "done":
-            record, saved = payload
-            if not saved:
-                cache.save(job.kind, key, record["meta"], record["arrays"])
-            tell(job, "done")
-        else:
-            failed[key] = payload[0]
-            tell(job, "failed", payload[0])
+        try:
+            if kind == "done":
+                record, saved = payload
+                if not saved:
+                    cache.save(job.kind, key, record["meta"], record["arrays"])
+                tell(job, "done")
+            else:
+                failed[key] = payload[0]
+                tell(job, "failed", payload[0])
+        finally:
+            let_go(key)
+
+    def look_elsewhere() -> None:
+        """The jobs other processes hold: landed (read theirs), let go of without an
+        entry (ours to train), or still training (their progress, passed on)."""
+        for key, job in list(elsewhere.items()):
+            if cache.exists(job.kind, key):
+                del elsewhere[key]
+                tell(job, "cached", TRAINED_ELSEWHERE)
+                continue
+            held = claim(job.kind, key)
+            if held is not None:  # its holder finished without an entry, or died
+                held.release()
+                del elsewhere[key]
+                waiting[key] = job
+                continue
+            seen = cache.progress_of(job.kind, key)
+            if seen is not None:
+                tell(job, "running", ELSEWHERE, done=min(seen[0], job.total))
 
     if not waiting:
         return failed
     backend.start(cache=cache, mnist=mnist)
     try:
-        while waiting or running:
+        while waiting or running or elsewhere:
+            if elsewhere:
+                look_elsewhere()
             for job in list(waiting.values()):
                 bad = next((d for d in job.deps if d in failed), None)
                 if bad is not None:
                     del waiting[job.key]
                     failed[job.key] = f"its generator failed: {failed[bad]}"
                     tell(job, "failed", failed[job.key])
-            ready = [t for t in waiting.values() if not any(d in waiting or d in running for d in t.deps)]
+            ready = [t for t in waiting.values()
+                     if not any(d in waiting or d in running or d in elsewhere for d in t.deps)]
             ready.sort(key=lambda t: t.kind != "generator")  # generators first: others wait on them
-            for job in ready[: max(0, backend.slots - len(running))]:
+            free = max(0, backend.slots - len(running))
+            for job in ready:
+                if free <= 0:
+                    break
+                if claim is not None:
+                    held = claim(job.kind, job.key)
+                    if held is None:  # another process trains it: wait for its entry, train others
+                        del waiting[job.key]
+                        elsewhere[job.key] = job
+                        tell(job, "running", ELSEWHERE)
+                        continue
+                    if cache.exists(job.kind, job.key):  # it landed since the plan was made
+                        held.release()
+                        del waiting[job.key]
+                        tell(job, "cached", TRAINED_ELSEWHERE)
+                        continue
+                    claims[job.key] = held
                 del waiting[job.key]
                 deps = {}
                 if not backend.saves:
@@ -567,13 +643,20 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
                     if missing:
                         failed[job.key] = f"its generator entry {missing[0]} vanished from the cache"
                         tell(job, "failed", failed[job.key])
+                        let_go(job.key)
                         continue
                 running[job.key] = job
+                free -= 1
                 backend.submit(job, deps, on_event)
             if running:
                 backend.poll(on_event, timeout=0.5)
+            elif elsewhere:
+                time.sleep(ELSEWHERE_POLL_S)
     except BaseException:
         backend.shutdown(cancel=True)
         raise
+    finally:
+        for key in list(claims):
+            let_go(key)
     backend.shutdown(cancel=False)
     return failed

@@ -70,16 +70,21 @@ def memory_limit_bytes() -> int | None:
 
 def app_workers(cores: int, memory_bytes: int | None, *, per_worker_mb: float, server_mb: float,
                 max_workers: int) -> int:
-    """How many worker processes the app trains in; 0 = in the server process.
+    """How many processes the app trains in: a Run's child process and its worker
+    processes, each one job at a time; 0 = in the server process.
 
     One per core, as many as fit in ``memory_bytes`` beside the server (``server_mb``), each
-    taking ``per_worker_mb`` at its peak, at most ``max_workers``. On one core, or when not
-    even one worker fits, 0: training in-process needs the least memory (one torch instead
-    of two). Unknown memory (None) limits nothing.
+    taking ``per_worker_mb`` at its peak, at most ``max_workers``: ``n`` such that
+    ``server_mb + n * per_worker_mb <= memory``. Both are proportional set sizes (Pss: a
+    shared library's pages split between the processes mapping it), which is what adding
+    one more process costs. On one core the child alone: the server stays torch-free and
+    has nothing to give back after the Run. 0 only when not even one training process fits
+    beside the server: training in the server then needs the least (one interpreter, one
+    torch). Unknown memory (None) limits nothing.
     """
-    if cores < 2 or max_workers < 1:
+    if max_workers < 1:
         return 0
-    n = min(int(cores), int(max_workers))
+    n = min(max(1, int(cores)), int(max_workers))
     if memory_bytes is not None:
         n = min(n, int((memory_bytes / MB - server_mb) // per_worker_mb))
     return max(0, n)
