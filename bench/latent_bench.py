@@ -7,8 +7,12 @@ timestamps):
 * key press on a focused latent slider -> canvas redrawn (browser decoding), 20 presses;
 * drag step -> canvas redrawn, 20 steps, and the messages the browser sent to the server
   during the drag (a rerun needs one) and after the release;
-* the same key press with "Decode in the browser" off (today's server-side fragment) ->
-  the new <img> in the page, for comparison.
+* the same key press with "Decode in the browser" off (the server-side fragment, which
+  decodes the exported spec in numpy: the server holds no torch) -> the new <img> in the
+  page, for comparison.
+
+The VAE is trained (or found in the cache) by the Latent page's child process
+(``vaeimb.interfaces.latent_child``), as on any app server.
 
 ``open_explorer`` and ``record_sent`` are also what tests/e2e/test_latent_explorer.py
 drives the page with; Playwright is imported only when a browser is opened.
@@ -115,7 +119,7 @@ def in_browser(page, sent: list) -> dict:
 
 
 def on_server(page) -> list[float]:
-    """Today's fragment: key press -> the decoded <img> replaced (src changed in the page)."""
+    """The server-side fragment (numpy decode): key press -> the decoded <img> replaced (src changed in the page)."""
     page.get_by_text("Decode in the browser", exact=False).click()
     page.wait_for_timeout(100)
     wait_idle(page)

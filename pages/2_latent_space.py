@@ -1,36 +1,40 @@
-"""Latent space: steer a generator by hand, see where its samples fall, measure its quality."""
+"""Latent space: steer a generator by hand, see where its samples fall, measure its quality.
+
+Reads the generator's exported latent view (no torch in this server: a child process loads,
+trains and measures; see ``vaeimb_app/latent.py``)."""
 
 import numpy as np
 import streamlit as st
 
 from vaeimb.declarations.provenance import code_note
 from vaeimb.presentation import figures, latent
-from vaeimb.presentation.latent_js import (
-    BadDecoderWeights,
-    UnsupportedDecoder,
-    browser_decoder,
+from vaeimb.presentation.latent_js import BadDecoderWeights, UnsupportedDecoder
+from vaeimb.presentation.report import (
+    QUALITY_METRICS,
+    class_figures,
+    class_gain_table,
+    quality_correlation,
 )
-from vaeimb.presentation.report import QUALITY_METRICS, class_figures, class_gain_table
 from vaeimb.running.result_files import made_by
-from vaeimb_app.latent_explorer import (
-    cached_decoder_spec,
-    explorer_data,
-    latent_explorer,
-)
 from vaeimb_app.latent import (
     class_gains_of_finished,
-    experiment_images,
-    fitted_generator,
     generator_key_for,
     generator_quality,
     generator_source,
+    generators_used,
     latent_generators,
     latent_map_for,
     quality_of_finished,
     shipped_generator_for,
     train_generator_with_progress,
+    view_for,
 )
-from vaeimb_app.settings import errors_shown, generators_of, page_settings
+from vaeimb_app.latent_explorer import (
+    cached_decoder_spec,
+    explorer_data,
+    latent_explorer,
+)
+from vaeimb_app.settings import errors_shown, page_settings
 
 st.title("Latent space of a generator")
 st.markdown(
@@ -45,7 +49,7 @@ config = settings.config
 
 LATENT_GENERATORS = latent_generators()
 with errors_shown():
-    used = [g for g in generators_of(settings) if g in LATENT_GENERATORS]
+    used = [g for g in generators_used(settings) if g in LATENT_GENERATORS]
 options = used + [g for g in LATENT_GENERATORS if g not in used]
 if st.session_state.get("latent_generator") not in options:  # e.g. from a shared link
     st.session_state["latent_generator"] = options[0]
@@ -55,7 +59,8 @@ c1, c2 = st.columns(2)
 name = c1.selectbox("Generator", options, key="latent_generator",
                     help="Generators with a latent space; those your chosen approaches use come first.")
 seed = c2.selectbox("Seed (each seed has its own training draw and generator)", settings.seeds, key="latent_seed")
-source = generator_source(config, name, seed)
+with errors_shown():
+    source = generator_source(settings, name, seed)
 if source is None:
     st.info(f"The {name} generator for these settings is not trained yet. Press **Run** on the Experiment "
             f"page (with an approach that uses it), or train only the generator here.")
@@ -79,8 +84,8 @@ if config.n_classes > 2:  # a long tail: explore the generator one minority clas
 digit = config.classes[label]
 
 with errors_shown():
-    art = latent.for_label(fitted_generator(config, name, seed, source), label)
-    real_minority, majority = experiment_images(config, seed, label)
+    art = view_for(config, name, seed, source, label)  # the exported view of this class (numpy only)
+real_minority = art.real
 
 gen_key = generator_key_for(config, name, seed, source) + ("" if label == 1 else f"-{label}")
 
@@ -155,16 +160,17 @@ def decoder_panel() -> None:
 def browser_spec() -> tuple[dict | None, str]:
     """The decoder spec for the in-browser explorer, or None and why it cannot be used."""
     try:
-        module, condition = browser_decoder(art)
-        cond = None if condition is None else tuple(float(c) for c in condition)
-        return cached_decoder_spec(gen_key, module, art.latent_dim, cond), ""
+        return cached_decoder_spec(gen_key, art), ""
     except (UnsupportedDecoder, BadDecoderWeights) as err:
         return None, str(err)
 
 
 in_browser = st.toggle("Decode in the browser (instant while dragging)", value=True, key="latent_in_browser")
 spec, why_not = browser_spec() if in_browser else (None, "")
-if spec is not None:
+if art.spec is None:  # nothing can decode it here (neither the browser nor numpy)
+    st.warning(f"This generator's decoder cannot be drawn here: {art.spec_error}")
+    code = latent.mean_code(art)
+elif spec is not None:
     data = explorer_data(
         spec, order=order, kl=act, ranges=[latent.slider_range(art, d) for d in range(art.latent_dim)],
         mean=latent.mean_code(art), seed=seed, n_active=len(active), max_shown=MAX_SHOWN_SLIDERS,
@@ -192,7 +198,8 @@ st.subheader("Where generated images fall")
 c1, c2 = st.columns([1, 3])
 method = c1.radio("Projection", ("pca", "tsne"), format_func={"pca": "PCA", "tsne": "t-SNE (slower)"}.get,
                   key="latent_map_method")
-lmap = latent_map_for(config, name, seed, method, source, label)
+with errors_shown():
+    lmap = latent_map_for(config, art, method, source)
 followed = tuple(np.round(code, 4).tolist())
 if st.session_state.get("latent_followed_code") != followed:
     # a new code from the decoder above: ring its nearest real minority image on the map
@@ -220,23 +227,25 @@ n_real = len(real_minority)
 a = c1.number_input("From image #", 0, n_real - 1, 0, key="interp_a")
 b = c2.number_input("To image #", 0, n_real - 1, min(1, n_real - 1), key="interp_b")
 n_steps = c3.slider("Steps", 3, 12, 8, key="interp_steps")
-strip = latent.interpolate(art, real_minority[a], real_minority[b], n_steps)
-st.image(figures.image_grid(strip, n_cols=n_steps, factor=3), caption="decoded along the straight line between the two latent means")
+if art.spec is not None:
+    strip = latent.interpolate_codes(art, art.real_codes[a], art.real_codes[b], n_steps)
+    st.image(figures.image_grid(strip, n_cols=n_steps, factor=3),
+             caption="decoded along the straight line between the two latent means")
 
 # --------------------------------------------------------------------------------------
 c1, c2 = st.columns(2)
 with c1:
     st.subheader("Reconstructions")
-    originals = real_minority[:8]
-    pairs = np.concatenate([originals, figures.to_uint8(latent.reconstruct(art, originals))])
+    originals = real_minority[:len(art.reconstructions)]
+    pairs = np.concatenate([originals, figures.to_uint8(art.reconstructions)])
     st.image(figures.image_grid(pairs, n_cols=len(originals), factor=3),
              caption=f"top: {REAL} · bottom: what the {name} keeps of them")
     if config.leaky:
         st.markdown(":red[**LEAK:** the top row are TEST images, the ones the classifiers are scored on.]")
 with c2:
     st.subheader("Generated samples")
-    st.image(figures.image_grid(art.sample(32, seed=seed), n_cols=8, factor=3),
-             caption=f"32 images drawn from the {name} generator (seed {seed})")
+    st.image(figures.image_grid(art.samples, n_cols=8, factor=3),
+             caption=f"{len(art.samples)} images drawn from the {name} generator (seed {seed})")
 
 # --------------------------------------------------------------------------------------
 st.subheader("Generator quality")
@@ -287,8 +296,6 @@ with errors_shown(stop=False):
     elif not points:
         st.info("The finished experiment has no approach with a generator.")
     else:
-        from vaeimb.presentation.report import quality_correlation
-
         metric = st.radio("Quality figure", list(QUALITY_METRICS), format_func=lambda m: QUALITY_METRICS[m][0],
                           horizontal=True, key="quality_metric")
         st.plotly_chart(figures.quality_scatter(points, metric), width="stretch")

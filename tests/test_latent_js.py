@@ -232,6 +232,38 @@ def test_latent_sizes_outside_1_to_256_are_refused(latent_dim):
         decoder_spec(nn.Sequential(nn.Linear(max(latent_dim, 1), 784)), latent_dim)
 
 
+def test_a_server_spec_takes_any_size_and_the_browser_check_says_why_not():
+    """The exported spec (``browser=False``) holds a decoder of any latent size; whether the
+    browser takes it is checked where the page reads it (``browser_spec``)."""
+    from vaeimb.presentation.latent_js import browser_spec, spec_weights
+
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(300, 784))
+    spec = decoder_spec(module, 300, browser=False)
+    assert spec_weights(spec) == sum(p.numel() for p in module.parameters())
+    z = np.random.default_rng(0).standard_normal(300).astype(np.float32)
+    with torch.no_grad():
+        expected = torch.sigmoid(module(torch.from_numpy(z)[None])).numpy().reshape(28, 28)
+    np.testing.assert_allclose(reference_decode(spec, z), expected, atol=1e-5)
+    with pytest.raises(UnsupportedDecoder, match="1 to 256"):
+        browser_spec(spec)
+    small = decoder_spec(nn.Sequential(nn.Linear(6, 784)), 6, browser=False)
+    assert browser_spec(small) is small
+    with pytest.raises(UnsupportedDecoder, match="at least one dimension"):
+        decoder_spec(nn.Sequential(nn.Linear(1, 784)), 0, browser=False)
+
+
+def test_reading_a_spec_loads_no_torch():
+    from import_probe import heavy_modules_loaded
+
+    code = ("import base64, numpy as np; from vaeimb.presentation import latent_js; "
+            "w = base64.b64encode(np.zeros(784 * 2, '<f4').tobytes()).decode(); "
+            "spec = {'latent_dim': 2, 'condition': None, 'output': {'shape': [28, 28]}, 'layers': [{'type': 'linear', "
+            "'in': 2, 'out': 784, 'weight': w, 'bias': None, 'in_shape': [2], 'out_shape': [784]}]}; "
+            "latent_js.browser_spec(spec); latent_js.reference_decode(spec, [0.0, 1.0])")
+    assert heavy_modules_loaded(code) == []
+
+
 # --------------------------------------------------------------------------------------
 # the page, driven by AppTest (which cannot run the JS: it sees the component's data, and
 # a value written to the component's session state stands in for the browser)

@@ -109,7 +109,7 @@ class Driver(threading.Thread):
         self.jobs, self.root, self.mnist_dir = jobs, root, mnist_dir
         self.events: queue.Queue = queue.Queue()
         self.seen: list = []
-        self.failed = None
+        self.outcome = None
         self.error = None
 
     def run(self) -> None:
@@ -117,7 +117,7 @@ class Driver(threading.Thread):
         from vaeimb.running.executor import InProcess, execute
 
         try:
-            self.failed = execute(self.jobs, InProcess(), cache=ResultCache(self.root), mnist=load_mnist(self.mnist_dir),
+            self.outcome = execute(self.jobs, InProcess(), cache=ResultCache(self.root), mnist=load_mnist(self.mnist_dir),
                                   progress=self.events.put)
         except BaseException as err:  # reported by the test
             self.error = err
@@ -160,7 +160,7 @@ def test_a_driver_trains_what_nobody_holds_and_reads_what_another_trained(tmp_pa
     saved = other.path(theirs.kind, theirs.key).stat().st_mtime_ns
     held.release()
     events = driver.finish()
-    assert driver.failed == {}
+    assert driver.outcome.failed == {} and driver.outcome.elsewhere == {theirs.key}  # read, not computed here
     assert count_training["clf"] == 2  # one each: nothing trained twice
     mine = [(e.status, e.message) for e in events if e.job == theirs.label]
     assert ("cached", TRAINED_ELSEWHERE) in mine and not any(s == "done" for s, _ in mine)
@@ -189,7 +189,7 @@ def test_a_holder_that_dies_leaves_the_job_to_the_driver(tmp_path, mnist_dir, co
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-    assert driver.failed == {} and count_training["clf"] == 1
+    assert driver.outcome.failed == {} and not driver.outcome.elsewhere and count_training["clf"] == 1
     assert events[-1].status == "done" and ResultCache(root).exists(job.kind, job.key)
 
 
@@ -301,6 +301,8 @@ def test_two_drivers_on_one_cache_train_each_job_once(tmp_path, mnist_dir, monke
     assert not mine & theirs  # nothing trained twice
     assert mine | theirs == jobs  # and everything trained once
     assert a[1].per_seed() == b[1].per_seed() and a[1].summary() == b[1].summary()
+    # what the other driver trained counts as loaded from the cache, not as trained here
+    assert a[1].cached + b[1].cached == len(APPROACHES) * 3 and a[1].cached and b[1].cached
     cache = ResultCache(tmp_path / "cache")
     assert len(list(cache.root.glob("classifier/*.npz"))) == 3 * 3 and len(list(cache.root.glob("generator/*.npz"))) == 3
 

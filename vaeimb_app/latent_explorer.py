@@ -1,6 +1,7 @@
 """Streamlit glue for the in-browser latent explorer (Components v2, inline JS and CSS).
 
-The decoder spec (``vaeimb.presentation.latent_js.decoder_spec``) goes to the browser with the page, and
+The decoder spec (``vaeimb.presentation.latent_js.decoder_spec``, exported with the generator's latent view
+by a child process: no torch here) goes to the browser with the page, and
 ``latent_explorer.js`` decodes every slider step there: dragging costs no server round
 trip. The code comes back to Python (one rerun) when a slider is released or a button is
 pressed. The component's data is the same JSON string on every rerun for one (VAE, seed),
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from vaeimb.presentation.latent_js import decoder_spec
+from vaeimb.presentation.latent_js import UnsupportedDecoder, browser_spec
+from vaeimb.presentation.latent_view import LatentView
 
 JS = Path(__file__).with_name("latent_explorer.js").read_text(encoding="utf-8")
 CSS = """
@@ -45,10 +47,13 @@ _mount = st.components.v2.component(COMPONENT_NAME, js=JS, css=CSS)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def cached_decoder_spec(key: str, _module, latent_dim: int, condition: tuple[float, ...] | None = None) -> dict:
-    """``decoder_spec`` once per ``key`` (the generator and seed): the weights are
-    base64-encoded once and every rerun sends the identical string."""
-    return decoder_spec(_module, latent_dim, condition)
+def cached_decoder_spec(key: str, _view: LatentView) -> dict:
+    """The view's decoder spec once per ``key`` (the generator, seed and label), checked for
+    the browser (``latent_js.browser_spec``: ``UnsupportedDecoder`` says why not): every
+    rerun sends the identical string."""
+    if _view.spec is None:
+        raise UnsupportedDecoder(_view.spec_error or f"the {_view.name} generator's decoder was not exported.")
+    return browser_spec(_view.spec)
 
 
 def explorer_data(

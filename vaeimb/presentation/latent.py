@@ -3,16 +3,21 @@ map, interpolate.
 
 Everything works from a fitted ``LatentGenerator`` (weights plus the latent codes saved
 at training time), so nothing here retrains; decoding one image takes about a
-millisecond on a CPU.
+millisecond on a CPU. The functions that only read codes and decode (``activity``,
+``slider_range``, ``decode``, ``interpolate_codes``, ``pca_2d``...) work as well on a
+``vaeimb.presentation.latent_view.LatentView``, the torch-free export the app's server
+reads: importing this module loads no torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..parts.generators.base import LatentGenerator
+if TYPE_CHECKING:  # annotations only: it loads torch
+    from ..parts.generators.base import LatentGenerator
 
 
 def activity(art: LatentGenerator) -> tuple[np.ndarray, str]:
@@ -79,8 +84,15 @@ def interpolate(gen: LatentGenerator, image_a: np.ndarray, image_b: np.ndarray, 
     if n_steps < 2:
         raise ValueError("An interpolation needs at least 2 steps.")
     za, zb = encode(gen, np.stack([image_a, image_b]))
+    return interpolate_codes(gen, za, zb, n_steps)
+
+
+def interpolate_codes(gen, za: np.ndarray, zb: np.ndarray, n_steps: int = 8) -> np.ndarray:
+    """Images decoded along the straight line from code ``za`` to code ``zb`` (both ends included)."""
+    if n_steps < 2:
+        raise ValueError("An interpolation needs at least 2 steps.")
     t = np.linspace(0.0, 1.0, n_steps, dtype=np.float32)[:, None]
-    return decode(gen, (1 - t) * za + t * zb)
+    return decode(gen, (1 - t) * np.asarray(za, np.float32) + t * np.asarray(zb, np.float32))
 
 
 @dataclass
@@ -112,6 +124,40 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     return coords.astype(np.float32), (ratio + (0.0, 0.0))[:2]
 
 
+MAP_METHODS = ("pca", "tsne")
+MAP_KINDS = ("real minority", "generated", "majority")
+
+
+def map_images(real_minority: np.ndarray, generated: np.ndarray, majority: np.ndarray, *, max_per_kind: int = 300,
+               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images, kinds) a latent map shows: at most ``max_per_kind`` images of each kind
+    (real minority, generated, majority), chosen by seed, in that order."""
+    rng = np.random.default_rng(seed)
+    parts, kinds = [], []
+    for kind, imgs in zip(MAP_KINDS, (real_minority, generated, majority)):
+        if len(imgs) > max_per_kind:
+            imgs = imgs[np.sort(rng.choice(len(imgs), max_per_kind, replace=False))]
+        parts.append(np.asarray(imgs, np.uint8))
+        kinds += [kind] * len(imgs)
+    return np.concatenate(parts), np.array(kinds)
+
+
+def project(codes: np.ndarray, method: str, seed: int = 0) -> tuple[np.ndarray, tuple[float, ...]]:
+    """(2-D coordinates, explained variance ratios) of latent codes: ``"pca"`` (numpy) or
+    ``"tsne"`` (scikit-learn's t-SNE: slower, keeps neighbourhoods; no ratios)."""
+    if method not in MAP_METHODS:
+        raise ValueError(f"Unknown map method {method!r}; choose 'pca' or 'tsne'.")
+    if method == "pca":
+        return pca_2d(codes)
+    from sklearn.manifold import (
+        TSNE,  # heavy: well-tested t-SNE, only imported when asked for
+    )
+
+    perplexity = float(min(30, max(2, (len(codes) - 1) // 3)))
+    coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes)
+    return coords.astype(np.float32), ()
+
+
 def latent_map(
     gen: LatentGenerator,
     real_minority: np.ndarray,
@@ -127,25 +173,11 @@ def latent_map(
     ``method`` is ``"pca"`` (fast, linear) or ``"tsne"`` (scikit-learn's t-SNE: slower,
     keeps neighbourhoods). At most ``max_per_kind`` images of each kind, chosen by seed.
     """
-    if method not in ("pca", "tsne"):
+    if method not in MAP_METHODS:
         raise ValueError(f"Unknown map method {method!r}; choose 'pca' or 'tsne'.")
-    rng = np.random.default_rng(seed)
-    parts, kinds = [], []
-    for kind, imgs in (("real minority", real_minority), ("generated", generated), ("majority", majority)):
-        if len(imgs) > max_per_kind:
-            imgs = imgs[np.sort(rng.choice(len(imgs), max_per_kind, replace=False))]
-        parts.append(np.asarray(imgs, np.uint8))
-        kinds += [kind] * len(imgs)
-    images = np.concatenate(parts)
-    codes = encode(gen, images)
-    if method == "pca":
-        coords, explained = pca_2d(codes)
-        return LatentMap(coords, np.array(kinds), images, "pca", explained)
-    from sklearn.manifold import TSNE  # well-tested t-SNE; only imported when asked for
-
-    perplexity = float(min(30, max(2, (len(codes) - 1) // 3)))
-    coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(codes)
-    return LatentMap(coords.astype(np.float32), np.array(kinds), images, "tsne")
+    images, kinds = map_images(real_minority, generated, majority, max_per_kind=max_per_kind, seed=seed)
+    coords, explained = project(encode(gen, images), method, seed)
+    return LatentMap(coords, kinds, images, method, explained)
 
 
 class ClassView:

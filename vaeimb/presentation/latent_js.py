@@ -9,6 +9,10 @@ in numpy, so the spec itself is tested against torch and the JS against both.
 
 The spec's decoder maps ``concat(z, condition)`` to logits and the image is
 ``sigmoid(logits)`` as 28x28 (a trailing ``nn.Sigmoid`` in the module is folded into that).
+
+Importing this module loads no torch: the app's server reads a spec (``reference_decode``,
+``check_browser``) that a child process wrote (``vaeimb.presentation.latent_view``); only the
+functions that read a torch module import it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import base64
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from ..declarations.errors import VaeimbError
 
@@ -38,15 +41,19 @@ class BadDecoderWeights(VaeimbError, ValueError):
 # --------------------------------------------------------------------------------------
 # torch -> spec
 # --------------------------------------------------------------------------------------
-def convvae_decoder(model) -> nn.Sequential:
-    """Today's ``ConvVAE`` decoder (``fc_dec`` then ``decoder``) as one Sequential.
+def convvae_decoder(model):
+    """Today's ``ConvVAE`` decoder (``fc_dec`` then ``decoder``) as one ``nn.Sequential``.
 
     Mirrors ``ConvVAE.decode_logits``: Linear, ReLU, reshape to 32x7x7, transposed convs.
     """
+    from torch import (
+        nn,  # torch: only a torch model's writer reads it (the server reads specs)
+    )
+
     return nn.Sequential(model.fc_dec, nn.ReLU(), nn.Unflatten(1, (32, 7, 7)), *model.decoder)
 
 
-def browser_decoder(model) -> tuple[nn.Sequential, np.ndarray | None]:
+def browser_decoder(model) -> tuple[object, np.ndarray | None]:
     """(decoder Sequential, condition or None) of a generator's model.
 
     Generators that expose ``decoder_module()`` (and optionally ``decoder_condition()``)
@@ -96,8 +103,9 @@ def _conv_common(layer, name: str, shape: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def _layer_spec(layer: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Any], tuple[int, ...]]:
+def _layer_spec(layer, shape: tuple[int, ...]) -> tuple[dict[str, Any], tuple[int, ...]]:
     """One layer's spec entry and its output shape (per sample, no batch axis)."""
+    from torch import nn  # torch: see convvae_decoder
     name = type(layer).__name__
     size = int(np.prod(shape))
     if isinstance(layer, nn.Linear):
@@ -142,26 +150,57 @@ def _layer_spec(layer: nn.Module, shape: tuple[int, ...]) -> tuple[dict[str, Any
     )
 
 
-def decoder_spec(module: nn.Module, latent_dim: int, condition=None) -> dict[str, Any]:
+def check_browser(latent_dim: int, n_weights: int) -> None:
+    """Raise ``UnsupportedDecoder`` when a decoder of ``latent_dim`` inputs and
+    ``n_weights`` weights is outside what the browser explorer takes (1 to ``MAX_LATENT``
+    dimensions, at most ``MAX_WEIGHTS`` weights)."""
+    if not 1 <= int(latent_dim) <= MAX_LATENT:
+        raise UnsupportedDecoder(f"A {int(latent_dim)}-d latent cannot be explored with sliders; "
+                                 f"the browser explorer takes 1 to {MAX_LATENT} dimensions.")
+    if n_weights > MAX_WEIGHTS:
+        raise UnsupportedDecoder(f"The decoder has {n_weights:,} weights; the browser explorer takes at most {MAX_WEIGHTS:,}.")
+
+
+def spec_weights(spec: dict) -> int:
+    """How many weights (and biases) a spec holds."""
+    n = 0
+    for L in spec["layers"]:
+        for key in ("weight", "bias"):
+            if L.get(key) is not None:
+                n += len(base64.b64decode(L[key])) // 4
+    return n
+
+
+def browser_spec(spec: dict) -> dict:
+    """``spec`` itself when the browser explorer takes it (``check_browser``), else
+    ``UnsupportedDecoder`` saying why."""
+    check_browser(spec["latent_dim"], spec_weights(spec))
+    return spec
+
+
+def decoder_spec(module, latent_dim: int, condition=None, *, browser: bool = True) -> dict[str, Any]:
     """A JSON-able description of ``module`` (an ``nn.Sequential``) for the browser decoder.
 
     ``condition`` (e.g. a one-hot class vector of a conditional decoder) is appended to
     every latent code. Raises ``UnsupportedDecoder`` naming the first layer (or setting)
-    the browser cannot run, or a latent size outside 1..256; ``BadDecoderWeights`` if any
-    weight is NaN or infinite.
+    the browser cannot run, or (with ``browser``) a latent size outside 1..256 or too
+    many weights (``check_browser``); ``BadDecoderWeights`` if any weight is NaN or
+    infinite. Without ``browser`` the spec is for ``reference_decode`` on the server,
+    whatever its size.
     """
+    from torch import nn  # torch: see convvae_decoder
+
     latent_dim = int(latent_dim)
-    if not 1 <= latent_dim <= MAX_LATENT:
-        raise UnsupportedDecoder(f"A {latent_dim}-d latent cannot be explored with sliders; "
-                                 f"the browser explorer takes 1 to {MAX_LATENT} dimensions.")
+    n_weights = sum(p.numel() for p in module.parameters()) if isinstance(module, nn.Module) else 0
+    if browser:
+        check_browser(latent_dim, n_weights)
+    elif latent_dim < 1:
+        raise UnsupportedDecoder(f"A {latent_dim}-d latent cannot be decoded; it needs at least one dimension.")
     if not isinstance(module, nn.Sequential):
         raise UnsupportedDecoder(f"The browser decoder needs an nn.Sequential, got {type(module).__name__}.")
     cond = [] if condition is None else [float(c) for c in np.asarray(condition, dtype=np.float64).ravel()]
     if not np.isfinite(cond).all():
         raise BadDecoderWeights("The decoder's condition vector has NaN or infinite entries.")
-    n_weights = sum(p.numel() for p in module.parameters())
-    if n_weights > MAX_WEIGHTS:
-        raise UnsupportedDecoder(f"The decoder has {n_weights:,} weights; the browser explorer takes at most {MAX_WEIGHTS:,}.")
     layers = list(module)
     # the image is always sigmoid(logits): fold a trailing Sigmoid into that output step
     if layers and isinstance(layers[-1], nn.Sigmoid):

@@ -531,11 +531,20 @@ TRAINED_ELSEWHERE = "trained by another run"
 ELSEWHERE_POLL_S = 0.25
 
 
-def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> dict[str, str]:
+@dataclass(frozen=True)
+class Outcome:
+    """What ``execute`` reports: the jobs that failed ({key: message}) and the jobs another
+    process trained while this driver waited (their entries were read here, not computed)."""
+
+    failed: dict[str, str]
+    elsewhere: frozenset[str] = frozenset()
+
+
+def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> Outcome:
     """Run ``jobs`` on ``backend``, each after the generators it reads. The driver writes
     every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
-    loaded dataset (its folder is what workers read). Returns {key: message} for the
-    jobs that failed (a job whose generator failed fails with it).
+    loaded dataset (its folder is what workers read). Returns the ``Outcome``: the jobs that
+    failed (a job whose generator failed fails with it) and those trained elsewhere.
 
     One computation per job at a time, across processes: the driver claims each job's
     entry (``ResultCache.claim``) before it trains it and releases the claim once the
@@ -550,6 +559,7 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
     elsewhere: dict[str, Job] = {}  # jobs another process holds: their entry is awaited
     claims: dict = {}  # key -> Claim, for the jobs this driver trains
     failed: dict[str, str] = {}
+    landed: set[str] = set()  # jobs another process trained: read, not computed here
     claim = getattr(cache, "claim", None)  # a cache without claims (a worker's) runs alone
 
     def tell(job: Job, status: str, message: str = "", done: int | None = None) -> None:
@@ -589,6 +599,7 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
         for key, job in list(elsewhere.items()):
             if cache.exists(job.kind, key):
                 del elsewhere[key]
+                landed.add(key)
                 tell(job, "cached", TRAINED_ELSEWHERE)
                 continue
             held = claim(job.kind, key)
@@ -602,7 +613,7 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
                 tell(job, "running", ELSEWHERE, done=min(seen[0], job.total))
 
     if not waiting:
-        return failed
+        return Outcome(failed)
     backend.start(cache=cache, mnist=mnist)
     try:
         while waiting or running or elsewhere:
@@ -631,6 +642,7 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
                     if cache.exists(job.kind, job.key):  # it landed since the plan was made
                         held.release()
                         del waiting[job.key]
+                        landed.add(job.key)
                         tell(job, "cached", TRAINED_ELSEWHERE)
                         continue
                     claims[job.key] = held
@@ -659,4 +671,4 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
         for key in list(claims):
             let_go(key)
     backend.shutdown(cancel=False)
-    return failed
+    return Outcome(failed, frozenset(landed))

@@ -85,8 +85,9 @@ def run_many(
         runner = Runner(experiment.config, cache, identity, where=experiment.where)
         for t in runner.jobs(chosen, seeds):
             jobs.setdefault(t.key, t)
-    failed = execute(jobs.values(), executor, cache=cache, mnist=mnist, progress=progress)
-    computed = set(jobs) - set(failed)
+    outcome = execute(jobs.values(), executor, cache=cache, mnist=mnist, progress=progress)
+    failed = outcome.failed
+    computed = set(jobs) - set(failed) - outcome.elsewhere  # what another process trained counts as cached
     results = []
     for experiment, chosen, pairs, seeds in plans:
         runner = Runner(experiment.config, cache, identity, data_dir=data_dir, progress=progress, mnist=mnist,

@@ -270,7 +270,7 @@ def search(config: ExperimentConfig, *, name: str, trials: int = DEFAULT_TRIALS,
         params = suggest(ot)
         approach = replace(approach_of(params, config.protocol_record), name=f"trial {n}")
         trial = Trial(n, approach.recipe.short(), {k: v for k, v in params.items()})
-        failed = execute(runner.jobs([approach], seeds), executor, cache=cache, mnist=mnist, progress=progress)
+        failed = execute(runner.jobs([approach], seeds), executor, cache=cache, mnist=mnist, progress=progress).failed
         runner.failed = failed
         for seed in seeds:
             try:
