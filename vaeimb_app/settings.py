@@ -116,6 +116,8 @@ PAGES = (
 PAGE_TITLE = "VAE vs oversampling on imbalanced MNIST"
 #: Session-state key set while app.py runs the page (``entered_through_app``).
 THROUGH_APP = "_through_app"
+#: Session-state key set once the session has run through app.py (``through_app``).
+STARTED = "_app_started"
 
 
 def app_pages() -> list:
@@ -127,7 +129,7 @@ def app_pages() -> list:
 def entered_through_app():
     """app.py runs the chosen page inside this: the page can tell (``through_app``) that
     the entrypoint ran first (synced the link into session state, drew the sidebar)."""
-    st.session_state[THROUGH_APP] = True
+    st.session_state[THROUGH_APP] = st.session_state[STARTED] = True
     try:
         yield
     finally:
@@ -159,6 +161,12 @@ def through_app() -> None:
     if st.session_state.get(THROUGH_APP) or not _running_the_app():
         return
     start_app()
+    if not st.session_state.get(STARTED):
+        # The session's first run, in the legacy layout: run again, through app.py, before
+        # anyone clicks. A widget's identity includes the page it runs under, so a click on
+        # a widget drawn by this legacy run would reach a different widget, and be lost.
+        st.session_state[STARTED] = True
+        st.rerun()
 
 
 #: The app's entrypoint (``streamlit run app.py``).
