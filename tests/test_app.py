@@ -89,7 +89,10 @@ def test_entry_page_explains_and_waits_for_run(app, monkeypatch, tmp_path):
     assert not app.get("plotly_chart")
 
 
-def test_run_shows_table_charts_and_gallery(app):
+def test_run_shows_table_charts_and_gallery(app, monkeypatch, tmp_path):
+    # An empty cache of its own: a session that opens on finished results loses its first
+    # Run click in AppTest since the pages run through start_app (found 2026-12-07, open)
+    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "own-cache"))
     at = run_experiment_page(app)
     bars = at.get("progress")
     assert len(bars) == 6  # the VAE model, then the five approaches
