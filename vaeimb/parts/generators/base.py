@@ -14,6 +14,7 @@ result cache stores it without pickle).
 
 from __future__ import annotations
 
+import importlib
 import re
 import time
 from abc import abstractmethod
@@ -699,3 +700,16 @@ def load_module_arrays(module: torch.nn.Module, arrays: dict[str, np.ndarray], p
     except RuntimeError as err:
         first = str(err).strip().splitlines()[0]
         raise GeneratorError(f"stored generator weights do not fit the model ({first}); refit it.") from None
+
+
+def moved_to_networks(module: str, names: tuple[str, ...]) -> Callable[[str], Any]:
+    """``module``'s ``__getattr__`` for the networks it defined before they moved to
+    ``networks``: the old names (``cvae.ConditionalConvVAE``, ...) still resolve, loading
+    the networks (and torch) on first use."""
+
+    def __getattr__(name: str):
+        if name in names:
+            return getattr(importlib.import_module(".networks", __package__), name)  # torch: the networks load with it
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return __getattr__

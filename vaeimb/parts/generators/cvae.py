@@ -24,6 +24,7 @@ from .base import (
     Progress,
     kl_weight,
     mixed_batches,
+    moved_to_networks,
 )
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .networks import ConditionalConvVAE
 
 #: The names of ``networks`` this module gave before the networks moved there.
-_NETWORKS = ("ConditionalConvVAE",)
+__getattr__ = moved_to_networks(__name__, ("ConditionalConvVAE",))
 
 
 def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -110,13 +111,3 @@ class CvaeGenerator(LatentGenerator):
         from .networks import ConditionalConvVAE  # torch: the networks load with it
 
         return ConditionalConvVAE(latent_dim, self.n_classes, self.values["width"])
-
-
-def __getattr__(name: str):
-    """The networks this module's generator trains, where they live (``networks``), loaded
-    with torch on first use."""
-    if name in _NETWORKS:
-        from . import networks  # torch: the networks load with it
-
-        return getattr(networks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

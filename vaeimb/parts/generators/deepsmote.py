@@ -66,6 +66,7 @@ from .base import (
     LatentGenerator,
     Progress,
     mixed_batches,
+    moved_to_networks,
 )
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
@@ -76,7 +77,7 @@ if TYPE_CHECKING:
     from .networks import DeepSmoteAutoencoder
 
 #: The names of ``networks`` this module gave before the networks moved there.
-_NETWORKS = ("DeepSmoteAutoencoder",)
+__getattr__ = moved_to_networks(__name__, ("DeepSmoteAutoencoder",))
 
 #: Images of one class the permutation penalty decodes per step (the original's 100).
 PENALTY_IMAGES = 100
@@ -224,13 +225,3 @@ class DeepSmoteGenerator(LatentGenerator):
         from .networks import DeepSmoteAutoencoder  # torch: the networks load with it
 
         return DeepSmoteAutoencoder(latent_dim, self.values["dim_h"])
-
-
-def __getattr__(name: str):
-    """The networks this module's generator trains, where they live (``networks``), loaded
-    with torch on first use."""
-    if name in _NETWORKS:
-        from . import networks  # torch: the networks load with it
-
-        return getattr(networks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

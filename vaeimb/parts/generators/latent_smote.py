@@ -25,6 +25,7 @@ from .base import (
     LatentGenerator,
     Progress,
     mixed_batches,
+    moved_to_networks,
 )
 from .smote import K_NEIGHBORS, check_neighbors, smote_new_rows
 
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     from .networks import ConvAutoencoder
 
 #: The names of ``networks`` this module gave before the networks moved there.
-_NETWORKS = ("ConvAutoencoder",)
+__getattr__ = moved_to_networks(__name__, ("ConvAutoencoder",))
 
 
 def reconstruction_loss(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -101,13 +102,3 @@ class LatentSmoteGenerator(LatentGenerator):
         from .networks import ConvAutoencoder  # torch: the networks load with it
 
         return ConvAutoencoder(latent_dim, self.values["width"])
-
-
-def __getattr__(name: str):
-    """The networks this module's generator trains, where they live (``networks``), loaded
-    with torch on first use."""
-    if name in _NETWORKS:
-        from . import networks  # torch: the networks load with it
-
-        return getattr(networks, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
