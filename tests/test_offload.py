@@ -82,8 +82,8 @@ def test_an_error_raised_by_progress_stops_the_child_and_its_workers(tmp_path, m
     import vaeimb.interfaces.app_runs as O
 
     started = []
-    spawn = O._spawn
-    monkeypatch.setattr(O, "_spawn", lambda: started.append(spawn()) or started[-1])
+    spawn = O.spawn_child
+    monkeypatch.setattr(O, "spawn_child", lambda *a: started.append(spawn(*a)) or started[-1])
     cfg = ExperimentConfig(**{**TINY, "steps": 400})  # long enough to be stopped mid-way
     workers = []
 

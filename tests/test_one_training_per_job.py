@@ -224,8 +224,8 @@ def _counting_spawns(monkeypatch) -> list:
     import vaeimb.interfaces.app_runs as O
 
     started = []
-    spawn = O._spawn
-    monkeypatch.setattr(O, "_spawn", lambda: started.append(spawn()) or started[-1])
+    spawn = O.spawn_child
+    monkeypatch.setattr(O, "spawn_child", lambda *a: started.append(spawn(*a)) or started[-1])
     return started
 
 

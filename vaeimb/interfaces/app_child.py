@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import traceback
 from multiprocessing.connection import Connection
@@ -34,30 +32,11 @@ from ..studies.atlas.runs import run_atlas
 from ..studies.experiment import job_names, run_experiment
 from ..studies.sweep import run_sweep
 from .app_runs import SWEEP_JSON, event_message
+from .children import export_folder
 
 
 def _terminated(signum, frame):
     raise SystemExit(128 + signum)
-
-
-def _export(out: Path, write) -> None:
-    """``write(folder)`` into a fresh folder beside ``out``, then put it in ``out``'s place:
-    readers see the old folder or the new one, never half of one."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        write(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    for _ in range(3):
-        shutil.rmtree(out, ignore_errors=True)
-        try:
-            os.replace(tmp, out)
-            return
-        except OSError:  # another run of the same request wrote it in between
-            continue
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _cell_jobs(config: ExperimentConfig, approaches) -> list[str]:
@@ -76,7 +55,7 @@ def run(req: dict, conn, progress) -> None:
     if kind == "experiment":
         conn.send(("plan", job_names(config, req["approaches"])))
         result = run_experiment(config, req["approaches"], req["seeds"], progress=progress, **common)
-        _export(out, lambda folder: save_result(result, folder, made_here("the app's Run")))
+        export_folder(out, lambda folder: save_result(result, folder, made_here("the app's Run")))
     elif kind == "sweep":
         conn.send(("plan", job_names(config, req["approaches"])))
         sweep = run_sweep(config, req["ratios"], req["approaches"], req["seeds"],
@@ -89,12 +68,12 @@ def run(req: dict, conn, progress) -> None:
                 points.append({"ratio": ratio, "folder": f"point-{i}"})
             (folder / SWEEP_JSON).write_text(json.dumps({"points": points}, indent=1))
 
-        _export(out, write)
+        export_folder(out, write)
     elif kind == "atlas":
         conn.send(("plan", _cell_jobs(config, req["approaches"])))
         atlas, _ = run_atlas(config, [tuple(p) for p in req["pairs"]], req["ratios"], req["approaches"], req["seeds"],
                              progress=progress, command=req.get("command", ""), **common)
-        _export(out, atlas.write)
+        export_folder(out, atlas.write)
     else:
         raise VaeimbError(f"unknown request kind {kind!r}")
 

@@ -26,23 +26,19 @@ from __future__ import annotations
 import bisect
 import json
 import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 from dataclasses import asdict
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable, Iterable
 
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import ConfigError, DataUnavailableError, VaeimbError
 from ..declarations.jobs import ProgressCallback, ProgressEvent
-from ..declarations.locations import SOURCE_ROOT
 from ..running.result_files import load_result
 from ..running.results import ExperimentResult
 from ..studies.atlas import Atlas, load_atlas
+from .children import end_child, spawn_child
 
 #: Marks the child's command line (to find it, e.g. in a test or a benchmark).
 CHILD_MARK = "vaeimb-run"
@@ -102,29 +98,6 @@ def _same_request(request: dict) -> str:
 # --------------------------------------------------------------------------------------
 # The child process
 # --------------------------------------------------------------------------------------
-def _spawn() -> tuple[subprocess.Popen, Connection]:
-    ours, theirs = socket.socketpair()
-    root = str(SOURCE_ROOT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-c", "from vaeimb.interfaces.app_child import main; main()", CHILD_MARK, str(theirs.fileno())]
-    try:
-        proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
-    finally:
-        theirs.close()
-    return proc, Connection(ours.detach())
-
-
-def _end(proc: subprocess.Popen) -> None:
-    """Stop the child (it stops its workers on SIGTERM) and reap it."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 class _SharedRun:
     """One child running one request, and the callers following it. A thread of this
     process reads the child's messages and keeps them (numbered) for every follower."""
@@ -164,7 +137,7 @@ class _SharedRun:
     def _pump(self) -> None:
         outcome: tuple = ("exited", None)
         try:
-            self.proc, conn = _spawn()
+            self.proc, conn = spawn_child("vaeimb.interfaces.app_child", CHILD_MARK)
             try:
                 conn.send(self.request)
                 while True:
@@ -192,7 +165,7 @@ class _SharedRun:
                 if outcome[0] == "done":
                     self.proc.wait()
                 else:
-                    _end(self.proc)
+                    end_child(self.proc)
         except BaseException as err:  # could not start the child at all
             outcome = ("error", "crash", f"{type(err).__name__}: {err}")
         finally:

@@ -28,12 +28,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from dataclasses import asdict
@@ -43,7 +40,6 @@ from pathlib import Path
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import ConfigError, DataUnavailableError, VaeimbError
 from ..declarations.jobs import ProgressCallback, ProgressEvent
-from ..declarations.locations import SOURCE_ROOT
 from ..parts.data import load_mnist, make_experiment_data
 from ..presentation.latent import project
 from ..presentation.latent_view import (
@@ -56,6 +52,7 @@ from ..presentation.report import class_gains, quality_points
 from ..running import result_files
 from ..running.cache import ResultCache
 from ..running.resources import fix_mmap_threshold
+from .children import end_child, export_folder, spawn_child
 
 #: Marks the child's command line (to find it, e.g. in a test or a benchmark).
 CHILD_MARK = "vaeimb-latent"
@@ -68,18 +65,6 @@ _ERRORS = {c.__name__: c for c in (VaeimbError, ConfigError, DataUnavailableErro
 # --------------------------------------------------------------------------------------
 # The work (in the child, or here for a server that trains in-process)
 # --------------------------------------------------------------------------------------
-def _replace_folder(tmp: Path, out: Path) -> None:
-    """Move the finished folder ``tmp`` to ``out``: readers see the old one or the new one."""
-    for _ in range(3):
-        shutil.rmtree(out, ignore_errors=True)
-        try:
-            os.replace(tmp, out)
-            return
-        except OSError:  # another export of the same generator wrote it in between
-            continue
-    shutil.rmtree(tmp, ignore_errors=True)
-
-
 def _write_json(doc, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
@@ -109,13 +94,8 @@ def _view(req: dict, progress: ProgressCallback) -> dict:
     data = make_experiment_data(config, seed, load_mnist(req.get("data_dir")))
     majority = data.train_x[data.train_y == 0]
     images = {label: (data.generator_by_class[label], majority) for label in gen.fill}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
-    try:
-        write_view(gen, images, tmp, seed=seed, provenance=provenance, config=config.to_dict())
-        _replace_folder(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    export_folder(out, lambda folder: write_view(gen, images, folder, seed=seed, provenance=provenance,
+                                                 config=config.to_dict()))
     return {"status": "written", "folder": str(out)}
 
 
@@ -202,29 +182,6 @@ def main() -> None:
 # --------------------------------------------------------------------------------------
 # The caller's side (no torch)
 # --------------------------------------------------------------------------------------
-def _spawn() -> tuple[subprocess.Popen, Connection]:
-    ours, theirs = socket.socketpair()
-    root = str(SOURCE_ROOT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    cmd = [sys.executable, "-c", "from vaeimb.interfaces.latent_child import main; main()", CHILD_MARK,
-           str(theirs.fileno())]
-    try:
-        proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
-    finally:
-        theirs.close()
-    return proc, Connection(ours.detach())
-
-
-def _end(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def _gone(proc: subprocess.Popen) -> VaeimbError:
     return VaeimbError(f"the Latent page's process exited with code {proc.returncode} before answering; "
                        "what it finished is cached: try again.")
@@ -239,7 +196,7 @@ def call(req: dict, *, progress: ProgressCallback = None, in_process: bool = Fal
         raise ConfigError(f"unknown latent request {req.get('kind')!r}; one of {', '.join(KINDS)}.")
     if in_process:
         return handle(req, progress)
-    proc, conn = _spawn()
+    proc, conn = spawn_child("vaeimb.interfaces.latent_child", CHILD_MARK)
     try:
         conn.send(req)
         while True:
@@ -265,7 +222,7 @@ def call(req: dict, *, progress: ProgressCallback = None, in_process: bool = Fal
                     raise VaeimbError(f"the Latent page's process failed:\n{tail}")
                 raise _ERRORS.get(kind, VaeimbError)(text)
     except BaseException:
-        _end(proc)
+        end_child(proc)
         raise
     finally:
         conn.close()

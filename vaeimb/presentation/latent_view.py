@@ -38,6 +38,7 @@ import numpy as np
 
 from ..declarations.errors import ConfigError, VaeimbError
 from ..running.recipes import PRESETS, parse_recipe
+from ..running.result_files import json_default
 from . import latent
 from .figures import to_uint8
 from .latent_js import (
@@ -221,16 +222,6 @@ def view_arrays(gen, label: int, real: np.ndarray, majority: np.ndarray, *, seed
     return meta, arrays
 
 
-def _json_default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
 def write_view(gen, images: Mapping[int, tuple[np.ndarray, np.ndarray]], folder: str | os.PathLike,
                stem: str = "view", *, seed: int, provenance: dict, methods: Iterable[str] = ("pca",),
                config: dict | None = None, share: str | os.PathLike | None = None) -> list[Path]:
@@ -263,7 +254,7 @@ def write_view(gen, images: Mapping[int, tuple[np.ndarray, np.ndarray]], folder:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.json", folder / f"{stem}.npz"]
     np.savez_compressed(paths[1], **arrays)
-    paths[0].write_text(json.dumps(doc, indent=1, default=_json_default) + "\n")  # last: its presence says done
+    paths[0].write_text(json.dumps(doc, indent=1, default=json_default) + "\n")  # last: its presence says done
     return paths
 
 

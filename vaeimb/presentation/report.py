@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..parts.metrics import metric_info, metrics_for
+from ..running.result_files import json_default
 from ..running.results import ExperimentResult
 from ..statistics.stats import GAP_LABEL
 from ..statistics.verdict import paired_difference
@@ -290,17 +291,7 @@ def _quality(result: ExperimentResult, name: str, seed: int) -> dict | None:
 
 
 def to_json(result: ExperimentResult) -> str:
-    return json.dumps(to_json_dict(result), indent=2, default=_json_default)
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+    return json.dumps(to_json_dict(result), indent=2, default=json_default)
 
 
 def to_csv(result: ExperimentResult, which: str = "runs") -> str:

@@ -37,7 +37,8 @@ RESULT_ARRAYS = "result.npz"
 FORMAT = 1
 
 
-def _json_default(o):
+def json_default(o):
+    """numpy scalars and arrays as JSON (``json.dumps(..., default=json_default)``)."""
     if isinstance(o, np.integer):
         return int(o)
     if isinstance(o, np.floating):
@@ -106,7 +107,7 @@ def save_result(result: ExperimentResult, folder: str | os.PathLike, provenance:
         "runs": runs,
     }
     json_path, npz_path = folder / RESULT_JSON, folder / RESULT_ARRAYS
-    json_path.write_text(json.dumps(doc, indent=1, default=_json_default) + "\n")
+    json_path.write_text(json.dumps(doc, indent=1, default=json_default) + "\n")
     np.savez_compressed(npz_path, **arrays)
     return [json_path, npz_path]
 
@@ -192,7 +193,7 @@ def save_generator_state(meta: dict, arrays: dict[str, np.ndarray], folder: str 
     folder.mkdir(parents=True, exist_ok=True)
     stem = generator_stem(name, seed)
     paths = [folder / f"{stem}.json", folder / f"{stem}.npz"]
-    paths[0].write_text(json.dumps(meta, indent=1, default=_json_default) + "\n")
+    paths[0].write_text(json.dumps(meta, indent=1, default=json_default) + "\n")
     np.savez_compressed(paths[1], **arrays)
     return paths
 
