@@ -89,10 +89,7 @@ def test_entry_page_explains_and_waits_for_run(app, monkeypatch, tmp_path):
     assert not app.get("plotly_chart")
 
 
-def test_run_shows_table_charts_and_gallery(app, monkeypatch, tmp_path):
-    # An empty cache of its own: a session that opens on finished results loses its first
-    # Run click in AppTest since the pages run through start_app (found 2026-12-07, open)
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "own-cache"))
+def test_run_shows_table_charts_and_gallery(app):
     at = run_experiment_page(app)
     bars = at.get("progress")
     assert len(bars) == 6  # the VAE model, then the five approaches
@@ -130,6 +127,18 @@ def test_finished_results_redraw_without_run(new_app):
     fresh = new_app().run()  # a new session: nothing pressed
     assert not fresh.exception
     assert len(fresh.table) == 1 and len(fresh.get("plotly_chart")) == 7
+
+
+def test_first_run_click_counts_on_finished_results(new_app):
+    """A session that opens on finished results (drawn without a Run) still runs on its
+    first click: a click lost between runs would leave it showing the same page."""
+    run_experiment_page(new_app())  # the tiny config is finished in the cache
+    fresh = new_app().run()
+    assert not fresh.get("progress")  # opened on the finished results, nothing run
+    button(fresh, "Run").click().run()
+    assert not fresh.exception, fresh.exception
+    bars = fresh.get("progress")
+    assert len(bars) == 6 and all(b.value == 100 for b in bars), [b.proto.text for b in bars]
 
 
 def test_sweep_plots_each_ratio(app):

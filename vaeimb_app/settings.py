@@ -157,10 +157,18 @@ def through_app() -> None:
     (a click it carries is kept); declaring the pages ends the legacy layout for the
     server, so later runs start in app.py. Every page that reads the settings calls this
     (``page_settings``, ``show_link_warnings``) before it uses them; a script other than
-    the app (a test's) is left alone."""
+    the app (a test's) is left alone.
+
+    The page's widgets keep the identity they have when app.py runs the page: declaring
+    the pages makes the entrypoint the active script (the sidebar's widgets are the
+    entrypoint's, as in app.py), and the page's own is active again afterwards. Streamlit's
+    AppTest runs every page again this way after its first run (it resets the legacy flag
+    on each run): without this, a click on a page widget drawn through app.py would reach
+    another widget, and be lost."""
     if st.session_state.get(THROUGH_APP) or not _running_the_app():
         return
-    start_app()
+    with get_script_run_ctx().run_with_active_hash(get_script_run_ctx().page_script_hash):
+        start_app()  # its st.navigation makes app.py the active script; the page's is back after
     if not st.session_state.get(STARTED):
         # The session's first run, in the legacy layout: run again, through app.py, before
         # anyone clicks. A widget's identity includes the page it runs under, so a click on
