@@ -34,7 +34,7 @@ from vaeimb.declarations import schema  # noqa: E402
 from vaeimb.declarations.config import ExperimentConfig  # noqa: E402
 from vaeimb.declarations.errors import VaeimbError  # noqa: E402
 from vaeimb.declarations.provenance import cpu_name, utc_now  # noqa: E402
-from vaeimb.parts.data import _load_cached, load_mnist  # noqa: E402
+from vaeimb.parts.data import _load_cached, load_images  # noqa: E402
 from vaeimb.parts.training import pick_device  # noqa: E402
 from vaeimb.presentation.figures import png_bytes  # noqa: E402
 from vaeimb.presentation.latent import decode, mean_code  # noqa: E402
@@ -63,7 +63,7 @@ def measure(config: ExperimentConfig, data_dir=None) -> dict[str, float | Failed
     out: dict[str, float | Failed] = {}
     _load_cached.cache_clear()
     t = time.perf_counter()
-    load_mnist(data_dir)
+    load_images(data_dir)
     out["MNIST load (gz files)"] = time.perf_counter() - t
 
     with tempfile.TemporaryDirectory() as tmp:

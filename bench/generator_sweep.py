@@ -34,7 +34,7 @@ def run(a) -> int:
     import torch
 
     from vaeimb.declarations.config import ExperimentConfig
-    from vaeimb.parts.data import load_mnist, make_experiment_data
+    from vaeimb.parts.data import load_images, make_experiment_data
     from vaeimb.parts.generators import FitBudget, FitData, make_generator
     from vaeimb.parts.generators.filter import ConfidenceFilter
     from vaeimb.running.cache import ResultCache
@@ -42,7 +42,7 @@ def run(a) -> int:
 
     torch.set_num_threads(1)
     cfg = ExperimentConfig.for_protocol("deepsmote", task="longtail", classifier="cnn")
-    mnist = load_mnist(a.data_dir)
+    mnist = load_images(a.data_dir)
     judge = load_judge(mnist, ResultCache(a.cache_dir))
     data = make_experiment_data(cfg, a.seed, mnist)
     fit = FitData(data.generator_by_class, cfg.fill, names=tuple(f"digit {d}" for d in cfg.classes))

@@ -91,11 +91,11 @@ def main() -> int:
 def write_latent_view(gen, config, seed: int, out: Path, provenance: dict, data_dir) -> list[Path]:
     """The Latent space page's view of the fitted generator ``gen`` of ``seed`` (every label
     it fills, the t-SNE map included), beside it in ``out``."""
-    from vaeimb.parts.data import load_mnist, make_experiment_data
+    from vaeimb.parts.data import load_images, make_experiment_data
     from vaeimb.presentation.latent_view import view_stem, write_view
     from vaeimb.running import result_files
 
-    data = make_experiment_data(config, seed, load_mnist(data_dir))
+    data = make_experiment_data(config, seed, load_images(data_dir))
     majority = data.train_x[data.train_y == 0]
     images = {label: (data.generator_by_class[label], majority) for label in gen.fill}
     t = time.perf_counter()

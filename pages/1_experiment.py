@@ -23,7 +23,7 @@ from vaeimb.presentation.report import (
     verdict_metrics,
 )
 from vaeimb.running.result_files import label as shipped_label
-from vaeimb_app.runs import mnist_test_images, shown_experiment, train_experiment
+from vaeimb_app.runs import test_images, shown_experiment, train_experiment
 from vaeimb_app.settings import class_names, errors_shown, page_settings
 
 settings = page_settings()
@@ -126,7 +126,7 @@ gallery_approach = c1.selectbox("Approach", ran, key="gallery_approach")
 gallery_seed = c2.selectbox("Seed", sorted(result.runs[gallery_approach]), key="gallery_seed")
 run = result.runs[gallery_approach][gallery_seed]
 with errors_shown():
-    images, captions = figures.misclassified_gallery(run, mnist_test_images(), names)
+    images, captions = figures.misclassified_gallery(run, test_images(config.dataset), names)
 if images:
     st.caption(f"{len(run.misclassified)} misclassified; the {len(images)} most confident mistakes first.")
     st.image(images, caption=captions, width=110)

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from vaeimb.declarations.config import TEST_COUNTS, ExperimentConfig
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.digits import TEST_COUNTS
 from vaeimb.declarations.protocols import PROTOCOLS
 from vaeimb.declarations.task_kinds import DEEPSMOTE_DIFFERENCES, DEEPSMOTE_REPORTED
 from vaeimb.presentation.report import (

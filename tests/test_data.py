@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from vaeimb.declarations.config import TEST_COUNTS, TRAIN_COUNTS, ExperimentConfig
+from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.digits import TEST_COUNTS, TRAIN_COUNTS
 from vaeimb.declarations.errors import ConfigError, DataUnavailableError
+from vaeimb.declarations.datasets import FILES
 from vaeimb.parts import data as D
 
 
@@ -44,7 +46,7 @@ def test_data_dir_order(monkeypatch, tmp_path):
 def test_missing_data_without_download_names_the_variable_and_files(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataUnavailableError) as e:
-        D.load_mnist(tmp_path / "empty", download=False)
+        D.load_images(tmp_path / "empty", download=False)
     msg = str(e.value)
     assert "VAEIMB_DATA_DIR" in msg and "train-images-idx3-ubyte.gz" in msg and "t10k-labels-idx1-ubyte.gz" in msg
 
@@ -54,11 +56,11 @@ def test_failed_download_is_one_clear_error(tmp_path, unreachable_mnist_mirror):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(DataUnavailableError) as e:
-        D.load_mnist(empty, download=True)
+        D.load_images(empty, download=True)
     msg = str(e.value)
     assert "\n" not in msg and "Traceback" not in msg
     assert "VAEIMB_DATA_DIR" in msg and str(empty.resolve()) in msg
-    assert all(name in msg for name in D.RAW_FILES.values())  # what to put there
+    assert all(name in msg for name in FILES.values())  # what to put there
     assert "Error downloading train-images-idx3-ubyte.gz" in msg  # why: torchvision's own first line
     assert D.find_raw_files(empty) is None
 
@@ -73,12 +75,12 @@ def test_download_goes_through_torchvision_into_the_chosen_folder(tmp_path, monk
             calls.append((root, train, download))
             raw = os.path.join(root, "MNIST", "raw")
             os.makedirs(raw, exist_ok=True)
-            for name in D.RAW_FILES.values():
+            for name in FILES.values():
                 shutil.copy(D.find_raw_files(mnist_dir)["train_images"].parent / name, raw)
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", FakeMNIST)
     (tmp_path / "dl").mkdir()
-    m = D.load_mnist(tmp_path / "dl")
+    m = D.load_images(tmp_path / "dl")
     assert calls and all(c[2] for c in calls) and calls[0][0] == str((tmp_path / "dl").resolve())
     assert m.train_images.shape == (60000, 28, 28)
 
@@ -91,16 +93,16 @@ def test_loads_real_mnist_read_only_without_writing(mnist_dir, tmp_path):
     for p in [*ro.iterdir(), ro, ro.parent, ro.parent.parent]:
         p.chmod(p.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
     before = sorted(os.listdir(ro))
-    m = D.load_mnist(tmp_path / "ro", download=False)
+    m = D.load_images(tmp_path / "ro", download=False)
     assert sorted(os.listdir(ro)) == before
     assert m.train_images.shape == (60000, 28, 28) and m.test_images.shape == (10000, 28, 28)
     assert tuple(np.bincount(m.train_labels, minlength=10)) == TRAIN_COUNTS
     assert tuple(np.bincount(m.test_labels, minlength=10)) == TEST_COUNTS
-    assert D.load_mnist(tmp_path / "ro", download=False) is m  # loaded once per process
+    assert D.load_images(tmp_path / "ro", download=False) is m  # loaded once per process
 
 
 def test_clean_draw_is_from_train_only_seeded_and_nested(mnist_dir):
-    m = D.load_mnist(mnist_dir)
+    m = D.load_images(mnist_dir)
     cfg = ExperimentConfig()
     d0 = D.make_experiment_data(cfg, 0, m)
     assert d0.train_x.shape == (5100, 28, 28) and d0.train_y.sum() == 100
@@ -120,7 +122,7 @@ def test_clean_draw_is_from_train_only_seeded_and_nested(mnist_dir):
 
 
 def test_blog_protocol_uses_file_order_and_the_test_split_leak(mnist_dir):
-    m = D.load_mnist(mnist_dir)
+    m = D.load_images(mnist_dir)
     leaky = D.make_experiment_data(ExperimentConfig.blog(), 3, m)
     first_zeros = np.flatnonzero(m.train_labels == 0)[:5000]
     assert np.array_equal(leaky.train_x[:5000], m.train_images[first_zeros])
@@ -132,7 +134,7 @@ def test_blog_protocol_uses_file_order_and_the_test_split_leak(mnist_dir):
 
 
 def test_oracle_pool_absent_when_train_holds_too_few(mnist_dir):
-    m = D.load_mnist(mnist_dir)
+    m = D.load_images(mnist_dir)
     d = D.make_experiment_data(ExperimentConfig(majority=1, minority=5, n_majority=6000, n_minority=50), 0, m)
     assert d.oracle_minority_x is None
 

@@ -244,9 +244,9 @@ def test_minority_fraction_one_trains_on_the_labels_to_fill_alone():
 
 # ---- ten classes ------------------------------------------------------------------------------
 def test_ten_class_fit_fills_labels_1_to_9(mnist_dir):
-    from vaeimb.parts.data import load_mnist
+    from vaeimb.parts.data import load_images
 
-    mnist = load_mnist(mnist_dir)
+    mnist = load_images(mnist_dir)
     by_class = [mnist.train_images[mnist.train_labels == d][:40 if d == 0 else 12] for d in range(10)]
     g = make_generator("deepsmote", **SMALL).fit(FitData(by_class, tuple(range(1, 10))),
                                                  FitBudget(steps=10, batch_size=32), seed=0)

@@ -24,7 +24,12 @@ import pytest
 
 from vaeimb.declarations.errors import DataUnavailableError
 from vaeimb.parts import data as D
-from vaeimb.parts.data import DATA_DIR_ENV, MIRROR_ENV, RAW_FILES, find_raw_files
+from vaeimb.declarations.datasets import DATASETS, FILES
+from vaeimb.parts.data import DATA_DIR_ENV, find_raw_files
+
+MNIST = DATASETS["mnist"]
+#: MNIST's old mirror variable (``<base><file>``), still read.
+MIRROR_ENV = MNIST.legacy_mirror_env
 
 ROOT = Path(__file__).resolve().parents[1]
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
@@ -78,7 +83,7 @@ class LoopbackMirror:
                     return self.send_error(503, "request limit reached")
                 if mirror.refuse:
                     return self.send_error(mirror.refuse)
-                if name not in RAW_FILES.values():
+                if name not in FILES.values():
                     return self.send_error(404)
                 path = mirror.folder / name
                 size = path.stat().st_size // (2 if name in mirror.corrupt else 1)
@@ -133,9 +138,9 @@ def assert_downloaded_once(tmp: Path, mirror: LoopbackMirror) -> None:
     assert files is not None, list((tmp / "xdg").rglob("*"))
     raw = tmp / "xdg" / "vaeimb" / "data" / "MNIST" / "raw"
     assert {p.parent for p in files.values()} == {raw}
-    for name in RAW_FILES.values():
+    for name in FILES.values():
         assert (raw / name).read_bytes() == (mirror.folder / name).read_bytes(), name
-    assert dict(mirror.downloads) == {name: 1 for name in RAW_FILES.values()}, mirror.downloads
+    assert dict(mirror.downloads) == {name: 1 for name in FILES.values()}, mirror.downloads
     assert all(n <= 1 for n in mirror.probes.values()), mirror.probes
 
 
@@ -178,9 +183,9 @@ def _cli(tmp: Path, mirror: LoopbackMirror, *args: str, timeout: float = 300) ->
 # --------------------------------------------------------------------------------------
 def test_mirror_variable_takes_one_or_several_base_urls(monkeypatch):
     monkeypatch.delenv(MIRROR_ENV, raising=False)
-    assert D.mnist_mirrors() is None
+    assert D.mirrors_for(MNIST) is None
     monkeypatch.setenv(MIRROR_ENV, " http://a.example/mnist ,https://b.example/m/\n http://c.example ")
-    assert D.mnist_mirrors() == ["http://a.example/mnist/", "https://b.example/m/", "http://c.example/"]
+    assert D.mirrors_for(MNIST) == ["http://a.example/mnist/", "https://b.example/m/", "http://c.example/"]
 
 
 def test_a_file_failing_its_checksum_leaves_nothing_that_looks_like_data(mnist_dir, tmp_path, fresh):
@@ -188,14 +193,14 @@ def test_a_file_failing_its_checksum_leaves_nothing_that_looks_like_data(mnist_d
     writing it): a later run would take the four gz files for MNIST. They are removed."""
     import torchvision.datasets
 
-    last = RAW_FILES["test_labels"]
+    last = FILES["test_labels"]
     with LoopbackMirror(shared_raw_folder(mnist_dir), corrupt=(last,)) as mirror:
         fresh(mirror)
         with pytest.raises(DataUnavailableError) as e:
-            D.load_mnist()
+            D.load_images()
     msg = str(e.value)
     assert "\n" not in msg and f"Error downloading {last}" in msg and MIRROR_ENV in msg
-    assert mirror.downloads[last] == 1 and all(mirror.downloads[n] == 1 for n in RAW_FILES.values())
+    assert mirror.downloads[last] == 1 and all(mirror.downloads[n] == 1 for n in FILES.values())
     assert_nothing_cached(tmp_path)
     assert not (tmp_path / "xdg" / "vaeimb" / "data").exists()  # the folder the download created, too
     assert torchvision.datasets.MNIST.mirrors != [mirror.url]  # torchvision's own class is untouched
@@ -231,7 +236,7 @@ def test_cli_run_with_a_refusing_mirror_is_one_clear_error(mnist_dir, tmp_path):
     assert "Traceback" not in out.stderr
     lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1, out.stderr
-    for needed in (DATA_DIR_ENV, MIRROR_ENV, *RAW_FILES.values(), "404"):
+    for needed in (DATA_DIR_ENV, MIRROR_ENV, *FILES.values(), "404"):
         assert needed in lines[0]
     assert sum(mirror.probes.values()) + sum(mirror.downloads.values()) >= 1  # it did ask the mirror
     assert_nothing_cached(tmp_path)
@@ -279,7 +284,7 @@ def test_app_run_with_a_refusing_mirror_is_one_error_and_caches_nothing(mnist_di
     assert not at.exception, at.exception
     assert len(at.error) == 1, [e.value for e in at.error]
     msg = at.error[0].value
-    for needed in (DATA_DIR_ENV, MIRROR_ENV, *RAW_FILES.values(), str(status)):
+    for needed in (DATA_DIR_ENV, MIRROR_ENV, *FILES.values(), str(status)):
         assert needed in msg, msg
     assert "Traceback" not in msg
     assert not at.get("progress")  # refused before any job's progress bar: not one failure per job

@@ -116,7 +116,7 @@ def test_a_failed_generator_fails_the_tasks_that_need_it(tmp_path):
     gen = Job("generator", "g", None, None, 0, Identity(), label="generator:vae")
     clf = Job("classifier", "c", None, None, 0, Identity(), deps=("g",), label="vae")
     backend = Failing()
-    failed = X.execute([clf, gen], backend, cache=ResultCache(tmp_path), mnist=None).failed
+    failed = X.execute([clf, gen], backend, cache=ResultCache(tmp_path), images={}).failed
     assert failed == {"g": "diverged", "c": "its generator failed: diverged"}
     assert backend.ran == ["g"]
 

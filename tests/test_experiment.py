@@ -11,7 +11,7 @@ import vaeimb.running.runner as R
 import vaeimb.studies.experiment as E
 from vaeimb.declarations.config import ExperimentConfig
 from vaeimb.declarations.errors import ConfigError
-from vaeimb.parts.data import load_mnist, make_experiment_data, validation_split
+from vaeimb.parts.data import load_images, make_experiment_data, validation_split
 from vaeimb.parts.generators.base import Generator
 from vaeimb.parts.generators.vae import VaeGenerator
 from vaeimb.running.cache import CacheWarning, ResultCache
@@ -342,7 +342,7 @@ def test_tuned_recipe_fits_on_the_rest_and_its_generator_never_sees_validation(c
     assert t.info["n_validation"] == 64 and t.info["n_validation_minority"] == 4
     assert t.info["n_train_majority"] == 240 and t.info["n_train_minority_real"] == 16
     assert t.val_curve is not None and t.val_curve.shape == (3,)
-    data = make_experiment_data(tiny_config, 0, load_mnist(mnist_dir))
+    data = make_experiment_data(tiny_config, 0, load_images(mnist_dir))
     fit_rows, val_rows = validation_split(data.train_y, tiny_config.validation_fraction, 0)
     val_minority = data.train_x[val_rows][data.train_y[val_rows] == 1]
     (gen_images,) = seen
@@ -350,7 +350,7 @@ def test_tuned_recipe_fits_on_the_rest_and_its_generator_never_sees_validation(c
     for img in val_minority:
         assert not (gen_images == img).all(axis=(1, 2)).any()
     # validation images come from MNIST train (the training draw), never from the test split
-    mnist = load_mnist(mnist_dir)
+    mnist = load_images(mnist_dir)
     assert np.array_equal(data.train_x[val_rows], mnist.train_images[data.train_index[val_rows]])
     assert np.array_equal(data.test_x, mnist.test_images[data.test_index])
     # the tuned cut is the best balanced error on the validation split

@@ -79,9 +79,9 @@ for seed in job["shipped"]:
 
 @pytest.fixture(scope="module")
 def mnist(mnist_dir):
-    from vaeimb.parts.data import load_mnist
+    from vaeimb.parts.data import load_images
 
-    return load_mnist(mnist_dir)
+    return load_images(mnist_dir)
 
 
 def digits(mnist, digit: int, n: int) -> np.ndarray:

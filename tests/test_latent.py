@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vaeimb.parts.data import load_mnist, make_experiment_data
+from vaeimb.parts.data import load_images, make_experiment_data
 from vaeimb.parts.generators.base import LatentGenerator
 from vaeimb.presentation import latent
 from vaeimb.studies.experiment import load_generator
@@ -12,7 +12,7 @@ def vae(tiny_run, mnist_dir):
     result, cache = tiny_run
     gen = load_generator(result.config, "vae", 0, cache=cache, data_dir=mnist_dir)
     assert isinstance(gen, LatentGenerator) and gen.latent_dim == result.config.latent_dim
-    data = make_experiment_data(result.config, 0, load_mnist(mnist_dir))
+    data = make_experiment_data(result.config, 0, load_images(mnist_dir))
     return gen, gen, data
 
 

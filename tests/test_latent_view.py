@@ -14,7 +14,7 @@ from tiny_setup import TINY
 from vaeimb.declarations.config import ExperimentConfig
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.interfaces import latent_child
-from vaeimb.parts.data import load_mnist
+from vaeimb.parts.data import load_images
 from vaeimb.parts.generators import LEARNED, FitBudget, FitData, make_generator
 from vaeimb.presentation import latent
 from vaeimb.presentation import latent_view as lv
@@ -33,7 +33,7 @@ def digits(mnist, d: int, n: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def tail(mnist_dir) -> FitData:
     """Label 0 the head (60 zeros), labels 1..3 the tail (12 sixes, 10 threes, 8 eights)."""
-    mnist = load_mnist(mnist_dir)
+    mnist = load_images(mnist_dir)
     return FitData((digits(mnist, 0, 60), digits(mnist, 6, 12), digits(mnist, 3, 10), digits(mnist, 8, 8)), (1, 2, 3))
 
 

@@ -13,7 +13,7 @@ from vaeimb.declarations.config import ExperimentConfig, from_settings
 from vaeimb.declarations.errors import ConfigError
 from vaeimb.declarations.task_kinds import DEEPSMOTE_COUNTS
 from vaeimb.interfaces import cli
-from vaeimb.parts.data import load_mnist, make_experiment_data
+from vaeimb.parts.data import load_images, make_experiment_data
 from vaeimb.parts.metrics import multiclass_metrics
 from vaeimb.presentation.figures import per_class_recall, recall_by_count
 from vaeimb.presentation.report import display_rows, format_table, to_json_dict
@@ -94,7 +94,7 @@ def test_the_unknown_profile_flag_is_refused_by_the_parser(capsys):
 
 
 def test_the_draw_and_the_fixed_test_sets(mnist_dir):
-    mnist = load_mnist(mnist_dir)
+    mnist = load_images(mnist_dir)
     cfg = from_settings({"task": "longtail"}).validate()
     d0, d1 = make_experiment_data(cfg, 0, mnist), make_experiment_data(cfg, 1, mnist)
     assert np.bincount(d0.train_y).tolist() == list(DEEPSMOTE_COUNTS)

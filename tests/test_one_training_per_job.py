@@ -113,11 +113,11 @@ class Driver(threading.Thread):
         self.error = None
 
     def run(self) -> None:
-        from vaeimb.parts.data import load_mnist
+        from vaeimb.parts.data import load_images
         from vaeimb.running.executor import InProcess, execute
 
         try:
-            self.outcome = execute(self.jobs, InProcess(), cache=ResultCache(self.root), mnist=load_mnist(self.mnist_dir),
+            self.outcome = execute(self.jobs, InProcess(), cache=ResultCache(self.root), mnist=load_images(self.mnist_dir),
                                   progress=self.events.put)
         except BaseException as err:  # reported by the test
             self.error = err

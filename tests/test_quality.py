@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vaeimb.declarations.errors import ConfigError
-from vaeimb.parts.data import Mnist
+from vaeimb.parts.data import Images
 from vaeimb.running.cache import ResultCache
 from vaeimb.parts.judge import FEATURE_DIM
 from vaeimb.statistics.image_quality import frechet_distance, memorisation, precision_recall
@@ -28,7 +28,7 @@ def _with_moments(n: int, mean: np.ndarray, cov: np.ndarray, seed: int) -> np.nd
     return x @ np.linalg.cholesky(cov).T + mean
 
 
-def _fake_mnist(n_train: int = 400, n_test: int = 100, seed: int = 0) -> Mnist:
+def _fake_mnist(n_train: int = 400, n_test: int = 100, seed: int = 0) -> Images:
     """Images that encode their own index (pixels 0 and 1) and show a bright block where their label says."""
 
     def split(n, offset):
@@ -44,7 +44,7 @@ def _fake_mnist(n_train: int = 400, n_test: int = 100, seed: int = 0) -> Mnist:
 
     tr, trl = split(n_train, 0)
     te, tel = split(n_test, 1)
-    return Mnist(tr, trl, te, tel, source=Path("fake"))
+    return Images(tr, trl, te, tel, source=Path("fake"))
 
 
 def _index_of(images: np.ndarray) -> np.ndarray:

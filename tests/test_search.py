@@ -107,10 +107,10 @@ def test_a_tiny_search_scores_on_validation_only_is_seeded_and_saves_a_loadable_
     from vaeimb.parts import data
 
     cfg = ExperimentConfig(**{**TINY, "steps": 20})
-    real = data.load_mnist(mnist_dir)
+    real = data.load_images(mnist_dir)
     runs = []
     for k, mnist in enumerate((real, _scrambled(real, 1))):
-        monkeypatch.setattr(data, "load_mnist", lambda *a, _m=mnist, **kw: _m)
+        monkeypatch.setattr(data, "load_images", lambda *a, _m=mnist, **kw: _m)
         told = []
         res = search.search(cfg, name="searched-tiny", trials=3, seeds=(100, 101), cache=ResultCache(tmp_path / f"c{k}"),
                             executor=InProcess(), data_dir=mnist_dir, on_trial=told.append)
@@ -122,7 +122,7 @@ def test_a_tiny_search_scores_on_validation_only_is_seeded_and_saves_a_loadable_
     assert a.trials[0].params == search.incumbent_params("augment-posthoc", "clean")
     assert all(0.0 < s <= 1.0 for t in a.trials for s in t.scores.values())
     # the score is the validation split's balanced accuracy, recomputed from the runner
-    runner = Runner(cfg, ResultCache(tmp_path / "c0"), mnist=real)
+    runner = Runner(cfg, ResultCache(tmp_path / "c0"), images={"mnist": real})
     approach = dataclasses.replace(search.approach_of(a.trials[1].params, "clean"), name="x")
     y, pred = runner.validation_predictions(approach, 100)
     assert len(y) == round(cfg.validation_fraction * (cfg.n_majority + cfg.n_minority))

@@ -102,13 +102,13 @@ TINY = {
 def _quick_judge(cache_root: Path, mnist_dir: Path) -> None:
     """Store a small judge (2000 images, one epoch) as the default one in this cache: the
     child processes measure quality with it (the default learns all of MNIST train)."""
-    from vaeimb.parts.data import load_mnist
+    from vaeimb.parts.data import load_images
     from vaeimb.running.cache import ResultCache
     from vaeimb.studies import quality
 
-    mnist = load_mnist(mnist_dir)
+    mnist = load_images(mnist_dir)
     key = stable_hash(quality.JUDGE_KIND, quality.judge_settings(None, quality.JUDGE_EPOCHS, quality.JUDGE_SEED),
-                      quality.mnist_fingerprint(mnist))
+                      quality.images_fingerprint(mnist))
     small = quality.judge_settings(2000, 1, quality.JUDGE_SEED)
     ResultCache(cache_root).get_or_compute(quality.JUDGE_KIND, key, lambda: quality.train_judge(mnist, small, None))
 

@@ -11,6 +11,7 @@ import pytest
 from import_probe import heavy_modules_loaded
 
 from vaeimb.declarations import provenance
+from vaeimb.declarations.datasets import FILES
 from vaeimb.parts import data as D
 from vaeimb.parts import training as T
 
@@ -108,7 +109,7 @@ def test_decoded_mnist_is_kept_and_read_back_unchanged(tmp_path, monkeypatch):
     files = {}
     for key, shape in (("train_images", (5, 28, 28)), ("train_labels", (5,)), ("test_images", (3, 28, 28)),
                        ("test_labels", (3,))):
-        files[key] = tmp_path / D.RAW_FILES[key]
+        files[key] = tmp_path / FILES[key]
         _idx(files[key], rng.integers(0, 256, shape))
     decoded = {k: D._read_idx(p) for k, p in files.items()}
     first = D._decoded(files)  # decodes, and keeps a copy
@@ -134,7 +135,7 @@ def test_only_the_newest_decoded_copies_are_kept(tmp_path, monkeypatch):
         files = {}
         for key, shape in (("train_images", (2, 28, 28)), ("train_labels", (2,)), ("test_images", (1, 28, 28)),
                            ("test_labels", (1,))):
-            files[key] = folder / D.RAW_FILES[key]
+            files[key] = folder / FILES[key]
             _idx(files[key], rng.integers(0, 10, shape))
         D._decoded(files)
     kept = list((tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR).glob("*.npz"))

@@ -31,7 +31,7 @@ from vaeimb.studies.atlas import (
     merge_atlases,
 )
 
-from .runs import cache_root, data_dir, ensure_mnist, export_folder, run_workers
+from .runs import cache_root, data_dir, ensure_images, export_folder, run_workers
 
 #: Overrides the shipped atlas's folder (the tests point it at a tiny atlas).
 ATLAS_DIR_ENV = "VAEIMB_ATLAS_DIR"
@@ -129,7 +129,7 @@ def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches) -> list[str]:
     """Run the missing cells at the atlas's own budget and seeds with a progress bar (in a
     child process; in this one when ``VAEIMB_APP_WORKERS=0``), and merge them into the
     user's atlas; returns the failures (one line each)."""
-    ensure_mnist()  # a first download says so, and a refused one is one error, before the progress box
+    ensure_images()  # a first download says so, and a refused one is one error, before the progress box
     base = base_config(atlas)
     seeds = atlas.seeds
     approaches = list(dict.fromkeys(approaches))

@@ -43,7 +43,7 @@ from .runs import (
     app_workers,
     cache_root,
     data_dir,
-    ensure_mnist,
+    ensure_images,
     exported_folder,
     shipped_default,
     shown_experiment,
@@ -100,7 +100,7 @@ def _mnist_ready() -> None:
     """Download MNIST under the app's spinner if it is absent (the child loads it itself)."""
     ddir = data_dir()
     if find_raw_files(resolve_data_dir(ddir)) is None:
-        ensure_mnist()
+        ensure_images()
 
 
 def shipped_generator_for(config: ExperimentConfig, name: str, seed: int) -> dict | None:

@@ -18,8 +18,8 @@ from vaeimb.declarations import schema
 from vaeimb.declarations.config import (
     DEFAULT_SWEEP_RATIOS,
     RATIO_CHOICES_PCT,
-    TRAIN_COUNTS,
 )
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
 from vaeimb.declarations.protocols import PROTOCOLS
 from vaeimb.running.recipes import CLASSIC, COMPARISON, PRESETS
 from vaeimb.statistics.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
@@ -250,17 +250,18 @@ def _make_consistent(values: dict[str, Any]) -> list[str]:
     ref = schema.defaults()
     maj = values.get("cfg_majority", ref["majority"])
     mnr = values.get("cfg_minority", ref["minority"])
+    ds = DATASETS.get(values.get("cfg_dataset", DEFAULT_DATASET), DATASETS[DEFAULT_DATASET])
     if maj == mnr:
         mnr = next(d for d in (ref["minority"], *range(10)) if d != maj)
         values["cfg_minority"] = mnr
-        out.append(f"link has the same digit twice ({maj}); using minority {mnr}.")
+        out.append(f"link has the same {ds.noun} twice ({maj}); using minority {mnr}.")
     n_maj = values.get("cfg_n_majority", ref["n_majority"])
-    if n_maj > TRAIN_COUNTS[maj]:
-        values["cfg_n_majority"] = n_maj = TRAIN_COUNTS[maj]
-        out.append(f"link asks for more images of digit {maj} than MNIST train holds; using {n_maj}.")
+    if n_maj > ds.train_counts[maj]:
+        values["cfg_n_majority"] = n_maj = ds.train_counts[maj]
+        out.append(f"link asks for more images {ds.holds(maj)} than {ds.title} train holds; using {n_maj}.")
     n_min = values.get("cfg_n_minority")
-    if n_min is not None and n_min > min(TRAIN_COUNTS[mnr], n_maj):
-        values["cfg_n_minority"] = min(TRAIN_COUNTS[mnr], n_maj)
+    if n_min is not None and n_min > min(ds.train_counts[mnr], n_maj):
+        values["cfg_n_minority"] = min(ds.train_counts[mnr], n_maj)
         out.append(f"link's minority count {n_min} exceeds what this setup allows; using {values['cfg_n_minority']}.")
     return out
 

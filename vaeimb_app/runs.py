@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Iterable
 import streamlit as st
 
 from vaeimb.declarations.config import ExperimentConfig, stable_hash
+from vaeimb.declarations.datasets import DEFAULT_DATASET, dataset
 from vaeimb.declarations.jobs import ProgressEvent
 from vaeimb.declarations.provenance import code_fingerprint
 from vaeimb.interfaces import app_runs
 from vaeimb.parts.data import (
     DATA_DIR_ENV,
     find_raw_files,
-    load_mnist,
+    load_images,
     resolve_data_dir,
 )
 from vaeimb.running import resources
@@ -107,18 +108,19 @@ def data_dir() -> str | None:
     return os.environ.get(DATA_DIR_ENV) or None
 
 
-def ensure_mnist() -> None:
-    """Load MNIST before a run draws its progress bars (once per process): the first run
-    on a fresh machine downloads it under a spinner that says so, and a dataset that can
+def ensure_images(name: str = DEFAULT_DATASET) -> None:
+    """Load the dataset before a run draws its progress bars (once per process): the first
+    run on a fresh machine downloads it under a spinner that says so, and a dataset that can
     be neither found nor downloaded is one ``DataUnavailableError`` (one ``st.error`` via
     ``errors_shown``), raised before anything trains."""
     ddir = data_dir()
     root = resolve_data_dir(ddir)
-    if find_raw_files(root) is None and (ddir is None or root.is_dir()):
-        with st.spinner(f"Downloading MNIST into {root} (first run only)…"):
-            load_mnist(ddir)
+    ds = dataset(name)
+    if find_raw_files(root, ds) is None and (ddir is None or root.is_dir()):
+        with st.spinner(f"Downloading {ds.title} into {root} (first run only)…"):
+            load_images(ddir, dataset=name)
     else:
-        load_mnist(ddir)
+        load_images(ddir, dataset=name)
 
 
 # --------------------------------------------------------------------------------------
@@ -290,7 +292,7 @@ def train_experiment(settings: Settings) -> ExperimentResult:
     cfg = settings.config
     n = len(settings.seeds)
     workers = run_workers()
-    ensure_mnist()
+    ensure_images(cfg.dataset)
     with st.status(f"Training {len(settings.approaches)} approach(es) × {n} seed(s)…", expanded=True) as status:
         boards: list[ProgressBoard] = []
 
@@ -393,7 +395,7 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
     points = sweep_configs(settings.config, ratios)
     index = {f"ratio {r:g}": i for i, (r, _) in enumerate(points)}
     workers = run_workers()
-    ensure_mnist()
+    ensure_images(settings.config.dataset)
     with st.status(f"Sweeping {len(points)} ratios…", expanded=True) as status:
         now = st.empty()
         bars = [st.progress(0.0, text=f"ratio {r:.2%} ({c.n_minority} minority): waiting") for r, c in points]
@@ -452,11 +454,11 @@ def train_sweep(settings: Settings, ratios, approaches) -> SweepResult:
 
 
 @st.cache_resource(max_entries=1, show_spinner=False)
-def _mnist_test_images(ddir: str | None):
-    return load_mnist(ddir).test_images
+def _test_images(ddir: str | None, name: str):
+    return load_images(ddir, dataset=name).test_images
 
 
-def mnist_test_images():
-    """MNIST's test images (downloaded first on a fresh machine, under a spinner)."""
-    ensure_mnist()
-    return _mnist_test_images(data_dir())
+def test_images(name: str = DEFAULT_DATASET):
+    """The dataset's test images (downloaded first on a fresh machine, under a spinner)."""
+    ensure_images(name)
+    return _test_images(data_dir(), name)

@@ -22,9 +22,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from vaeimb.declarations import schema
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
 from vaeimb.declarations.config import (
     RATIO_CHOICES_PCT,
-    TRAIN_COUNTS,
     ExperimentConfig,
     from_settings,
     n_minority_from_ratio,
@@ -344,17 +344,18 @@ def _pair_widgets(sb) -> None:
     persistent(c1.selectbox, majority.label, range(10), key=majority.state_key)
     persistent(c2.selectbox, minority.label, range(10), key=minority.state_key, help="Must differ from the majority digit.")
     maj, mnr = st.session_state[majority.state_key], st.session_state[minority.state_key]
+    ds = DATASETS.get(st.session_state.get("cfg_dataset"), DATASETS[DEFAULT_DATASET])
     persistent(
         sb.number_input,
         n_majority.label, min_value=1, step=n_majority.step, key=n_majority.state_key,
-        help=f"Training images of the majority digit; MNIST train holds {TRAIN_COUNTS[maj]} of digit {maj}.",
+        help=f"Training images of the majority {ds.noun}; {ds.title} train holds {ds.train_counts[maj]} {ds.holds(maj)}.",
     )
     persistent(sb.radio, "Minority given as", ("count", "ratio"), horizontal=True, key="cfg_minority_mode")
     if st.session_state.cfg_minority_mode == "count":
         persistent(
             sb.number_input,
             n_minority.label, min_value=1, step=n_minority.step, key=n_minority.state_key,
-            help=f"Training images of the minority digit; MNIST train holds {TRAIN_COUNTS[mnr]} of digit {mnr}.",
+            help=f"Training images of the minority {ds.noun}; {ds.title} train holds {ds.train_counts[mnr]} {ds.holds(mnr)}.",
         )
     else:
         persistent(

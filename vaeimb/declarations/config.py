@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import provenance, schema
+from .datasets import DEFAULT_DATASET, Dataset, dataset
 from .errors import ConfigError
 from .protocols import PROTOCOLS, Protocol
-from .schema import TEST_COUNTS, TRAIN_COUNTS
 from .task_kinds import TASK_KINDS, TaskKind, TestPlan
 from .version import __version__
 
@@ -53,6 +53,7 @@ class ExperimentConfig:
     range and wording come from there.
     """
 
+    dataset: str = _default("dataset")
     task: str = _default("task")
     majority: int = _default("majority")
     minority: int = _default("minority")
@@ -101,6 +102,16 @@ class ExperimentConfig:
             raise ConfigError(f"Unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}.") from None
 
     @property
+    def dataset_record(self) -> Dataset:
+        """The dataset's declaration (``vaeimb.declarations.datasets``)."""
+        return dataset(self.dataset)
+
+    @property
+    def dataset_prefix(self) -> str:
+        """How a label names the dataset: nothing for MNIST (the default), else ``Fashion-MNIST: ``."""
+        return "" if self.dataset == DEFAULT_DATASET else f"{self.dataset_record.title}: "
+
+    @property
     def task_kind(self) -> TaskKind:
         try:
             return TASK_KINDS[self.task]
@@ -109,7 +120,7 @@ class ExperimentConfig:
 
     @property
     def classes(self) -> tuple[int, ...]:
-        """The digit of each label (0 = the head, the pair's majority)."""
+        """The class (its number in the dataset) of each label (0 = the head, the pair's majority)."""
         return self.task_kind.classes(self)
 
     @property
@@ -151,7 +162,7 @@ class ExperimentConfig:
     @property
     def is_reference(self) -> bool:
         """The blog post's setup (0 vs 6, 5000 / 100), where its numbers apply."""
-        return self.task == "pair" and (self.majority, self.minority, self.n_majority, self.n_minority) == (0, 6, 5000, 100)
+        return self.dataset == DEFAULT_DATASET and self.task == "pair" and (self.majority, self.minority, self.n_majority, self.n_minority) == (0, 6, 5000, 100)
 
     def label(self) -> str:
         tag = " [LEAKY: generators trained on test images]" if self.leaky else ""
@@ -181,6 +192,8 @@ class ExperimentConfig:
         """
         p = self.protocol_record
         d = self.task_kind.data_dict(self)
+        if self.dataset != DEFAULT_DATASET:  # MNIST's keys stay what they were
+            d["dataset"] = self.dataset
         d["draw"] = p.draw
         d["output_logits"] = self.output_logits
         return d
@@ -216,7 +229,7 @@ class ExperimentConfig:
         Each setting is checked against its declaration (``vaeimb.declarations.schema``: one wording
         everywhere); the rules between settings are written here. A count is checked
         against what MNIST holds of its digit first, which says more than the schema's range."""
-        self._check_settings("task", "majority", "minority", "order")
+        self._check_settings("dataset", "task", "majority", "minority", "order")
         kind = self.task_kind
         kind.plan(self)  # counts against what MNIST holds first: that says more than the schema's range
         self._check_settings()
@@ -227,11 +240,12 @@ class ExperimentConfig:
             raise ConfigError(f"The {p.name} protocol serves the {' / '.join(p.tasks)} task, not {self.task}: "
                               f"choose {' or '.join(serves)}.")
         protocol = self.protocol_record
-        if protocol.leaky and self.n_minority > TEST_COUNTS[self.minority]:
+        ds = self.dataset_record
+        if protocol.leaky and self.n_minority > ds.test_counts[self.minority]:
             raise ConfigError(
-                f"The leaky '{protocol.name}' protocol trains generators on test images, and MNIST "
-                f"test holds only {TEST_COUNTS[self.minority]} of digit {self.minority}: use "
-                f"n_minority <= {TEST_COUNTS[self.minority]}."
+                f"The leaky '{protocol.name}' protocol trains generators on test images, and {ds.title} "
+                f"test holds only {ds.test_counts[self.minority]} {ds.holds(self.minority)}: use "
+                f"n_minority <= {ds.test_counts[self.minority]}."
             )
         if not isinstance(self.approach_params, Mapping) or not all(
             isinstance(p, Mapping) for p in self.approach_params.values()

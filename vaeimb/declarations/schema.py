@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .datasets import DATASETS, DEFAULT_DATASET
 from .digits import TEST_COUNTS, TRAIN_COUNTS
 from .errors import ConfigError
 from .params import Param
@@ -113,19 +114,22 @@ def _text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-_MAX_COUNT = max(TRAIN_COUNTS)
+_MAX_COUNT = max(n for d in DATASETS.values() for n in d.train_counts)
 
 #: The settings, in ExperimentConfig's field order. ``approach_params`` (per-approach part
 #: parameters, ``vaeimb.declarations.params``) is not a setting: each part declares its own.
 SETTINGS: tuple[Setting, ...] = (
+    Setting("dataset", DEFAULT_DATASET, "choice", choices=tuple(DATASETS), labels=tuple(d.label for d in DATASETS.values()),
+            help="the images: " + "; ".join(f"{d.name}: {d.description.rstrip('.')}" for d in DATASETS.values()),
+            label="Dataset", widget=None),
     Setting("task", "pair", "choice", choices=tuple(TASK_KINDS), labels=tuple(k.label for k in TASK_KINDS.values()),
             help="; ".join(f"{k.name}: {k.description.rstrip('.')}" for k in TASK_KINDS.values()), label="Task", widget=None,
             implied=True),
-    Setting("majority", 0, "int", 0, 9, help="majority digit 0-9", label="Majority digit", widget=None),
-    Setting("minority", 6, "int", 0, 9, help="minority digit 0-9 (not the majority's)", label="Minority digit",
+    Setting("majority", 0, "int", 0, 9, help="majority class 0-9 (a digit of MNIST)", label="Majority class", widget=None),
+    Setting("minority", 6, "int", 0, 9, help="minority class 0-9 (not the majority's)", label="Minority class",
             widget=None),
-    Setting("n_majority", 5000, "int", 1, _MAX_COUNT, help="majority training images (at most what MNIST train "
-            "holds of the digit)", label="Majority count", widget=None, step=100),
+    Setting("n_majority", 5000, "int", 1, _MAX_COUNT, help="majority training images (at most what the "
+            "training split holds of the class)", label="Majority count", widget=None, step=100),
     Setting("n_minority", 100, "int", 1, _MAX_COUNT, help="minority training images (at most n_majority)",
             label="Minority count", widget=None, step=10),
     Setting("profile", "deepsmote", "choice", choices=tuple(PROFILES),
@@ -136,9 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
             requires=(("profile", ("exponential",)),)),
     Setting("n_head", 4000, "int", 1, _MAX_COUNT, help="long tail, exponential profile: training images of the "
             "head digit", label="Head count", widget=None, step=100, requires=(("profile", ("exponential",)),)),
-    Setting("order", "0123456789", "text", help="long tail: the digits, head first (2 to 10 distinct digits)",
-            label="Digit order (head first)", widget=None),
-    Setting("counts", "", "text", help="long tail, counts profile: one training count per digit of the order, "
+    Setting("order", "0123456789", "text", help="long tail: the classes, head first (2 to 10 distinct class numbers 0-9)",
+            label="Class order (head first)", widget=None),
+    Setting("counts", "", "text", help="long tail, counts profile: one training count per class of the order, "
             "comma separated", label="Counts", widget=None, requires=(("profile", ("counts",)),)),
     Setting("protocol", "clean", "choice", choices=tuple(PROTOCOLS),
             labels=tuple(p.label or p.name for p in PROTOCOLS.values()),

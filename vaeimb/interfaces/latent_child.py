@@ -40,7 +40,7 @@ from pathlib import Path
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import ConfigError, DataUnavailableError, VaeimbError
 from ..declarations.jobs import ProgressCallback, ProgressEvent
-from ..parts.data import load_mnist, make_experiment_data
+from ..parts.data import load_images, make_experiment_data
 from ..presentation.latent import project
 from ..presentation.latent_view import (
     LatentViewError,
@@ -91,7 +91,7 @@ def _view(req: dict, progress: ProgressCallback) -> dict:
         provenance = result_files.made_here("the app's Latent space page")
     if not gen.has_latent:
         raise ConfigError(f"the {name} generator has no latent space to explore.")
-    data = make_experiment_data(config, seed, load_mnist(req.get("data_dir")))
+    data = make_experiment_data(config, seed, load_images(req.get("data_dir"), dataset=config.dataset))
     majority = data.train_x[data.train_y == 0]
     images = {label: (data.generator_by_class[label], majority) for label in gen.fill}
     export_folder(out, lambda folder: write_view(gen, images, folder, seed=seed, provenance=provenance,

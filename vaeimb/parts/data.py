@@ -1,10 +1,14 @@
-"""MNIST on disk and the imbalanced train/test sets each experiment draws from it.
+"""The datasets on disk (MNIST, Fashion-MNIST, Kuzushiji-MNIST: ``vaeimb.declarations.datasets``)
+and the imbalanced train/test sets each experiment draws from one.
 
-The four original ``.gz`` files are read directly with numpy (fast, and nothing is ever
-written next to them, so a read-only folder works). Only when they are absent does
-torchvision download them, into vaeimb's own cache folder (or into an existing, empty
-folder the user named: a folder the user named is never created). ``$VAEIMB_MNIST_MIRROR``
-replaces torchvision's MNIST mirrors, e.g. with an internal one on an air-gapped network.
+Each dataset's four original ``.gz`` files are read directly with numpy (fast, and nothing
+is ever written next to them, so a read-only folder works), from ``<data dir>/<folder>/raw/``
+(``MNIST``, ``FashionMNIST``, ``KMNIST``: torchvision's layout). Only when they are absent
+does torchvision's own dataset class download them, checksums checked, into vaeimb's own
+cache folder (or into an existing folder the user named: a folder the user named is never
+created). ``$VAEIMB_DATA_MIRROR`` replaces every dataset's mirrors (``<base><name>/<file>``),
+e.g. with an internal one on an air-gapped network; MNIST's old ``$VAEIMB_MNIST_MIRROR``
+(``<base><file>``) is still read.
 """
 
 from __future__ import annotations
@@ -25,41 +29,42 @@ from pathlib import Path
 import numpy as np
 
 from ..declarations.config import ExperimentConfig
+from ..declarations.datasets import DATASETS, DEFAULT_DATASET, FILES, MIRROR_ENV, Dataset, dataset
 from ..declarations.errors import ConfigError, DataUnavailableError
 from ..declarations.locations import user_cache_root
 
 DATA_DIR_ENV = "VAEIMB_DATA_DIR"
 CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
-#: Base URL(s) MNIST is downloaded from instead of torchvision's mirrors (whitespace or
-#: comma separated; each serves the four ``.gz`` files as ``<base URL><file name>``).
-MIRROR_ENV = "VAEIMB_MNIST_MIRROR"
-RAW_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """Where MNIST lives: the argument, else ``$VAEIMB_DATA_DIR``, else the user cache."""
+    """Where the datasets live: the argument, else ``$VAEIMB_DATA_DIR``, else the user cache."""
     chosen = data_dir or os.environ.get(DATA_DIR_ENV) or (user_cache_root() / "data")
     return Path(chosen).expanduser().resolve()
 
 
-def find_raw_files(root: Path) -> dict[str, Path] | None:
-    """The four gz files under ``root`` (as ``MNIST/raw/``, ``raw/`` or directly), or None."""
-    for folder in (root / "MNIST" / "raw", root / "raw", root):
-        paths = {key: folder / name for key, name in RAW_FILES.items()}
+def find_raw_files(root: Path, ds: Dataset | None = None) -> dict[str, Path] | None:
+    """The dataset's four gz files under ``root`` (as ``<folder>/raw/``, ``raw/`` or
+    directly; MNIST's by default), or None."""
+    ds = ds or DATASETS[DEFAULT_DATASET]
+    for folder in (root / ds.folder / "raw", root / "raw", root):
+        paths = {key: folder / name for key, name in FILES.items()}
         if all(p.is_file() for p in paths.values()):
             return paths
     return None
 
 
-def mnist_mirrors() -> list[str] | None:
-    """The base URLs of ``$VAEIMB_MNIST_MIRROR``, each ending in ``/``; None when unset."""
-    urls = [u for u in re.split(r"[\s,]+", os.environ.get(MIRROR_ENV, "")) if u]
-    return [u if u.endswith("/") else u + "/" for u in urls] or None
+def _bases(variable: str) -> list[str]:
+    urls = [u for u in re.split(r"[\s,]+", os.environ.get(variable, "")) if u]
+    return [u if u.endswith("/") else u + "/" for u in urls]
+
+
+def mirrors_for(ds: Dataset) -> list[str] | None:
+    """The base URLs the dataset's files are downloaded from (each ending in ``/``, serving
+    ``<base><file name>``): ``$VAEIMB_DATA_MIRROR``'s (``<base><name>/``), else the old
+    variable of the dataset (MNIST's ``$VAEIMB_MNIST_MIRROR``); None: its own mirrors."""
+    shared = [f"{base}{ds.name}/" for base in _bases(MIRROR_ENV)]
+    return shared or (_bases(ds.legacy_mirror_env) if ds.legacy_mirror_env else []) or None
 
 
 def _read_idx(path: Path) -> np.ndarray:
@@ -81,23 +86,27 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Mnist:
-    """All of MNIST as uint8 arrays: images (N, 28, 28), labels (N,)."""
+class Images:
+    """All of one dataset as uint8 arrays: images (N, 28, 28), labels (N,)."""
 
     train_images: np.ndarray
     train_labels: np.ndarray
     test_images: np.ndarray
     test_labels: np.ndarray
+    #: The folder its files were read from.
     source: Path
+    #: Its name (``vaeimb.declarations.datasets``).
+    dataset: str = DEFAULT_DATASET
 
 
-def _missing_message(root: Path, reason: str) -> str:
-    files = ", ".join(RAW_FILES.values())
+def _missing_message(root: Path, reason: str, ds: Dataset) -> str:
+    files = ", ".join(FILES.values())
+    legacy = f" (or {ds.legacy_mirror_env}: <base><file>)" if ds.legacy_mirror_env else ""
     return (
-        f"MNIST not found and could not be downloaded ({reason}). Put the four original "
-        f"files ({files}) under {root}/MNIST/raw/, or set {DATA_DIR_ENV} to a folder that "
-        f"holds them (e.g. ../shared/data/mnist), or set {MIRROR_ENV} to the base URL of a "
-        "mirror that serves them."
+        f"{ds.title} not found and could not be downloaded ({reason}). Put the four original "
+        f"files ({files}) under {root}/{ds.folder}/raw/, or set {DATA_DIR_ENV} to a folder that "
+        f"holds {ds.folder}/raw/ (e.g. ../shared/data/mnist for MNIST), or set {MIRROR_ENV} to the base URL "
+        f"of a mirror that serves <base>{ds.name}/<file>{legacy}."
     )
 
 
@@ -110,7 +119,8 @@ def _one_line(err: Exception, limit: int = 400) -> str:
 
 #: One download at a time in this process (two app sessions pressing Run on a fresh machine).
 _DOWNLOAD_LOCK = threading.Lock()
-_LOCK_NAME = ".mnist-download.lock"
+#: The lock file a download holds in the data folder (``{}``: the dataset's name).
+_LOCK_NAME = ".{}-download.lock"
 
 
 def _remove_partial(raw: Path, before: set[str], created: list[Path]) -> None:
@@ -129,44 +139,46 @@ def _remove_partial(raw: Path, before: set[str], created: list[Path]) -> None:
             pass
 
 
-def _download(root: Path) -> None:
-    """Let torchvision fetch MNIST into ``root`` (vaeimb's cache folder, or an existing
-    folder the user named), from ``$VAEIMB_MNIST_MIRROR`` when set. A failed download
-    leaves nothing that looks like data (and no folder it created)."""
+def _download(root: Path, ds: Dataset) -> None:
+    """Let torchvision's class for the dataset fetch it into ``root`` (vaeimb's cache
+    folder, or an existing folder the user named), from the declared files, checksums and
+    mirrors (``mirrors_for``). A failed download leaves nothing that looks like data (and no
+    folder it created)."""
     try:
+        import torchvision.datasets  # heavy import, only needed here
         from filelock import FileLock
-        from torchvision.datasets import MNIST  # heavy import, only needed here
     except ImportError as err:  # pragma: no cover - both are requirements
-        raise DataUnavailableError(_missing_message(root, f"{err}")) from None
-    mirrors = mnist_mirrors()
-    if mirrors:  # a subclass named MNIST (torchvision's folder name), so the class itself stays as it is
-        MNIST = type("MNIST", (MNIST,), {"mirrors": mirrors})
-    raw = root / "MNIST" / "raw"
+        raise DataUnavailableError(_missing_message(root, f"{err}", ds)) from None
+    # A subclass named as torchvision's (the folder it writes is named after the class), with
+    # the declaration's files and checksums: torchvision's own class stays as it is.
+    declared = {"resources": [(FILES[k], ds.md5[k]) for k in FILES], "mirrors": mirrors_for(ds) or list(ds.mirrors)}
+    fetcher = type(ds.folder, (getattr(torchvision.datasets, ds.torchvision),), declared)
+    raw = root / ds.folder / "raw"
     created = [p for p in (raw, raw.parent, root, *root.parents) if not p.exists()]  # deepest first
-    lock_path = root / _LOCK_NAME
+    lock_path = root / _LOCK_NAME.format(ds.name)
     with _DOWNLOAD_LOCK:
         try:
             root.mkdir(parents=True, exist_ok=True)
             with FileLock(str(lock_path)):  # another process downloading here finishes first
-                if find_raw_files(root) is not None:
+                if find_raw_files(root, ds) is not None:
                     return
                 before = set(os.listdir(raw)) if raw.is_dir() else set()
                 try:
-                    MNIST(root=str(root), train=True, download=True)
-                    MNIST(root=str(root), train=False, download=True)
+                    fetcher(root=str(root), train=True, download=True)
+                    fetcher(root=str(root), train=False, download=True)
                 except BaseException:
                     _remove_partial(raw, before, [])
                     raise
         except Exception as err:  # network, permissions, checksum: all mean "no data"
             lock_path.unlink(missing_ok=True)
             _remove_partial(raw, set(os.listdir(raw)) if raw.is_dir() else set(), created)
-            raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {_one_line(err)}")) from None
+            raise DataUnavailableError(_missing_message(root, f"{type(err).__name__}: {_one_line(err)}", ds)) from None
 
 
-#: Where decoded MNIST is kept (``_decoded``), under the user cache, and how many copies
-#: (of MNIST folders in use) at most.
-DECODED_DIR = "mnist-decoded"
-DECODED_KEPT = 2
+#: Where decoded datasets are kept (``_decoded``), under the user cache, and how many copies
+#: (of dataset folders in use) at most.
+DECODED_DIR = "decoded"
+DECODED_KEPT = 4
 
 
 def _decoded(files: dict[str, Path]) -> dict[str, np.ndarray]:
@@ -199,45 +211,77 @@ def _decoded(files: dict[str, Path]) -> dict[str, np.ndarray]:
                 np.savez(f, **arrays)
             os.replace(tmp, kept)
             for old in sorted(kept.parent.glob("*.npz"), key=lambda q: q.stat().st_mtime)[:-DECODED_KEPT]:
-                old.unlink(missing_ok=True)  # a copy of files that moved or changed: 55 MB each
+                old.unlink(missing_ok=True)  # a copy of files that moved or changed, or of a dataset unused: 55 MB each
         except OSError:  # a read-only or full cache: decoded every time
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
     return arrays
 
 
+def _refuse_another_datasets(files: dict[str, Path], ds: Dataset) -> None:
+    """Files found for ``ds`` that are another declared dataset's (their training labels'
+    checksum says so: the four file names are the same for every dataset) are refused."""
+    try:
+        digest = hashlib.md5(files["train_labels"].read_bytes()).hexdigest()  # 30 KB
+    except OSError:
+        return  # read below, with its own message
+    for other in DATASETS.values():
+        if other.name != ds.name and other.md5["train_labels"] == digest:
+            raise DataUnavailableError(
+                f"The files under {files['train_labels'].parent} are {other.title}'s, not {ds.title}'s: put "
+                f"{ds.title}'s under <data dir>/{ds.folder}/raw/ (the data dir is --data-dir or {DATA_DIR_ENV}).")
+
+
 @functools.lru_cache(maxsize=4)
-def _load_cached(root: str, download: bool) -> Mnist:
-    path = Path(root)
-    files = find_raw_files(path)
+def _load_cached(root: str, download: bool, name: str) -> Images:
+    path, ds = Path(root), dataset(name)
+    files = find_raw_files(path, ds)
     if files is None:
         if not download:
-            raise DataUnavailableError(_missing_message(path, "download disabled"))
-        _download(path)
-        files = find_raw_files(path)
+            raise DataUnavailableError(_missing_message(path, "download disabled", ds))
+        _download(path, ds)
+        files = find_raw_files(path, ds)
         if files is None:
-            raise DataUnavailableError(_missing_message(path, "download left no gz files"))
+            raise DataUnavailableError(_missing_message(path, "download left no gz files", ds))
+    _refuse_another_datasets(files, ds)
     arrays = _decoded(files)
     for split in ("train", "test"):
         if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
-            raise DataUnavailableError(f"MNIST {split} images and labels differ in length under {path}.")
-    return Mnist(**arrays, source=files["train_images"].parent)
+            raise DataUnavailableError(f"{ds.title} {split} images and labels differ in length under {path}.")
+    return Images(**arrays, source=files["train_images"].parent, dataset=ds.name)
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True) -> Mnist:
-    """All of MNIST, loaded once per process (about half a second from the gz files).
+def load_images(data_dir: str | os.PathLike | None = None, download: bool = True, *,
+                dataset: str = DEFAULT_DATASET) -> Images:
+    """All of one dataset (MNIST by default), loaded once per process (about half a second
+    from the gz files, a few milliseconds from the decoded copy).
 
     A folder named by the user (argument or ``$VAEIMB_DATA_DIR``) must exist: a typo is
     reported, never created. Only vaeimb's own cache folder is created for a download.
     """
+    ds = _dataset_or_unavailable(dataset)
     explicit = data_dir or os.environ.get(DATA_DIR_ENV)
     root = resolve_data_dir(data_dir)
     if explicit and not root.is_dir():
         raise DataUnavailableError(
-            f"MNIST folder {root} does not exist; point --data-dir or {DATA_DIR_ENV} at the folder "
-            f"holding MNIST/raw/*.gz, or unset them to download into {user_cache_root() / 'data'}."
+            f"Data folder {root} does not exist; point --data-dir or {DATA_DIR_ENV} at the folder "
+            f"holding {ds.folder}/raw/*.gz, or unset them to download into {user_cache_root() / 'data'}."
         )
-    return _load_cached(str(root), download)
+    return _load_cached(str(root), download, ds.name)
+
+
+def _dataset_or_unavailable(name: str) -> Dataset:
+    try:
+        return dataset(name)
+    except ConfigError as err:
+        raise DataUnavailableError(str(err)) from None
+
+
+def load_for(configs, data_dir: str | os.PathLike | None = None, download: bool = True) -> dict[str, Images]:
+    """Every dataset the configs use, loaded (name -> ``Images``): what a run hands its
+    workers, so a missing dataset is one clear error before anything trains."""
+    names = dict.fromkeys(c.dataset for c in configs)
+    return {name: load_images(data_dir, download, dataset=name) for name in names}
 
 
 @dataclass(frozen=True)
@@ -249,15 +293,15 @@ class ExperimentData:
     train_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
-    #: Positions of the test images in MNIST's test split (to show them in a gallery).
+    #: Positions of the test images in the dataset's test split (to show them in a gallery).
     test_index: np.ndarray
     #: The images generators learn each label from (the pair's leaky protocol: the
     #: minority's are TEST images).
     generator_by_class: tuple[np.ndarray, ...]
     #: Every label at the head's count in REAL training images (a superset of the draw), or
-    #: None when MNIST train holds too few of some digit: the oracle's training set.
+    #: None when the train split holds too few of some class: the oracle's training set.
     oracle_by_class: tuple[np.ndarray, ...] | None
-    #: Positions of ``train_x`` in MNIST's train split (held-out images avoid them).
+    #: Positions of ``train_x`` in the dataset's train split (held-out images avoid them).
     train_index: np.ndarray | None = None
     #: Other fixed test sets inside the test set: name -> rows of ``test_x``.
     test_subsets: dict[str, np.ndarray] = field(default_factory=dict)
@@ -312,8 +356,9 @@ def test_subset(labels: np.ndarray, among: np.ndarray, digits, per_class, seed: 
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
 
 
-def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> ExperimentData:
-    """Draw the training set from MNIST train only; test on the task's fixed test images.
+def make_experiment_data(config: ExperimentConfig, seed: int, images: Images) -> ExperimentData:
+    """Draw the training set from the dataset's train split only; test on the task's fixed
+    test images (``images``: the config's dataset).
 
     A seeded protocol draws each label at random (the labels in order, one generator per
     seed), nested (the same seed's smaller draw of a digit is a subset of its larger one,
@@ -321,38 +366,40 @@ def make_experiment_data(config: ExperimentConfig, seed: int, mnist: Mnist) -> E
     code did.
     """
     config.validate()
+    if images.dataset != config.dataset:
+        raise ValueError(f"make_experiment_data: the images are {images.dataset}'s, the config's {config.dataset}'s")
     protocol = config.protocol_record
     rng = np.random.default_rng(seed) if protocol.draw == "seeded" else None
     digits, counts = config.classes, config.class_counts
     head = counts[0]
     orders = []  # the head's draw, then each other digit's whole pool in drawn order
     for k, d in enumerate(digits):
-        pool = np.flatnonzero(mnist.train_labels == d)
+        pool = np.flatnonzero(images.train_labels == d)
         orders.append(_pick(pool, head if k == 0 else len(pool), rng))
     picked = [o[:n] for o, n in zip(orders, counts)]
 
     train_index = np.concatenate(picked)
-    train_x = mnist.train_images[train_index]
+    train_x = images.train_images[train_index]
     train_y = np.concatenate([np.full(len(p), k, np.int64) for k, p in enumerate(picked)])
 
     plan = config.test_plan
-    test_index = _first_of_each(mnist.test_labels, digits, plan.per_class)
+    test_index = _first_of_each(images.test_labels, digits, plan.per_class)
     label_of = {d: k for k, d in enumerate(digits)}
-    test_y = np.asarray([label_of[int(d)] for d in mnist.test_labels[test_index]], np.int64)
-    test_x = mnist.test_images[test_index]
+    test_y = np.asarray([label_of[int(d)] for d in images.test_labels[test_index]], np.int64)
+    test_x = images.test_images[test_index]
     subsets = {}
     for name, per_class in plan.subsets.items():
-        chosen = test_subset(mnist.test_labels, test_index, digits, per_class, plan.seed)
+        chosen = test_subset(images.test_labels, test_index, digits, per_class, plan.seed)
         subsets[name] = np.flatnonzero(np.isin(test_index, chosen))
 
-    by_class = [mnist.train_images[p] for p in picked]
+    by_class = [images.train_images[p] for p in picked]
     if protocol.generator_images == "test":  # the original's leak, on purpose and labelled everywhere
         for k in config.fill:
-            by_class[k] = mnist.test_images[np.flatnonzero(mnist.test_labels == digits[k])[: counts[k]]]
+            by_class[k] = images.test_images[np.flatnonzero(images.test_labels == digits[k])[: counts[k]]]
 
     oracle = None
     if all(len(o) >= head for o in orders):
-        oracle = tuple(mnist.train_images[o[:head]] for o in orders)
+        oracle = tuple(images.train_images[o[:head]] for o in orders)
     return ExperimentData(train_x, train_y, test_x, test_y, test_index, tuple(by_class), oracle, train_index, subsets)
 
 

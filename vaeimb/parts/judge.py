@@ -1,4 +1,4 @@
-"""The judge: a small CNN trained once on all ten MNIST digits (train split), whose
+"""The judge: a small CNN trained once per dataset on all ten of its classes (train split), whose
 penultimate-layer features are where generator quality is measured (``studies.quality``).
 
 A classifier of all ten digits has to tell strokes, loops and slants apart, so distances
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..declarations.errors import ConfigError
-from .data import Mnist
+from .data import Images
 from .models import conv_features
 from .training import Progress, pick_device, seeded_init, to_tensor
 
@@ -90,12 +90,12 @@ class Judge:
         return torch.cat(out).numpy().astype(np.float32, copy=False)
 
 
-def mnist_fingerprint(mnist: Mnist) -> str:
-    """A cheap identity of the training data, so a different MNIST copy gets its own judge."""
+def images_fingerprint(images: Images) -> str:
+    """A cheap identity of the training data, so another dataset (or another copy) gets its own judge."""
     h = hashlib.sha256()
-    h.update(str(mnist.train_images.shape).encode())
-    h.update(np.ascontiguousarray(mnist.train_labels).tobytes())
-    h.update(np.ascontiguousarray(mnist.train_images[::97]).tobytes())
+    h.update(str(images.train_images.shape).encode())
+    h.update(np.ascontiguousarray(images.train_labels).tobytes())
+    h.update(np.ascontiguousarray(images.train_images[::97]).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -111,17 +111,17 @@ def judge_settings(max_train: int | None = None, epochs: int = JUDGE_EPOCHS, see
     }
 
 
-def train_judge(mnist: Mnist, settings: dict, progress: Progress) -> tuple[dict, dict[str, np.ndarray]]:
-    """Adam on shuffled mini-batches of MNIST train (all ten digits), then one pass over test."""
+def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dict, dict[str, np.ndarray]]:
+    """Adam on shuffled mini-batches of the train split (all ten classes), then one pass over test."""
     device = pick_device()
     seed = settings["seed"]
-    n = len(mnist.train_images)
+    n = len(images.train_images)
     if settings["max_train"] is not None:
         n = min(settings["max_train"], n)
     gen = torch.Generator().manual_seed(seed + 2038074743)
-    pick = torch.randperm(len(mnist.train_images), generator=gen)[:n].numpy()
-    x = to_tensor(mnist.train_images[pick], device)
-    y = torch.from_numpy(mnist.train_labels[pick].astype(np.int64)).to(device)
+    pick = torch.randperm(len(images.train_images), generator=gen)[:n].numpy()
+    x = to_tensor(images.train_images[pick], device)
+    y = torch.from_numpy(images.train_labels[pick].astype(np.int64)).to(device)
     model = seeded_init(seed, lambda: JudgeNet(settings["feature_dim"]), device)
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     bs = settings["batch_size"]
@@ -143,9 +143,9 @@ def train_judge(mnist: Mnist, settings: dict, progress: Progress) -> tuple[dict,
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
     with torch.no_grad():
-        xt = to_tensor(np.array(mnist.test_images), torch.device("cpu"))
+        xt = to_tensor(np.array(images.test_images), torch.device("cpu"))
         pred = torch.cat([model(xt[i : i + 4096]).argmax(1) for i in range(0, len(xt), 4096)]).numpy()
-    accuracy = float(np.mean(pred == mnist.test_labels)) if len(pred) else float("nan")
+    accuracy = float(np.mean(pred == images.test_labels)) if len(pred) else float("nan")
     info = {
         **settings,
         "n_train": int(n),

@@ -22,6 +22,7 @@ computed by one backend is a cache hit for the others.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -46,7 +47,7 @@ from ..declarations.jobs import (
     is_stop,
 )
 from ..declarations.locations import PACKAGE_DIR, SOURCE_ROOT
-from ..parts.data import load_mnist
+from ..parts.data import load_images
 from ..parts.training import current_identity, usable_cores
 from .cache import MemoryCache
 from .resources import fix_mmap_threshold, trim_heap
@@ -80,9 +81,9 @@ class Backend:
     def threads(self) -> int:
         return self.identity.threads
 
-    def start(self, *, cache, mnist) -> None:
-        """Called once before the first job; ``mnist`` is the driver's loaded dataset
-        (workers read the same files, never download)."""
+    def start(self, *, cache, images) -> None:
+        """Called once before the first job; ``images`` are the driver's loaded datasets
+        (name -> ``parts.data.Images``: workers read the same files, never download)."""
 
     def submit(self, job: Job, deps: Mapping[str, dict], emit: Emit) -> None:
         raise NotImplementedError
@@ -110,12 +111,12 @@ class InProcess(Backend):
     def __init__(self, threads: int | None = None):
         self.identity = _identity(threads)
 
-    def start(self, *, cache, mnist) -> None:
-        self._cache, self._mnist = cache, mnist
+    def start(self, *, cache, images) -> None:
+        self._cache, self._images = cache, images
 
     def submit(self, job: Job, deps, emit: Emit) -> None:
         try:
-            record, _ = compute_job(job, self._cache, mnist=self._mnist,
+            record, _ = compute_job(job, self._cache, images=self._images,
                                      progress=lambda e: emit("progress", job.key, e))
         except Exception as err:  # one job failing must not lose the others
             if is_stop(err):
@@ -133,22 +134,23 @@ WORKER_MARK = "vaeimb-worker"
 
 
 def worker_entry() -> None:
-    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD MNIST_FOLDER``."""
-    fd, mnist_folder = sys.argv[2], sys.argv[3]
-    _worker_main(Connection(int(fd)), mnist_folder)
+    """A pool worker's ``main``: ``python -c ... vaeimb-worker FD FOLDERS`` (FOLDERS: JSON,
+    dataset name -> the folder of its files)."""
+    fd, folders = sys.argv[2], sys.argv[3]
+    _worker_main(Connection(int(fd)), json.loads(folders))
 
 
-def _worker_main(conn, mnist_folder: str) -> None:
+def _worker_main(conn, folders: dict[str, str]) -> None:
     """A pool worker: receives jobs, sends progress and records back. Ctrl-C is the
     driver's to handle; a worker whose driver is gone stops at its next progress step.
-    MNIST is read from the driver's folder, never downloaded (the driver made sure it is
-    there); each job runs with its own identity (the runner sets threads and precision).
+    Each dataset is read from the driver's folder, once, never downloaded (the driver made
+    sure it is there); each job runs with its own identity (the runner sets threads and precision).
     Its heap is kept compact as the driver's is (``resources.fix_mmap_threshold``, and
     ``trim_heap`` after each job): a worker's peak is what sizes the app's worker count."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     fix_mmap_threshold()
     parent = os.getppid()
-    mnist = None
+    images: dict = {}
     while True:
         try:
             msg = conn.recv()
@@ -169,8 +171,10 @@ def _worker_main(conn, mnist_folder: str) -> None:
             conn.send(("progress", job.key, event))
 
         try:
-            mnist = mnist if mnist is not None else load_mnist(mnist_folder, download=False)
-            record, _ = compute_job(job, MemoryCache(deps), mnist=mnist, progress=progress)
+            name = job.config.dataset
+            if name not in images:
+                images[name] = load_images(folders[name], download=False, dataset=name)
+            record, _ = compute_job(job, MemoryCache(deps), images=images, progress=progress)
             conn.send(("done", job.key, record))
         except Exception as err:
             conn.send(("failed", job.key, error_text(err)))
@@ -220,8 +224,8 @@ class LocalProcesses(Backend):
     def describe(self) -> str:
         return f"{self.workers} local worker process(es), {self.threads} torch thread(s) each"
 
-    def start(self, *, cache, mnist) -> None:
-        self._mnist_folder = str(mnist.source)
+    def start(self, *, cache, images) -> None:
+        self._folders = json.dumps({name: str(loaded.source) for name, loaded in images.items()})
         self._pool = []
 
     def _spawn(self) -> _Worker:
@@ -229,7 +233,7 @@ class LocalProcesses(Backend):
         root = str(SOURCE_ROOT)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         cmd = [sys.executable, "-c", "from vaeimb.running.executor import worker_entry; worker_entry()", WORKER_MARK,
-               str(theirs.fileno()), self._mnist_folder]
+               str(theirs.fileno()), self._folders]
         try:
             proc = subprocess.Popen(cmd, pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, close_fds=True)
         finally:
@@ -314,10 +318,10 @@ class LocalProcesses(Backend):
 # --------------------------------------------------------------------------------------
 # Ray
 # --------------------------------------------------------------------------------------
-def _ray_job(job: Job, deps: Mapping[str, dict], mnist) -> dict:
+def _ray_job(job: Job, deps: Mapping[str, dict], images) -> dict:
     """What a Ray worker runs: one job (with its own identity), its record returned to
     the driver."""
-    record, _ = compute_job(job, MemoryCache(deps), mnist=mnist)
+    record, _ = compute_job(job, MemoryCache(deps), images=images)
     return record
 
 
@@ -365,7 +369,7 @@ class RayCluster(Backend):
         where = "a local Ray instance" if self.address == "local" else f"the Ray cluster at {self.address}"
         return f"{where}, {self.threads} torch thread(s) per job"
 
-    def start(self, *, cache, mnist) -> None:
+    def start(self, *, cache, images) -> None:
         ray = self.ray
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         if not ray.is_initialized():
@@ -375,12 +379,12 @@ class RayCluster(Backend):
             self._started = True
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.slots = max(1, cpus // self.threads) * 2  # one queued behind each running job
-        self._mnist = ray.put(mnist)
+        self._images = ray.put(images)
         self._remote = ray.remote(_ray_job).options(num_cpus=self.threads, max_retries=self.retries,
                                                     retry_exceptions=False)
 
     def submit(self, job: Job, deps, emit: Emit) -> None:
-        ref = self._remote.remote(job, dict(deps), self._mnist)
+        ref = self._remote.remote(job, dict(deps), self._images)
         self._refs[ref] = job
         emit("progress", job.key, job.event("running", "queued on Ray"))
 
@@ -443,10 +447,10 @@ class SelfAndWorkers(Backend):
     def describe(self) -> str:
         return f"this process and {self.slots - 1} local worker process(es), {self.threads} torch thread(s) each"
 
-    def start(self, *, cache, mnist) -> None:
-        self._mnist = mnist
+    def start(self, *, cache, images) -> None:
+        self._images = images
         if self.pool is not None:
-            self.pool.start(cache=cache, mnist=mnist)
+            self.pool.start(cache=cache, images=images)
 
     def submit(self, job: Job, deps, emit: Emit) -> None:
         if self._own is None:
@@ -469,7 +473,7 @@ class SelfAndWorkers(Backend):
             self._queue.put(("progress", job.key, event))
 
         try:
-            record, _ = compute_job(job, MemoryCache(deps), mnist=self._mnist, progress=progress)
+            record, _ = compute_job(job, MemoryCache(deps), images=self._images, progress=progress)
         except _Stopped:
             return
         except Exception as err:  # one job failing must not lose the others
@@ -540,10 +544,10 @@ class Outcome:
     elsewhere: frozenset[str] = frozenset()
 
 
-def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Callable | None = None) -> Outcome:
+def execute(jobs: Iterable[Job], backend: Backend, *, cache, images, progress: Callable | None = None) -> Outcome:
     """Run ``jobs`` on ``backend``, each after the generators it reads. The driver writes
-    every returned record to ``cache`` the moment it arrives. ``mnist``: the driver's
-    loaded dataset (its folder is what workers read). Returns the ``Outcome``: the jobs that
+    every returned record to ``cache`` the moment it arrives. ``images``: the driver's
+    loaded datasets (name -> ``Images``; their folders are what workers read). Returns the ``Outcome``: the jobs that
     failed (a job whose generator failed fails with it) and those trained elsewhere.
 
     One computation per job at a time, across processes: the driver claims each job's
@@ -614,7 +618,7 @@ def execute(jobs: Iterable[Job], backend: Backend, *, cache, mnist, progress: Ca
 
     if not waiting:
         return Outcome(failed)
-    backend.start(cache=cache, mnist=mnist)
+    backend.start(cache=cache, images=images)
     try:
         while waiting or running or elsewhere:
             if elsewhere:

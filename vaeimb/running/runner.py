@@ -32,7 +32,7 @@ from ..parts import training
 from ..parts.data import (
     ExperimentData,
     label_counts,
-    load_mnist,
+    load_images,
     make_experiment_data,
     validation_split,
 )
@@ -65,18 +65,20 @@ class Runner:
     ``cache`` is the disk cache, or a worker's ``MemoryCache``; ``identity`` the threads,
     precision and device every entry is computed with and keyed by (default: this
     process's, ``training.current_identity``); ``failed`` holds the entries an executor
-    could not compute (key -> message), ``computed`` those it did.
+    could not compute (key -> message), ``computed`` those it did; ``images`` the loaded
+    datasets (name -> ``Images``; ``parts.data.load_for``), else the config's is loaded from
+    ``data_dir``.
     """
 
     def __init__(self, config: ExperimentConfig, cache, identity: Identity | None = None, *, data_dir=None,
-                 progress: ProgressCallback = None, mnist=None, failed: dict[str, str] | None = None,
+                 progress: ProgressCallback = None, images=None, failed: dict[str, str] | None = None,
                  computed: Iterable[str] = (), where: str = ""):
         self.config = config
         self.cache = cache
         self.data_dir = data_dir
         self.progress = progress
         self.identity = identity if identity is not None else current_identity()
-        self.mnist = mnist
+        self.images = images or {}
         self.failed = failed or {}
         self.computed = set(computed)
         self.where = where
@@ -92,8 +94,9 @@ class Runner:
 
     def data(self, seed: int) -> ExperimentData:
         if seed not in self._data:
-            mnist = self.mnist if self.mnist is not None else load_mnist(self.data_dir)
-            self._data[seed] = make_experiment_data(self.config, seed, mnist)
+            name = self.config.dataset
+            images = self.images[name] if name in self.images else load_images(self.data_dir, dataset=name)
+            self._data[seed] = make_experiment_data(self.config, seed, images)
         return self._data[seed]
 
     def fit_data(self, approach: Approach, seed: int) -> tuple[ExperimentData, np.ndarray | None]:
@@ -376,11 +379,11 @@ def plan(config: ExperimentConfig, approaches: Iterable[str], *, twins: bool = T
     return list(by_name.values()), pairs
 
 
-def compute_job(job: Job, cache, *, data_dir=None, mnist=None, progress: ProgressCallback = None) -> tuple[dict, bool]:
+def compute_job(job: Job, cache, *, data_dir=None, images=None, progress: ProgressCallback = None) -> tuple[dict, bool]:
     """Compute one executor job with the entries of ``cache`` (a worker's ``MemoryCache``
     holding its dependencies, or the disk cache in-process), with the job's own identity.
     Returns (record, was_cached)."""
-    runner = Runner(job.config, cache, job.identity, data_dir=data_dir, progress=progress, mnist=mnist,
+    runner = Runner(job.config, cache, job.identity, data_dir=data_dir, progress=progress, images=images,
                     where=job.where)
     if job.kind == "generator":
         key = runner.generator_key(job.approach, job.seed)

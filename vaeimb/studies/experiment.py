@@ -20,7 +20,7 @@ from ..declarations.jobs import (
     generator_job,
     is_stop,
 )
-from ..parts.data import load_mnist
+from ..parts.data import load_for
 from ..parts.training import set_threads
 from ..running.cache import ResultCache
 from ..running.executor import Backend, InProcess, execute
@@ -77,7 +77,7 @@ def run_many(
         plans.append((experiment, chosen, pairs, check_seeds(experiment.seeds)))
     cache = cache if cache is not None else ResultCache()
     cache.check_writable()
-    mnist = load_mnist(data_dir)  # a missing dataset is one clear error up front (downloaded here, once)
+    images = load_for([e.config for e in experiments], data_dir)  # a missing dataset is one clear error up front (downloaded here, once)
     executor = executor if executor is not None else InProcess()
     identity = executor.identity
     jobs: dict = {}
@@ -85,12 +85,12 @@ def run_many(
         runner = Runner(experiment.config, cache, identity, where=experiment.where)
         for t in runner.jobs(chosen, seeds):
             jobs.setdefault(t.key, t)
-    outcome = execute(jobs.values(), executor, cache=cache, mnist=mnist, progress=progress)
+    outcome = execute(jobs.values(), executor, cache=cache, images=images, progress=progress)
     failed = outcome.failed
     computed = set(jobs) - set(failed) - outcome.elsewhere  # what another process trained counts as cached
     results = []
     for experiment, chosen, pairs, seeds in plans:
-        runner = Runner(experiment.config, cache, identity, data_dir=data_dir, progress=progress, mnist=mnist,
+        runner = Runner(experiment.config, cache, identity, data_dir=data_dir, progress=progress, images=images,
                         failed=failed, computed=computed, where=experiment.where)
         results.append(_gather(runner, chosen, pairs, seeds))
         if quality and any(a.recipe.gen for a in chosen):  # only generators have a quality to measure

@@ -1,10 +1,10 @@
 """How good are a generator's images? Measured against real ones it never saw.
 
 Every figure lives in the feature space of the judge (``parts.judge``: a small CNN trained
-once on all ten MNIST digits); the figures themselves are ``statistics.image_quality``'s.
+once per dataset on its ten classes); the figures themselves are ``statistics.image_quality``'s.
 This module picks the images and runs the measurement.
 
-The reference images are real digits from MNIST **train** that the experiment did not draw
+The reference images are real images of the dataset's **train** split that the experiment did not draw
 (``heldout_minority``); the test split is never used for any of this. A generator is
 measured on every class it fills (the pair's minority; each of the long tail's K - 1 minority
 digits), each class against real images of its own digit.
@@ -23,9 +23,9 @@ from ..declarations.errors import ConfigError
 from ..declarations.jobs import is_stop
 from ..declarations.locations import PACKAGE_DIR
 from ..declarations.provenance import fingerprint_of
-from ..parts.data import Mnist, load_mnist
+from ..parts.data import Images, load_images
 from ..parts.judge import (
-    JUDGE_EPOCHS, JUDGE_KIND, JUDGE_SEED, Judge, JudgeNet, check_images, judge_settings, mnist_fingerprint, train_judge,
+    JUDGE_EPOCHS, JUDGE_KIND, JUDGE_SEED, Judge, JudgeNet, check_images, judge_settings, images_fingerprint, train_judge,
 )
 from ..parts.training import Progress, use_identity
 from ..running.cache import ResultCache
@@ -45,7 +45,7 @@ QUALITY_K = 3
 
 
 def load_judge(
-    mnist: Mnist,
+    images: Images,
     cache: ResultCache,
     *,
     progress: Progress = None,
@@ -63,8 +63,8 @@ def load_judge(
     if epochs < 1:
         raise ConfigError(f"The judge needs at least one epoch; got {epochs}.")
     settings = judge_settings(max_train, epochs, seed)
-    key = stable_hash(JUDGE_KIND, settings, mnist_fingerprint(mnist))
-    rec, _ = cache.get_or_compute(JUDGE_KIND, key, lambda: train_judge(mnist, settings, progress))
+    key = stable_hash(JUDGE_KIND, settings, images_fingerprint(images))
+    rec, _ = cache.get_or_compute(JUDGE_KIND, key, lambda: train_judge(images, settings, progress))
     info = dict(rec["meta"]["info"])
     model = JudgeNet(int(info["feature_dim"]))
     prefix = "state/"
@@ -76,7 +76,7 @@ def load_judge(
 # --------------------------------------------------------------------------------------
 # Reference images and the one call the app makes
 # --------------------------------------------------------------------------------------
-def heldout_minority(mnist: Mnist, digit: int, exclude_train_index: np.ndarray, n: int, seed: int) -> np.ndarray:
+def heldout_minority(images: Images, digit: int, exclude_train_index: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Up to ``n`` MNIST train images of ``digit`` that the experiment did not draw (seeded choice).
 
     Never the test split: test images decide the experiment's results and must not also be
@@ -86,11 +86,11 @@ def heldout_minority(mnist: Mnist, digit: int, exclude_train_index: np.ndarray, 
         raise ConfigError(f"digit must be 0-9; got {digit}.")
     if n < 0:
         raise ConfigError(f"n must be 0 or more; got {n}.")
-    pool = np.flatnonzero(mnist.train_labels == digit)
+    pool = np.flatnonzero(images.train_labels == digit)
     pool = pool[~np.isin(pool, np.asarray(exclude_train_index, dtype=np.int64))]
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(pool, size=min(int(n), len(pool)), replace=False))
-    return mnist.train_images[chosen]
+    return images.train_images[chosen]
 
 
 def generator_quality(
@@ -194,8 +194,8 @@ def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
     def compute():
         use_identity(runner.identity)
         cfg = runner.config
-        mnist = load_mnist(runner.data_dir)
-        judge = load_judge(mnist, runner.cache)
+        images = runner.images.get(cfg.dataset) or load_images(runner.data_dir, dataset=cfg.dataset)
+        judge = load_judge(images, runner.cache)
         data, _ = runner.fit_data(a, seed)
         gen = runner.generator(a, seed)
         asked = runner.n_generate(a, data)
@@ -204,7 +204,7 @@ def quality_of(runner: Runner, a: Approach, seed: int) -> dict:
         for label in cfg.fill:
             n_asked = int(asked.get(label, 0))
             samples = gen.sample(quality_sample_size(n_asked), seed=seed, label=label)
-            held = heldout_minority(mnist, cfg.classes[label], exclude, QUALITY_IMAGES, seed)
+            held = heldout_minority(images, cfg.classes[label], exclude, QUALITY_IMAGES, seed)
             figures = generator_quality(judge, samples, data.generator_by_class[label], held, k=QUALITY_K,
                                         max_images=QUALITY_IMAGES, seed=seed)
             by_class[str(label)] = {**figures, "digit": int(cfg.classes[label]), "n_asked": n_asked}

@@ -35,7 +35,7 @@ import numpy as np
 
 from ..declarations.config import ExperimentConfig
 from ..declarations.errors import ConfigError
-from ..parts.data import load_mnist
+from ..parts.data import load_for
 from ..parts.metrics import multiclass_metrics
 from ..parts.training import set_threads
 from ..running.executor import InProcess, execute
@@ -253,10 +253,10 @@ def search(config: ExperimentConfig, *, name: str, trials: int = DEFAULT_TRIALS,
     config.validate()
     first = incumbent_params(incumbent, config.protocol_record)
     plan(config, [approach_of(first, config.protocol_record).recipe.text()])  # the task accepts the parts
-    mnist = load_mnist(data_dir)
+    images = load_for([config], data_dir)
     executor = executor if executor is not None else InProcess()
     set_threads(executor.identity.threads)
-    runner = Runner(config, cache, executor.identity, data_dir=data_dir, mnist=mnist)
+    runner = Runner(config, cache, executor.identity, data_dir=data_dir, images=images)
     cache.check_writable()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -270,7 +270,7 @@ def search(config: ExperimentConfig, *, name: str, trials: int = DEFAULT_TRIALS,
         params = suggest(ot)
         approach = replace(approach_of(params, config.protocol_record), name=f"trial {n}")
         trial = Trial(n, approach.recipe.short(), {k: v for k, v in params.items()})
-        failed = execute(runner.jobs([approach], seeds), executor, cache=cache, mnist=mnist, progress=progress).failed
+        failed = execute(runner.jobs([approach], seeds), executor, cache=cache, images=images, progress=progress).failed
         runner.failed = failed
         for seed in seeds:
             try:

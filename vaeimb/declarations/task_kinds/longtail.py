@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..digits import TEST_COUNTS, TRAIN_COUNTS
 from ..errors import ConfigError
 from .base import TaskKind, TestPlan
 
@@ -124,22 +123,24 @@ class LongTail(TaskKind):
         if cfg.profile not in PROFILES:
             raise ConfigError(f"Unknown profile {cfg.profile!r}; choose one of {', '.join(PROFILES)}.")
         counts = PROFILES[cfg.profile][0](cfg, len(digits))
+        ds = cfg.dataset_record
         for d, n in zip(digits, counts):
-            if not 1 <= n <= TRAIN_COUNTS[d]:
-                raise ConfigError(f"digit {d} would need {n} training images but MNIST train holds "
-                                  f"{TRAIN_COUNTS[d]}: counts must be from 1 to what MNIST holds.")
+            if not 1 <= n <= ds.train_counts[d]:
+                raise ConfigError(f"{ds.noun} {ds.class_label(d)} would need {n} training images but {ds.title} "
+                                  f"train holds {ds.train_counts[d]}: counts must be from 1 to what {ds.title} holds.")
         # label order: largest count first (stable: ties keep the order's sequence)
         return tuple(sorted(zip(digits, counts), key=lambda dn: -dn[1]))
 
     def test_plan(self, cfg) -> TestPlan:
         digits, counts = self.classes(cfg), self.counts(cfg)
-        m = min(TEST_COUNTS[d] for d in digits)
+        ds = cfg.dataset_record
+        m = min(ds.test_counts[d] for d in digits)
         imbalanced = tuple(max(1, int(round(m * n / counts[0]))) for n in counts)
         seed = cfg.protocol_record.test_seed
-        total = sum(TEST_COUNTS[d] for d in digits)
+        total = sum(ds.test_counts[d] for d in digits)
         return TestPlan("official", None, {"balanced": (m,) * len(digits), "imbalanced": imbalanced},
-                        f"official: every MNIST test image of the {len(digits)} digits ({total}); balanced: {m} of "
-                        f"each digit drawn at random ({m * len(digits)}); imbalanced: the training proportions "
+                        f"official: every {ds.title} test image of the {len(digits)} {ds.nouns} ({total}); balanced: "
+                        f"{m} of each {ds.noun} drawn at random ({m * len(digits)}); imbalanced: the training proportions "
                         f"within those ({sum(imbalanced)}: {', '.join(map(str, imbalanced))}); both drawn once "
                         f"with test seed {seed}, the same for every experiment seed", seed)
 
@@ -150,6 +151,7 @@ class LongTail(TaskKind):
 
     def describe(self, cfg) -> str:
         digits, counts = self.classes(cfg), self.counts(cfg)
-        what = "all ten digits" if len(digits) == 10 else f"{len(digits)} digits"
-        return (f"{what}, long tail {cfg.profile} ({counts[0]} of {digits[0]} ... {counts[-1]} of {digits[-1]}, "
-                f"ratio {counts[0] / counts[-1]:.3g})")
+        ds = cfg.dataset_record
+        what = f"all ten {ds.nouns}" if len(digits) == 10 else f"{len(digits)} {ds.nouns}"
+        return (f"{cfg.dataset_prefix}{what}, long tail {cfg.profile} ({counts[0]} of {ds.class_label(digits[0])} ... "
+                f"{counts[-1]} of {ds.class_label(digits[-1])}, ratio {counts[0] / counts[-1]:.3g})")

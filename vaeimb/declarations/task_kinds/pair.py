@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..digits import TEST_COUNTS, TRAIN_COUNTS
 from ..errors import ConfigError
 from .base import TaskKind, TestPlan
 
@@ -24,12 +23,14 @@ class DigitPair(TaskKind):
 
     def plan(self, cfg) -> tuple[tuple[int, int], ...]:
         if cfg.majority == cfg.minority:
-            raise ConfigError(f"Majority and minority must be two different digits (both are {cfg.majority}).")
+            raise ConfigError(f"Majority and minority must be two different {cfg.dataset_record.noun}s "
+                              f"(both are {cfg.majority}).")
         for digit, count, role in ((cfg.majority, cfg.n_majority, "majority"), (cfg.minority, cfg.n_minority, "minority")):
-            avail = TRAIN_COUNTS[digit]
+            ds = cfg.dataset_record
+            avail = ds.train_counts[digit]
             if isinstance(count, int) and not isinstance(count, bool) and not 1 <= count <= avail:
-                raise ConfigError(f"n_{role} must be an integer from 1 to {avail} (MNIST train holds {avail} "
-                                  f"images of digit {digit}), got {count!r}.")
+                raise ConfigError(f"n_{role} must be an integer from 1 to {avail} ({ds.title} train holds {avail} "
+                                  f"images {ds.holds(digit)}), got {count!r}.")
         return ((cfg.majority, cfg.n_majority), (cfg.minority, cfg.n_minority))
 
     def check(self, cfg) -> None:
@@ -39,12 +40,15 @@ class DigitPair(TaskKind):
                               "swap the digits to study the other direction.")
 
     def test_plan(self, cfg) -> TestPlan:
-        n = TEST_COUNTS[cfg.majority] + TEST_COUNTS[cfg.minority]
-        return TestPlan("all", None, {}, f"every MNIST test image of {cfg.majority} and {cfg.minority} ({n})")
+        ds = cfg.dataset_record
+        n = ds.test_counts[cfg.majority] + ds.test_counts[cfg.minority]
+        return TestPlan("all", None, {}, f"every {ds.title} test image of {ds.class_label(cfg.majority)} and "
+                                         f"{ds.class_label(cfg.minority)} ({n})")
 
     def data_dict(self, cfg) -> dict[str, Any]:
         return {k: getattr(cfg, k) for k in ("majority", "minority", "n_majority", "n_minority")}
 
     def describe(self, cfg) -> str:
-        return (f"{cfg.majority} vs {cfg.minority}, {cfg.n_majority}/{cfg.n_minority} "
-                f"({100 * cfg.n_minority / cfg.n_majority:.2g}% minority)")
+        ds = cfg.dataset_record
+        return (f"{cfg.dataset_prefix}{ds.class_label(cfg.majority)} vs {ds.class_label(cfg.minority)}, "
+                f"{cfg.n_majority}/{cfg.n_minority} ({100 * cfg.n_minority / cfg.n_majority:.2g}% minority)")
