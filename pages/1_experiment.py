@@ -2,10 +2,13 @@
 
 import streamlit as st
 
-st.title("Does a VAE beat oversampling on imbalanced MNIST?")
+from vaeimb_app.settings import current_dataset
+
+DS = current_dataset()  # the sidebar's (app.py read the link and drew it before this page)
+st.title(f"Does a VAE beat oversampling on imbalanced {DS.title}?")
 st.markdown(
-    "Pick two digits, how rare the minority one is and which balancing approaches to compare "
-    "in the sidebar (or the ten-digit long tail, DeepSMOTE's protocol), then press **Run** to train them and "
+    f"Pick two {DS.nouns}, how rare the minority one is and which balancing approaches to compare "
+    f"in the sidebar (or the ten-{DS.noun} long tail, DeepSMOTE's protocol), then press **Run** to train them and "
     "compare their test errors here. "
     "The other pages let you explore the generators' latent spaces, sweep the imbalance "
     "ratio, and read how this differs from the original blog post."
@@ -13,6 +16,7 @@ st.markdown(
 
 # The first screen is drawn above. This page never loads torch itself (a Run trains in a
 # child process, or in-process on one core): the results are numpy, the charts plotly.
+from vaeimb.declarations.datasets import DEFAULT_DATASET
 from vaeimb.declarations.provenance import code_note
 from vaeimb.presentation import figures
 from vaeimb.presentation.report import (
@@ -23,7 +27,12 @@ from vaeimb.presentation.report import (
     verdict_metrics,
 )
 from vaeimb.running.result_files import label as shipped_label
-from vaeimb_app.runs import test_images, shown_experiment, train_experiment
+from vaeimb_app.runs import (
+    nothing_shipped_note,
+    shown_experiment,
+    test_images,
+    train_experiment,
+)
 from vaeimb_app.settings import class_names, errors_shown, page_settings
 
 settings = page_settings()
@@ -37,7 +46,10 @@ if st.button("Run", type="primary", help="Trains what is not cached yet; cached 
 with errors_shown():
     result, shipped = shown_experiment(settings)
 if result is None:
-    st.info("No results for these settings yet: press **Run**.")
+    if config.dataset != DEFAULT_DATASET:  # nothing shipped for it: say what a Run does
+        st.info(nothing_shipped_note(settings), icon=":material/info:")
+    else:
+        st.info("No results for these settings yet: press **Run**.")
     st.stop()
 if shipped is not None:  # the app's default settings, nothing run here yet
     st.info(f"{shipped_label(shipped)} Press **Run** to recompute them on this machine; your own results "
@@ -83,7 +95,7 @@ if multiclass:
                "scikit-learn define them.")
 else:
     st.caption("Mean ± sd over seeds (95 % t interval of misclassified, clipped to the possible range); "
-               "the test set is every test image of both digits. Threshold: the minority probability above "
+               f"the test set is every test image of both {config.dataset_record.nouns}. Threshold: the minority probability above "
                "which an approach predicts the minority.")
 st.table(display_rows(result), hide_index=True)
 c1, c2, _ = st.columns([1, 1, 3])

@@ -6,6 +6,7 @@ trains and measures; see ``vaeimb_app/latent.py``)."""
 import numpy as np
 import streamlit as st
 
+from vaeimb.declarations.datasets import DEFAULT_DATASET
 from vaeimb.declarations.provenance import code_note
 from vaeimb.presentation import figures, latent
 from vaeimb.presentation.latent_js import BadDecoderWeights, UnsupportedDecoder
@@ -34,11 +35,11 @@ from vaeimb_app.latent_explorer import (
     explorer_data,
     latent_explorer,
 )
-from vaeimb_app.settings import errors_shown, page_settings
+from vaeimb_app.settings import current_dataset, errors_shown, page_settings
 
 st.title("Latent space of a generator")
 st.markdown(
-    "Each generator learns the minority digit (the VAE from its few training images alone, the "
+    f"Each generator learns the minority {current_dataset().noun} (the VAE from its few training images alone, the "
     "conditional VAE and the latent-SMOTE autoencoder from both classes) and generates the extra "
     "images its approaches train on. Move the sliders to decode any latent code, compare where "
     "generated and real images fall, and read how good the samples are."
@@ -46,6 +47,13 @@ st.markdown(
 
 settings = page_settings()
 config = settings.config
+ds = config.dataset_record
+
+
+def named(c: int) -> str:
+    """A class in sentences: MNIST's "digit 6", Fashion-MNIST's "class 6 (Shirt)"."""
+    return f"{ds.noun} {ds.class_label(c)}"
+
 
 LATENT_GENERATORS = latent_generators()
 with errors_shown():
@@ -63,7 +71,9 @@ with errors_shown():
     source = generator_source(settings, name, seed)
 if source is None:
     st.info(f"The {name} generator for these settings is not trained yet. Press **Run** on the Experiment "
-            f"page (with an approach that uses it), or train only the generator here.")
+            f"page (with an approach that uses it), or train only the generator here."
+            + (f" Nothing is shipped for {ds.title}: the shipped generators are MNIST's."
+               if config.dataset != DEFAULT_DATASET else ""))
     if not st.button(f"Train the {name} generator", type="primary"):
         st.stop()
     with errors_shown():
@@ -79,8 +89,8 @@ elif source == "shipped":  # the app's default settings, nothing trained here ye
 
 label = 1
 if config.n_classes > 2:  # a long tail: explore the generator one minority class at a time
-    label = st.selectbox("Class (each minority digit the generator fills)", config.fill, key="latent_class",
-                         format_func=lambda k: f"digit {config.classes[k]} ({config.class_counts[k]} training images)")
+    label = st.selectbox(f"Class (each minority {ds.noun} the generator fills)", config.fill, key="latent_class",
+                         format_func=lambda k: f"{named(config.classes[k])} ({config.class_counts[k]} training images)")
 digit = config.classes[label]
 
 with errors_shown():
@@ -93,13 +103,13 @@ gen_key = generator_key_for(config, name, seed, source) + ("" if label == 1 else
 REAL = "real TEST images (the leak)" if config.leaky else "real training images"
 if config.leaky:
     st.warning(
-        f"LEAKY protocol: this generator learned digit {digit} from {len(real_minority)} TEST images, "
+        f"LEAKY protocol: this generator learned {named(digit)} from {len(real_minority)} TEST images, "
         "the images the classifiers are scored on. Every \"real minority\" image on this page is a test image."
     )
 OTHERS = " and the majority training images" if config.n_classes == 2 else " and the other classes' training images"
 st.caption(
-    f"{name} with a {art.latent_dim}-d latent, trained on {len(real_minority)} images of digit "
-    f"{digit} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
+    f"{name} with a {art.latent_dim}-d latent, trained on {len(real_minority)} images "
+    f"{ds.holds(digit)} ({art.info.get('trained_on', 'test split' if config.leaky else 'train split')})"
     f"{OTHERS if art.uses_majority else ''}, {config.generator_steps} steps."
 )
 
@@ -249,23 +259,23 @@ with c2:
 
 # --------------------------------------------------------------------------------------
 st.subheader("Generator quality")
-st.caption("Generated images against up to 1000 real images of the same digit from MNIST **train** that this "
+st.caption(f"Generated images against up to 1000 real images of the same {ds.noun} from {ds.title} **train** that this "
            "experiment did not draw (never test images), in the feature space of a small judge network "
-           "trained once on MNIST train. Precision: share of samples that fall among real images; recall: "
+           f"trained once on {ds.title} train. Precision: share of samples that fall among real images; recall: "
            "share of real variety the samples cover (Kynkäänniemi et al. 2019, k = 3); Fréchet distance "
            "(lower is better); memorisation: median distance from a sample to its nearest training image, "
            "beside the same figure for real held-out images (much smaller = copies).")
 if config.n_classes > 2:
     st.caption(f"On the long tail every class is measured on its own; these are the class explored above: "
-               f"digit {digit} ({config.class_counts[label]} training images).")
+               f"{named(digit)} ({config.class_counts[label]} training images).")
 if st.button("Measure this generator's quality", key="measure_quality"):
     st.session_state[f"quality_{gen_key}"] = True
 if st.session_state.get(f"quality_{gen_key}"):
     with errors_shown(stop=False), st.spinner("Measuring (the judge network trains once, about 30 s)…"):
         q = class_figures(generator_quality(config, name, seed, source), label, config.n_classes)
         if q is None:
-            st.info(f"These shipped figures predate per-class quality: only the rarest class, digit "
-                    f"{config.classes[-1]}, was measured. Run the Experiment page to measure every class.")
+            st.info(f"These shipped figures predate per-class quality: only the rarest class, "
+                    f"{named(config.classes[-1])}, was measured. Run the Experiment page to measure every class.")
         else:
             cols = st.columns(5)
             cols[0].metric("Precision", f"{q['precision']:.3f}")
@@ -301,7 +311,7 @@ with errors_shown(stop=False):
         st.plotly_chart(figures.quality_scatter(points, metric), width="stretch")
         rho = quality_correlation(points, metric)
         st.caption(f"One point per generator preset and seed ({len(points)} points"
-                   + (f"; the quality of the rarest class, digit {config.classes[-1]}" if config.n_classes > 2 else "")
+                   + (f"; the quality of the rarest class, {named(config.classes[-1])}" if config.n_classes > 2 else "")
                    + "). "
                    + ("Too few points for a rank correlation." if rho is None else
                       f"Spearman rank correlation with misclassified: {rho:+.2f} "

@@ -20,7 +20,7 @@ st.markdown(
 settings = page_settings()
 config = settings.config
 if config.task != "pair":
-    st.info("A sweep varies the digit pair's minority ratio. The long tail's imbalance is its profile's: choose "
+    st.info(f"A sweep varies the {config.dataset_record.noun} pair's minority ratio. The long tail's imbalance is its profile's: choose "
             "the exponential profile in the sidebar and compare runs at several ρ on the Experiment page.")
     st.stop()
 

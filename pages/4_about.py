@@ -3,6 +3,7 @@
 import streamlit as st
 
 from vaeimb.declarations.config import ExperimentConfig
+from vaeimb.declarations.datasets import DATASETS
 from vaeimb.declarations.digits import TEST_COUNTS
 from vaeimb.declarations.protocols import PROTOCOLS
 from vaeimb.declarations.task_kinds import DEEPSMOTE_DIFFERENCES, DEEPSMOTE_REPORTED
@@ -175,6 +176,22 @@ else:
         st.markdown("\n".join(f"- {line}" for line in lines))
         with st.expander("Quality against gain, class by class"):
             st.dataframe(study_classes(entry), hide_index=True, width="stretch")
+
+st.header("Other datasets")
+st.markdown(
+    "The sidebar's **Dataset** runs the same experiments on other 28 × 28 grayscale datasets of ten classes, "
+    "read from the same four IDX files; tables and charts name their classes (`6 (Shirt)`):\n\n"
+    + "\n".join(f"- **{d.label}**: {d.description}" for d in DATASETS.values())
+    + "\n\nEverything shipped with the app (the first view's results and generators, the reference numbers "
+    "above, the atlas) is MNIST's. Another dataset is computed on this machine by its first **Run**, which "
+    "downloads it once if it is not here yet (into the user cache, or the folder `VAEIMB_DATA_DIR` names).\n\n"
+    "**Your own images**: upload an `.npz` under the picker (its help says the arrays it should hold: training "
+    "and test images and integer labels, 2 to 10 classes, at most 200 MB). It is checked before anything trains: "
+    "a file that does not fit is refused with one line saying why, and nothing of it is kept. An accepted file is "
+    "brought to 28 × 28 grayscale (what was done is said under the picker) and kept on this server under the hash "
+    "of its bytes, so a link to it works here; elsewhere, or after the server restarts, upload it again. The "
+    "command line takes the same file: `python -m vaeimb run --dataset PATH.npz`."
+)
 
 st.header("How to read the charts")
 st.markdown("""

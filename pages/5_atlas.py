@@ -1,10 +1,18 @@
-"""Atlas: every digit pair at once — on which pairs does approach A beat approach B?"""
+"""Atlas: every digit pair at once — on which pairs does approach A beat approach B?
+
+An atlas is one dataset's (the sidebar's): the shipped atlas is MNIST's; another dataset's
+is made of the pairs the user computes here (``vaeimb_app.atlas``)."""
 
 import streamlit as st
 
-st.title("Atlas of digit pairs")
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
+from vaeimb_app.settings import current_dataset
+
+DS = current_dataset()  # the sidebar's (app.py read the link and drew it before this page)
+MNIST = DS.name == DEFAULT_DATASET
+st.title("Atlas of digit pairs" if MNIST else f"Atlas of {DS.title} {DS.noun} pairs")
 st.markdown(
-    "Each cell is one experiment: a majority digit (row) against a rare minority digit (column) "
+    f"Each cell is one experiment: a majority {DS.noun} (row) against a rare minority {DS.noun} (column) "
     "at one minority ratio, run over several paired seeds. Its colour is the mean gain of approach "
     "**A** over approach **B**; a star marks the cells a paired test separates after the correction for the "
     "many cells a map compares. Ask which remedy wins (any A against any B), or whether a generator itself "
@@ -20,6 +28,13 @@ from vaeimb.declarations.provenance import provenance_notes
 from vaeimb.presentation import figures
 from vaeimb.studies import atlas as atl
 from vaeimb.studies.atlas import METRIC_LABELS
+from vaeimb_app.atlas import (
+    atlas_dataset,
+    current_atlas,
+    extend_atlas,
+    shipped_dir,
+    user_dir,
+)
 from vaeimb_app.atlas_view import (
     CORRECTION_LABELS,
     QUESTIONS,
@@ -28,22 +43,73 @@ from vaeimb_app.atlas_view import (
     metrics_of,
     resolve_view,
 )
-from vaeimb_app.atlas import current_atlas, extend_atlas, shipped_dir, user_dir
 from vaeimb_app.links import as_linked, to_query
+from vaeimb_app.runs import DOWNLOAD_MB, data_location
 from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
 
 show_link_warnings()
 
-loaded = current_atlas()
+
+#: The pairs of this dataset's classes (an own file may have fewer than ten).
+DS_PAIRS = [p for p in atl.ALL_PAIRS if max(p) < DS.n_classes]
+
+
+def class_pair(pair) -> str:
+    """A pair in the dataset's names: MNIST's "0 vs 6", Fashion-MNIST's "0 (T-shirt/top) vs 6 (Shirt)"."""
+    return f"{DS.class_label(pair[0])} vs {DS.class_label(pair[1])}"
+
+
+def start_atlas(other) -> None:
+    """Nothing of this dataset to show, the shipped atlas being another's: say so, and offer
+    to compute this dataset's pairs at the shipped atlas's budget and seeds."""
+    theirs = DATASETS.get(atlas_dataset(other), DATASETS[DEFAULT_DATASET])
+    root, found = data_location(DS.name)
+    data = (f"{DS.title} is read from {found}." if found is not None else
+            f"{DS.title} is downloaded once on the first run (about {DOWNLOAD_MB.get(DS.name, 30)} MB, into {root}).")
+    st.info(f"The shipped atlas is {theirs.title}'s: its cells are {theirs.title} {theirs.noun} pairs, and nothing is "
+            f"shipped for {DS.title} yet. Compute {DS.title}'s {DS.noun} pairs here: each pair runs approaches A and B "
+            f"at the shipped atlas's budget and its {len(other.seeds)} seeds; the cells are saved in "
+            f"{user_dir(DS.name)} and this page then maps them. {data}", icon=":material/info:")
+    a0, b0, r0, _ = resolve_view(other)[0]
+    st.session_state.setdefault("atlas_new_a", a0)
+    st.session_state.setdefault("atlas_new_b", b0)
+    st.session_state.setdefault("atlas_new_ratio", r0)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    a = c1.selectbox("Approach A", other.approaches, key="atlas_new_a")
+    b = c2.selectbox("Approach B", other.approaches, key="atlas_new_b")
+    ratio = c3.selectbox("Minority ratio", other.ratios, format_func=ratio_label, key="atlas_new_ratio")
+    pairs = st.multiselect(f"{DS.title} pairs (majority vs minority)", DS_PAIRS, format_func=class_pair,
+                           key="atlas_new_pairs")
+    st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(other.seeds)} seeds; each pair takes about as long as "
+               "one Experiment run.")
+    if a == b:
+        st.info("Choose two different approaches for A and B.")
+    if st.button("Run the chosen pairs", type="primary", disabled=not pairs or a == b, key="atlas_new_run"):
+        with errors_shown(stop=False):
+            st.session_state["_atlas_failures"] = extend_atlas(other, list(pairs), ratio, [a, b], dataset=DS.name)
+            st.rerun()
+
+
+loaded = current_atlas(DS.name)
 for message in loaded.errors:
     st.error(message)
 for message in loaded.notes:
     st.info(message)
 atlas = loaded.atlas
 if atlas is None or not atlas.rows:
-    st.info(f"No atlas to show yet: none in {shipped_dir()} and none of your own in {user_dir()}. "
-            f"Make one with `python -m vaeimb atlas --pairs all --out {shipped_dir()}` (see the README).")
+    for line in st.session_state.pop("_atlas_failures", []):
+        st.warning(f"No result for {line}")
+    if loaded.other is not None and loaded.other.rows:
+        start_atlas(loaded.other)
+    else:
+        st.info(f"No atlas to show yet: none in {shipped_dir()} and none of your own in {user_dir(DS.name)}. "
+                f"Make one with `python -m vaeimb atlas --pairs all"
+                f"{'' if MNIST else ' --dataset ' + DS.name} --out {shipped_dir()}` (see the README).")
     st.stop()
+if loaded.other is not None:
+    st.info(f"Nothing is shipped for {DS.title}: this map holds only the pairs you computed ({user_dir(DS.name)}); "
+            f"the shipped atlas is {DATASETS.get(atlas_dataset(loaded.other), DATASETS[DEFAULT_DATASET]).title}'s. "
+            "Add pairs under **Extend this atlas** below.", icon=":material/info:")
 
 # Check the choices (a link's, or the defaults) against this atlas before the widgets draw them.
 KEYS = ("atlas_a", "atlas_b", "atlas_ratio", "atlas_metric")
@@ -102,8 +168,11 @@ def _pick_cell() -> None:
         st.session_state["atlas_pair"] = pair_label(pair)
 
 
-st.plotly_chart(figures.atlas_heatmap(grid), width="stretch", key="atlas_map", on_select=_pick_cell,
-                selection_mode="points")
+atlas_map = figures.atlas_heatmap(grid)
+if not MNIST:  # the figure words MNIST's axes
+    atlas_map.update_xaxes(title_text=f"Minority {DS.noun} (the rare one)")
+    atlas_map.update_yaxes(title_text=f"Majority {DS.noun}")
+st.plotly_chart(atlas_map, width="stretch", key="atlas_map", on_select=_pick_cell, selection_mode="points")
 st.markdown(f"**{atl.summary_line(grid)}**")
 st.caption(f"Gain in {grid.unit}: positive (blue) where {a} is better, negative (red) where {b} is; a star "
            f"marks a cell separated after the correction. Seeds are paired: each seed is one training draw both "
@@ -119,7 +188,7 @@ chosen = st.selectbox("Pair (majority vs minority)", cells, index=None, key="atl
                       placeholder="Click a cell on the map, or choose a pair here")
 if chosen is not None:
     maj, mnr = (int(d) for d in chosen.split(" vs "))
-    st.subheader(f"Majority {maj} vs minority {mnr} at ratio {ratio_label(ratio)}")
+    st.subheader(f"Majority {DS.class_label(maj)} vs minority {DS.class_label(mnr)} at ratio {ratio_label(ratio)}")
     st.markdown(atl.cell_sentence(grid, maj, mnr))
     st.code(atl.cell_command(atlas, maj, mnr, ratio, [a, b]), language="bash")
     st.caption("This command recomputes the cell: on a machine of the CPU family in the atlas's provenance it "
@@ -141,17 +210,17 @@ if chosen is not None:
         st.switch_page("pages/1_experiment.py")
 
 with st.expander("Extend this atlas"):
-    missing = atl.missing_pairs(atlas, ratio, [a, b])
+    missing = [p for p in atl.missing_pairs(atlas, ratio, [a, b]) if p in DS_PAIRS]
     if not missing:
         st.caption(f"Every pair has {a} and {b} for all {len(atlas.seeds)} seeds at ratio {ratio_label(ratio)}.")
     else:
         every = st.checkbox(f"All {len(missing)} missing pairs", key="atlas_extend_all")
         st.session_state["atlas_extend_pairs"] = [p for p in st.session_state.get("atlas_extend_pairs", []) if p in missing]
         pairs = missing if every else st.multiselect(
-            f"Pairs without {a} and {b} at ratio {ratio_label(ratio)}", missing, format_func=pair_label,
+            f"Pairs without {a} and {b} at ratio {ratio_label(ratio)}", missing, format_func=class_pair,
             key="atlas_extend_pairs")
         st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(atlas.seeds)} seeds at the atlas's budget; each "
-                   f"pair takes about as long as one Experiment run. The cells are saved in {user_dir()}.")
+                   f"pair takes about as long as one Experiment run. The cells are saved in {user_dir(DS.name)}.")
         if st.button("Run the chosen pairs", type="primary", disabled=not pairs):
             with errors_shown(stop=False):
                 st.session_state["_atlas_failures"] = extend_atlas(atlas, list(pairs), ratio, [a, b])

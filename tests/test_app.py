@@ -83,7 +83,8 @@ def test_entry_page_explains_and_waits_for_run(app, monkeypatch, tmp_path):
     assert not app.exception
     intro = app.markdown[0].value
     assert "sidebar" in intro and "Run" in intro
-    assert app.sidebar.selectbox[0].label == "Majority digit"
+    assert app.sidebar.selectbox[0].label == "Dataset" and app.sidebar.selectbox[0].value == "mnist"
+    assert app.sidebar.selectbox(key="w_cfg_majority").label == "Majority digit"
     assert app.sidebar.number_input(key="w_cfg_n_majority").value == 300
     assert any("press **Run**" in i.value for i in app.info)
     assert not app.get("plotly_chart")

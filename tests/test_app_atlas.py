@@ -163,7 +163,7 @@ def test_extending_runs_the_missing_pair_and_keeps_it(open_atlas, tiny_atlas, tm
     mine = atl.load_atlas(tmp_path / "cache" / "atlas")
     assert mine.pairs == [(1, 7)] and mine.ratios == [0.05] and mine.seeds == [0, 1, 2]
     assert sorted(mine.approaches) == ["baseline", "oversample"] and len(mine.rows) == 6
-    assert mine.meta["budget"] == tiny_atlas.meta["budget"]
+    assert mine.meta["budget"] == {**tiny_atlas.meta["budget"], "dataset": "mnist"}  # the tiny atlas predates datasets
     merged = atl.merge_atlases(tiny_atlas, mine)
     np.testing.assert_array_equal(shown_gain(at), atl.gain_grid(merged, "oversample", "baseline", 0.05).gain)
     assert not np.isnan(shown_gain(at)[1, 7])

@@ -45,21 +45,26 @@ APP_TINY = {
 
 
 class LoopbackMirror:
-    """MNIST's four ``.gz`` files over HTTP on 127.0.0.1, as ``<url><file name>``.
+    """A dataset's four ``.gz`` files over HTTP on 127.0.0.1, as ``<base><dataset name>/<file
+    name>`` (what ``$VAEIMB_DATA_MIRROR`` names); ``url`` is ``<base>mnist/`` (what MNIST's old
+    ``$VAEIMB_MNIST_MIRROR`` names).
 
-    ``refuse``: None serves the files; an HTTP status (404, 403) answers every request
-    with it. ``corrupt``: file names served cut in half (their md5 fails). Bounded: at
-    most ``max_requests`` answers (later ones get 503), and the server stops itself
-    after ``lifetime`` seconds whatever the test does.
+    ``folder``: MNIST's folder, or {dataset name: folder} to serve several. ``refuse``: None
+    serves the files; an HTTP status (404, 403) answers every request with it. ``corrupt``:
+    file names served cut in half (their md5 fails). Bounded: at most ``max_requests``
+    answers (later ones get 503), and the server stops itself after ``lifetime`` seconds
+    whatever the test does.
 
-    ``downloads`` counts the requests per file name; torchvision first opens each URL once
-    to follow redirects (a GET with the header ``Method: HEAD``, closed unread): those are
-    counted in ``probes`` instead.
+    ``downloads`` counts the requests per file name (``served``: per ``<dataset>/<file>``);
+    torchvision first opens each URL once to follow redirects (a GET with the header
+    ``Method: HEAD``, closed unread): those are counted in ``probes`` instead.
     """
 
-    def __init__(self, folder: Path, *, refuse: int | None = None, corrupt: tuple[str, ...] = (),
+    def __init__(self, folder: Path | dict[str, Path], *, refuse: int | None = None, corrupt: tuple[str, ...] = (),
                  lifetime: float = 900, max_requests: int = 64):
-        self.folder = Path(folder)
+        self.folders = {k: Path(v) for k, v in folder.items()} if isinstance(folder, dict) else {"mnist": Path(folder)}
+        self.folder = next(iter(self.folders.values()))
+        self.served: collections.Counter = collections.Counter()
         self.refuse = refuse
         self.corrupt = set(corrupt)
         self.downloads: collections.Counter = collections.Counter()
@@ -74,18 +79,23 @@ class LoopbackMirror:
                 pass
 
             def do_GET(self):
-                name = self.path.rsplit("/", 1)[-1] if self.path.startswith("/mnist/") else ""
+                dataset, _, name = self.path.lstrip("/").partition("/")
+                if dataset not in mirror.folders:
+                    name = ""
+                probe = self.headers.get("Method") == "HEAD"
                 with mirror._lock:
                     mirror.answered += 1
                     over = mirror.answered > mirror.max_requests
-                    (mirror.probes if self.headers.get("Method") == "HEAD" else mirror.downloads)[name] += 1
+                    (mirror.probes if probe else mirror.downloads)[name] += 1
+                    if not probe:
+                        mirror.served[f"{dataset}/{name}"] += 1
                 if over:
                     return self.send_error(503, "request limit reached")
                 if mirror.refuse:
                     return self.send_error(mirror.refuse)
                 if name not in FILES.values():
                     return self.send_error(404)
-                path = mirror.folder / name
+                path = mirror.folders[dataset] / name
                 size = path.stat().st_size // (2 if name in mirror.corrupt else 1)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/gzip")
@@ -98,7 +108,8 @@ class LoopbackMirror:
                     pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/mnist/"
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self.url = f"{self.base}mnist/"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
         self._timer = threading.Timer(lifetime, self._server.shutdown)
         self._timer.daemon = True

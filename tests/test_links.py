@@ -1,10 +1,14 @@
 """Links that reproduce a view: settings to and from URL query parameters."""
 
+import io
+
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from vaeimb.declarations import schema
-from vaeimb_app.links import fields, from_query, to_query
+from vaeimb.declarations.datasets import DATASETS
+from vaeimb_app.links import fields, fit_to_dataset, from_query, to_query
 
 
 def test_defaults_make_an_empty_link_and_every_field_round_trips():
@@ -24,7 +28,7 @@ def test_defaults_make_an_empty_link_and_every_field_round_trips():
 
 
 @pytest.mark.parametrize("query, key, value, says", [
-    ({"n_majority": "99999"}, "cfg_n_majority", 5923, "outside"),
+    ({"n_majority": "9999999"}, "cfg_n_majority", 5923, "outside"),
     ({"seeds": "lots"}, "cfg_n_seeds", 3, "not a number"),
     ({"ratio_pct": "3.3"}, "cfg_ratio_pct", 3.0, "not one of"),
     ({"classifier": "svm"}, "cfg_classifier", "mlp", "not one of"),
@@ -33,11 +37,84 @@ def test_defaults_make_an_empty_link_and_every_field_round_trips():
     ({"approaches": "vae,nope"}, "cfg_approaches", ["vae"], "unknown item(s) nope"),
     ({"majority": "6", "minority": "6"}, "cfg_minority", 0, "same digit twice"),
     ({"n_minority": "6000", "n_majority": "100"}, "cfg_n_minority", 100, "exceeds"),
+    ({"dataset": "cifar10"}, "cfg_dataset", "mnist", "dataset='cifar10' is not one of mnist, fashion-mnist, kmnist"),
+    ({"dataset": "fashion-mnist", "majority": "6", "minority": "6"}, "cfg_minority", 0, "same class twice"),
+    ({"dataset": "fashion-mnist", "n_majority": "6500"}, "cfg_n_majority", 6000,
+     "more images of class 0 (T-shirt/top) than Fashion-MNIST train holds"),
 ])
 def test_bad_values_become_the_nearest_valid_with_a_warning(query, key, value, says):
     values, warnings = from_query(query)
     assert values[key] == value
     assert any(says in w for w in warnings), warnings
+
+
+def test_a_link_names_a_dataset_other_than_mnist():
+    values, warnings = from_query({"dataset": "fashion-mnist", "majority": "0", "minority": "6"})
+    assert warnings == [] and values == {"cfg_dataset": "fashion-mnist", "cfg_majority": 0, "cfg_minority": 6}
+    assert to_query(values) == {"dataset": "fashion-mnist"}  # 0 vs 6 is the default pair
+    assert "dataset" not in to_query({"cfg_dataset": "mnist"})
+
+
+@pytest.fixture
+def kept_file(tmp_path, monkeypatch):
+    """A small own file (3 classes, 12 x 12 noise, 40 / 5 images each) kept in a user cache of
+    the test's own: its dataset name."""
+    from vaeimb.parts import own_images
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    rng = np.random.default_rng(0)
+    y_train, y_test = np.repeat([1, 4, 7], 40), np.repeat([1, 4, 7], 5)
+    buf = io.BytesIO()
+    np.savez(buf, x_train=rng.integers(0, 255, (120, 12, 12), dtype=np.uint8), y_train=y_train,
+             x_test=rng.integers(0, 255, (15, 12, 12), dtype=np.uint8), y_test=y_test)
+    images = own_images.read_npz(buf.getvalue(), name="noise.npz")
+    own_images.store(images)
+    return images.name
+
+
+def test_a_link_to_a_kept_file_opens_on_it_with_its_classes(kept_file):
+    values, warnings = from_query({"dataset": kept_file, "majority": "2", "minority": "0", "n_majority": "30",
+                                   "n_minority": "3"})
+    assert warnings == []
+    assert values == {"cfg_dataset": kept_file, "cfg_majority": 2, "cfg_minority": 0, "cfg_n_majority": 30,
+                      "cfg_n_minority": 3}
+    assert to_query(values)["dataset"] == kept_file
+    # a pair or an order the file does not have: 0 and 1, its own classes, and counts it holds
+    values, warnings = from_query({"dataset": kept_file, "majority": "0", "minority": "6", "task": "longtail",
+                                   "order": "0123"})
+    assert values["cfg_order"] == "012" and any("order='0123'" in w and "using 012" in w for w in warnings), warnings
+    values, warnings = from_query({"dataset": kept_file, "minority": "6"})
+    assert (values["cfg_majority"], values["cfg_minority"]) == (0, 1)
+    assert values["cfg_n_majority"] == 40 and values["cfg_n_minority"] == 1  # 100 of 5000: the same ratio
+    assert any("outside noise.npz's 3 classes (0-2); using 0 and 1" in w for w in warnings), warnings
+
+
+def test_a_link_to_a_file_this_server_does_not_keep_says_to_upload_it_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    values, warnings = from_query({"dataset": "file:0123456789abcdef", "minority": "1"})
+    assert values == {"cfg_dataset": "mnist", "cfg_minority": 1}
+    (warning,) = warnings
+    assert "dataset='file:0123456789abcdef'" in warning and "not on this server" in warning
+    assert "upload the file again" in warning and warning.endswith("using mnist.")
+    values, warnings = from_query({"dataset": "file:nothex"})
+    assert values == {"cfg_dataset": "mnist"} and "is not one of" in warnings[0]
+
+
+def test_settings_are_fitted_to_a_dataset_with_fewer_classes(kept_file):
+    from vaeimb.declarations.datasets import dataset
+
+    ds = dataset(kept_file)
+    state = {"cfg_task": "pair", "cfg_majority": 0, "cfg_minority": 6, "cfg_n_majority": 5000, "cfg_n_minority": 100,
+             "cfg_order": "0123456789", "cfg_minority_mode": "count"}
+    changes, said = fit_to_dataset(state, ds)
+    assert changes == {"cfg_majority": 0, "cfg_minority": 1, "cfg_order": "012", "cfg_n_majority": 40,
+                       "cfg_n_minority": 1}
+    assert said == ["noise.npz has 3 classes: the pair is now 0 (1) vs 1 (4).",
+                    "Majority count lowered to 40: noise.npz train holds 40 images of class 0 (1).",
+                    "Minority count lowered to 1, to keep the minority ratio."]
+    changes, said = fit_to_dataset({**state, "cfg_task": "longtail"}, ds)
+    assert said == ["noise.npz has 3 classes: the class order is now 012 (1, 4, 7)."]
+    assert fit_to_dataset(state, DATASETS["fashion-mnist"]) == ({}, [])
 
 
 def test_every_setting_of_the_schema_is_linked_under_its_url_key():

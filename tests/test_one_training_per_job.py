@@ -117,7 +117,7 @@ class Driver(threading.Thread):
         from vaeimb.running.executor import InProcess, execute
 
         try:
-            self.outcome = execute(self.jobs, InProcess(), cache=ResultCache(self.root), mnist=load_images(self.mnist_dir),
+            self.outcome = execute(self.jobs, InProcess(), cache=ResultCache(self.root), images={"mnist": load_images(self.mnist_dir)},
                                   progress=self.events.put)
         except BaseException as err:  # reported by the test
             self.error = err
@@ -156,7 +156,7 @@ def test_a_driver_trains_what_nobody_holds_and_reads_what_another_trained(tmp_pa
     assert count_training["clf"] == 1
     held.report(12, 31, force=True)
     driver.wait_for(lambda e: e.job == theirs.label and e.message == ELSEWHERE and e.done == 12)  # followed
-    compute_job(theirs, other, mnist=None, data_dir=mnist_dir)  # the holder trains and saves it
+    compute_job(theirs, other, data_dir=mnist_dir)  # the holder trains and saves it
     saved = other.path(theirs.kind, theirs.key).stat().st_mtime_ns
     held.release()
     events = driver.finish()

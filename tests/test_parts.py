@@ -53,7 +53,7 @@ def two_logits(n=64, seed=0):
 def test_registry_names():
     assert list(LOSSES) == ["ce", "la", "weighted", "focal", "ldam-drw"]
     assert list(DECISIONS) == ["argmax", "posthoc", "tuned"]
-    assert list(AUGMENTATIONS) == ["none", "affine", "elastic"]
+    assert list(AUGMENTATIONS) == ["none", "affine", "elastic", "flip"]
     assert list(BATCHES) == ["random", "balanced", "deferred"]
     assert list(MIXINGS) == ["none", "mixup", "remix"]
     for table in ALL.values():

@@ -136,23 +136,40 @@ def test_every_setting_with_a_widget_is_in_the_sidebar(monkeypatch, tmp_path, mn
     at = AppTest.from_file("../app.py", default_timeout=120).run()
     assert not at.exception, at.exception
     kinds = {"number": "number_input", "select": "selectbox", "radio": "radio"}
-    by_hand = {"majority": "selectbox", "minority": "selectbox", "n_majority": "number_input",
-               "n_minority": "number_input",  # the digit pair; the count (a ratio slider in "ratio" mode)
+    by_hand = {"dataset": "selectbox",  # at the top, with each dataset's label
+               "majority": "selectbox", "minority": "selectbox", "n_majority": "number_input",
+               "n_minority": "number_input",  # the class pair; the count (a ratio slider in "ratio" mode)
                "task": "radio", "profile": "selectbox", "rho": "number_input", "n_head": "number_input",
                "order": "text_input", "counts": "text_input"}  # the task and the long tail's profile
-    views = [at]  # the pair's sidebar, then the long tail's under each profile that shows more widgets
-    for profile in ("exponential", "counts"):
-        lt = AppTest.from_file("../app.py", default_timeout=120)
-        lt.session_state["cfg_task"], lt.session_state["cfg_profile"] = "longtail", profile
-        views.append(lt.run())
-        assert not lt.exception, lt.exception
-    for s in schema.SETTINGS:
-        kind = kinds[s.widget] if s.widget else by_hand[s.name]
-        found = [w for v in views for w in getattr(v.sidebar, kind) if w.key == f"w_{s.state_key}"]
-        assert found, s.name
-        assert found[0].label == s.label, s.name
-        if s.name not in ("task", "profile"):  # the long tail's views set these two
-            assert found[0].value == s.default, s.name
+    assert at.sidebar.selectbox[0].key == "w_cfg_dataset"
+    assert at.sidebar.selectbox[0].options == list(schema.get("dataset").labels)
+
+    def sidebar_views(dataset: str) -> list:
+        """The pair's sidebar, then the long tail's under each profile that shows more widgets."""
+        views = []
+        for state in ({}, {"cfg_task": "longtail", "cfg_profile": "exponential"},
+                      {"cfg_task": "longtail", "cfg_profile": "counts"}):
+            v = AppTest.from_file("../app.py", default_timeout=120)
+            for key, value in {**state, "cfg_dataset": dataset}.items():
+                v.session_state[key] = value
+            views.append(v.run())
+            assert not v.exception, v.exception
+        return views
+
+    # the labels say the dataset's word for its classes: MNIST's digits, another's classes
+    words = {"mnist": {"majority": "Majority digit", "minority": "Minority digit", "order": "Digit order (head first)"},
+             "fashion-mnist": {"majority": "Majority class", "minority": "Minority class",
+                               "order": "Class order (head first)"}}
+    for dataset, labels in words.items():
+        views = [at, *sidebar_views(dataset)[1:]] if dataset == "mnist" else sidebar_views(dataset)
+        for s in schema.SETTINGS:
+            kind = kinds[s.widget] if s.widget else by_hand[s.name]
+            found = [w for v in views for w in getattr(v.sidebar, kind) if w.key == f"w_{s.state_key}"]
+            assert found, s.name
+            assert found[0].label == labels.get(s.name, s.label), (dataset, s.name)
+            if s.name not in ("task", "profile", "dataset"):  # the views set these three
+                assert found[0].value == s.default, s.name
+        assert views[0].sidebar.selectbox(key="w_cfg_dataset").value == dataset
 
 
 def test_what_a_new_setting_needs_reaches_the_cli_and_the_links(with_dropout, monkeypatch, capsys):

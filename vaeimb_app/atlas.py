@@ -1,8 +1,11 @@
 """The Atlas page's table: the shipped atlas plus the user's own cells, read again only when
 a file changes, and extended from the page with a progress bar.
 
-The user's cells live beside the result cache (``<cache>/atlas``), so they survive the app
-and a cleared cache keeps them apart from the shipped atlas, which stays read-only. The
+The user's cells live beside the result cache (``<cache>/atlas``; another dataset's in
+``<cache>/atlas-<dataset>``), so they survive the app and a cleared cache keeps them apart
+from the shipped atlas, which stays read-only. An atlas is one dataset's: the shipped one
+(MNIST's) is shown only when the sidebar's dataset is its own; another dataset's atlas is
+made of the cells the user computes from the page, at the shipped atlas's budget. The
 cells are trained in a child process as a Run is (``vaeimb.interfaces.app_runs``), so this
 server stays torch-free, and merged into the user's atlas under a file lock: two tabs
 extending it at once lose neither's cells.
@@ -17,6 +20,7 @@ from pathlib import Path
 import streamlit as st
 from filelock import FileLock
 
+from vaeimb.declarations.datasets import DEFAULT_DATASET
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.declarations.labels import cell_label
 from vaeimb.interfaces import app_runs
@@ -43,8 +47,14 @@ def shipped_dir() -> Path:
     return Path(os.environ.get(ATLAS_DIR_ENV, "").strip() or SHIPPED_DIR)
 
 
-def user_dir() -> Path:
-    return Path(cache_root()) / "atlas"
+def user_dir(dataset: str = DEFAULT_DATASET) -> Path:
+    """Where the user's own cells of ``dataset``'s atlas live (MNIST's where they always did)."""
+    return Path(cache_root()) / ("atlas" if dataset == DEFAULT_DATASET else f"atlas-{dataset.replace(':', '-')}")  # file:<hash>: no colon in a folder name
+
+
+def atlas_dataset(atlas: Atlas) -> str:
+    """The dataset an atlas's cells ran on (its budget's; an atlas that predates datasets: MNIST)."""
+    return str((atlas.meta.get("budget") or {}).get("dataset", DEFAULT_DATASET))
 
 
 def _stamp(folder: Path) -> tuple:
@@ -72,6 +82,9 @@ class Loaded:
     user: Atlas | None = None
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The shipped atlas when it is another dataset's than the one asked for (not shown:
+    #: its budget, seeds and approaches are what the page offers to compute this one's at).
+    other: Atlas | None = None
 
 
 def _read(folder: Path, what: str, loaded: Loaded) -> Atlas | None:
@@ -85,14 +98,20 @@ def _read(folder: Path, what: str, loaded: Loaded) -> Atlas | None:
         return None
 
 
-def current_atlas() -> Loaded:
-    """The shipped atlas merged with the user's cells; either may be absent or unreadable."""
+def current_atlas(dataset: str = DEFAULT_DATASET) -> Loaded:
+    """``dataset``'s atlas: the shipped atlas (when it is that dataset's) merged with the
+    user's cells of that dataset; either may be absent or unreadable."""
     loaded = Loaded(None)
     shipped = _read(shipped_dir(), "shipped atlas", loaded)
-    user = loaded.user = _read(user_dir(), f"atlas of your own cells ({user_dir()})", loaded)
+    if shipped is not None and atlas_dataset(shipped) != dataset:
+        loaded.other, shipped = shipped, None
+    folder = user_dir(dataset)
+    user = loaded.user = _read(folder, f"atlas of your own cells ({folder})", loaded)
     if shipped is None and user is None:
         return loaded
-    if shipped is None:
+    if shipped is None and loaded.other is not None:
+        loaded.atlas = user  # the page says the shipped atlas is another dataset's
+    elif shipped is None:
         loaded.notes.append(f"No shipped atlas in {shipped_dir()}; showing only the cells you ran.")
         loaded.atlas = user
     elif user is None:
@@ -101,16 +120,16 @@ def current_atlas() -> Loaded:
         try:
             loaded.atlas = merge_atlases(shipped, user)
         except ConfigError as err:
-            loaded.errors.append(f"Your own cells ({user_dir()}) are not shown: {err} Extending the atlas "
+            loaded.errors.append(f"Your own cells ({folder}) are not shown: {err} Extending the atlas "
                                  "replaces them with cells at the shipped atlas's budget.")
             loaded.atlas, loaded.user = shipped, None
     return loaded
 
 
 def _merge_into_user(new: Atlas) -> Atlas:
-    """Merge ``new`` into the user's atlas as it is on disk now, under a lock: a second tab
-    extending it meanwhile keeps its cells (each merges into what the other wrote)."""
-    folder = user_dir()
+    """Merge ``new`` into the user's atlas of its dataset as it is on disk now, under a lock:
+    a second tab extending it meanwhile keeps its cells (each merges into what the other wrote)."""
+    folder = user_dir(atlas_dataset(new))
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(str(folder / ".atlas.lock")):
         try:
@@ -125,12 +144,15 @@ def _merge_into_user(new: Atlas) -> Atlas:
     return merged
 
 
-def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches) -> list[str]:
+def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches, dataset: str | None = None) -> list[str]:
     """Run the missing cells at the atlas's own budget and seeds with a progress bar (in a
     child process; in this one when ``VAEIMB_APP_WORKERS=0``), and merge them into the
-    user's atlas; returns the failures (one line each)."""
-    ensure_images()  # a first download says so, and a refused one is one error, before the progress box
+    user's atlas of their dataset; returns the failures (one line each). ``dataset``: run
+    the cells on that dataset instead of the atlas's own (the first cells of its atlas)."""
     base = base_config(atlas)
+    if dataset is not None:
+        base = base.replace(dataset=dataset)
+    ensure_images(base.dataset)  # a first download says so, and a refused one is one error, before the progress box
     seeds = atlas.seeds
     approaches = list(dict.fromkeys(approaches))
     workers = run_workers()
@@ -180,7 +202,7 @@ def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches) -> list[str]:
             raise
         _merge_into_user(new)
         now.empty()
-        bar.progress(1.0, text=f"{len(pairs)} pair(s) added to {user_dir()}")
+        bar.progress(1.0, text=f"{len(pairs)} pair(s) added to {user_dir(base.dataset)}")
         status.update(label=f"Added {len(pairs)} pair(s) ({', '.join(cell_label(*p, ratio) for p in pairs[:3])}"
                             f"{', …' if len(pairs) > 3 else ''})", state="complete", expanded=False)
     return failures

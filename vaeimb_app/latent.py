@@ -96,16 +96,18 @@ def _call(request: dict, progress=None) -> dict:
     return latent_child.call(request, progress=progress, in_process=in_process())
 
 
-def _mnist_ready() -> None:
-    """Download MNIST under the app's spinner if it is absent (the child loads it itself)."""
+def _data_ready(config: ExperimentConfig) -> None:
+    """Download the config's dataset under the app's spinner if it is absent (the child
+    loads it itself)."""
     ddir = data_dir()
-    if find_raw_files(resolve_data_dir(ddir)) is None:
-        ensure_images()
+    if find_raw_files(resolve_data_dir(ddir), config.dataset_record) is None:
+        ensure_images(config.dataset)
 
 
 def shipped_generator_for(config: ExperimentConfig, name: str, seed: int) -> dict | None:
     """The provenance of the shipped fitted generator ``name`` of ``seed`` when ``config``
-    is the one it was fitted for (the app's defaults), else None."""
+    is the one it was fitted for (the app's defaults, on MNIST: the config's equality
+    includes its dataset), else None."""
     found = shipped_default()
     if found is None or found[0].config != config:
         return None
@@ -158,7 +160,7 @@ def generator_source(settings: Settings, name: str, seed: int) -> str | None:
 def train_generator_with_progress(config: ExperimentConfig, name: str, seed: int) -> None:
     """Train (or load) generator ``name`` of (config, seed) in the child, with a progress
     bar, and export its view."""
-    _mnist_ready()
+    _data_ready(config)
     with st.status(f"Training the {name} generator for seed {seed}…", expanded=True) as status:
         bar = st.progress(0.0, text=f"{name}: starting")
 
@@ -254,7 +256,7 @@ def generator_quality(config: ExperimentConfig, name: str, seed: int, source: st
     path = view_folder(config, name, seed, of_shipped=source == "shipped") / QUALITY_FILE
     figures = _read_json(path)
     if not isinstance(figures, dict):
-        _mnist_ready()
+        _data_ready(config)
         _call({"kind": "quality", "config": config.to_dict(), "name": name, "seed": int(seed), "out": str(path),
                "cache_root": cache_root(), "data_dir": data_dir()})
         figures = _read_json(path)
@@ -291,7 +293,7 @@ def _measured(settings: Settings) -> dict | None:
                 out = Path(cache_root()) / LATENT_VIEWS / f"quality-{stable_hash(str(folder), stamp)[:20]}.json"
                 measured = _read_json(out)
                 if not isinstance(measured, dict):
-                    _mnist_ready()
+                    _data_ready(settings.config)
                     with st.spinner(spinner):
                         _call({"kind": "measure", "result": str(folder), "out": str(out), "cache_root": cache_root(),
                                "data_dir": data_dir()})

@@ -12,14 +12,15 @@ range or choices, default); the sidebar's own choices and each page's are declar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
-from vaeimb.declarations import schema
+from vaeimb.declarations import own, schema
 from vaeimb.declarations.config import (
     DEFAULT_SWEEP_RATIOS,
     RATIO_CHOICES_PCT,
 )
-from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET, Dataset, dataset
+from vaeimb.declarations.errors import ConfigError
 from vaeimb.declarations.protocols import PROTOCOLS
 from vaeimb.running.recipes import CLASSIC, COMPARISON, PRESETS
 from vaeimb.statistics.stats import CORRECTIONS, DEFAULT_CORRECTION, GAP_CLOSED
@@ -46,6 +47,8 @@ class Field:
     #: The experiment setting (``vaeimb.declarations.schema``) it is, or gives another way (the sidebar's
     #: minority ratio gives n_minority): a link carries it only where that setting applies.
     setting: str = ""
+    #: A choice's values besides its choices (the dataset's ``file:<hash>``: ``Setting.also``).
+    also: Callable[[Any], bool] | None = None
 
     def encode(self, value: Any) -> str:
         if self.kind == "choices":
@@ -66,6 +69,8 @@ class Field:
             return (clipped, None) if clipped == v else bad(f"is outside [{self.low:g}, {self.high:g}]", clipped)
         if self.kind == "choice":
             match = _match(self.choices, text)
+            if match is None and self.also is not None and self.also(text):
+                return text, None
             if match is None:
                 return bad(f"is not one of {', '.join(map(_text, self.choices))}", _nearest(self.choices, text, self.default))
             return match, None
@@ -114,7 +119,8 @@ def _f(url, state, kind, default, low=None, high=None, choices=(), setting=""):
 
 def _setting_field(s: schema.Setting) -> Field:
     url, *aliases = s.url_keys
-    return Field(url, s.state_key, s.kind, s.default, s.low, s.high, tuple(s.choices), tuple(aliases), s.name)
+    return Field(url, s.state_key, s.kind, s.default, s.low, s.high, tuple(s.choices), tuple(aliases), s.name,
+                 s.also)
 
 
 #: The sidebar gives the pair's minority as a count or as a ratio (``minority_as``): the
@@ -198,6 +204,7 @@ def from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         values[f.state] = value
         if warning:
             warnings.append(warning)
+    warnings += _own_file_here(values)
     warnings += _drop_unused(values)
     warnings += _make_consistent(values)
     return values, warnings
@@ -243,22 +250,116 @@ def _drop_unused(values: dict[str, Any]) -> list[str]:
     return out
 
 
+def dataset_of(name: Any) -> Dataset:
+    """The record of a dataset name (a declared one, or an own file stored on this server);
+    MNIST's for anything else (a file gone from the store: the config says so)."""
+    if isinstance(name, str) and name in DATASETS:
+        return DATASETS[name]
+    try:
+        return dataset(name)
+    except ConfigError:
+        return DATASETS[DEFAULT_DATASET]
+
+
+def _own_file_here(values: dict[str, Any]) -> list[str]:
+    """A link to an own file (``dataset=file:<hash>``) opens on it where this server keeps
+    the file; elsewhere (another server, a restart, a cleared cache) it says to upload it again."""
+    name = values.get("cfg_dataset")
+    content_hash = own.parse(name)
+    if content_hash is None or own.stored(content_hash) is not None:
+        return []
+    values["cfg_dataset"] = DEFAULT_DATASET
+    return [(f"link setting dataset={name!r} is an .npz file someone uploaded, and it is not on this server "
+             "(an uploaded file stays only on the server it was uploaded to, until that server restarts): upload "
+             f"the file again in the sidebar; using {DEFAULT_DATASET}.")]
+
+
+def _digits(order: Any) -> list[int] | None:
+    """The class numbers a long tail's order names (None: not an order at all; the config says why)."""
+    chars = [c for c in str(order) if c not in ", "]
+    return [int(c) for c in chars] if chars and all(c.isdigit() for c in chars) else None
+
+
+def fit_to_dataset(values: Mapping[str, Any], ds: Dataset, counts: bool = True) -> tuple[dict[str, Any], list[str]]:
+    """The settings in ``values`` (state keys; a missing one is its default) that name a
+    class ``ds`` does not have, or (with ``counts``) more training images than it holds,
+    moved to ones it has: a pair out of range becomes 0 and 1, a long tail's order naming
+    other classes its first K, a majority count over what the train split holds that many
+    (the minority count scaled alike, to keep the imbalance). Returns (state key -> new
+    value, one sentence for each change the current task uses)."""
+    ref = schema.defaults()
+
+    def get(name: str) -> Any:
+        return values.get(schema.get(name).state_key, ref[name])
+
+    k = ds.n_classes
+    pair = get("task") == "pair"
+    out: dict[str, Any] = {}
+    said: list[str] = []
+    maj, mnr = get("majority"), get("minority")
+    if not (0 <= maj < k and 0 <= mnr < k):
+        maj, mnr = 0, 1
+        out.update(cfg_majority=maj, cfg_minority=mnr)
+        if pair:
+            said.append(f"{ds.title} has {k} {ds.nouns}: the pair is now {ds.class_label(maj)} vs {ds.class_label(mnr)}.")
+    digits = _digits(get("order"))
+    if digits is not None and any(d >= k for d in digits):
+        out["cfg_order"] = "".join(str(c) for c in range(k))
+        if not pair:
+            said.append(f"{ds.title} has {k} {ds.nouns}: the {ds.noun} order is now {out['cfg_order']} "
+                        f"({', '.join(ds.class_names)}).")
+    n_maj, n_min = get("n_majority"), get("n_minority")
+    if not (counts and isinstance(n_maj, int) and isinstance(n_min, int)):
+        return out, said
+    counted = values.get("cfg_minority_mode", "count") == "count"
+    if n_maj > ds.train_counts[maj]:
+        old, n_maj = n_maj, ds.train_counts[maj]
+        out["cfg_n_majority"] = n_maj
+        if pair:
+            said.append(f"Majority count lowered to {n_maj}: {ds.title} train holds {n_maj} images {ds.holds(maj)}.")
+        kept = max(1, round(n_min * n_maj / old))  # the same imbalance
+        if kept < n_min:
+            out["cfg_n_minority"] = n_min = min(kept, ds.train_counts[mnr])
+            if pair and counted:
+                said.append(f"Minority count lowered to {n_min}, to keep the minority ratio.")
+    if n_min > min(ds.train_counts[mnr], n_maj):
+        out["cfg_n_minority"] = n_min = min(ds.train_counts[mnr], n_maj)
+        if pair and counted:
+            said.append(f"Minority count lowered to {n_min}: at most what {ds.title} train holds {ds.holds(mnr)} "
+                        "and the majority count.")
+    return out, said
+
+
 def _make_consistent(values: dict[str, Any]) -> list[str]:
-    """Cross-field rules a single value cannot break: two different digits, counts MNIST
-    train holds, no more minority than majority images."""
+    """Cross-field rules a single value cannot break: classes the dataset has, two
+    different ones, counts its train split holds, no more minority than majority images."""
     out = []
     ref = schema.defaults()
+    ds = dataset_of(values.get("cfg_dataset", DEFAULT_DATASET))
+    k = ds.n_classes
     maj = values.get("cfg_majority", ref["majority"])
     mnr = values.get("cfg_minority", ref["minority"])
-    ds = DATASETS.get(values.get("cfg_dataset", DEFAULT_DATASET), DATASETS[DEFAULT_DATASET])
-    if maj == mnr:
-        mnr = next(d for d in (ref["minority"], *range(10)) if d != maj)
+    if not (0 <= maj < k and 0 <= mnr < k):
+        values["cfg_majority"], values["cfg_minority"] = maj, mnr = 0, 1
+        out.append(f"link's {ds.noun} pair is outside {ds.title}'s {k} {ds.nouns} (0-{k - 1}); using 0 and 1.")
+    elif maj == mnr:
+        mnr = next(d for d in (ref["minority"], *range(k)) if d != maj and d < k)
         values["cfg_minority"] = mnr
         out.append(f"link has the same {ds.noun} twice ({maj}); using minority {mnr}.")
-    n_maj = values.get("cfg_n_majority", ref["n_majority"])
+    digits = _digits(values.get("cfg_order", ""))
+    if "cfg_order" in values and digits is not None and any(d >= k for d in digits):
+        values["cfg_order"] = "".join(str(c) for c in range(k))
+        out.append(f"link setting order={''.join(map(str, digits))!r} names {ds.nouns} {ds.title} does not have "
+                   f"(0-{k - 1}); using {values['cfg_order']}.")
+    n_maj = asked = values.get("cfg_n_majority", ref["n_majority"])
     if n_maj > ds.train_counts[maj]:
         values["cfg_n_majority"] = n_maj = ds.train_counts[maj]
         out.append(f"link asks for more images {ds.holds(maj)} than {ds.title} train holds; using {n_maj}.")
+        kept = max(1, round(ref["n_minority"] * n_maj / asked))
+        if "cfg_n_minority" not in values and values.get("cfg_minority_mode") != "ratio" and kept < ref["n_minority"]:
+            values["cfg_n_minority"] = kept  # the default minority count, at the same imbalance
+            out.append(f"link gives no minority count: using {kept} ({ref['n_minority']} per {asked} majority "
+                       f"images), to keep the minority ratio.")
     n_min = values.get("cfg_n_minority")
     if n_min is not None and n_min > min(ds.train_counts[mnr], n_maj):
         values["cfg_n_minority"] = min(ds.train_counts[mnr], n_maj)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Iterable
 
 import streamlit as st
 
+from vaeimb.declarations import own
 from vaeimb.declarations.config import ExperimentConfig, stable_hash
 from vaeimb.declarations.datasets import DEFAULT_DATASET, dataset
 from vaeimb.declarations.jobs import ProgressEvent
@@ -41,7 +42,7 @@ from vaeimb.running import result_files as shipped
 from vaeimb.running.cache import ResultCache
 from vaeimb.running.results import ExperimentResult
 
-from .settings import Settings, config_from_json, config_json
+from .settings import DOWNLOAD_MB, Settings, config_from_json, config_json
 
 if TYPE_CHECKING:  # annotations only: it loads torch
     from vaeimb.studies.sweep import SweepResult
@@ -99,13 +100,57 @@ def cache_root() -> str:
 
 
 def data_dir() -> str | None:
-    """The MNIST folder the user chose (``VAEIMB_DATA_DIR``), else None.
+    """The data folder the user chose (``VAEIMB_DATA_DIR``), else None.
 
     Never the resolved default: the core takes a folder it is handed as one the user
     named (which must exist), while with None it resolves the user cache itself and
-    downloads MNIST there on the first run, as the CLI does.
+    downloads a dataset there on its first run, as the CLI does.
     """
     return os.environ.get(DATA_DIR_ENV) or None
+
+
+def data_location(name: str = DEFAULT_DATASET) -> tuple[Path, Path | None]:
+    """(the data folder, the folder the dataset's files lie in there, or None when they are
+    not on this machine yet: its first Run downloads them into the data folder). An own
+    file's: (the store, its folder there, or None when it is gone)."""
+    content_hash = own.parse(name)
+    if content_hash is not None:
+        return own.own_root(), own.folder_of(content_hash) if own.stored(content_hash) is not None else None
+    root = resolve_data_dir(data_dir())
+    files = find_raw_files(root, dataset(name))
+    return root, None if files is None else files["train_images"].parent
+
+
+def nothing_shipped_note(settings: Settings) -> str:
+    """The first view of a dataset nothing is shipped for: what a Run computes, and where
+    the dataset comes from (read from disk, or downloaded on first use, with its size)."""
+    from vaeimb.presentation.latent_view import (
+        generators_used,  # recipes only: no torch
+    )
+
+    cfg = settings.config
+    ds = cfg.dataset_record
+    n = len(settings.seeds)
+    try:
+        gens = generators_used(settings.approaches)
+    except ValueError:  # ConfigError: an unknown recipe is refused by the Run itself
+        gens = []
+    gen_text = f", each seed's {', '.join(gens)} generator{'s' if len(gens) > 1 else ''} first" if gens else ""
+    root, found = data_location(ds.name)
+    what = cfg.task_kind.describe(cfg).removeprefix(cfg.dataset_prefix)
+    run = (f"Press **Run** to compute these settings ({what}) here: it trains {', '.join(settings.approaches)} on "
+           f"{n} seed{'s' if n > 1 else ''}{gen_text}, and caches every finished run.")
+    if own.parse(ds.name) is not None:
+        return (f"Nothing is computed for your file {ds.title} yet (the results shipped with the app are MNIST's). "
+                f"{run} It reads the copy of your file this server keeps, checked and converted when it was "
+                f"uploaded, in {found or root}.")
+    if found is not None:
+        where = f"{ds.title} is read from {found}."
+    else:
+        cache = " (the user cache)" if data_dir() is None else ""
+        where = (f"{ds.title} is not on this machine yet: the first Run downloads it once into {root}{cache}, "
+                 f"about {DOWNLOAD_MB.get(ds.name, 30)} MB.")
+    return f"Nothing is shipped for {ds.title} yet: the results shipped with the app are MNIST's. {run} {where}"
 
 
 def ensure_images(name: str = DEFAULT_DATASET) -> None:
@@ -114,6 +159,9 @@ def ensure_images(name: str = DEFAULT_DATASET) -> None:
     be neither found nor downloaded is one ``DataUnavailableError`` (one ``st.error`` via
     ``errors_shown``), raised before anything trains."""
     ddir = data_dir()
+    if own.parse(name) is not None:  # the analyst's file, kept on this server when it was uploaded
+        load_images(ddir, dataset=name)
+        return
     root = resolve_data_dir(ddir)
     ds = dataset(name)
     if find_raw_files(root, ds) is None and (ddir is None or root.is_dir()):
@@ -202,6 +250,7 @@ def shipped_for(settings: Settings) -> tuple[ExperimentResult, dict] | None:
     if found is None or settings.config is None:
         return None
     result = found[0]
+    # the config's equality includes its dataset: the shipped results are MNIST's alone
     if (result.config, result.approaches, result.seeds) != (settings.config, settings.approaches, settings.seeds):
         return None
     return found
@@ -223,7 +272,8 @@ def _job_label(job: str, config: ExperimentConfig) -> str:
     if job.startswith("generator:"):
         name = job.split(":", 1)[1]
         source = "TEST split (leaky)" if config.leaky else "train split"
-        return f"the {name} generator on {config.n_minority} images of digit {config.minority} from the {source}"
+        return (f"the {name} generator on {config.n_minority} images {config.dataset_record.holds(config.minority)} "
+                f"from the {source}")
     return f"the {config.classifier.upper()} classifier for **{job}**"
 
 

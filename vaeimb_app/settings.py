@@ -5,8 +5,16 @@ first, so a page, a test or a preset can set any value before the first run with
 Streamlit's "default value and session state" warning.
 
 The experiment settings' widgets, state keys (``cfg_<name>``) and defaults come from
-``vaeimb.declarations.schema``; the digit pair, the minority count or ratio, the approaches, the seeds and
-the recipe and parameter boxes are drawn here by hand.
+``vaeimb.declarations.schema``; the dataset, the class pair (in the dataset's words: MNIST's
+"Majority digit", another's "Majority class", with its class names), the minority count or
+ratio, the approaches, the seeds and the recipe and parameter boxes are drawn here by hand.
+
+Under the Dataset picker, the analyst's own ``.npz`` can be uploaded: it is checked
+(``vaeimb.parts.own_images.read_npz``) when it arrives, before anything trains; a file
+that fails is one ``st.error`` line and nothing is kept, an accepted one is kept in the
+user cache under its hash (``file:<hash>``) and chosen. The picker lists the declared
+datasets and the files this session uploaded (or opened by a link), never another
+session's: on a shared server the store holds everyone's.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +31,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from vaeimb.declarations import schema
-from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
+from vaeimb.declarations import own, schema
 from vaeimb.declarations.config import (
     RATIO_CHOICES_PCT,
     ExperimentConfig,
@@ -30,9 +39,11 @@ from vaeimb.declarations.config import (
     n_minority_from_ratio,
     stable_hash,
 )
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET, Dataset, own_dataset
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.declarations.protocols import PROTOCOLS
 from vaeimb.declarations.task_kinds import TASK_KINDS
+from vaeimb.parts import own_images  # numpy: checks and keeps an uploaded file
 from vaeimb.running.recipes import (
     PRESETS,
     RECIPE_KEYS,
@@ -40,7 +51,7 @@ from vaeimb.running.recipes import (
     parse_recipe,
 )
 
-from .links import fields, from_query, to_query
+from .links import dataset_of, fields, fit_to_dataset, from_query, to_query
 
 
 def defaults() -> dict:
@@ -91,6 +102,11 @@ def init_state() -> None:
             st.session_state[key] = value
         st.session_state["_link_warnings"] = warnings
         st.session_state["_cfg_initialised"] = True
+        for key, value in values.items():
+            st.session_state.setdefault(key, value)
+        name = st.session_state[DATASET_KEY]
+        if own.parse(name) is not None and own.stored(own.parse(name)) is not None:  # a link to a stored file
+            _own_files()[name] = dataset_of(name).label
     for key, value in values.items():
         st.session_state.setdefault(key, value)
 
@@ -112,10 +128,13 @@ PAGES = (
     ("pages/5_atlas.py", "Atlas", ":material/grid_view:"),
     ("pages/4_about.py", "About", ":material/menu_book:"),
 )
-#: The browser tab's title.
-PAGE_TITLE = "VAE vs oversampling on imbalanced MNIST"
-#: Session-state key set while app.py runs the page (``entered_through_app``).
-THROUGH_APP = "_through_app"
+#: The browser tab's title (``{}``: the chosen dataset's name: ``page_title``).
+PAGE_TITLE_OF = "VAE vs oversampling on imbalanced {}"
+PAGE_TITLE = PAGE_TITLE_OF.format(DATASETS[DEFAULT_DATASET].title)
+#: Set while app.py runs the page, in the thread that runs it (``entered_through_app``):
+#: not session state, which a page's ``st.stop()`` makes unreachable until the run ends
+#: (a flag left there would make the next run that starts in the page skip app.py's work).
+_RUN = threading.local()
 #: Session-state key set once the session has run through app.py (``through_app``).
 STARTED = "_app_started"
 
@@ -129,17 +148,20 @@ def app_pages() -> list:
 def entered_through_app():
     """app.py runs the chosen page inside this: the page can tell (``through_app``) that
     the entrypoint ran first (synced the link into session state, drew the sidebar)."""
-    st.session_state[THROUGH_APP] = st.session_state[STARTED] = True
+    st.session_state[STARTED] = True
+    _RUN.through_app = True
     try:
         yield
     finally:
-        st.session_state.pop(THROUGH_APP, None)
+        _RUN.through_app = False
 
 
 def start_app():
     """What app.py does before the page it runs: the page config, the pages
     (``st.navigation``; returned: app.py runs the chosen one), the sidebar, the link."""
-    st.set_page_config(page_title=PAGE_TITLE, page_icon=":material/scatter_plot:", layout="wide")
+    init_state()  # session state only: the tab's title names the dataset a link chose
+    st.set_page_config(page_title=PAGE_TITLE_OF.format(current_dataset().title), page_icon=":material/scatter_plot:",
+                       layout="wide")
     navigation = st.navigation(app_pages())
     render_sidebar()
     sync_link()  # before the page: it may stop early, and widget changes are in session state already
@@ -165,7 +187,7 @@ def through_app() -> None:
     AppTest runs every page again this way after its first run (it resets the legacy flag
     on each run): without this, a click on a page widget drawn through app.py would reach
     another widget, and be lost."""
-    if st.session_state.get(THROUGH_APP) or not _running_the_app():
+    if getattr(_RUN, "through_app", False) or not _running_the_app():
         return
     with get_script_run_ctx().run_with_active_hash(get_script_run_ctx().page_script_hash):
         start_app()  # its st.navigation makes app.py the active script; the page's is back after
@@ -198,8 +220,10 @@ def show_link_warnings() -> None:
 #: ``tests/test_app_recipes.py`` checks it against the registries.
 RECIPE_HELP = (
     f"Keys: {', '.join(RECIPE_KEYS)}. Each line runs beside the chosen approaches. "
+    "aug=flip mirrors images left-right: only on a dataset whose classes survive it "
+    f"({', '.join(d.title for d in DATASETS.values() if d.flips)}). "
     "Generators: vae, cvae, latent-smote, deepsmote, smote, augment; batches: random, balanced, deferred; "
-    "aug: none, affine, elastic; mix: none, mixup, remix; loss: ce, la, weighted, focal, ldam-drw; "
+    "aug: none, affine, elastic, flip; mix: none, mixup, remix; loss: ce, la, weighted, focal, ldam-drw; "
     "decision: argmax, posthoc, tuned."
 )
 
@@ -217,13 +241,18 @@ def budget_for_protocol_switch(old: str, new: str) -> dict:
 
 
 def _sync(key: str) -> None:
-    """on_change: copy a widget's new value to its settings key."""
+    """on_change: copy a widget's new value to its settings key (what fitting the settings
+    to a dataset changed is said until the next change)."""
     old = st.session_state.get(key)
+    st.session_state.pop(_FIT_NOTES, None)
+    st.session_state.pop(_UPLOAD_REFUSED, None)
     st.session_state[key] = st.session_state[f"w_{key}"]
     if key == "cfg_protocol":
         st.session_state.update(budget_for_protocol_switch(old, st.session_state[key]))
     if key == "cfg_task" and old != st.session_state[key]:
         st.session_state.update(task_switch(old, st.session_state[key], st.session_state.get("cfg_protocol")))
+    if key in (DATASET_KEY, "cfg_task") and old != st.session_state[key]:
+        fit_settings(counts=key == DATASET_KEY)
 
 
 def task_switch(old: str, new: str, protocol: str | None) -> dict:
@@ -288,13 +317,14 @@ def render_sidebar() -> None:
     init_state()
     sb = st.sidebar
     sb.header("Experiment settings")
+    ds = _dataset_widget(sb)
     task = schema.get("task")
-    persistent(sb.radio, task.label, list(task.choices), format_func=task.choice_label, horizontal=True,
-               key=task.state_key, help=_sentence(task.help))
+    persistent(sb.radio, task.label, list(task.choices), format_func=lambda t: worded(task.choice_label(t), ds),
+               horizontal=True, key=task.state_key, help=_sentence(worded(task.help, ds)))
     if st.session_state[task.state_key] == "pair":
-        _pair_widgets(sb)
+        _pair_widgets(sb, ds)
     else:
-        _longtail_widgets(sb)
+        _longtail_widgets(sb, ds)
     persistent(
         sb.multiselect,
         "Approaches", list(PRESETS), key="cfg_approaches",
@@ -318,33 +348,209 @@ def render_sidebar() -> None:
     sb.button("Reset to the reference setup", on_click=reset_to_defaults)
 
 
-def _longtail_widgets(sb) -> None:
-    """The long tail's profile, its numbers and the digit order."""
+def current_dataset() -> Dataset:
+    """The dataset the settings name (MNIST before the settings are read, or for an own
+    file no longer stored: the config says so)."""
+    return dataset_of(st.session_state.get(DATASET_KEY))
+
+
+_CLASS_WORD = re.compile(r"\b([Dd]igit|[Cc]lass)(e?s)?\b")
+
+
+def worded(text: str, ds: Dataset) -> str:
+    """``text`` with "digit(s)" and "class(es)" in the dataset's own word for its classes:
+    MNIST's "Majority digit", Fashion-MNIST's "Majority class"."""
+
+    def word(m: re.Match) -> str:
+        w = ds.nouns if m.group(2) else ds.noun
+        return w[:1].upper() + w[1:] if m.group(1)[0].isupper() else w
+
+    return _CLASS_WORD.sub(word, text)
+
+
+#: About how much each dataset's four gz files weigh, in MB: what its first Run downloads.
+DOWNLOAD_MB = {"mnist": 12, "fashion-mnist": 30, "kmnist": 20}
+#: What the Dataset picker's help says above each dataset's description.
+DATASET_HELP = ("The images the experiment draws from; each dataset's results are cached apart. A dataset not on "
+                "this machine yet is downloaded on its first Run (" + ", ".join(
+                    f"{d.title} about {DOWNLOAD_MB[d.name]} MB" for d in DATASETS.values() if d.name in DOWNLOAD_MB)
+                + "), into the user cache unless VAEIMB_DATA_DIR names a folder.")
+
+
+def _dataset_widget(sb) -> Dataset:
+    """The Dataset picker (drawn by hand: the schema declares no widget for it), what was
+    done to fit the settings to it, and the upload of one's own file; returns the chosen one."""
+    s = schema.get("dataset")
+    persistent(sb.selectbox, s.label, dataset_options(), format_func=dataset_label, key=s.state_key,
+               help="\n".join([DATASET_HELP, "", *(f"- **{d.label}**: {d.description}" for d in DATASETS.values()),
+                               "- **Your own images**: upload an .npz below."]))
+    ds = current_dataset()
+    changes, notes = fit_to_dataset(st.session_state, ds, counts=False)
+    if changes:  # classes the dataset lacks, however they came (a page, a test): never a widget's IndexError
+        st.session_state.update(changes)
+        st.session_state[_FIT_NOTES] = notes
+    if own.parse(ds.name) is not None:
+        sb.caption(ds.description)
+    for note in st.session_state.get(_FIT_NOTES, ()):
+        sb.caption(note)
+    key = upload_key()
+    sb.file_uploader(UPLOAD_LABEL, type=["npz"], key=key, on_change=_on_upload, args=(key,), help=UPLOAD_HELP,
+                     max_upload_size=_upload_limit_mb())
+    refused = st.session_state.get(_UPLOAD_REFUSED)
+    if refused:
+        sb.error(refused)
+    return ds
+
+
+#: The Dataset picker's state key.
+DATASET_KEY = schema.get("dataset").state_key
+#: Session state: the own files this session uploaded or opened by a link (name -> picker label).
+OWN_FILES = "_own_files"
+#: The uploader's widget key (``upload_key``: numbered), how many files it took, the
+#: refusal shown under it, and what fitting the settings to a new dataset changed.
+UPLOAD_KEY = "w_own_upload"
+_UPLOADS = "_own_uploads"
+_UPLOAD_REFUSED = "_own_upload_refused"
+_FIT_NOTES = "_dataset_fit_notes"
+UPLOAD_LABEL = "Your own images (.npz)"
+
+
+def _upload_limit_mb() -> int:
+    from vaeimb.parts import own_images
+
+    return max(1, own_images.MAX_BYTES // (1024 * 1024))
+
+
+def _upload_help() -> str:
+    from vaeimb.parts import own_images as oi
+
+    return (f"An .npz (np.savez) with x_train, y_train, x_test, y_test (Keras' names) or train_images, train_labels, "
+            f"test_images, test_labels (MedMNIST's); optionally class_names, an array of strings. Images: uint8 0-255 "
+            f"or floats in [0, 1], N×H×W grayscale or N×H×W×3 RGB (made gray), at least {oi.MIN_SIDE}×{oi.MIN_SIDE} "
+            f"(resized to {oi.SIDE}×{oi.SIDE}). Labels: integers, 2 to {oi.MAX_CLASSES} classes, each in both splits. "
+            f"At most {oi.MAX_BYTES // (1024 * 1024)} MB. It is checked before anything trains, and kept on this "
+            "server only: a link to it works here, not on another server.")
+
+
+UPLOAD_HELP = _upload_help()
+
+
+def _own_files() -> dict[str, str]:
+    return st.session_state.setdefault(OWN_FILES, {})
+
+
+def dataset_options() -> list[str]:
+    """The picker's choices: the declared datasets, the own files this session uploaded
+    or opened by a link, and the chosen one (a file gone from the store says so)."""
+    names = [*DATASETS, *(n for n in _own_files() if n not in DATASETS)]
+    chosen = st.session_state.get(DATASET_KEY)
+    if isinstance(chosen, str) and chosen not in names:
+        names.append(chosen)
+    return names
+
+
+def dataset_label(name: str) -> str:
+    """How the picker names a dataset: its label; an own file's ("digits.npz (your file)")."""
+    if name in DATASETS:
+        return DATASETS[name].label
+    if name in _own_files():
+        return _own_files()[name]
+    ds = dataset_of(name)
+    return ds.label if ds.name == name else f"{name} (not on this server)"
+
+
+def fit_settings(counts: bool = True) -> None:
+    """Move the settings that name classes the chosen dataset lacks (and with ``counts``,
+    counts over what it holds) to ones it has; what changed is said under the picker until
+    the next change. Done when the dataset or the task changes: a link was checked as it
+    was read (``links.from_query``), and a count set by hand stays an error to correct."""
+    changes, notes = fit_to_dataset(st.session_state, current_dataset(), counts=counts)
+    st.session_state.update(changes)
+    st.session_state[_FIT_NOTES] = notes
+
+
+def upload_key() -> str:
+    """The uploader's key: a new one after each file it took, so the next run draws an empty
+    uploader and Streamlit lets go of the file's bytes (up to 200 MB a session, on a server
+    of about 1 GB) once it is checked and kept; a rerun never reads it again."""
+    return f"{UPLOAD_KEY}_{st.session_state.get(_UPLOADS, 0)}"
+
+
+def _on_upload(key: str) -> None:
+    """on_change of the uploader: check the file, keep and choose it if it passes."""
+    uploaded = st.session_state.get(key)
+    if uploaded is None:
+        return
+    st.session_state[_UPLOADS] = st.session_state.get(_UPLOADS, 0) + 1
+    take_upload(uploaded.getvalue(), uploaded.name)
+
+
+def take_upload(data: bytes, file_name: str) -> str | None:
+    """Check an uploaded file; keep it and choose it if it passes. Returns the dataset name,
+    or None after one line saying why not (shown under the uploader; nothing kept, the
+    dataset unchanged)."""
+    try:
+        images = own_images.read_npz(data, name=file_name, max_bytes=own_images.MAX_BYTES)
+        own_images.store(images)
+    except VaeimbError as err:
+        st.session_state[_UPLOAD_REFUSED] = " ".join(str(err).split())
+        return None
+    st.session_state.pop(_UPLOAD_REFUSED, None)
+    _own_files()[images.name] = own_dataset(images.metadata()).label
+    old = st.session_state.get(DATASET_KEY)
+    st.session_state[DATASET_KEY] = images.name
+    if old != images.name:
+        fit_settings()
+    return images.name
+
+
+def _class_list(ds: Dataset) -> str:
+    """``0 T-shirt/top, 1 Trouser, ...`` (the numbers a long tail's order is written in)."""
+    return ", ".join(f"{c} {name}" for c, name in enumerate(ds.class_names))
+
+
+def _longtail_widgets(sb, ds: Dataset) -> None:
+    """The long tail's profile, its numbers and the class order, in the dataset's words."""
     profile, rho, n_head, order, counts = (schema.get(n) for n in ("profile", "rho", "n_head", "order", "counts"))
-    persistent(sb.selectbox, profile.label, list(profile.choices), key=profile.state_key, help=_sentence(profile.help))
+    persistent(sb.selectbox, profile.label, list(profile.choices), key=profile.state_key,
+               help=_sentence(worded(profile.help, ds)))
     values = {s.name: st.session_state[s.state_key] for s in schema.SETTINGS if s.state_key in st.session_state}
     numbers = [s for s in (rho, n_head) if schema.applies(s.name, values)]  # the profile's own (schema: requires)
     for cell, s in zip(sb.columns(len(numbers)) if len(numbers) > 1 else [sb] * len(numbers), numbers):
         if s is rho:
             persistent(cell.number_input, rho.label, min_value=float(rho.low), max_value=float(rho.high), format="%g",
-                       key=rho.state_key, help=_sentence(rho.help))
+                       key=rho.state_key, help=_sentence(worded(rho.help, ds)))
         else:
             persistent(cell.number_input, n_head.label, min_value=1, max_value=int(n_head.high),
-                       step=int(n_head.step), key=n_head.state_key, help=_sentence(n_head.help))
+                       step=int(n_head.step), key=n_head.state_key, help=_sentence(worded(n_head.help, ds)))
     if schema.applies(counts.name, values):
-        persistent(sb.text_input, counts.label, key=counts.state_key, help=_sentence(counts.help),
+        persistent(sb.text_input, counts.label, key=counts.state_key, help=_sentence(worded(counts.help, ds)),
                    placeholder="4000,2000,1000,750,500,350,200,100,60,40")
-    persistent(sb.text_input, order.label, key=order.state_key, help=_sentence(order.help))
+    if ds.name == DEFAULT_DATASET:
+        order_help = "Long tail: the digits, head first (2 to 10 distinct digits)."
+    else:
+        order_help = (f"Long tail: the {ds.nouns} by their numbers, head first (2 to 10 distinct numbers 0-"
+                      f"{ds.n_classes - 1}): {_class_list(ds)}.")
+    persistent(sb.text_input, worded(order.label, ds), key=order.state_key, help=order_help)
+    if ds.name != DEFAULT_DATASET:
+        try:
+            shown = [ds.class_label(int(c)) for c in str(st.session_state[order.state_key]).strip()]
+        except (ValueError, IndexError):
+            shown = []
+        if shown:
+            sb.caption(f"Head first: {', '.join(shown)}")
 
 
-def _pair_widgets(sb) -> None:
-    """The digit pair and its counts (the minority as a count or a ratio)."""
+def _pair_widgets(sb, ds: Dataset) -> None:
+    """The class pair (shown with the dataset's class names) and its counts (the minority
+    as a count or a ratio)."""
     majority, minority, n_majority, n_minority = (schema.get(n) for n in ("majority", "minority", "n_majority", "n_minority"))
     c1, c2 = sb.columns(2)
-    persistent(c1.selectbox, majority.label, range(10), key=majority.state_key)
-    persistent(c2.selectbox, minority.label, range(10), key=minority.state_key, help="Must differ from the majority digit.")
+    classes = list(range(ds.n_classes))
+    persistent(c1.selectbox, worded(majority.label, ds), classes, format_func=ds.class_label, key=majority.state_key)
+    persistent(c2.selectbox, worded(minority.label, ds), classes, format_func=ds.class_label, key=minority.state_key,
+               help=f"Must differ from the majority {ds.noun}.")
     maj, mnr = st.session_state[majority.state_key], st.session_state[minority.state_key]
-    ds = DATASETS.get(st.session_state.get("cfg_dataset"), DATASETS[DEFAULT_DATASET])
     persistent(
         sb.number_input,
         n_majority.label, min_value=1, step=n_majority.step, key=n_majority.state_key,
@@ -373,6 +579,8 @@ def _pair_widgets(sb) -> None:
 def reset_to_defaults() -> None:
     for key, value in defaults().items():
         st.session_state[key] = value
+    st.session_state.pop(_FIT_NOTES, None)
+    st.session_state.pop(_UPLOAD_REFUSED, None)
 
 
 def current_settings() -> Settings:
@@ -428,8 +636,10 @@ def page_settings() -> Settings:
 
 
 def class_names(config: ExperimentConfig) -> tuple[str, ...]:
-    """The labels as digits (the pair: index 0 = majority, 1 = minority)."""
-    return tuple(str(d) for d in config.classes)
+    """The labels as the dataset names its classes (the pair: index 0 = majority, 1 =
+    minority): MNIST's ``6``, Fashion-MNIST's ``6 (Shirt)`` (``Dataset.class_label``)."""
+    ds = config.dataset_record
+    return tuple(ds.class_label(c) for c in config.classes)
 
 
 def config_json(config: ExperimentConfig) -> str:

@@ -12,10 +12,13 @@ CLI's ``--help`` and the app's first paint read these declarations
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, field
+from typing import Any
 
 from .digits import TEST_COUNTS as MNIST_TEST_COUNTS
 from .digits import TRAIN_COUNTS as MNIST_TRAIN_COUNTS
+from . import own
 from .errors import ConfigError
 
 #: The four files of every dataset here: key -> file name (torchvision's and the originals').
@@ -47,12 +50,13 @@ class Dataset:
     train_counts: tuple[int, ...]
     test_counts: tuple[int, ...]
     #: torchvision's dataset class (``torchvision.datasets``), which downloads it; the
-    #: folder its files lie in is named after it (``<data dir>/<folder>/raw/``).
-    torchvision: str
+    #: folder its files lie in is named after it (``<data dir>/<folder>/raw/``). Empty for
+    #: the analyst's own file (``own``), which is never downloaded.
+    torchvision: str = ""
     #: The files' MD5 checksums, by ``FILES`` key (torchvision's).
-    md5: dict[str, str]
+    md5: dict[str, str] = field(default_factory=dict)
     #: Where the files are downloaded from, unless ``$VAEIMB_DATA_MIRROR`` names a mirror.
-    mirrors: tuple[str, ...]
+    mirrors: tuple[str, ...] = ()
     #: An old environment variable naming this dataset's mirror (``<base URL><file name>``).
     legacy_mirror_env: str = ""
     #: A horizontal flip keeps every class what it is (clothing: yes; digits, characters: no).
@@ -77,6 +81,12 @@ class Dataset:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def check_class(self, c: int) -> None:
+        """Refuse a class number the dataset does not have (one ConfigError line)."""
+        if not 0 <= c < self.n_classes:
+            raise ConfigError(f"{self.title} has {self.n_classes} {self.nouns} (0-{self.n_classes - 1}); "
+                              f"{self.noun} {c} is not one of them.")
 
     def class_label(self, c: int) -> str:
         """A class as tables and sentences write it: MNIST's ``6``, Fashion-MNIST's ``6 (Shirt)``."""
@@ -128,8 +138,44 @@ DEFAULT_DATASET = "mnist"
 
 
 def dataset(name: str) -> Dataset:
-    """The declaration of ``name``; ConfigError naming the choices for anything else."""
-    try:
+    """The declaration of ``name``: a declared dataset, or the analyst's own file kept in the
+    user cache (``file:<hash>``, ``own``); ConfigError naming the choices for anything else."""
+    if isinstance(name, str) and name in DATASETS:
         return DATASETS[name]
-    except (KeyError, TypeError):
-        raise ConfigError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.") from None
+    content_hash = own.parse(name)
+    if content_hash is None:
+        raise ConfigError(f"Unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or your own .npz file.")
+    meta = own.stored(content_hash)
+    if meta is None:
+        raise ConfigError(own.gone(name))
+    return _own_dataset(content_hash)
+
+
+def is_dataset_name(value: Any) -> bool:
+    """A declared dataset's name, or an own file's ``file:<hash>`` (stored or not)."""
+    return (isinstance(value, str) and value in DATASETS) or own.parse(value) is not None
+
+
+@functools.lru_cache(maxsize=32)
+def _own_dataset(content_hash: str) -> Dataset:
+    """The record of a stored file (its content never changes under its hash)."""
+    return own_dataset(own.stored(content_hash))
+
+
+def own_dataset(meta: dict[str, Any]) -> Dataset:
+    """The ``Dataset`` declaration of a stored file (``stored``'s metadata, or
+    ``OwnImages.metadata()``): named ``file:<hash>``, not downloaded from anywhere."""
+    file_name = (meta.get("file_name") or "").replace("(", "[").replace(")", "]") or meta["hash"]
+    names = tuple(meta["class_names"])
+    n_train, n_test = sum(meta["train_counts"]), sum(meta["test_counts"])
+    done = " ".join(meta.get("notes", ()))
+    return Dataset(
+        name=own.dataset_name(meta["hash"]),
+        label=f"{file_name} (your file)",
+        description=(f"Your file {file_name}: {len(names)} classes ({', '.join(names)}), {n_train} training and "
+                     f"{n_test} test images." + (f" {done}" if done else "")),
+        class_names=names,
+        train_counts=tuple(int(c) for c in meta["train_counts"]),
+        test_counts=tuple(int(c) for c in meta["test_counts"]),
+        noun="class",
+    )

@@ -26,8 +26,8 @@ from .version import __version__
 #: figures, the CLI and the app only show them.
 RESULT_MODULES = (
     "declarations/config.py", "declarations/protocols.py", "declarations/params.py", "declarations/part.py",
-    "declarations/digits.py", "declarations/task_kinds",
-    "parts/data.py", "parts/models.py", "parts/training.py", "parts/metrics.py",
+    "declarations/digits.py", "declarations/datasets.py", "declarations/task_kinds",
+    "parts/data.py", "parts/own_images.py", "parts/models.py", "parts/training.py", "parts/metrics.py",
     "parts/sources", "parts/generators", "parts/losses", "parts/decisions", "parts/augmentations", "parts/batches",
     "parts/mixing",
     "running/recipes.py", "running/runner.py",

@@ -21,8 +21,9 @@ so a test can add a setting to a copy of the schema.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+from . import own
 from .datasets import DATASETS, DEFAULT_DATASET
 from .digits import TEST_COUNTS, TRAIN_COUNTS
 from .errors import ConfigError
@@ -75,6 +76,18 @@ class Setting(Param):
     #: would do, implies it (``applicability``). The task a setting belongs to is not written
     #: here: it is the task kind's (``TaskKind.settings``).
     requires: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+    #: A choice setting's values besides its choices (the dataset: the analyst's own file,
+    #: ``file:<hash>``), and how ``describe`` names them.
+    also: Callable[[Any], bool] | None = None
+    also_text: str = ""
+
+    def check(self, value: Any, owner: str) -> Any:
+        if self.also is not None and self.also(value):
+            return value
+        return super().check(value, owner)
+
+    def describe(self) -> str:
+        return super().describe() + (f" | {self.also_text}" if self.also_text else "")
 
     @property
     def state_key(self) -> str:
@@ -114,14 +127,17 @@ def _text(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-_MAX_COUNT = max(n for d in DATASETS.values() for n in d.train_counts)
+#: The schema's bound on a count; the dataset's own (what its train split holds of the
+#: class) is checked first, with a better message (``TaskKind.plan``).
+_MAX_COUNT = 1_000_000
 
 #: The settings, in ExperimentConfig's field order. ``approach_params`` (per-approach part
 #: parameters, ``vaeimb.declarations.params``) is not a setting: each part declares its own.
 SETTINGS: tuple[Setting, ...] = (
     Setting("dataset", DEFAULT_DATASET, "choice", choices=tuple(DATASETS), labels=tuple(d.label for d in DATASETS.values()),
             help="the images: " + "; ".join(f"{d.name}: {d.description.rstrip('.')}" for d in DATASETS.values()),
-            label="Dataset", widget=None),
+            label="Dataset", widget=None, also=lambda v: own.parse(v) is not None,
+            also_text="file:<hash> (your .npz, once given)"),
     Setting("task", "pair", "choice", choices=tuple(TASK_KINDS), labels=tuple(k.label for k in TASK_KINDS.values()),
             help="; ".join(f"{k.name}: {k.description.rstrip('.')}" for k in TASK_KINDS.values()), label="Task", widget=None,
             implied=True),

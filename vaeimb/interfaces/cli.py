@@ -13,6 +13,7 @@ torch.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import warnings
@@ -20,10 +21,12 @@ from pathlib import Path
 
 from ..declarations import schema
 from ..declarations.config import ExperimentConfig, from_settings, n_minority_from_ratio
+from ..declarations.datasets import is_dataset_name
 from ..declarations.errors import ConfigError, VaeimbError
 from ..declarations.jobs import RAY_ADDRESS_ENV
 from ..declarations.protocols import PROTOCOLS
 from ..declarations.task_kinds import TASK_KINDS
+from ..parts.own_images import read_npz, store
 from ..running.cache import ResultCache
 from ..running.recipes import (
     CLASSIC,
@@ -192,7 +195,9 @@ def _add_setting(p, s: schema.Setting) -> None:
     """One setting's flag (and its old names). Unset flags stay None: the protocol's budget
     or the default fills them in (``config_from_args``), and a flag the user gave can be told
     from one left out (a setting the task, profile or protocol would ignore is refused)."""
-    if s.kind == "choice":
+    if s.kind == "choice" and s.also is not None:  # the dataset: a name, or the path of your own .npz
+        kw = {"metavar": "{" + ",".join(s.choices) + "} or FILE.npz"}
+    elif s.kind == "choice":
         kw = {"choices": list(s.choices)}
     elif s.kind == "text":
         kw = {"metavar": "TEXT"}
@@ -338,16 +343,32 @@ def config_from_args(a) -> ExperimentConfig:
     (``--counts``: the counts profile); those notes are kept in ``a.notes`` for
     ``_print_notes`` to show once the command is sure to run."""
     values = {s.name: getattr(a, s.name) for s in schema.SETTINGS if getattr(a, s.name, None) is not None}
+    own_notes = ()
+    if "dataset" in values:
+        values["dataset"], own_notes = _dataset_from_arg(values["dataset"])
     names = {}
     if getattr(a, "ratio", None) is not None:
         values["n_minority"] = n_minority_from_ratio(values.get("n_majority", schema.get("n_majority").default), a.ratio)
         names["n_minority"] = "--ratio"
     implied, a.notes = schema.check_applicable(values, "cli", names)
+    a.notes = (*own_notes, *a.notes)
     values.update(implied)
     if getattr(a, "param", None):
         draft = from_settings(values)
         values["approach_params"] = parse_param_overrides(a.param, _specs(a, draft), draft.protocol)
     return from_settings(values).validate()
+
+
+def _dataset_from_arg(text: str) -> tuple[str, tuple[str, ...]]:
+    """``--dataset``: a declared name or ``file:<hash>`` as it is; the path of your own .npz
+    read, checked (one line for a bad file) and kept in the user cache, its name
+    ``file:<hash>`` returned with what was done to it (said before the run)."""
+    if is_dataset_name(text) or not (text.lower().endswith(".npz") or os.path.isfile(text)):
+        return text, ()  # a name (an unknown one is refused by the config, naming the choices)
+    mine = read_npz(text)
+    store(mine)
+    told = f"{text}: {mine.n_classes} classes ({', '.join(mine.class_names)}), kept as --dataset {mine.name}"
+    return mine.name, (told, *mine.notes)
 
 
 def _print_notes(a) -> None:

@@ -32,6 +32,9 @@ from ..declarations.config import ExperimentConfig
 from ..declarations.datasets import DATASETS, DEFAULT_DATASET, FILES, MIRROR_ENV, Dataset, dataset
 from ..declarations.errors import ConfigError, DataUnavailableError
 from ..declarations.locations import user_cache_root
+from ..declarations.own import folder_of
+from ..declarations.own import parse as own_file
+from .own_images import load_stored
 
 DATA_DIR_ENV = "VAEIMB_DATA_DIR"
 CACHE_DIR_ENV = "VAEIMB_CACHE_DIR"
@@ -47,6 +50,8 @@ def find_raw_files(root: Path, ds: Dataset | None = None) -> dict[str, Path] | N
     """The dataset's four gz files under ``root`` (as ``<folder>/raw/``, ``raw/`` or
     directly; MNIST's by default), or None."""
     ds = ds or DATASETS[DEFAULT_DATASET]
+    if not ds.folder:  # the analyst's own file: kept in the user cache, never in a data folder
+        return None
     for folder in (root / ds.folder / "raw", root / "raw", root):
         paths = {key: folder / name for key, name in FILES.items()}
         if all(p.is_file() for p in paths.values()):
@@ -149,10 +154,7 @@ def _download(root: Path, ds: Dataset) -> None:
         from filelock import FileLock
     except ImportError as err:  # pragma: no cover - both are requirements
         raise DataUnavailableError(_missing_message(root, f"{err}", ds)) from None
-    # A subclass named as torchvision's (the folder it writes is named after the class), with
-    # the declaration's files and checksums: torchvision's own class stays as it is.
     declared = {"resources": [(FILES[k], ds.md5[k]) for k in FILES], "mirrors": mirrors_for(ds) or list(ds.mirrors)}
-    fetcher = type(ds.folder, (getattr(torchvision.datasets, ds.torchvision),), declared)
     raw = root / ds.folder / "raw"
     created = [p for p in (raw, raw.parent, root, *root.parents) if not p.exists()]  # deepest first
     lock_path = root / _LOCK_NAME.format(ds.name)
@@ -164,6 +166,9 @@ def _download(root: Path, ds: Dataset) -> None:
                     return
                 before = set(os.listdir(raw)) if raw.is_dir() else set()
                 try:
+                    # A subclass named as torchvision's (the folder it writes is named after the class),
+                    # with the declaration's files and checksums: torchvision's own class stays as it is.
+                    fetcher = type(ds.folder, (getattr(torchvision.datasets, ds.torchvision),), declared)
                     fetcher(root=str(root), train=True, download=True)
                     fetcher(root=str(root), train=False, download=True)
                 except BaseException:
@@ -260,6 +265,8 @@ def load_images(data_dir: str | os.PathLike | None = None, download: bool = True
     reported, never created. Only vaeimb's own cache folder is created for a download.
     """
     ds = _dataset_or_unavailable(dataset)
+    if own_file(ds.name) is not None:  # the analyst's file, kept in the user cache when it was given
+        return _load_own(ds.name)
     explicit = data_dir or os.environ.get(DATA_DIR_ENV)
     root = resolve_data_dir(data_dir)
     if explicit and not root.is_dir():
@@ -268,6 +275,12 @@ def load_images(data_dir: str | os.PathLike | None = None, download: bool = True
             f"holding {ds.folder}/raw/*.gz, or unset them to download into {user_cache_root() / 'data'}."
         )
     return _load_cached(str(root), download, ds.name)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_own(name: str) -> Images:
+    content_hash = own_file(name)
+    return Images(**load_stored(content_hash).arrays(), source=folder_of(content_hash), dataset=name)
 
 
 def _dataset_or_unavailable(name: str) -> Dataset:

@@ -120,7 +120,9 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
         n = min(settings["max_train"], n)
     gen = torch.Generator().manual_seed(seed + 2038074743)
     pick = torch.randperm(len(images.train_images), generator=gen)[:n].numpy()
-    x = to_tensor(images.train_images[pick], device)
+    # The images stay uint8 (47 MB for all of MNIST train, not 188 as floats: what a first
+    # Run's peak is made of); each batch becomes floats as ``to_tensor`` makes them.
+    x = torch.from_numpy(np.ascontiguousarray(images.train_images[pick])).to(device)
     y = torch.from_numpy(images.train_labels[pick].astype(np.int64)).to(device)
     model = seeded_init(seed, lambda: JudgeNet(settings["feature_dim"]), device)
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
@@ -133,7 +135,7 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
         order = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss = F.cross_entropy(model(x[idx].to(torch.float32).div_(255.0)), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -143,8 +145,8 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
     seconds = time.perf_counter() - t0
     model = model.cpu().eval()
     with torch.no_grad():
-        xt = to_tensor(np.array(images.test_images), torch.device("cpu"))
-        pred = torch.cat([model(xt[i : i + 4096]).argmax(1) for i in range(0, len(xt), 4096)]).numpy()
+        chunks = (np.array(images.test_images[i : i + 4096]) for i in range(0, len(images.test_images), 4096))
+        pred = torch.cat([model(to_tensor(c, torch.device("cpu"))).argmax(1) for c in chunks]).numpy()
     accuracy = float(np.mean(pred == images.test_labels)) if len(pred) else float("nan")
     info = {
         **settings,

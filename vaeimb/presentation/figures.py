@@ -160,14 +160,15 @@ def recall_by_count(result: ExperimentResult, subset: str | None = None) -> go.F
     """Per-class recall against the class's training count (log x), one line per approach,
     error bars = sd over seeds: where along the tail each remedy helps."""
     counts = np.asarray(result.config.class_counts, np.float64)
-    digits = result.config.classes
+    ds = result.config.dataset_record
+    labels = [ds.class_label(c) for c in result.config.classes]
     fig = go.Figure()
     for name, r in per_class_recall(result, subset).items():
         fig.add_trace(go.Scatter(
             x=counts, y=100 * r["recall"], mode="lines+markers", name=name,
             error_y=dict(type="data", array=100 * r["std"], visible=r["n"] > 1),
-            line=dict(color=approach_colour(name)), customdata=np.asarray(digits),
-            hovertemplate=f"{name}: digit %{{customdata}} (%{{x:.0f}} training images), recall %{{y:.1f}} %<extra></extra>",
+            line=dict(color=approach_colour(name)), customdata=np.asarray(labels),
+            hovertemplate=f"{name}: {ds.noun} %{{customdata}} (%{{x:.0f}} training images), recall %{{y:.1f}} %<extra></extra>",
         ))
     fig.update_layout(
         xaxis=dict(title="Training images of the class (log scale)", type="log"),

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..declarations.datasets import DEFAULT_DATASET
 from ..parts.metrics import metric_info, metrics_for
 from ..running.result_files import json_default
 from ..running.results import ExperimentResult
@@ -203,6 +204,8 @@ def format_table(result: ExperimentResult) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines)]
     fmt = lambda row: "  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip()
     out = [f"Config: {result.config.label()}", f"Seeds (paired): {', '.join(map(str, result.seeds))}"]
+    if result.config.dataset != DEFAULT_DATASET:  # which images, and what was done to an own file
+        out.append(f"Dataset: {result.config.dataset_record.description}")
     if result.config.leaky:
         out.append(LEAK_WARNING)
     verdict = verdict_lines(result)
@@ -270,6 +273,9 @@ def to_json_dict(result: ExperimentResult) -> dict:
         "config": result.config.to_dict(),
         "protocol": result.config.protocol,
         "label": result.config.label(),
+        "dataset": {"name": result.config.dataset, "label": result.config.dataset_record.label,
+                    "description": result.config.dataset_record.description,
+                    "class_names": list(result.config.dataset_record.class_names)},
         "leaky": result.config.leaky,
         "warning": LEAK_WARNING if result.config.leaky else None,
         "seeds": list(result.seeds),
@@ -417,6 +423,7 @@ def class_gains(result: ExperimentResult) -> list[dict]:
             rows.append({
                 "approach": name, "generator": a.recipe.gen, "twin": twin, "label": int(label),
                 "digit": int(cfg.classes[label]), "n_train": int(cfg.class_counts[label]),
+                "class": cfg.dataset_record.class_label(cfg.classes[label]), "noun": cfg.dataset_record.noun,
                 "class_recall": _mean([mine[s] for s in used]),
                 "twin_class_recall": _mean([theirs[s] for s in paired]),
                 "gain": diff.mean, "gain_sd": diff.sd,
@@ -452,7 +459,7 @@ def class_gain_table(rows: list[dict], approach: str) -> list[dict]:
         gain = "no twin ran" if math.isnan(r["twin_class_recall"]) else \
             f"{_fixed(r['gain'], 3, signed=True)} {_interval(r['gain_ci_low'], r['gain_ci_high'])}"
         out.append({
-            "Class (digit)": str(r["digit"]),
+            "Class (digit)" if r.get("noun", "digit") == "digit" else "Class": r.get("class", str(r["digit"])),
             "Real training images": r["n_train"],
             "Precision": _fixed(r["precision"], 3),
             "Recall": _fixed(r["recall"], 3),
@@ -466,7 +473,8 @@ def class_gain_table(rows: list[dict], approach: str) -> list[dict]:
 
 def _class_line(r: dict, pair: bool) -> str:
     """One class of ``class_gains`` in words: its gain over the twin, then (K classes) its quality."""
-    what = f"minority (digit {r['digit']})" if pair else f"digit {r['digit']} ({r['n_train']} real)"
+    noun, which = r.get("noun", "digit"), r.get("class", str(r["digit"]))
+    what = f"minority ({noun} {which})" if pair else f"{noun} {which} ({r['n_train']} real)"
     seeds = f"{r['seeds']} seed{'s' if r['seeds'] != 1 else ''}"
     if math.isnan(r["twin_class_recall"]):
         recall = f"test recall {_fixed(r['class_recall'], 3)} ({seeds}); no generator-free twin ran"
@@ -489,17 +497,18 @@ def quality_lines(result: ExperimentResult) -> list[str]:
     then each preset's minority recall gain over its twin. K classes: per preset, class by
     class, the quality figures (mean over seeds) beside the test recall gain over the twin."""
     pair = result.config.n_classes == 2
+    ds = result.config.dataset_record
     gains = class_gains(result)
     out = []
     if pair:
-        out.append("Generator quality (vs held-out real minority images from MNIST train; judge features):")
+        out.append(f"Generator quality (vs held-out real minority images from {ds.title} train; judge features):")
         for (gen, seed), q in sorted(result.quality.items()):
             out.append(f"  {gen} seed {seed}: precision {q['precision']:.3f}, recall {q['recall']:.3f}, "
                        f"Frechet {q['frechet']:.2f}, memorisation {q['memorisation']:.3f} "
                        f"(held-out real: {q['memorisation_real']:.3f})")
     else:
-        out.append("Generator quality class by class (vs held-out real images of each digit from MNIST train; "
-                   "judge features; mean over seeds), beside each class's test recall gain over the twin:")
+        out.append(f"Generator quality class by class (vs held-out real images of each {ds.noun} from {ds.title} "
+                   "train; judge features; mean over seeds), beside each class's test recall gain over the twin:")
     for name in dict.fromkeys(r["approach"] for r in gains):
         rows = [r for r in gains if r["approach"] == name]
         twin = rows[0]["twin"]

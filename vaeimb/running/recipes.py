@@ -440,11 +440,28 @@ def build_approaches(specs: Iterable[str], config) -> list[Approach]:
         a = build_approach(s, config.protocol_record, config.approach_params.get(s))
         if a.name not in config.approach_params and s != a.name and a.name in config.approach_params:
             a = build_approach(s, config.protocol_record, config.approach_params[a.name])
+        reason = refused_augmentation(a, config.dataset_record)
+        if reason:
+            raise ConfigError(f"approach '{a.name}': {reason}")
         out.setdefault(a.name, a)
     unknown = set(config.approach_params) - set(out) - {s for s in specs}
     if unknown:
         raise ConfigError(f"Parameters given for approach(es) not run: {', '.join(sorted(unknown))}.")
     return list(out.values())
+
+
+def refused_augmentation(approach: Approach, ds) -> str | None:
+    """Why an augmentation the approach asks for (its ``aug``, its generator's ``train_aug``)
+    would change the classes of dataset ``ds`` (a flip of digits), or None."""
+    asked = [("aug", approach.recipe.aug)]
+    if approach.recipe.gen:
+        asked.append(("gen.train_aug", approach.values.get("gen", {}).get("train_aug", "none")))
+    for where, name in asked:
+        if name and name != "none":
+            reason = part_class("aug", name).refused_on(ds, f"{where}={name}")
+            if reason:
+                return reason
+    return None
 
 
 def parse_param_overrides(items: Iterable[str], specs: Iterable[str], protocol: str | Protocol = "clean") -> dict:

@@ -71,7 +71,9 @@ class SweepResult:
         """The CLI's table: one line per (ratio, approach), mean ± sd and the seed count."""
         rows = self.rows(metric)
         cfg = self.points[0][1].config if self.points else None
-        out = [] if cfg is None else [f"Sweep: {cfg.majority} vs {cfg.minority}, n_majority {cfg.n_majority}, "
+        ds = None if cfg is None else cfg.dataset_record
+        out = [] if cfg is None else [f"Sweep: {cfg.dataset_prefix}{ds.class_label(cfg.majority)} vs "
+                                      f"{ds.class_label(cfg.minority)}, n_majority {cfg.n_majority}, "
                                       f"{cfg.classifier}, {cfg.steps} steps, protocol {cfg.protocol}"]
         out.append(f"{'ratio':>7}  {'n_min':>5}  {'approach':<16} {metric} (mean ± sd)  seeds")
         for r in rows:

@@ -124,6 +124,8 @@ class LongTail(TaskKind):
             raise ConfigError(f"Unknown profile {cfg.profile!r}; choose one of {', '.join(PROFILES)}.")
         counts = PROFILES[cfg.profile][0](cfg, len(digits))
         ds = cfg.dataset_record
+        for d in digits:
+            ds.check_class(d)
         for d, n in zip(digits, counts):
             if not 1 <= n <= ds.train_counts[d]:
                 raise ConfigError(f"{ds.noun} {ds.class_label(d)} would need {n} training images but {ds.title} "

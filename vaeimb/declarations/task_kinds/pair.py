@@ -25,8 +25,9 @@ class DigitPair(TaskKind):
         if cfg.majority == cfg.minority:
             raise ConfigError(f"Majority and minority must be two different {cfg.dataset_record.noun}s "
                               f"(both are {cfg.majority}).")
+        ds = cfg.dataset_record
         for digit, count, role in ((cfg.majority, cfg.n_majority, "majority"), (cfg.minority, cfg.n_minority, "minority")):
-            ds = cfg.dataset_record
+            ds.check_class(digit)
             avail = ds.train_counts[digit]
             if isinstance(count, int) and not isinstance(count, bool) and not 1 <= count <= avail:
                 raise ConfigError(f"n_{role} must be an integer from 1 to {avail} ({ds.title} train holds {avail} "

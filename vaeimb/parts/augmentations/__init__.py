@@ -8,12 +8,13 @@ from ...declarations.part import lookup, registry
 from .affine import RandomAffine
 from .base import CLASSES, Augmentation
 from .elastic import ElasticAffine
+from .flip import FlipAffine
 from .none import NoAugmentation
 
-AUGMENTATIONS = registry(NoAugmentation, RandomAffine, ElasticAffine)
+AUGMENTATIONS = registry(NoAugmentation, RandomAffine, ElasticAffine, FlipAffine)
 
-__all__ = ["AUGMENTATIONS", "Augmentation", "CLASSES", "ElasticAffine", "get_augmentation", "make_augmentation",
-           "NoAugmentation", "RandomAffine"]
+__all__ = ["AUGMENTATIONS", "Augmentation", "CLASSES", "ElasticAffine", "FlipAffine", "get_augmentation",
+           "make_augmentation", "NoAugmentation", "RandomAffine"]
 
 
 def get_augmentation(name: str) -> type[Augmentation]:

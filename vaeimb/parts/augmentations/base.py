@@ -5,13 +5,18 @@ Which classes it transforms is one parameter of every augmentation, declared her
 head, label 0). Augmenting the minority alone gives a classifier a shortcut the test
 images do not have: bilinear resampling smooths the strokes, so "looks resampled" comes to
 mean "minority". ``minority`` is kept to compare with the earlier recipes.
+
+An augmentation that would change what an image of some dataset is (a mirrored digit) says
+so (``needs_flips``; ``refused_on``), and a recipe asking for it there is refused before
+anything trains (``vaeimb.running.recipes.build_approaches``).
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from ...declarations.datasets import DATASETS, Dataset
 from ...declarations.params import Param
 from ...declarations.part import Part
 
@@ -27,6 +32,18 @@ CLASSES = Param("classes", "all", "choice", choices=("all", "minority"),
 class Augmentation(Part):
     kind = "augmentation"
     params = (CLASSES,)
+    #: It mirrors images: only a dataset whose classes survive a horizontal flip may use it.
+    needs_flips: ClassVar[bool] = False
+
+    @classmethod
+    def refused_on(cls, ds: Dataset, asked_as: str = "") -> str | None:
+        """Why this augmentation would change the classes of dataset ``ds`` (None: it keeps
+        them). ``asked_as``: how the recipe named it (``aug=flip``, ``gen.train_aug=flip``)."""
+        if cls.needs_flips and not ds.flips:
+            able = ", ".join(d.title for d in DATASETS.values() if d.flips) or "none here"
+            return (f"{asked_as or 'aug=' + cls.name} mirrors images left-right, and flips change a {ds.noun}'s "
+                    f"meaning; {ds.title} declares no flips (datasets that do: {able}).")
+        return None
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A batch ``x`` (B, 28, 28) float in [0, 1] with the rows of the chosen classes
