@@ -38,6 +38,8 @@ from vaeimb_app.settings import class_names, errors_shown, page_settings
 settings = page_settings()
 config = settings.config
 st.caption(f"Setup: {config.label()} · approaches: {', '.join(settings.approaches)} · seeds: {len(settings.seeds)}")
+if config.dataset_prefix:  # not MNIST: which images, and what was done to an own file
+    st.caption(f"Dataset: {config.dataset_record.description}")
 
 if st.button("Run", type="primary", help="Trains what is not cached yet; cached runs load instantly."):
     with errors_shown(stop=False):

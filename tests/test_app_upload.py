@@ -149,6 +149,8 @@ def test_an_uploaded_file_is_chosen_and_a_tiny_run_names_its_classes(env, good):
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("digits.npz: 0 (three) vs 1 (five), 100/7" in c.value for c in at.caption), [c.value for c in at.caption]
+    (said,) = [c.value for c in at.caption if c.value.startswith("Dataset: Your file digits.npz")]
+    assert "Resized from 32×32 to 28×28" in said  # what was done to the file, said beside its results
     assert list(at.table[0].value["approach"]) == ["baseline", "threshold", "oversample", "vae", "oracle"]
     heatmaps = [f for f in plotly_figures(at) if f["data"][0]["type"] == "heatmap"]
     assert heatmaps and all(h["data"][0]["x"] == ["pred 0 (three)", "pred 1 (five)"] for h in heatmaps)

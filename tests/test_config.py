@@ -43,7 +43,7 @@ def test_blog_config_is_the_original_budget_and_labelled_leaky():
         (dict(steps=5.0), r"steps must be int in \[1, 200000\], got 5.0"),
         (dict(generator_batch_size=0), r"generator_batch_size must be int in \[1, 4096\]"),
         (dict(lr=0.0), r"lr must be float in \[1e-06, 1\], got 0.0"),
-        (dict(n_majority=300.0), r"n_majority must be int in \[1, 6742\], got 300.0"),
+        (dict(n_majority=300.0), r"n_majority must be int in \[1, 1000000\], got 300.0"),
         (dict(protocol="blog", n_majority=2000, n_minority=1000), "only 958"),
     ],
 )

@@ -228,10 +228,10 @@ class ExperimentConfig:
 
         Each setting is checked against its declaration (``vaeimb.declarations.schema``: one wording
         everywhere); the rules between settings are written here. A count is checked
-        against what MNIST holds of its digit first, which says more than the schema's range."""
+        against what the dataset holds of its class first, which says more than the schema's range."""
         self._check_settings("dataset", "task", "majority", "minority", "order")
         kind = self.task_kind
-        kind.plan(self)  # counts against what MNIST holds first: that says more than the schema's range
+        kind.plan(self)  # counts against what the dataset holds first: that says more than the schema's range
         self._check_settings()
         kind.check(self)
         if self.task not in self.protocol_record.tasks:

@@ -40,8 +40,9 @@ class Param:
         elif self.kind == "text":
             allowed = "text"
         else:
-            lo = "-inf" if self.low is None else f"{self.low:g}"
-            hi = "inf" if self.high is None else f"{self.high:g}"
+            number = (lambda v: str(int(v))) if self.kind == "int" else (lambda v: f"{v:g}")  # 1000000, not 1e+06
+            lo = "-inf" if self.low is None else number(self.low)
+            hi = "inf" if self.high is None else number(self.high)
             allowed = f"{self.kind} in {'(' if self.low_open else '['}{lo}, {hi}{')' if self.high_open else ']'}"
         if self.optional:
             allowed += " | none"
