@@ -416,14 +416,11 @@ UPLOAD_LABEL = "Your own images (.npz)"
 
 
 def _upload_limit_mb() -> int:
-    from vaeimb.parts import own_images
-
     return max(1, own_images.MAX_BYTES // (1024 * 1024))
 
 
 def _upload_help() -> str:
-    from vaeimb.parts import own_images as oi
-
+    oi = own_images
     return (f"An .npz (np.savez) with x_train, y_train, x_test, y_test (Keras' names) or train_images, train_labels, "
             f"test_images, test_labels (MedMNIST's); optionally class_names, an array of strings. Images: uint8 0-255 "
             f"or floats in [0, 1], N×H×W grayscale or N×H×W×3 RGB (made gray), at least {oi.MIN_SIDE}×{oi.MIN_SIDE} "
