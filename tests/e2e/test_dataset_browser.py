@@ -44,6 +44,18 @@ def sidebar_select(page, label: str):
     return page.locator(SIDEBAR).locator('[data-testid="stSelectbox"]').filter(has_text=label)
 
 
+def assert_pair_named(page, shown: tuple[str, str], offered: str) -> None:
+    """The sidebar's pair shows the classes by their names (``shown``: majority, minority),
+    and the minority box offers ``offered`` among its options."""
+    sidebar = page.locator(SIDEBAR)
+    majority = sidebar.get_by_label("Majority class", exact=True)
+    minority = sidebar.get_by_label("Minority class", exact=True)
+    assert (majority.input_value(), minority.input_value()) == shown
+    sidebar_select(page, "Minority class").click()
+    assert page.get_by_role("option", name=offered, exact=True).count() == 1
+    page.keyboard.press("Escape")
+
+
 def test_switching_the_dataset_names_its_classes_and_says_nothing_is_shipped(page, server):
     page.goto(server)
     main = page.locator(MAIN)
@@ -67,13 +79,7 @@ def test_switching_the_dataset_names_its_classes_and_says_nothing_is_shipped(pag
     assert "Does a VAE beat oversampling on imbalanced Fashion-MNIST?" in text
     assert "Shipped results:" not in text and main.locator('[data-testid="stTable"]').count() == 0
     assert "0 (T-shirt/top) vs 6 (Shirt)" in text and "Press Run" in text
-    sidebar = page.locator(SIDEBAR)
-    majority = sidebar.get_by_label("Majority class", exact=True)
-    minority = sidebar.get_by_label("Minority class", exact=True)
-    assert (majority.input_value(), minority.input_value()) == ("0 (T-shirt/top)", "6 (Shirt)")
-    sidebar_select(page, "Minority class").click()
-    assert page.get_by_role("option", name="9 (Ankle boot)", exact=True).count() == 1
-    page.keyboard.press("Escape")
+    assert_pair_named(page, ("0 (T-shirt/top)", "6 (Shirt)"), "9 (Ankle boot)")
     assert parse_qs(urlparse(page.url).query).get("dataset") == ["fashion-mnist"]
     assert main.get_by_text("Traceback").count() == 0
     screenshot(page, TEST_ARTIFACTS / "screenshots" / "fashion-first-view.png")
@@ -116,12 +122,7 @@ def test_uploading_an_npz_chooses_it_and_names_its_classes(page, server, mnist_d
     sidebar.get_by_text("Your file digits.npz: 3 classes (three, five, seven)").wait_for(timeout=60_000)
     wait_idle(page)
     assert sidebar.get_by_label("Dataset", exact=True).input_value() == "digits.npz (your file)"
-    majority = sidebar.get_by_label("Majority class", exact=True)
-    minority = sidebar.get_by_label("Minority class", exact=True)
-    assert (majority.input_value(), minority.input_value()) == ("0 (three)", "1 (five)")
-    sidebar_select(page, "Minority class").click()
-    assert page.get_by_role("option", name="2 (seven)", exact=True).count() == 1
-    page.keyboard.press("Escape")
+    assert_pair_named(page, ("0 (three)", "1 (five)"), "2 (seven)")
     assert "digits.npz has 3 classes: the pair is now 0 (three) vs 1 (five)." in sidebar.inner_text()
     main.get_by_text("Nothing is computed for your file digits.npz").wait_for()
     assert parse_qs(urlparse(page.url).query).get("dataset", [""])[0].startswith("file:")
