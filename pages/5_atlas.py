@@ -33,61 +33,27 @@ from vaeimb_app.atlas import (
     current_atlas,
     extend_atlas,
     shipped_dir,
+    start_atlas,
     user_dir,
 )
 from vaeimb_app.atlas_view import (
     CORRECTION_LABELS,
     QUESTIONS,
     cell_state,
+    class_pair,
+    class_pairs,
     generator_view,
     metrics_of,
     resolve_view,
 )
 from vaeimb_app.links import as_linked, to_query
-from vaeimb_app.runs import DOWNLOAD_MB, data_location
 from vaeimb_app.settings import errors_shown, persistent, show_link_warnings, sync_link
 
 show_link_warnings()
 
 
 #: The pairs of this dataset's classes (an own file may have fewer than ten).
-DS_PAIRS = [p for p in atl.ALL_PAIRS if max(p) < DS.n_classes]
-
-
-def class_pair(pair) -> str:
-    """A pair in the dataset's names: MNIST's "0 vs 6", Fashion-MNIST's "0 (T-shirt/top) vs 6 (Shirt)"."""
-    return f"{DS.class_label(pair[0])} vs {DS.class_label(pair[1])}"
-
-
-def start_atlas(other) -> None:
-    """Nothing of this dataset to show, the shipped atlas being another's: say so, and offer
-    to compute this dataset's pairs at the shipped atlas's budget and seeds."""
-    theirs = DATASETS.get(atlas_dataset(other), DATASETS[DEFAULT_DATASET])
-    root, found = data_location(DS.name)
-    data = (f"{DS.title} is read from {found}." if found is not None else
-            f"{DS.title} is downloaded once on the first run (about {DOWNLOAD_MB.get(DS.name, 30)} MB, into {root}).")
-    st.info(f"The shipped atlas is {theirs.title}'s: its cells are {theirs.title} {theirs.noun} pairs, and nothing is "
-            f"shipped for {DS.title} yet. Compute {DS.title}'s {DS.noun} pairs here: each pair runs approaches A and B "
-            f"at the shipped atlas's budget and its {len(other.seeds)} seeds; the cells are saved in "
-            f"{user_dir(DS.name)} and this page then maps them. {data}", icon=":material/info:")
-    a0, b0, r0, _ = resolve_view(other)[0]
-    st.session_state.setdefault("atlas_new_a", a0)
-    st.session_state.setdefault("atlas_new_b", b0)
-    st.session_state.setdefault("atlas_new_ratio", r0)
-    c1, c2, c3 = st.columns([2, 2, 1])
-    a = c1.selectbox("Approach A", other.approaches, key="atlas_new_a")
-    b = c2.selectbox("Approach B", other.approaches, key="atlas_new_b")
-    ratio = c3.selectbox("Minority ratio", other.ratios, format_func=ratio_label, key="atlas_new_ratio")
-    pairs = st.multiselect(f"{DS.title} pairs (majority vs minority)", DS_PAIRS, format_func=class_pair,
-                           key="atlas_new_pairs")
-    st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(other.seeds)} seeds; each pair takes about as long as "
-               "one Experiment run.")
-    if a == b:
-        st.info("Choose two different approaches for A and B.")
-    if st.button("Run the chosen pairs", type="primary", disabled=not pairs or a == b, key="atlas_new_run"):
-        with errors_shown(stop=False):
-            st.session_state["_atlas_failures"] = extend_atlas(other, list(pairs), ratio, [a, b], dataset=DS.name)
-            st.rerun()
+DS_PAIRS = class_pairs(DS.n_classes)
 
 
 loaded = current_atlas(DS.name)
@@ -100,7 +66,7 @@ if atlas is None or not atlas.rows:
     for line in st.session_state.pop("_atlas_failures", []):
         st.warning(f"No result for {line}")
     if loaded.other is not None and loaded.other.rows:
-        start_atlas(loaded.other)
+        start_atlas(loaded.other, DS)
     else:
         st.info(f"No atlas to show yet: none in {shipped_dir()} and none of your own in {user_dir(DS.name)}. "
                 f"Make one with `python -m vaeimb atlas --pairs all"
@@ -217,7 +183,7 @@ with st.expander("Extend this atlas"):
         every = st.checkbox(f"All {len(missing)} missing pairs", key="atlas_extend_all")
         st.session_state["atlas_extend_pairs"] = [p for p in st.session_state.get("atlas_extend_pairs", []) if p in missing]
         pairs = missing if every else st.multiselect(
-            f"Pairs without {a} and {b} at ratio {ratio_label(ratio)}", missing, format_func=class_pair,
+            f"Pairs without {a} and {b} at ratio {ratio_label(ratio)}", missing, format_func=lambda p: class_pair(DS, p),
             key="atlas_extend_pairs")
         st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(atlas.seeds)} seeds at the atlas's budget; each "
                    f"pair takes about as long as one Experiment run. The cells are saved in {user_dir(DS.name)}.")

@@ -7,12 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
 
 from vaeimb.presentation.report import LEAK_WARNING
 
-APP = "../app.py"
-TIMEOUT = 120
 TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
     "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 6, "cfg_n_seeds": 1,
@@ -29,18 +28,8 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture
 def new_app(monkeypatch, cache_dir, mnist_dir):
     """Makes a fresh app session (its own session state) on the tiny config."""
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process (monkeypatches reach it); see below
-
-    def make() -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-        for key, value in TINY.items():
-            at.session_state[key] = value
-        return at
-
-    return make
+    point_app(monkeypatch, cache_dir, mnist_dir)  # trains in this process (monkeypatches reach it); see below
+    return lambda: open_app(TINY)
 
 
 @pytest.fixture
@@ -203,7 +192,7 @@ def test_tiny_preset_from_the_environment(monkeypatch, cache_dir, mnist_dir):
     monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
     monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
     monkeypatch.setenv("VAEIMB_APP_PRESET", "tiny")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at = open_app().run()
     assert not at.exception
     assert at.sidebar.number_input(key="w_cfg_n_majority").value == 300
     assert at.sidebar.number_input(key="w_cfg_steps").value == 30
@@ -305,11 +294,8 @@ def test_about_page_says_when_the_shipped_results_come_from_other_code(app, monk
 @pytest.fixture
 def default_app(monkeypatch, tmp_path, mnist_dir):
     """A fresh install: the app's default settings, an empty cache, nothing trained."""
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "fresh-cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
-    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+    point_app(monkeypatch, tmp_path / "fresh-cache", mnist_dir)
+    return open_app()
 
 
 def test_a_fresh_install_shows_the_shipped_results_labelled(default_app):
@@ -355,7 +341,7 @@ def test_the_users_own_results_replace_the_shipped_ones(default_app):
     own.runs["baseline"][0].metrics["misclassified"] = 999.0  # recognisably ours
     settings = runs.Settings(own.config, own.approaches, own.seeds)
     result_files.save_result(own, runs.exported_folder(settings), result_files.made_here("the app's Run"))
-    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # a new session on the same cache
+    fresh = open_app().run()  # a new session on the same cache
     assert not fresh.exception, fresh.exception
     assert not any(i.value.startswith("Shipped results:") for i in fresh.info)
     from vaeimb.presentation.report import display_rows

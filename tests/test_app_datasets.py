@@ -14,13 +14,13 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
-from test_app import TIMEOUT, TINY, button, plotly_figures
+from test_app import TINY, button, plotly_figures
 
 from vaeimb.declarations.datasets import DATASETS, FILES
 from vaeimb.parts.data import find_raw_files
 
-APP = "../app.py"
 FASHION = DATASETS["fashion-mnist"]
 TINY_ATLAS = Path(__file__).resolve().parent / "data" / "atlas_tiny"
 TRAIN_PER_CLASS, TEST_PER_CLASS = 320, 40  # TINY draws 300 of the majority (and the oracle as many)
@@ -74,18 +74,12 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture
 def env(monkeypatch, cache_dir, data_dir):
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(data_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    point_app(monkeypatch, cache_dir, data_dir)
     monkeypatch.delenv("VAEIMB_ATLAS_DIR", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process: no worker start-up
 
 
 def fresh_app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in state.items():
-        at.session_state[key] = value
-    return at
+    return open_app(state)
 
 
 def sidebar_pair(at: AppTest):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
-from test_app import APP, TIMEOUT, button, plotly_figures
+from test_app import button, plotly_figures
 
 from vaeimb_app.links import from_query, to_query
 
@@ -19,14 +20,8 @@ TINY_LT = {
 
 def fresh_app(monkeypatch, tmp_path, mnist_dir, settings: dict) -> AppTest:
     """The app on an empty cache, training in-process, with ``settings`` in its session state."""
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in settings.items():
-        at.session_state[key] = value
-    return at
+    point_app(monkeypatch, tmp_path / "cache", mnist_dir)
+    return open_app(settings)
 
 
 @pytest.fixture
@@ -35,9 +30,8 @@ def lt_app(monkeypatch, tmp_path, mnist_dir):
 
 
 def test_switching_the_task_takes_the_long_tails_protocol_and_approaches(monkeypatch, tmp_path, mnist_dir):
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    point_app(monkeypatch, tmp_path / "cache", mnist_dir)
+    at = open_app().run()
     assert not at.exception
     at.sidebar.radio(key="w_cfg_task").set_value("longtail").run()
     assert not at.exception
@@ -45,9 +39,7 @@ def test_switching_the_task_takes_the_long_tails_protocol_and_approaches(monkeyp
     assert s["cfg_protocol"] == "deepsmote" and s["cfg_steps"] == 2000 and s["cfg_classifier"] == "cnn"
     assert "oracle" in s["cfg_approaches"] and "vae" not in s["cfg_approaches"]
     assert "all ten digits, long tail deepsmote" in at.caption[0].value
-    fresh = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    fresh.session_state["cfg_task"] = "longtail"
-    fresh.run()
+    fresh = open_app({"cfg_task": "longtail"}).run()
     assert fresh.sidebar.selectbox(key="w_cfg_profile").value == "deepsmote"
     assert not [w for w in fresh.sidebar.selectbox if w.key == "w_cfg_majority"]  # no digit pair on the long tail
 

@@ -4,9 +4,9 @@ parameters in the sidebar, bad input as st.error, and the Latent page's generato
 from __future__ import annotations
 
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
 
-APP = "../app.py"
 TINY = {
     "cfg_n_majority": 300, "cfg_n_minority": 20, "cfg_steps": 30, "cfg_batch_size": 32,
     "cfg_generator_steps": 20, "cfg_generator_batch_size": 16, "cfg_n_checkpoints": 3, "cfg_latent_dim": 4, "cfg_n_seeds": 2,
@@ -15,14 +15,8 @@ TINY = {
 
 @pytest.fixture
 def app(monkeypatch, tmp_path, mnist_dir):
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process (monkeypatches reach it); see below
-    at = AppTest.from_file(APP, default_timeout=300)
-    for key, value in TINY.items():
-        at.session_state[key] = value
-    return at
+    point_app(monkeypatch, tmp_path / "cache", mnist_dir)  # trains in this process (monkeypatches reach it); see below
+    return open_app(TINY, timeout=300)
 
 
 def _run(at: AppTest) -> AppTest:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
-from test_app import TIMEOUT, TINY, button, plotly_figures
+from test_app import TINY, button, plotly_figures
 
 from vaeimb.declarations import own as kept
 from vaeimb.parts import own_images
 from vaeimb.parts.data import load_images
 
-APP = "../app.py"
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = (3, 5, 7)
 NAMES = ("three", "five", "seven")
@@ -68,17 +68,11 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture
 def env(monkeypatch, cache_dir, mnist_dir, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the store of own files: empty
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(cache_dir))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in this process
+    point_app(monkeypatch, cache_dir, mnist_dir)
 
 
 def fresh_app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in {**TINY, **state}.items():
-        at.session_state[key] = value
-    return at
+    return open_app({**TINY, **state})
 
 
 def uploader(at: AppTest):

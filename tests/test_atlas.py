@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from vaeimb.declarations.config import ExperimentConfig, n_minority_from_ratio
+from vaeimb.declarations.datasets import DATASETS
 from vaeimb.declarations.errors import ConfigError, VaeimbError
 from vaeimb.running.recipes import parse_param_overrides
 from vaeimb.studies.atlas import runs as atlas_runs
@@ -379,3 +380,18 @@ def test_cell_command_names_the_cell_its_budget_and_seeds(hand):
     assert cmd.startswith("python -m vaeimb run --majority 0 --minority 6 --n-majority 300 --n-minority 6 ")
     assert "--steps 30" in cmd and "--generator-steps 20" in cmd and "--checkpoints 2" in cmd
     assert cmd.endswith("--approaches vae oversample --seeds 0 1 2")
+
+
+def test_class_pairs_and_their_names_follow_the_dataset():
+    assert atlas_view.class_pairs(10) == list(atl.ALL_PAIRS)
+    assert atlas_view.class_pairs(3) == [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)]
+    assert atlas_view.class_pair(DATASETS["mnist"], (0, 6)) == "0 vs 6"
+    assert atlas_view.class_pair(DATASETS["fashion-mnist"], (0, 6)) == "0 (T-shirt/top) vs 6 (Shirt)"
+
+
+def test_the_start_note_names_both_datasets_the_seeds_and_the_folder():
+    note = atlas_view.start_note(DATASETS["kmnist"], DATASETS["mnist"], 3, "/c/atlas-kmnist", "KMNIST is read from /d.")
+    assert note.startswith("The shipped atlas is MNIST's: its cells are MNIST digit pairs")
+    for part in ("nothing is shipped for Kuzushiji-MNIST yet", "Kuzushiji-MNIST's class pairs", "its 3 seeds",
+                 "saved in /c/atlas-kmnist", "KMNIST is read from /d."):
+        assert part in note, part

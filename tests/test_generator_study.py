@@ -6,8 +6,8 @@ import copy
 import json
 
 import pytest
+from app_session import APP, TIMEOUT
 from streamlit.testing.v1 import AppTest
-from test_app import APP, TIMEOUT
 
 import vaeimb.presentation.reference as R
 from vaeimb.declarations.errors import VaeimbError

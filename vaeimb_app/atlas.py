@@ -20,9 +20,9 @@ from pathlib import Path
 import streamlit as st
 from filelock import FileLock
 
-from vaeimb.declarations.datasets import DEFAULT_DATASET
+from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET, Dataset
 from vaeimb.declarations.errors import ConfigError, VaeimbError
-from vaeimb.declarations.labels import cell_label
+from vaeimb.declarations.labels import cell_label, ratio_label
 from vaeimb.interfaces import app_runs
 from vaeimb.running.cache import ResultCache
 from vaeimb.studies.atlas import (
@@ -35,7 +35,17 @@ from vaeimb.studies.atlas import (
     merge_atlases,
 )
 
-from .runs import cache_root, data_dir, ensure_images, export_folder, run_workers
+from .atlas_view import class_pair, class_pairs, resolve_view, start_note
+from .runs import (
+    DOWNLOAD_MB,
+    cache_root,
+    data_dir,
+    data_location,
+    ensure_images,
+    export_folder,
+    run_workers,
+)
+from .settings import errors_shown
 
 #: Overrides the shipped atlas's folder (the tests point it at a tiny atlas).
 ATLAS_DIR_ENV = "VAEIMB_ATLAS_DIR"
@@ -206,3 +216,31 @@ def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches, dataset: str | N
         status.update(label=f"Added {len(pairs)} pair(s) ({', '.join(cell_label(*p, ratio) for p in pairs[:3])}"
                             f"{', …' if len(pairs) > 3 else ''})", state="complete", expanded=False)
     return failures
+
+
+def start_atlas(other: Atlas, ds: Dataset) -> None:
+    """Nothing of ``ds`` to show, the shipped atlas (``other``) being another dataset's: say
+    so, and offer to compute ``ds``'s pairs at the shipped atlas's budget and seeds."""
+    theirs = DATASETS.get(atlas_dataset(other), DATASETS[DEFAULT_DATASET])
+    root, found = data_location(ds.name)
+    data = (f"{ds.title} is read from {found}." if found is not None else
+            f"{ds.title} is downloaded once on the first run (about {DOWNLOAD_MB.get(ds.name, 30)} MB, into {root}).")
+    st.info(start_note(ds, theirs, len(other.seeds), user_dir(ds.name), data), icon=":material/info:")
+    a0, b0, r0, _ = resolve_view(other)[0]
+    st.session_state.setdefault("atlas_new_a", a0)
+    st.session_state.setdefault("atlas_new_b", b0)
+    st.session_state.setdefault("atlas_new_ratio", r0)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    a = c1.selectbox("Approach A", other.approaches, key="atlas_new_a")
+    b = c2.selectbox("Approach B", other.approaches, key="atlas_new_b")
+    ratio = c3.selectbox("Minority ratio", other.ratios, format_func=ratio_label, key="atlas_new_ratio")
+    pairs = st.multiselect(f"{ds.title} pairs (majority vs minority)", class_pairs(ds.n_classes),
+                           format_func=lambda p: class_pair(ds, p), key="atlas_new_pairs")
+    st.caption(f"{len(pairs)} pair(s) × 2 approaches × {len(other.seeds)} seeds; each pair takes about as long as "
+               "one Experiment run.")
+    if a == b:
+        st.info("Choose two different approaches for A and B.")
+    if st.button("Run the chosen pairs", type="primary", disabled=not pairs or a == b, key="atlas_new_run"):
+        with errors_shown(stop=False):
+            st.session_state["_atlas_failures"] = extend_atlas(other, list(pairs), ratio, [a, b], dataset=ds.name)
+            st.rerun()

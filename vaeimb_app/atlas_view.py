@@ -12,7 +12,7 @@ from vaeimb.declarations.config import RATIO_CHOICES_PCT, n_minority_from_ratio
 from vaeimb.declarations.errors import ConfigError
 from vaeimb.declarations.labels import ratio_label
 from vaeimb.running.recipes import PRESETS
-from vaeimb.studies.atlas import GAP_CLOSED, Atlas
+from vaeimb.studies.atlas import ALL_PAIRS, GAP_CLOSED, Atlas
 
 #: The metrics the Atlas page offers (the gap closed where the atlas holds its two ends).
 ATLAS_METRICS = ("misclassified", "balanced_accuracy", GAP_CLOSED)
@@ -105,3 +105,23 @@ def cell_state(atlas: Atlas, majority: int, minority: int, ratio: float, approac
     else:
         state.update(cfg_minority_mode="count", cfg_n_minority=n_minority_from_ratio(n_majority, ratio))
     return state
+
+
+def class_pairs(n_classes: int) -> list[tuple[int, int]]:
+    """The (majority, minority) pairs of a dataset's classes (an own file may have fewer than ten)."""
+    return [p for p in ALL_PAIRS if max(p) < n_classes]
+
+
+def class_pair(ds, pair: tuple[int, int]) -> str:
+    """A pair in the dataset's names: MNIST's "0 vs 6", Fashion-MNIST's "0 (T-shirt/top) vs 6 (Shirt)"."""
+    return f"{ds.class_label(pair[0])} vs {ds.class_label(pair[1])}"
+
+
+def start_note(ds, theirs, n_seeds: int, folder, data_sentence: str) -> str:
+    """What the Atlas page says when the shipped atlas is another dataset's (``theirs``) and
+    nothing of ``ds`` is computed yet: what it may compute, where the cells go, where the data
+    comes from."""
+    return (f"The shipped atlas is {theirs.title}'s: its cells are {theirs.title} {theirs.noun} pairs, and nothing "
+            f"is shipped for {ds.title} yet. Compute {ds.title}'s {ds.noun} pairs here: each pair runs approaches "
+            f"A and B at the shipped atlas's budget and its {n_seeds} seeds; the cells are saved in {folder} and "
+            f"this page then maps them. {data_sentence}")
