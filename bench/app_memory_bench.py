@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -209,7 +210,8 @@ def measure(mode: str, data_dir: str | None, pages: bool = False) -> dict:
 
 def two_tabs(data_dir: str | None) -> dict:
     """One Run alone on a fresh cache, then two tabs pressing Run on the same new settings
-    (another fresh cache, the same server kind): times, tables and the peak Pss."""
+    (another fresh cache, the same server kind): times (to the last table, and to each tab's),
+    tables and the peak Pss."""
     out = {}
     for tabs in (1, 2):
         server_cm, server = _server("rule", data_dir)
@@ -224,16 +226,41 @@ def two_tabs(data_dir: str | None) -> dict:
                 t0 = time.perf_counter()
                 for main in mains:
                     main.get_by_role("button", name="Run").click()
-                tables = [_finished(p, m) for p, m in zip(pages, mains)]
+                tables, each = [], []
+                for p, m in zip(pages, mains):
+                    tables.append(_finished(p, m))
+                    each.append(time.perf_counter() - t0)
                 seconds = time.perf_counter() - t0
                 sampler.stop.set()
                 sampler.join()
                 statuses = [m.get_by_text("Finished:").first.inner_text() for m in mains]
-                out[tabs] = {"seconds": seconds, "same_table": len(set(tables)) == 1, "statuses": statuses,
+                out[tabs] = {"seconds": seconds, "each": each, "same_table": len(set(tables)) == 1, "statuses": statuses,
                              "peak_pss": sampler.peak["all_pss"], "processes": sampler.most}
         finally:
             server_cm.__exit__(None, None, None)
     return out
+
+
+def two_tabs_table(repeats: list[dict]) -> list[str]:
+    """The markdown table of ``--two-tabs``: one row per repeat, then the median ratio
+    against the target (a single repeat is its own median)."""
+    ratios = [r[2]["seconds"] / r[1]["seconds"] for r in repeats]
+    median = statistics.median(ratios)
+    rows = []
+    for i, (r, ratio) in enumerate(zip(repeats, ratios), 1):
+        rows.append((i, f"{r[1]['seconds']:.0f}", f"{r[2]['seconds']:.0f} (" + ", ".join(f"{t:.0f}" for t in
+                     r[2].get("each", [])) + ")", f"{ratio:.3f}×",
+                     "yes" if r[2]["same_table"] else "NO", " / ".join(r[2]["statuses"]),
+                     f"{r[1]['peak_pss']:.0f} / {r[2]['peak_pss']:.0f}", f"{r[1]['processes']} / {r[2]['processes']}"))
+    lines = markdown_table(["repeat", "one tab: click to results (s)", "two tabs: click to both (each) (s)",
+                            "ratio", "same table in both", "two tabs' status lines",
+                            "server + training peak Pss, one / two tabs (MB)", "processes below the server, most"],
+                           rows)
+    ok = median <= TARGETS["two_tabs_ratio"] and all(r[2]["same_table"] for r in repeats)
+    lines += ["", f"Median ratio over {len(ratios)} repeat(s): **{median:.3f}×** (range {min(ratios):.3f}-"
+                  f"{max(ratios):.3f}); target ≤ {TARGETS['two_tabs_ratio']}× one tab and the same table in both: "
+                  + ("**met**" if ok else "**MISSED**") + "."]
+    return lines
 
 
 def main() -> int:
@@ -243,7 +270,12 @@ def main() -> int:
     p.add_argument("--pages", action="store_true", help="after each mode's Run, visit every page and measure again")
     p.add_argument("--one-core", action="store_true", help="also the default Run with the server on one core")
     p.add_argument("--two-tabs", action="store_true", help="also two tabs pressing Run on the same new settings")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="--two-tabs: measure one tab then two tabs this many times (the target is judged on the "
+                        "median ratio; every repeat is written down)")
     p.add_argument("--data-dir", default=None)
+    p.add_argument("--note", default="The machine was shared with other work: seconds are indicative.",
+                   help="what else ran on the machine during the measurement (written under each table)")
     a = p.parse_args()
     # this process only drives the measured server: loaded after the arguments
     from vaeimb.running.resources import memory_limit_bytes, usable_cores
@@ -257,7 +289,7 @@ def main() -> int:
              f"{_torch_version()} (the default CUDA wheel)")
     setup = (f"the real `streamlit run app.py` in headless Chromium, empty cache, the default settings "
              f"({', '.join(DEFAULTS['cfg_approaches'])}; {DEFAULTS['cfg_n_seeds']} seeds), Run pressed once")
-    shared = "The machine was shared with other work (other engineers' tests): seconds are indicative."
+    shared = a.note
     if a.modes:
         rows = {m: measure(m, a.data_dir, a.pages) for m in a.modes}
         lines = [
@@ -318,27 +350,18 @@ def main() -> int:
              ("server loaded torch", "yes" if r["torch"] else "no", "", "")])
         publish(a.output, "app-one-core", "\n".join(lines))
     if a.two_tabs:
-        r = two_tabs(a.data_dir)
-        ratio = r[2]["seconds"] / r[1]["seconds"]
+        repeats = [two_tabs(a.data_dir) for _ in range(max(1, a.repeat))]
         lines = [
             "## Two tabs, one Run",
             "",
-            f"Measured {utc_now()} on {where} by `python bench/app_memory_bench.py --two-tabs`: {setup} in one "
-            "tab; then, on a new server with another empty cache, two tabs pressing Run on the same settings "
-            "one after the other (click to both tables). The second tab follows the first one's child process "
+            f"Measured {utc_now()} on {where} by `python bench/app_memory_bench.py --two-tabs"
+            f"{f' --repeat {a.repeat}' if a.repeat > 1 else ''}`: {setup} in one tab; then, on a new server with "
+            "another empty cache, two tabs pressing Run on the same settings one after the other (click to both "
+            "tables; each tab's table in brackets). The second tab follows the first one's child process "
             f"(`vaeimb.interfaces.app_runs`): every job trains once. {shared}",
             "",
         ]
-        lines += markdown_table(
-            ["what", "one tab", "two tabs", "target", "ok"],
-            [("click to results (s)", f"{r[1]['seconds']:.0f}", f"{r[2]['seconds']:.0f}",
-              f"≤ {TARGETS['two_tabs_ratio']}× one tab", f"{ratio:.2f}× " + ("yes" if ratio <= TARGETS["two_tabs_ratio"]
-                                                                           else "NO")),
-             ("status lines", " / ".join(r[1]["statuses"]), " / ".join(r[2]["statuses"]), "", ""),
-             ("both tabs show the same table", "", "yes" if r[2]["same_table"] else "NO", "yes",
-              "yes" if r[2]["same_table"] else "NO"),
-             ("server + training peak Pss (MB)", f"{r[1]['peak_pss']:.0f}", f"{r[2]['peak_pss']:.0f}", "", ""),
-             ("processes below the server, most", r[1]["processes"], r[2]["processes"], "", "")], "lllll")
+        lines += two_tabs_table(repeats)
         publish(a.output, "app-two-tabs", "\n".join(lines))
     return 0
 

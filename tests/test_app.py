@@ -379,3 +379,40 @@ def test_the_first_page_draws_the_shipped_results_without_torch(tmp_path, mnist_
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_progress_board_sends_only_what_changed(monkeypatch, tiny_config):
+    """Each message reaches every open tab, whose page is redrawn for it: a bar in 5 % steps,
+    the line above the bars only when the job or seed changes."""
+    from types import SimpleNamespace
+
+    from vaeimb.declarations.jobs import ProgressEvent
+    from vaeimb_app import runs
+
+    sent = []
+
+    class Element:
+        def __init__(self, name):
+            self.name = name
+
+        def progress(self, frac, text=""):
+            sent.append((self.name, round(frac, 2), text))
+
+        def markdown(self, text):
+            sent.append((self.name, text))
+
+    monkeypatch.setattr(runs, "st", SimpleNamespace(empty=lambda: Element("now"),
+                                                    progress=lambda frac, text="": Element(text.split(":")[0])))
+    board = runs.ProgressBoard(tiny_config, ["baseline", "oversample"], [0, 1])
+    for done in (1, 2, 3, 10, 11):  # 1-3: one 5 % step; 10, 11: the next
+        board(ProgressEvent("baseline", 0, done, 100, "running"))
+    board(ProgressEvent("baseline", 0, 100, 100, "done"))
+    board(ProgressEvent("baseline", 1, 4, 100, "running"))
+    assert sent == [
+        ("baseline · seed 0", 0.01, "baseline · seed 0: step 1/100"),
+        ("now", "Training the MLP classifier for **baseline** (seed 0)"),
+        ("baseline · seed 0", 0.1, "baseline · seed 0: step 10/100"),
+        ("baseline · seed 0", 1.0, "baseline · seed 0: done"),
+        ("baseline · seed 1", 0.04, "baseline · seed 1: step 4/100"),
+        ("now", "Training the MLP classifier for **baseline** (seed 1)"),
+    ]

@@ -191,3 +191,23 @@ def test_the_generator_study_of_a_finished_result_is_strict_json(tiny_config, ca
     assert cost["preset"] == "cvae-remix" and cost["generator"] == "cvae" and cost["seeds"] == 2 and cost["fit_s"] > 0
     lines = G.twin_target_lines(res)
     assert len(lines) == 2 and lines[1].startswith("  - cvae-remix vs augment-remix: ") and "2 seeds" in lines[1]
+
+
+def _tabs(one: float, two: float, same: bool = True) -> dict:
+    status = "Finished: 3 loaded from cache, 12 trained"
+    return {1: {"seconds": one, "each": [one], "same_table": True, "statuses": [status], "peak_pss": 1400.0,
+                "processes": 2},
+            2: {"seconds": two, "each": [two - 3, two], "same_table": same, "statuses": [status, status],
+                "peak_pss": 1410.0, "processes": 2}}
+
+
+def test_two_tabs_is_judged_on_the_median_ratio_with_every_repeat_written():
+    from bench.app_memory_bench import two_tabs_table
+
+    lines = two_tabs_table([_tabs(60, 80), _tabs(60, 66), _tabs(60, 69)])  # 1.333, 1.1, 1.15
+    rows = [line for line in lines if line.startswith("| ") and not line.startswith("| repeat")]
+    assert len(rows) == 3 and "| 1 | 60 | 80 (77, 80) | 1.333× | yes |" in rows[0]
+    assert lines[-1].startswith("Median ratio over 3 repeat(s): **1.150×** (range 1.100-1.333)")
+    assert lines[-1].endswith("**met**.")
+    assert two_tabs_table([_tabs(60, 73)])[-1].endswith("**MISSED**.")  # 1.217
+    assert two_tabs_table([_tabs(60, 66, same=False)])[-1].endswith("**MISSED**.")  # different tables

@@ -296,6 +296,7 @@ class ProgressBoard:
             (job, seed): st.progress(0.0, text=f"{job} · seed {seed}: waiting") for seed in seeds for job in jobs
         }
         self._last: dict = {}
+        self._now = ""  # the line above the bars, drawn again only when it changes
 
     def __call__(self, e: ProgressEvent) -> None:
         job = e.job
@@ -316,7 +317,10 @@ class ProgressBoard:
         label = f"{job} · seed {seed}"
         if status == "running":
             bar.progress(min(frac, 1.0), text=f"{label}: {detail}")
-            self.now.markdown(f"Training {_job_label(job, self.config)} (seed {seed})")
+            now = f"Training {_job_label(job, self.config)} (seed {seed})"
+            if now != self._now:  # every message reaches the browser, which redraws the page for it
+                self._now = now
+                self.now.markdown(now)
         elif status == "failed":
             bar.progress(1.0, text=f"{label}: FAILED - {detail}")
         else:
