@@ -113,13 +113,16 @@ def test_decoded_mnist_is_kept_and_read_back_unchanged(tmp_path, monkeypatch):
         _idx(files[key], rng.integers(0, 256, shape))
     decoded = {k: D._read_idx(p) for k, p in files.items()}
     first = D._decoded(files)  # decodes, and keeps a copy
-    (kept,) = (tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR).glob("*.npz")
+    (kept,) = (tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR).iterdir()
+    assert sorted(q.name for q in kept.iterdir()) == sorted(f"{k}.npy" for k in files)
     monkeypatch.setattr(D, "_read_idx", lambda p: pytest.fail("the kept copy was not read"))
     second = D._decoded(files)
     for k in files:
         assert np.array_equal(first[k], decoded[k]) and np.array_equal(second[k], decoded[k])
         assert second[k].dtype == np.uint8 and not second[k].flags.writeable
-    kept.write_bytes(b"not a zip")  # a damaged copy is decoded again, not trusted
+        assert type(second[k]) is np.ndarray and isinstance(second[k].base, np.memmap)  # shared, not copied
+        assert isinstance(first[k].base, np.memmap)  # the process that decoded reads the shared copy too
+    (kept / "train_images.npy").write_bytes(b"not an array")  # a damaged copy is decoded again, not trusted
     monkeypatch.undo()
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert all(np.array_equal(D._decoded(files)[k], decoded[k]) for k in files)
@@ -138,9 +141,23 @@ def test_only_the_newest_decoded_copies_are_kept(tmp_path, monkeypatch):
             files[key] = folder / FILES[key]
             _idx(files[key], rng.integers(0, 10, shape))
         D._decoded(files)
-    kept = list((tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR).glob("*.npz"))
-    assert len(kept) == D.DECODED_KEPT
+    kept = list((tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR).iterdir())
+    assert len(kept) == D.DECODED_KEPT and all(q.is_dir() for q in kept)
     assert not list(kept[0].parent.glob("*.tmp"))
+
+
+def test_an_earlier_versions_decoded_copy_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    legacy = tmp_path / "xdg" / "vaeimb" / D.DECODED_DIR / ("0" * 20 + ".npz")
+    legacy.parent.mkdir(parents=True)
+    legacy.write_bytes(b"55 MB once")
+    files = {}
+    for key, shape in (("train_images", (2, 28, 28)), ("train_labels", (2,)), ("test_images", (1, 28, 28)),
+                       ("test_labels", (1,))):
+        files[key] = tmp_path / FILES[key]
+        _idx(files[key], np.zeros(shape))
+    D._decoded(files)
+    assert not legacy.exists() and len(list(legacy.parent.iterdir())) == 1
 
 
 def test_the_kept_code_digests_give_the_fingerprint_the_code_gives(tmp_path, monkeypatch):

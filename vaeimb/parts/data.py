@@ -19,9 +19,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
-import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,39 +187,62 @@ DECODED_KEPT = 4
 
 
 def _decoded(files: dict[str, Path]) -> dict[str, np.ndarray]:
-    """The four IDX files' arrays, decoded (``_read_idx``). A copy of them, uncompressed, is
-    kept in the user cache under a name made of the gz files' paths, sizes and modification
-    times: reading it back takes a few milliseconds, decompressing about half a second (a
-    run whose results are all cached spends most of its time here otherwise). The copy
-    holds the same bytes; one that cannot be read or written is simply not used."""
+    """The four IDX files' arrays, decoded (``_read_idx``). A copy of them, uncompressed (one
+    ``.npy`` per array), is kept in the user cache under a folder named after the gz files'
+    paths, sizes and modification times, and the arrays are read from it memory-mapped: the
+    processes of one Run (the app server, its training processes) then share one copy of
+    the images in the page cache instead of holding 55 MB each, and reading it back takes
+    milliseconds where decompressing takes about half a second. The copy holds the same
+    bytes; one that cannot be read or written is simply not used."""
     try:
         stamp = json.dumps([[k, str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for k, p in sorted(files.items())])
     except OSError:
         stamp = None
-    kept = (user_cache_root() / DECODED_DIR / f"{hashlib.sha256(stamp.encode()).hexdigest()[:20]}.npz") if stamp else None
-    if kept is not None and kept.is_file():
-        try:
-            with np.load(kept, allow_pickle=False) as z:
-                arrays = {key: z[key] for key in files}
-            for a in arrays.values():
-                a.flags.writeable = False  # as the decoded buffers are
+    kept = (user_cache_root() / DECODED_DIR / hashlib.sha256(stamp.encode()).hexdigest()[:20]) if stamp else None
+    if kept is not None and kept.is_dir():
+        arrays = _mapped(kept, files)
+        if arrays is not None:
             return arrays
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            pass  # decoded again below, and kept again
+        shutil.rmtree(kept, ignore_errors=True)  # damaged: decoded again below, and kept again
     arrays = {key: _read_idx(p) for key, p in files.items()}
     if kept is not None:
         tmp = None
         try:
             kept.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=kept.parent, suffix=".tmp", delete=False) as f:
-                tmp = f.name
-                np.savez(f, **arrays)
-            os.replace(tmp, kept)
-            for old in sorted(kept.parent.glob("*.npz"), key=lambda q: q.stat().st_mtime)[:-DECODED_KEPT]:
-                old.unlink(missing_ok=True)  # a copy of files that moved or changed, or of a dataset unused: 55 MB each
+            tmp = Path(tempfile.mkdtemp(dir=kept.parent, suffix=".tmp"))
+            for key, arr in arrays.items():
+                np.save(tmp / f"{key}.npy", arr, allow_pickle=False)
+            try:
+                os.replace(tmp, kept)
+                tmp = None
+            except OSError:  # another process kept the same copy meanwhile: read theirs
+                pass
+            mapped = _mapped(kept, files)
+            if mapped is not None:
+                arrays = mapped  # the decoded buffers go: this process reads the shared copy too
+            for legacy in kept.parent.glob("*.npz"):  # the single-file copies of earlier versions
+                legacy.unlink(missing_ok=True)
+            olds = sorted((q for q in kept.parent.iterdir() if q.is_dir() and q.suffix != ".tmp"),
+                          key=lambda q: q.stat().st_mtime)
+            for old in olds[:-DECODED_KEPT]:  # of files that moved or changed, or a dataset unused: 55 MB each
+                shutil.rmtree(old, ignore_errors=True)
         except OSError:  # a read-only or full cache: decoded every time
+            pass
+        finally:
             if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+                shutil.rmtree(tmp, ignore_errors=True)
+    return arrays
+
+
+def _mapped(folder: Path, files: dict[str, Path]) -> dict[str, np.ndarray] | None:
+    """The kept copy's arrays, read-only and memory-mapped (plain ndarray views of the
+    mapping); None when one is missing or damaged."""
+    try:
+        arrays = {key: np.asarray(np.load(folder / f"{key}.npy", mmap_mode="r", allow_pickle=False)) for key in files}
+    except (OSError, ValueError):
+        return None
+    if any(a.dtype != np.uint8 for a in arrays.values()):
+        return None
     return arrays
 
 
