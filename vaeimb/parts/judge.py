@@ -120,9 +120,10 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
         n = min(settings["max_train"], n)
     gen = torch.Generator().manual_seed(seed + 2038074743)
     pick = torch.randperm(len(images.train_images), generator=gen)[:n].numpy()
-    # The images stay uint8 (47 MB for all of MNIST train, not 188 as floats: what a first
-    # Run's peak is made of); each batch becomes floats as ``to_tensor`` makes them.
-    x = torch.from_numpy(np.ascontiguousarray(images.train_images[pick])).to(device)
+    # The images are read where they lie (the dataset's shared, memory-mapped copy: no 47 MB
+    # of MNIST train of this process's own, let alone 188 MB as floats), one batch at a time;
+    # each batch becomes floats as ``to_tensor`` makes them.
+    x = images.train_images
     y = torch.from_numpy(images.train_labels[pick].astype(np.int64)).to(device)
     model = seeded_init(seed, lambda: JudgeNet(settings["feature_dim"]), device)
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
@@ -135,7 +136,8 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
         order = torch.randperm(n, generator=gen).to(device)
         for i in range(0, n, bs):
             idx = order[i : i + bs]
-            loss = F.cross_entropy(model(x[idx].to(torch.float32).div_(255.0)), y[idx])
+            batch = torch.from_numpy(np.ascontiguousarray(x[pick[idx.cpu().numpy()]])).to(device)
+            loss = F.cross_entropy(model(batch.to(torch.float32).div_(255.0)), y[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
