@@ -123,7 +123,6 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
     # The images are read where they lie (the dataset's shared, memory-mapped copy: no 47 MB
     # of MNIST train of this process's own, let alone 188 MB as floats), one batch at a time;
     # each batch becomes floats as ``to_tensor`` makes them.
-    x = images.train_images
     y = torch.from_numpy(images.train_labels[pick].astype(np.int64)).to(device)
     model = seeded_init(seed, lambda: JudgeNet(settings["feature_dim"]), device)
     opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
@@ -133,11 +132,12 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
     t0 = time.perf_counter()
     step = 0
     for _ in range(settings["epochs"]):
-        order = torch.randperm(n, generator=gen).to(device)
+        order = torch.randperm(n, generator=gen)
+        rows = pick[order.numpy()]  # this epoch's images, in order, as rows of the dataset
+        order = order.to(device)
         for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            batch = torch.from_numpy(np.ascontiguousarray(x[pick[idx.cpu().numpy()]])).to(device)
-            loss = F.cross_entropy(model(batch.to(torch.float32).div_(255.0)), y[idx])
+            batch = torch.from_numpy(np.ascontiguousarray(images.train_images[rows[i : i + bs]])).to(device)
+            loss = F.cross_entropy(model(batch.to(torch.float32).div_(255.0)), y[order[i : i + bs]])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
