@@ -5,7 +5,7 @@ is made of the pairs the user computes here (``vaeimb_app.atlas``)."""
 
 import streamlit as st
 
-from vaeimb.declarations.datasets import DATASETS, DEFAULT_DATASET
+from vaeimb.declarations.datasets import DEFAULT_DATASET
 from vaeimb_app.settings import current_dataset
 
 DS = current_dataset()  # the sidebar's (app.py read the link and drew it before this page)
@@ -29,7 +29,7 @@ from vaeimb.presentation import figures
 from vaeimb.studies import atlas as atl
 from vaeimb.studies.atlas import METRIC_LABELS
 from vaeimb_app.atlas import (
-    atlas_dataset,
+    atlas_dataset_record,
     current_atlas,
     extend_atlas,
     shipped_dir,
@@ -74,7 +74,7 @@ if atlas is None or not atlas.rows:
     st.stop()
 if loaded.other is not None:
     st.info(f"Nothing is shipped for {DS.title}: this map holds only the pairs you computed ({user_dir(DS.name)}); "
-            f"the shipped atlas is {DATASETS.get(atlas_dataset(loaded.other), DATASETS[DEFAULT_DATASET]).title}'s. "
+            f"the shipped atlas is {atlas_dataset_record(loaded.other).title}'s. "
             "Add pairs under **Extend this atlas** below.", icon=":material/info:")
 
 # Check the choices (a link's, or the defaults) against this atlas before the widgets draw them.

@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from app_session import open_app, point_app
 from streamlit.testing.v1 import AppTest
 from test_app import button, plotly_figures
 
@@ -18,7 +19,6 @@ from vaeimb.studies import atlas as atl
 from vaeimb_app import atlas_view
 from vaeimb_app.links import to_query
 
-APP = "../app.py"
 PAGE = "pages/5_atlas.py"
 TINY_ATLAS = Path(__file__).resolve().parent / "data" / "atlas_tiny"
 
@@ -32,13 +32,10 @@ def tiny_atlas():
 def open_atlas(monkeypatch, tmp_path, mnist_dir):
     """A fresh session opened on the Atlas page (optionally by a link), with an empty cache."""
     monkeypatch.setenv("VAEIMB_ATLAS_DIR", str(TINY_ATLAS))
-    monkeypatch.setenv("VAEIMB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("VAEIMB_DATA_DIR", str(mnist_dir))
-    monkeypatch.setenv("VAEIMB_APP_WORKERS", "0")  # train in the test's process: no worker start-up
-    monkeypatch.delenv("VAEIMB_APP_PRESET", raising=False)
+    point_app(monkeypatch, tmp_path / "cache", mnist_dir)  # trains in the test's process: no worker start-up
 
     def make(query: dict | None = None) -> AppTest:
-        at = AppTest.from_file(APP, default_timeout=180)
+        at = open_app(timeout=180)
         at.query_params.update(query or {})
         at.run()  # the entry page reads the link; a page opened before any run would skip app.py
         at.switch_page(PAGE).run()

@@ -62,6 +62,11 @@ def user_dir(dataset: str = DEFAULT_DATASET) -> Path:
     return Path(cache_root()) / ("atlas" if dataset == DEFAULT_DATASET else f"atlas-{dataset.replace(':', '-')}")  # file:<hash>: no colon in a folder name
 
 
+def atlas_dataset_record(atlas: Atlas) -> Dataset:
+    """The declared dataset an atlas's cells ran on (MNIST's for one not declared here)."""
+    return DATASETS.get(atlas_dataset(atlas), DATASETS[DEFAULT_DATASET])
+
+
 def atlas_dataset(atlas: Atlas) -> str:
     """The dataset an atlas's cells ran on (its budget's; an atlas that predates datasets: MNIST)."""
     return str((atlas.meta.get("budget") or {}).get("dataset", DEFAULT_DATASET))
@@ -221,7 +226,7 @@ def extend_atlas(atlas: Atlas, pairs, ratio: float, approaches, dataset: str | N
 def start_atlas(other: Atlas, ds: Dataset) -> None:
     """Nothing of ``ds`` to show, the shipped atlas (``other``) being another dataset's: say
     so, and offer to compute ``ds``'s pairs at the shipped atlas's budget and seeds."""
-    theirs = DATASETS.get(atlas_dataset(other), DATASETS[DEFAULT_DATASET])
+    theirs = atlas_dataset_record(other)
     root, found = data_location(ds.name)
     data = (f"{ds.title} is read from {found}." if found is not None else
             f"{ds.title} is downloaded once on the first run (about {DOWNLOAD_MB.get(ds.name, 30)} MB, into {root}).")
