@@ -221,3 +221,64 @@ def test_classifier_retraining_freezes_the_features_and_retrains_the_head(classi
     again = train_classifier(classifier, 2, x, y, {"test": x[:5]}, batches=make_batches("deferred", stage2="head"),
                              **args)
     assert np.array_equal(run.logits["test"], again.logits["test"])
+
+
+def _adam_run(make_opt, head_only_from=None):
+    """A small conv net (channels-last, as ``fast_layout`` leaves it) trained 30 steps."""
+    from vaeimb.parts import training
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+                                torch.nn.Linear(4 * 26 * 26, 3)).to(memory_format=torch.channels_last)
+    opt = make_opt(model.parameters())
+    gen = torch.Generator().manual_seed(1)
+    for step in range(30):
+        if step == head_only_from:  # cRT's second stage: a new optimiser of the last layer alone
+            for p in model.parameters():
+                p.requires_grad_(False)
+            head = training.classifier_head(model)
+            for p in head.parameters():
+                p.requires_grad_(True)
+            opt = make_opt(head.parameters())
+        x = torch.randn(8, 1, 28, 28, generator=gen).to(memory_format=torch.channels_last)
+        y = torch.randint(0, 3, (8,), generator=gen)
+        value = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+    return [p.detach().clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("head_only_from", [None, 20])
+def test_fused_adam_gives_torch_optim_adams_fused_weights_bit_for_bit(head_only_from):
+    """``training.adam`` is ``torch.optim.Adam(fused=True)`` step for step (the shipped
+    numbers were trained with it), including a second optimiser over a subset of the weights."""
+    from vaeimb.parts.training import FusedAdam, adam
+
+    ours = _adam_run(lambda ps: adam(ps, 1e-2), head_only_from)
+    theirs = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True), head_only_from)
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    plain = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=False), head_only_from)
+    assert not all(torch.equal(a, b) for a, b in zip(ours, plain))  # the comparison can tell kernels apart
+    assert isinstance(adam([torch.nn.Parameter(torch.zeros(2))], 1e-3), FusedAdam)
+
+
+def test_training_never_imports_torchs_compiler():
+    """A classifier and every generator train without ``torch._dynamo`` (sympy, triton:
+    150 MB Pss in every training process), which ``torch.optim.Optimizer.step`` imports."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from tests.test_training import _synthetic, _train\n"
+        "from dataclasses import replace\n"
+        "from tests.test_generators import BUDGET, DATA, GENERATORS, SMALL, make_generator\n"
+        "x, y = _synthetic(40, 8)\n"
+        "_train(x, y, {'test': x[:4]}, steps=3)\n"
+        "for name in GENERATORS:\n"
+        "    make_generator(name, **SMALL.get(name, {})).fit(DATA, replace(BUDGET, steps=3), seed=0)\n"
+        "print(sorted(m for m in ('torch', 'torch._dynamo', 'triton', 'sympy') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['torch']"

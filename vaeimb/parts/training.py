@@ -237,16 +237,69 @@ def standard_layout(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.contiguous_format)
 
 
-def adam(params, lr: float) -> torch.optim.Optimizer:
-    """Adam with its fused kernel (one pass over the weights instead of a dozen small ones:
-    MLP steps about 25 % faster on a CPU); the plain loop on a torch without it."""
+class FusedAdam:
+    """Adam (Kingma & Ba 2015) as ``torch.optim.Adam(params, lr, fused=True)`` computes it:
+    the same state (``exp_avg``, ``exp_avg_sq``, a float32 step per weight, made at the
+    weight's first gradient) and the same kernel (``torch._fused_adam_``, one pass over the
+    weights), so the same weights step for step.
+
+    Why not ``torch.optim.Adam`` itself: since torch 2.x every ``Optimizer.step`` (and its
+    first ``zero_grad``/``add_param_group``) imports ``torch._dynamo``, and with it sympy and
+    triton: 150 MB more in every training process (505 -> 655 MB Pss with the default wheel)
+    for a compiler nothing here uses (BENCHMARKS.md, "App on one core").
+    """
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params = list(params)
+        self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        self.state: dict = {}  # weight -> (exp_avg, exp_avg_sq, step)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad.detach_().zero_()
+
+    def step(self) -> None:
+        import torch  # torch: a model is being trained
+
+        groups: dict = {}  # (device, dtype) -> the kernel's six lists, as torch groups them
+        for p in self.params:
+            if p.grad is None:
+                continue
+            if p not in self.state:
+                self.state[p] = (torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 torch.zeros((), dtype=torch.float32, device=p.device))
+            avg, sq, step = self.state[p]
+            lists = groups.setdefault((p.device, p.dtype), ([], [], [], [], []))
+            for where, t in zip(lists, (p, p.grad, avg, sq, step)):
+                where.append(t)
+        with torch.no_grad():
+            for params, grads, avgs, sqs, steps in groups.values():
+                torch._foreach_add_(steps, 1)
+                torch._fused_adam_(params, grads, avgs, sqs, [], steps, amsgrad=False, lr=self.lr,
+                                   beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
+                                   maximize=False, grad_scale=None, found_inf=None)
+
+
+def adam(params, lr: float):
+    """Adam with torch's fused kernel (one pass over the weights instead of a dozen small
+    ones: MLP steps about 25 % faster on a CPU) and without ``torch.optim``'s import of its
+    compiler (``FusedAdam``); ``torch.optim.Adam``'s plain loop where the kernel is missing
+    (an old torch, a device without it)."""
     import torch  # torch: a model is being trained
 
-    params = list(params)
     try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - torch < 2.4 on CPU
-        return torch.optim.Adam(params, lr=lr)
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices  # torch: as above
+        fused = set(_get_fused_kernels_supported_devices())
+    except ImportError:  # pragma: no cover - torch < 2.4
+        fused = set()
+    params = list(params)
+    if hasattr(torch, "_fused_adam_") and {p.device.type for p in params} <= fused:
+        return FusedAdam(params, lr)
+    return torch.optim.Adam(params, lr=lr)  # pragma: no cover - torch < 2.4, or a device without the kernel
 
 
 def to_tensor(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -289,7 +342,7 @@ def classifier_head(model: torch.nn.Module) -> torch.nn.Linear:
     return linear[-1]
 
 
-def retrain_head(model: torch.nn.Module, seed: int, lr: float) -> torch.optim.Optimizer:
+def retrain_head(model: torch.nn.Module, seed: int, lr: float):
     """The second stage of classifier re-training (cRT, Kang et al. 2020): every weight but
     the last layer's frozen (normalisation statistics too: the features stay as learned), the
     last layer re-initialised from ``seed``; returns the optimiser of that layer alone."""
