@@ -250,22 +250,28 @@ def _adam_run(make_opt, head_only_from=None):
 
 
 @pytest.mark.parametrize("head_only_from", [None, 20])
-def test_fused_adam_gives_torch_optim_adams_fused_weights_bit_for_bit(head_only_from):
-    """``training.adam`` is ``torch.optim.Adam(fused=True)`` step for step (the shipped
-    numbers were trained with it), including a second optimiser over a subset of the weights."""
-    from vaeimb.parts.training import FusedAdam, adam
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_gives_torch_optim_adams_weights_bit_for_bit(fused, head_only_from):
+    """``training.adam`` is ``torch.optim.Adam`` step for step on a CPU, fused (the models) or
+    one weight at a time (the judge): the shipped numbers were trained with torch's; a second
+    optimiser over a subset of the weights (cRT) included."""
+    from vaeimb.parts.training import Adam, adam
 
-    ours = _adam_run(lambda ps: adam(ps, 1e-2), head_only_from)
-    theirs = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=True), head_only_from)
+    ours = _adam_run(lambda ps: adam(ps, 1e-2, fused=fused), head_only_from)
+    as_before = {"fused": True} if fused else {}  # the models' call before, and the judge's
+    theirs = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, **as_before), head_only_from)
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
-    plain = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, foreach=False), head_only_from)
-    assert not all(torch.equal(a, b) for a, b in zip(ours, plain))  # the comparison can tell kernels apart
-    assert isinstance(adam([torch.nn.Parameter(torch.zeros(2))], 1e-3), FusedAdam)
+    other = _adam_run(lambda ps: torch.optim.Adam(ps, lr=1e-2, fused=not fused, foreach=False), head_only_from)
+    assert not all(torch.equal(a, b) for a, b in zip(ours, other))  # the comparison tells the kernels apart
+    made = adam([torch.nn.Parameter(torch.zeros(2))], 1e-3, fused=fused)
+    assert isinstance(made, Adam) and made.kernel == ("fused" if fused else "single")
+    with pytest.raises(ValueError, match="kernel"):
+        Adam([], 1e-3, kernel="foreach")
 
 
 def test_training_never_imports_torchs_compiler():
-    """A classifier and every generator train without ``torch._dynamo`` (sympy, triton:
-    150 MB Pss in every training process), which ``torch.optim.Optimizer.step`` imports."""
+    """A classifier, every generator and the judge train without ``torch._dynamo`` (sympy,
+    triton: 150 MB Pss in every training process), which ``torch.optim.Optimizer.step`` imports."""
     import subprocess
     import sys
 
@@ -278,6 +284,10 @@ def test_training_never_imports_torchs_compiler():
         "_train(x, y, {'test': x[:4]}, steps=3)\n"
         "for name in GENERATORS:\n"
         "    make_generator(name, **SMALL.get(name, {})).fit(DATA, replace(BUDGET, steps=3), seed=0)\n"
+        "from pathlib import Path\n"
+        "from vaeimb.parts.data import Images\n"
+        "from vaeimb.parts.judge import judge_settings, train_judge\n"
+        "train_judge(Images(x, y, x[:4], y[:4], Path('.')), judge_settings(40, 1), None)\n"
         "print(sorted(m for m in ('torch', 'torch._dynamo', 'triton', 'sympy') if m in sys.modules))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

@@ -23,7 +23,7 @@ from torch import nn
 from ..declarations.errors import ConfigError
 from .data import Images
 from .models import conv_features
-from .training import Progress, pick_device, seeded_init, to_tensor
+from .training import Progress, adam, pick_device, seeded_init, to_tensor
 
 JUDGE_KIND = "judge"
 #: Bump when the judge's architecture or training loop changes (it is part of the cache key).
@@ -125,7 +125,7 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
     # each batch becomes floats as ``to_tensor`` makes them.
     y = torch.from_numpy(images.train_labels[pick].astype(np.int64)).to(device)
     model = seeded_init(seed, lambda: JudgeNet(settings["feature_dim"]), device)
-    opt = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    opt = adam(model.parameters(), settings["lr"], fused=False)  # as torch.optim.Adam on a CPU, bit for bit
     bs = settings["batch_size"]
     per_epoch = -(-n // bs)
     total = settings["epochs"] * per_epoch

@@ -237,20 +237,27 @@ def standard_layout(model: torch.nn.Module) -> torch.nn.Module:
     return model.to(memory_format=torch.contiguous_format)
 
 
-class FusedAdam:
-    """Adam (Kingma & Ba 2015) as ``torch.optim.Adam(params, lr, fused=True)`` computes it:
-    the same state (``exp_avg``, ``exp_avg_sq``, a float32 step per weight, made at the
-    weight's first gradient) and the same kernel (``torch._fused_adam_``, one pass over the
-    weights), so the same weights step for step.
+class Adam:
+    """Adam (Kingma & Ba 2015) as ``torch.optim.Adam(params, lr)`` computes it on a CPU, with
+    ``fused=True`` (``kernel="fused"``: ``torch._fused_adam_``, one pass over the weights) or
+    without (``kernel="single"``: torch's loop over the weights, one at a time): the same
+    state (``exp_avg``, ``exp_avg_sq``, a float32 step per weight, made at the weight's first
+    gradient) and the same operations in the same order, so the same weights bit for bit.
 
-    Why not ``torch.optim.Adam`` itself: since torch 2.x every ``Optimizer.step`` (and its
-    first ``zero_grad``/``add_param_group``) imports ``torch._dynamo``, and with it sympy and
-    triton: 150 MB more in every training process (505 -> 655 MB Pss with the default wheel)
-    for a compiler nothing here uses (BENCHMARKS.md, "App on one core").
+    Why not ``torch.optim.Adam`` itself: in torch 2.x every ``Optimizer.step`` (and the first
+    ``zero_grad``) imports ``torch._dynamo``, and with it sympy and triton: 150 MB more Pss in
+    every training process (505 -> 655 MB with the default wheel) for a compiler nothing here
+    uses (BENCHMARKS.md, "App on one core").
     """
 
-    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+    KERNELS = ("fused", "single")
+
+    def __init__(self, params, lr: float, *, kernel: str = "fused", betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        if kernel not in self.KERNELS:
+            raise ValueError(f"kernel must be one of {self.KERNELS}, got {kernel!r}")
         self.params = list(params)
+        self.kernel = kernel
         self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
         self.state: dict = {}  # weight -> (exp_avg, exp_avg_sq, step)
 
@@ -261,44 +268,71 @@ class FusedAdam:
             elif p.grad is not None:
                 p.grad.detach_().zero_()
 
+    def _state(self, p) -> tuple:
+        import torch  # torch: a model is being trained
+
+        if p not in self.state:
+            # the fused kernel keeps its step on the weight's device, torch's loop on the CPU
+            where = p.device if self.kernel == "fused" else torch.device("cpu")
+            self.state[p] = (torch.zeros_like(p, memory_format=torch.preserve_format),
+                             torch.zeros_like(p, memory_format=torch.preserve_format),
+                             torch.zeros((), dtype=torch.float32, device=where))
+        return self.state[p]
+
     def step(self) -> None:
         import torch  # torch: a model is being trained
 
-        groups: dict = {}  # (device, dtype) -> the kernel's six lists, as torch groups them
-        for p in self.params:
-            if p.grad is None:
-                continue
-            if p not in self.state:
-                self.state[p] = (torch.zeros_like(p, memory_format=torch.preserve_format),
-                                 torch.zeros_like(p, memory_format=torch.preserve_format),
-                                 torch.zeros((), dtype=torch.float32, device=p.device))
-            avg, sq, step = self.state[p]
-            lists = groups.setdefault((p.device, p.dtype), ([], [], [], [], []))
-            for where, t in zip(lists, (p, p.grad, avg, sq, step)):
-                where.append(t)
+        live = [p for p in self.params if p.grad is not None]
         with torch.no_grad():
+            if self.kernel == "single":
+                for p in live:
+                    self._single(p, *self._state(p))
+                return
+            groups: dict = {}  # (device, dtype) -> the kernel's five lists, as torch groups them
+            for p in live:
+                lists = groups.setdefault((p.device, p.dtype), ([], [], [], [], []))
+                for where, t in zip(lists, (p, p.grad, *self._state(p))):
+                    where.append(t)
+            beta1, beta2 = self.betas
             for params, grads, avgs, sqs, steps in groups.values():
                 torch._foreach_add_(steps, 1)
-                torch._fused_adam_(params, grads, avgs, sqs, [], steps, amsgrad=False, lr=self.lr,
-                                   beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
-                                   maximize=False, grad_scale=None, found_inf=None)
+                torch._fused_adam_(params, grads, avgs, sqs, [], steps, amsgrad=False, lr=self.lr, beta1=beta1,
+                                   beta2=beta2, weight_decay=0.0, eps=self.eps, maximize=False, grad_scale=None,
+                                   found_inf=None)
+
+    def _single(self, p, avg, sq, step_t) -> None:
+        """torch's ``_single_tensor_adam`` for one weight (no weight decay, amsgrad, capture)."""
+        beta1, beta2 = self.betas
+        grad = p.grad
+        step_t += 1
+        avg.lerp_(grad, 1 - beta1)
+        sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        step = step_t.item()
+        step_size = self.lr / (1 - beta1**step)
+        denom = (sq.sqrt() / (1 - beta2**step) ** 0.5).add_(self.eps)
+        p.addcdiv_(avg, denom, value=-step_size)
 
 
-def adam(params, lr: float):
-    """Adam with torch's fused kernel (one pass over the weights instead of a dozen small
-    ones: MLP steps about 25 % faster on a CPU) and without ``torch.optim``'s import of its
-    compiler (``FusedAdam``); ``torch.optim.Adam``'s plain loop where the kernel is missing
-    (an old torch, a device without it)."""
+def adam(params, lr: float, *, fused: bool = True):
+    """Adam without ``torch.optim``'s import of its compiler (``Adam``): with torch's fused
+    kernel (one pass over the weights instead of a dozen small ones: MLP steps about 25 %
+    faster on a CPU), or ``fused=False`` torch's own CPU default, one weight at a time (the
+    judge's, trained so before). ``torch.optim.Adam`` where ours would not compute what it
+    computes: a device without the fused kernel (an old torch), or ``fused=False`` off the CPU
+    (torch then loops over the weights in groups)."""
     import torch  # torch: a model is being trained
 
+    params = list(params)
+    devices = {p.device.type for p in params}
+    if not fused:
+        return Adam(params, lr, kernel="single") if devices <= {"cpu"} else torch.optim.Adam(params, lr=lr)
     try:
         from torch.utils._foreach_utils import _get_fused_kernels_supported_devices  # torch: as above
-        fused = set(_get_fused_kernels_supported_devices())
+        kernels = set(_get_fused_kernels_supported_devices())
     except ImportError:  # pragma: no cover - torch < 2.4
-        fused = set()
-    params = list(params)
-    if hasattr(torch, "_fused_adam_") and {p.device.type for p in params} <= fused:
-        return FusedAdam(params, lr)
+        kernels = set()
+    if hasattr(torch, "_fused_adam_") and devices <= kernels:
+        return Adam(params, lr)
     return torch.optim.Adam(params, lr=lr)  # pragma: no cover - torch < 2.4, or a device without the kernel
 
 
