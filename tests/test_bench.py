@@ -211,3 +211,17 @@ def test_two_tabs_is_judged_on_the_median_ratio_with_every_repeat_written():
     assert lines[-1].endswith("**met**.")
     assert two_tabs_table([_tabs(60, 73)])[-1].endswith("**MISSED**.")  # 1.217
     assert two_tabs_table([_tabs(60, 66, same=False)])[-1].endswith("**MISSED**.")  # different tables
+
+
+def test_reference_header_says_what_training_cost_even_from_a_warm_cache():
+    """bench/targets.py's header carries the entries' own training seconds: a render from a
+    fully cached run (as bench/reship.sh's last step) no longer reads "1 s"."""
+    from types import SimpleNamespace
+
+    from bench.targets import cost_note
+
+    runs = {"baseline": {0: SimpleNamespace(info={"seconds": 6.4}), 1: SimpleNamespace(info={"seconds": 6.6})},
+            "vae": {0: SimpleNamespace(info={"seconds": 13.0}), 1: SimpleNamespace(info={})}}
+    note = cost_note(SimpleNamespace(runs=runs, cached=4), 1.2)
+    assert note == "classifiers 26 s of training, one at a time; this command 1 s, 0 of 4 trained, 4 from the cache"
+    assert "3 of 4 trained, 1 from the cache" in cost_note(SimpleNamespace(runs=runs, cached=1), 30.0)

@@ -420,13 +420,13 @@ def _upload_limit_mb() -> int:
 
 
 def _upload_help() -> str:
-    oi = own_images
+    side, least = own_images.SIDE, own_images.MIN_SIDE
     return (f"An .npz (np.savez) with x_train, y_train, x_test, y_test (Keras' names) or train_images, train_labels, "
             f"test_images, test_labels (MedMNIST's); optionally class_names, an array of strings. Images: uint8 0-255 "
-            f"or floats in [0, 1], N×H×W grayscale or N×H×W×3 RGB (made gray), at least {oi.MIN_SIDE}×{oi.MIN_SIDE} "
-            f"(resized to {oi.SIDE}×{oi.SIDE}). Labels: integers, 2 to {oi.MAX_CLASSES} classes, each in both splits. "
-            f"At most {oi.MAX_BYTES // (1024 * 1024)} MB. It is checked before anything trains, and kept on this "
-            "server only: a link to it works here, not on another server.")
+            f"or floats in [0, 1], N×H×W grayscale or N×H×W×3 RGB (made gray), at least {least}×{least} "
+            f"(resized to {side}×{side}). Labels: integers, 2 to {own_images.MAX_CLASSES} classes, each in both "
+            f"splits. At most {own_images.MAX_BYTES // (1024 * 1024)} MB. It is checked before anything trains, and "
+            "kept on this server only: a link to it works here, not on another server.")
 
 
 UPLOAD_HELP = _upload_help()
