@@ -56,11 +56,11 @@ WORKERS_ENV = "VAEIMB_APP_WORKERS"
 #: Memory as proportional set size (Pss, ``/proc/PID/smaps_rollup``: a shared library's
 #: pages split between the processes that map it, so one more process costs its own Pss),
 #: in MB, measured by ``bench/app_memory_bench.py --pages`` during and after a default Run
-#: (2026-12-07 11:50, AMD EPYC, 2 cores, torch 2.14.1 with the default CUDA wheel), rounded
+#: (2026-12-07 12:16, AMD EPYC, 2 cores, torch 2.14.1 with the default CUDA wheel), rounded
 #: up with room: ``SERVER_MB``, the Streamlit server, torch-free, after the Run and a visit to
-#: every page (238 MB; 230 MB at the Run's peak); ``TRAINING_PROCESS_MB``, one training
-#: process at its peak, the larger of the Run's child (which drives and trains: 634 MB) and a
-#: worker process (531 MB): torch, MNIST and a default job.
+#: every page (237 MB; 230 MB at the Run's peak); ``TRAINING_PROCESS_MB``, one training
+#: process at its peak, the larger of the Run's child (which drives and trains: 583 MB) and a
+#: worker process (535 MB): torch, MNIST and a default job.
 SERVER_MB = 320
 TRAINING_PROCESS_MB = 650
 #: Where a Run's finished results are exported, under the cache folder.
