@@ -243,7 +243,7 @@ def _adam_run(make_opt, head_only_from=None):
         x = torch.randn(8, 1, 28, 28, generator=gen).to(memory_format=torch.channels_last)
         y = torch.randint(0, 3, (8,), generator=gen)
         value = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         value.backward()
         opt.step()
     return [p.detach().clone() for p in model.parameters()]

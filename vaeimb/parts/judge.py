@@ -138,7 +138,7 @@ def train_judge(images: Images, settings: dict, progress: Progress) -> tuple[dic
         for i in range(0, n, bs):
             batch = torch.from_numpy(np.ascontiguousarray(images.train_images[rows[i : i + bs]])).to(device)
             loss = F.cross_entropy(model(batch.to(torch.float32).div_(255.0)), y[order[i : i + bs]])
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
             step += 1

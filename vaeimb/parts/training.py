@@ -261,12 +261,10 @@ class Adam:
         self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
         self.state: dict = {}  # weight -> (exp_avg, exp_avg_sq, step)
 
-    def zero_grad(self, set_to_none: bool = True) -> None:
+    def zero_grad(self) -> None:
+        """Drop the gradients (``torch.optim``'s default, ``set_to_none=True``)."""
         for p in self.params:
-            if set_to_none:
-                p.grad = None
-            elif p.grad is not None:
-                p.grad.detach_().zero_()
+            p.grad = None
 
     def _state(self, p) -> tuple:
         import torch  # torch: a model is being trained
@@ -518,7 +516,7 @@ def train_classifier(
             value = mixed.loss(weighted, logit.float(), LossContext(step=step, **counts))
         else:
             value = mixed.loss(loss, logit.float(), LossContext(step=step, **counts))
-        opt.zero_grad(set_to_none=True)
+        opt.zero_grad()
         value.backward()
         opt.step()
         if step in ckpts:

@@ -453,7 +453,7 @@ class LatentGenerator(Generator):
         for step in range(1, budget.steps + 1):
             with autocast(next(model.parameters()).device):
                 loss = batch_loss(step).float()
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
             if step % every == 0 or step == budget.steps:

@@ -51,7 +51,7 @@ class ConfidenceFilter:
             xb = torch.cat([x[torch.randint(len(x), (per_class,), generator=gen)] for x in xs])
             xb = jitter(xb, labels, gen)
             loss = torch.nn.functional.cross_entropy(model(xb.view(-1, 1, 28, 28)), labels)
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()
             loss.backward()
             opt.step()
         self.model = standard_layout(model).eval()
